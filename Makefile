@@ -1,0 +1,53 @@
+# Dev commands in one place. `make demo` and `make test` are the README's two commands:
+# each installs what it needs first (a locked virtual environment in .venv/).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.installed
+# Tests use up to this many processes (pytest-xdist); the machine has 2 cores.
+TEST_WORKERS ?= 2
+
+.PHONY: setup demo test test-embedded test-pg lint bench migrate clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	touch $(STAMP)
+
+setup: $(STAMP)  ## install metricx and its locked dependencies into .venv/
+
+demo: setup  ## run metricx demo (embedded database, sandbox, web app, worker)
+	$(VENV)/bin/metricx demo
+
+# The whole suite, twice: on the embedded PostgreSQL, and on the machine's PostgreSQL
+# (METRICX_TEST_PG_URL, default 127.0.0.1:5432) when that server answers.
+test: setup lint test-embedded test-pg
+
+test-embedded: setup
+	env -u METRICX_TEST_DATABASE_URL $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+METRICX_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+test-pg: setup
+	@if $(VENV)/bin/python -c "import psycopg,sys; psycopg.connect('$(METRICX_TEST_PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+	  METRICX_TEST_DATABASE_URL=$(METRICX_TEST_PG_URL) $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile; \
+	elif [ -n "$$METRICX_REQUIRE_TEST_PG" ]; then echo "no PostgreSQL at $(METRICX_TEST_PG_URL)"; exit 1; \
+	else echo "no PostgreSQL at $(METRICX_TEST_PG_URL): suite ran on the embedded server only"; fi
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench migrations
+	$(VENV)/bin/ruff format --check src tests bench migrations
+	$(VENV)/bin/mypy
+
+migrate: setup
+	$(VENV)/bin/metricx db upgrade
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

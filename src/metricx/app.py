@@ -1,0 +1,131 @@
+"""The FastAPI application: routers under /api/v1, one error envelope, request ids."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from metricx import health
+from metricx.auth import endpoints as auth_endpoints
+from metricx.errors import MetricxError, envelope
+from metricx.logging import get_logger
+from metricx.runtime import Runtime
+from metricx.workspaces import endpoints as workspace_endpoints
+
+API_PREFIX = "/api/v1"
+log = get_logger("metricx.http")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (or keeps a sane ``X-Request-ID``), logs it, echoes it back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = (
+            incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        )
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"].append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(p) for p in loc if p not in ("body",)) or "body"
+
+
+async def metricx_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MetricxError)
+    return JSONResponse(
+        envelope(exc.code, exc.message, exc.details),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {
+            "field": _field_path(err.get("loc", ())),
+            "location": str(err.get("loc", ("body",))[0]),
+            "reason": err.get("msg", "invalid"),
+            "type": err.get("type"),
+        }
+        for err in exc.errors()
+    ]
+    summary = "; ".join(f"{p['field']}: {p['reason']}" for p in problems[:5])
+    return JSONResponse(
+        envelope("validation_error", f"invalid request: {summary}", problems), status_code=422
+    )
+
+
+async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+    return JSONResponse(
+        envelope(codes.get(exc.status_code, "http_error"), str(exc.detail)),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def unhandled_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error", exc_info=exc)
+    return JSONResponse(
+        envelope("internal_error", "something went wrong on our side; it has been logged"),
+        status_code=500,
+    )
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="metricx",
+        version="0.1.0",
+        description="Ad-performance analytics: Meta Ads structure and hourly/daily performance.",
+        openapi_url="/openapi.json",
+    )
+    app.state.runtime = runtime
+    app.add_middleware(RequestIdMiddleware)
+    app.add_exception_handler(MetricxError, metricx_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unhandled_error_handler)
+
+    app.include_router(health.router)
+    for router in (auth_endpoints.router, workspace_endpoints.router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app

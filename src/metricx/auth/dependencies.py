@@ -1,0 +1,165 @@
+"""Typed request dependencies: the database session, who is asking, and workspace access."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.orm import Session
+
+from metricx.auth import service
+from metricx.auth.schemas import ApiKeyScope
+from metricx.db import unit_of_work
+from metricx.errors import Forbidden, NotFound, Unauthorized
+from metricx.models import ApiKey, Role, User, UserSession, Workspace
+from metricx.runtime import Runtime
+from metricx.workspaces import repository as workspaces
+
+SESSION_COOKIE = "metricx_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """One unit of work per request: committed after the endpoint, rolled back if it raised."""
+    with unit_of_work(get_runtime(request).sessions) as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(db_session)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+@dataclass
+class Principal:
+    """Who is asking: a signed-in user (browser session) or an API key."""
+
+    user: User | None = None
+    user_session: UserSession | None = None
+    api_key: ApiKey | None = None
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <api key>'")
+    return value.strip()
+
+
+def optional_principal(request: Request, session: DbSession) -> Principal | None:
+    key = bearer_token(request)
+    if key is not None:
+        api_key = service.api_key_for(session, key=key)
+        if api_key is None:
+            raise Unauthorized("unknown or revoked API key")
+        return Principal(api_key=api_key)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    found = service.session_user(session, token=cookie)
+    if found is None:
+        return None
+    user, row = found
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not secrets.compare_digest(sent, row.csrf_token):
+            raise Forbidden(
+                "missing or wrong CSRF token (send the X-CSRF-Token header)", code="csrf_failed"
+            )
+    return Principal(user=user, user_session=row)
+
+
+def current_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise Unauthorized("sign in or send 'Authorization: Bearer <api key>'")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def current_user(principal: CurrentPrincipal) -> User:
+    if principal.user is None:
+        raise Forbidden("this needs a signed-in user, not an API key")
+    return principal.user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    Role.OWNER: frozenset(s.value for s in ApiKeyScope),
+    Role.ADMIN: frozenset(s.value for s in ApiKeyScope),
+    Role.MEMBER: frozenset({ApiKeyScope.READ.value, ApiKeyScope.INGEST.value}),
+    Role.VIEWER: frozenset({ApiKeyScope.READ.value}),
+}
+
+
+@dataclass
+class WorkspaceAccess:
+    """A workspace the principal may use, with what it may do there."""
+
+    workspace: Workspace
+    principal: Principal
+    role: Role | None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    def require(self, scope: ApiKeyScope) -> None:
+        if scope.value not in self.scopes:
+            raise Forbidden(f"this needs the {scope.value!r} permission in this workspace")
+
+    @property
+    def user_id(self) -> uuid.UUID | None:
+        return self.principal.user.id if self.principal.user else None
+
+
+def workspace_member(
+    workspace_id: Annotated[uuid.UUID, Path(description="The workspace's id.")],
+    principal: CurrentPrincipal,
+    session: DbSession,
+) -> WorkspaceAccess:
+    """The workspace, if the principal belongs to it; otherwise 404, exactly as if missing."""
+    missing = NotFound("no such workspace")
+    ws = workspaces.workspace_by_id(session, workspace_id)
+    if ws is None:
+        raise missing
+    if principal.api_key is not None:
+        if principal.api_key.workspace_id != ws.id:
+            raise missing
+        return WorkspaceAccess(ws, principal, None, frozenset(principal.api_key.scopes))
+    assert principal.user is not None
+    membership = workspaces.membership(session, ws.id, principal.user.id)
+    if membership is None:
+        raise missing
+    return WorkspaceAccess(ws, principal, membership.role, ROLE_SCOPES[membership.role])
+
+
+WorkspaceMember = Annotated[WorkspaceAccess, Depends(workspace_member)]
+
+
+def scoped(scope: ApiKeyScope):  # type: ignore[no-untyped-def]
+    """A dependency: workspace access that also holds ``scope``."""
+
+    def dependency(access: WorkspaceMember) -> WorkspaceAccess:
+        access.require(scope)
+        return access
+
+    return Depends(dependency)
+
+
+WorkspaceReader = Annotated[WorkspaceAccess, scoped(ApiKeyScope.READ)]
+WorkspaceIngester = Annotated[WorkspaceAccess, scoped(ApiKeyScope.INGEST)]
+WorkspaceAdmin = Annotated[WorkspaceAccess, scoped(ApiKeyScope.ADMIN)]

@@ -1,0 +1,172 @@
+"""Users, sign-in, browser sessions and API keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from metricx.auth import repository
+from metricx.auth.passwords import hash_password, new_token, token_digest, verify_password
+from metricx.auth.schemas import ApiKeyScope
+from metricx.errors import (
+    Conflict,
+    InvalidInput,
+    MetricxError,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
+from metricx.models import ApiKey, User, UserSession
+
+API_KEY_PREFIX = "mx_"
+FREE_LOGIN_FAILURES = 5
+MAX_LOCK = timedelta(minutes=15)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_user(session: Session, *, email: str, password: str, name: str | None = None) -> User:
+    email = email.strip().lower()
+    if "@" not in email or len(email) < 3:
+        raise InvalidInput("email must be an e-mail address", details={"field": "email"})
+    if len(password) < 8:
+        raise InvalidInput(
+            "password must have at least 8 characters", details={"field": "password"}
+        )
+    if repository.user_by_email(session, email) is not None:
+        raise Conflict(f"a user with e-mail {email} exists already")
+    user = User(email=email, name=name, password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in attempt. A failure is returned, not raised: counting it is a
+    write that must be committed, not rolled back with the error."""
+
+    user: User | None
+    error: MetricxError | None = None
+
+
+def authenticate(
+    session: Session, *, email: str, password: str, now: datetime | None = None
+) -> SignIn:
+    """Check a password; repeated failures lock the account for a growing time."""
+    now = now or utcnow()
+    user = repository.user_by_email(session, email)
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        retry = max(1, int((user.locked_until - now).total_seconds()))
+        return SignIn(
+            None,
+            TooManyRequests(
+                "too many failed sign-ins; try again later",
+                details={"retry_after_seconds": retry},
+                headers={"Retry-After": str(retry)},
+            ),
+        )
+    if user is None or not verify_password(user.password_hash if user else None, password):
+        if user is not None:
+            user.failed_logins += 1
+            over = user.failed_logins - FREE_LOGIN_FAILURES
+            if over >= 0:
+                user.locked_until = now + min(MAX_LOCK, timedelta(seconds=2**over))
+            session.flush()
+        return SignIn(None, Unauthorized("wrong e-mail or password"))
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    return SignIn(user)
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str
+    row: UserSession
+
+
+def start_session(session: Session, *, user: User, max_age_seconds: int) -> NewSession:
+    token = new_token()
+    row = UserSession(
+        user_id=user.id,
+        token_hash=token_digest(token),
+        csrf_token=new_token(24),
+        expires_at=utcnow() + timedelta(seconds=max_age_seconds),
+    )
+    session.add(row)
+    session.flush()
+    return NewSession(token=token, row=row)
+
+
+def session_user(session: Session, *, token: str) -> tuple[User, UserSession] | None:
+    row = repository.live_session_by_hash(session, token_digest(token), utcnow())
+    if row is None:
+        return None
+    user = repository.user_by_id(session, row.user_id)
+    return (user, row) if user is not None else None
+
+
+def end_session(session: Session, *, row: UserSession) -> None:
+    row.revoked_at = utcnow()
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    key: str
+    row: ApiKey
+
+
+def create_api_key(
+    session: Session,
+    *,
+    workspace_id: uuid.UUID,
+    name: str = "api key",
+    scopes: list[ApiKeyScope] | None = None,
+    created_by: uuid.UUID | None = None,
+) -> NewApiKey:
+    scopes = scopes or list(ApiKeyScope)
+    prefix = new_token(6)[:8]
+    key = f"{API_KEY_PREFIX}{prefix}_{new_token(32)}"
+    row = ApiKey(
+        workspace_id=workspace_id,
+        name=name,
+        prefix=prefix,
+        key_hash=token_digest(key),
+        scopes=sorted({s.value for s in scopes}),
+        created_by_id=created_by,
+    )
+    session.add(row)
+    session.flush()
+    return NewApiKey(key=key, row=row)
+
+
+def api_key_for(session: Session, *, key: str) -> ApiKey | None:
+    """The live key row for a presented key, or None (unknown or revoked)."""
+    if not key.startswith(API_KEY_PREFIX):
+        return None
+    row = repository.api_key_by_hash(session, token_digest(key))
+    if row is None or row.revoked_at is not None:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+        repository.touch_api_key(session, row.id, now)
+    return row
+
+
+def revoke_api_key(session: Session, *, workspace_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
+    row = repository.api_key_in(session, workspace_id, key_id)
+    if row is None:
+        raise NotFound("no such API key in this workspace")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+def list_api_keys(session: Session, *, workspace_id: uuid.UUID) -> list[ApiKey]:
+    return repository.api_keys_of(session, workspace_id)

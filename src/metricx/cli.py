@@ -1,0 +1,270 @@
+"""The ``metricx`` command. Every command that prints data takes ``--json`` (one JSON object)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import typer
+from sqlalchemy.orm import Session
+
+from metricx.config import Settings, get_settings
+from metricx.db import unit_of_work
+from metricx.errors import MetricxError
+from metricx.logging import configure_logging
+from metricx.runtime import Runtime, build_runtime
+
+warnings.filterwarnings("ignore", module="platformdirs")
+
+app = typer.Typer(
+    name="metricx",
+    help="metricx: ad-performance analytics for Meta Ads, on PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
+users_app = typer.Typer(help="Users who sign in.", no_args_is_help=True)
+workspaces_app = typer.Typer(help="Workspaces (tenants).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (one workspace each).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(workspaces_app, name="workspaces")
+app.add_typer(keys_app, name="api-keys")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def fail(message: str, *, as_json: bool = False, code: str = "error") -> NoReturn:
+    if as_json:
+        typer.echo(json.dumps({"error": {"code": code, "message": message}}), err=True)
+    else:
+        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def emit(data: dict[str, Any], as_json: bool, human: str) -> None:
+    typer.echo(json.dumps(data, default=str) if as_json else human)
+
+
+@contextmanager
+def runtime_for(settings: Settings | None = None, *, as_json: bool = False) -> Iterator[Runtime]:
+    settings = settings or get_settings()
+    configure_logging("console" if sys.stderr.isatty() else settings.log_format, "WARNING")
+    try:
+        runtime = build_runtime(settings)
+    except Exception as exc:
+        fail(f"cannot reach the database: {exc}", as_json=as_json, code="database_unreachable")
+    try:
+        yield runtime
+    finally:
+        runtime.dispose()
+
+
+def in_transaction(as_json: bool, work: Callable[[Session, Runtime], Any]) -> Any:
+    with runtime_for(as_json=as_json) as runtime:
+        try:
+            with unit_of_work(runtime.sessions) as session:
+                return work(session, runtime)
+        except MetricxError as exc:
+            fail(exc.message, as_json=as_json, code=exc.code)
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: JsonFlag = False) -> None:
+    """Apply every migration (creates the schema on a new database)."""
+    from metricx.migrate import current_revision, upgrade
+
+    with runtime_for(as_json=as_json) as runtime:
+        upgrade(runtime.engine)
+        rev = current_revision(runtime.engine)
+    emit({"revision": rev}, as_json, f"database at revision {rev}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision ('base' drops everything).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Revert migrations down to REVISION."""
+    from metricx.migrate import current_revision, downgrade
+
+    with runtime_for(as_json=as_json) as runtime:
+        downgrade(runtime.engine, revision)
+        rev = current_revision(runtime.engine)
+    emit({"revision": rev}, as_json, f"database at revision {rev}")
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="The e-mail address to sign in with.")],
+    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a user."""
+    from metricx.auth.service import create_user
+
+    def work(session: Session, _rt: Runtime) -> dict[str, Any]:
+        user = create_user(session, email=email, password=password, name=name)
+        return {"id": str(user.id), "email": user.email}
+
+    out = in_transaction(as_json, work)
+    emit(out, as_json, f"created user {out['email']} ({out['id']})")
+
+
+@workspaces_app.command("create")
+def workspaces_create(
+    name: Annotated[str, typer.Option(help="The workspace's name.")],
+    owner: Annotated[str, typer.Option(help="The owner's e-mail (an existing user).")],
+    timezone: Annotated[str, typer.Option(help="Display time zone (IANA name).")] = "UTC",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a workspace owned by an existing user."""
+    from metricx.auth.repository import user_by_email
+    from metricx.errors import NotFound
+    from metricx.workspaces.service import create_workspace
+
+    def work(session: Session, _rt: Runtime) -> dict[str, Any]:
+        user = user_by_email(session, owner)
+        if user is None:
+            raise NotFound(f"no user with e-mail {owner}; create it with 'metricx users create'")
+        ws = create_workspace(session, name=name, owner_id=user.id, timezone=timezone)
+        return {"id": str(ws.id), "name": ws.name, "timezone": ws.timezone, "owner": user.email}
+
+    out = in_transaction(as_json, work)
+    emit(out, as_json, f"created workspace {out['name']} ({out['id']})")
+
+
+def parse_uuid(value: str, what: str, as_json: bool) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        fail(f"{what} must be a UUID, got {value!r}", as_json=as_json, code="invalid_input")
+
+
+@keys_app.command("create")
+def api_keys_create(
+    workspace: Annotated[str, typer.Option(help="The workspace id.")],
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "api key",
+    scope: Annotated[
+        list[str] | None, typer.Option(help="read, ingest or admin (repeatable; default all).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API key for a workspace. The key is printed once."""
+    from metricx.auth.schemas import ApiKeyScope
+    from metricx.auth.service import create_api_key
+    from metricx.errors import NotFound
+    from metricx.workspaces.repository import workspace_by_id
+
+    ws_id = parse_uuid(workspace, "--workspace", as_json)
+    try:
+        scopes = [ApiKeyScope(s) for s in scope] if scope else None
+    except ValueError:
+        fail("--scope must be read, ingest or admin", as_json=as_json, code="invalid_input")
+
+    def work(session: Session, _rt: Runtime) -> dict[str, Any]:
+        if workspace_by_id(session, ws_id) is None:
+            raise NotFound(f"no workspace {ws_id}")
+        new = create_api_key(session, workspace_id=ws_id, name=name, scopes=scopes)
+        return {
+            "id": str(new.row.id),
+            "workspace_id": str(ws_id),
+            "key": new.key,
+            "scopes": new.row.scopes,
+        }
+
+    out = in_transaction(as_json, work)
+    emit(out, as_json, f"API key (shown once, store it now): {out['key']}")
+
+
+@keys_app.command("revoke")
+def api_keys_revoke(
+    workspace: Annotated[str, typer.Option(help="The workspace id.")],
+    key_id: Annotated[str, typer.Option("--id", help="The key's id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke an API key."""
+    from metricx.auth.service import revoke_api_key
+
+    ws_id = parse_uuid(workspace, "--workspace", as_json)
+    k_id = parse_uuid(key_id, "--id", as_json)
+
+    def work(session: Session, _rt: Runtime) -> dict[str, Any]:
+        row = revoke_api_key(session, workspace_id=ws_id, key_id=k_id)
+        return {"id": str(row.id), "revoked_at": row.revoked_at}
+
+    out = in_transaction(as_json, work)
+    emit(out, as_json, f"revoked API key {out['id']}")
+
+
+PortOption = Annotated[int, typer.Option(help="TCP port to listen on.")]
+HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
+
+
+@app.command()
+def serve(port: PortOption = 8000, host: HostOption = "127.0.0.1") -> None:
+    """Run the web app and API (uvicorn)."""
+    import uvicorn
+
+    from metricx.app import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    runtime = build_runtime(settings)
+    uvicorn.run(create_app(runtime), host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once in this process.")] = 4,
+    name: Annotated[str | None, typer.Option(help="Worker name in logs.")] = None,
+) -> None:
+    """Run a Procrastinate worker: syncs, maintenance and the periodic schedule."""
+    from metricx.worker.context import set_runtime
+    from metricx.worker.queue import run_worker
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    runtime = build_runtime(settings)
+    set_runtime(runtime)
+    asyncio.run(run_worker(runtime.database_url, concurrency=concurrency, name=name))
+
+
+@app.command()
+def demo(
+    port: PortOption = 8000,
+    host: HostOption = "127.0.0.1",
+    as_json: JsonFlag = False,
+) -> None:
+    """Everything in one process on the embedded database: migrations, a demo login and
+    workspace, the web app and a worker. Prints the URL to open and the login."""
+    from metricx.demo import run_demo
+
+    run_demo(port=port, host=host, as_json=as_json)
+
+
+def _mount_optional() -> None:
+    try:
+        from metricx.sandbox.cli import sandbox_app
+    except ImportError:  # the sandbox package is optional in a slim install
+        return
+    app.add_typer(sandbox_app, name="sandbox")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Secrets at rest: MultiFernet over the configured keys (newest first), and a masked value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+
+class Secret:
+    """A decrypted secret. Its repr and str are ``***``; ``reveal()`` at the point of use."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class DecryptionError(Exception):
+    """No configured key opens this ciphertext."""
+
+
+class Cipher:
+    """Encrypts with the newest key, decrypts with any, and re-encrypts under the newest."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        parsed = [Fernet(k.strip().encode()) for k in keys if k.strip()]
+        if not parsed:
+            raise ValueError("at least one encryption key is needed")
+        self._fernet = MultiFernet(parsed)
+
+    @classmethod
+    def from_csv(cls, csv: str) -> Cipher:
+        return cls(csv.split(","))
+
+    @staticmethod
+    def generate_key() -> str:
+        return Fernet.generate_key().decode()
+
+    def encrypt(self, plaintext: str) -> bytes:
+        return self._fernet.encrypt(plaintext.encode())
+
+    def decrypt(self, ciphertext: bytes) -> Secret:
+        try:
+            return Secret(self._fernet.decrypt(ciphertext).decode())
+        except InvalidToken as exc:
+            raise DecryptionError("no configured encryption key can decrypt this value") from exc
+
+    def rotate(self, ciphertext: bytes) -> bytes:
+        try:
+            return self._fernet.rotate(ciphertext)
+        except InvalidToken as exc:
+            raise DecryptionError("no configured encryption key can decrypt this value") from exc

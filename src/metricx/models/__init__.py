@@ -1,0 +1,41 @@
+"""Every table, one file each. Importing this package registers them all on ``Base.metadata``."""
+
+from metricx.models.alerts import Alert, Severity
+from metricx.models.api_keys import ApiKey
+from metricx.models.base import Base, Granularity, Level, Provider
+from metricx.models.connections import Connection, ConnectionStatus
+from metricx.models.entities import Entity
+from metricx.models.failed_records import FailedRecord, FailedRecordStatus
+from metricx.models.fetches import Fetch, RunStatus
+from metricx.models.imports import Import, ImportStatus
+from metricx.models.metric_facts import MetricFact
+from metricx.models.tokens import Token, TokenStatus
+from metricx.models.users import User, UserSession
+from metricx.models.workspaces import Membership, Role, Workspace
+
+__all__ = [
+    "Alert",
+    "ApiKey",
+    "Base",
+    "Connection",
+    "ConnectionStatus",
+    "Entity",
+    "FailedRecord",
+    "FailedRecordStatus",
+    "Fetch",
+    "Granularity",
+    "Import",
+    "ImportStatus",
+    "Level",
+    "Membership",
+    "MetricFact",
+    "Provider",
+    "Role",
+    "RunStatus",
+    "Severity",
+    "Token",
+    "TokenStatus",
+    "User",
+    "UserSession",
+    "Workspace",
+]

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from metricx.models.base import Base, StrEnum, created_at, text_enum, uuid_pk
+
+
+class ImportStatus(StrEnum):
+    RUNNING = "running"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class Import(Base):
+    """One call of the ingest service: what it received and what became of it."""
+
+    __tablename__ = "imports"
+    __table_args__ = (
+        Index(
+            "uq_imports_workspace_id_idempotency_key",
+            "workspace_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        Index("ix_imports_workspace_id_created_at", "workspace_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(32))
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="SET NULL")
+    )
+    fetch_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("fetches.id", ondelete="SET NULL")
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[ImportStatus] = mapped_column(
+        text_enum(ImportStatus, "import_status"), default=ImportStatus.RUNNING
+    )
+    received: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    inserted: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    updated: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    failed: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = created_at()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,52 @@
+"""What a metricx process holds: settings, the database, the cipher and the signing key."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from metricx.config import Settings
+from metricx.db import make_engine, make_sessionmaker, resolve_database_url
+from metricx.kit.crypto import Cipher
+from metricx.kit.secrets import read_or_create_secret
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database_url: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+    cipher: Cipher
+    secret_key: str
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def encryption_keys(settings: Settings) -> str:
+    if settings.encryption_keys is not None:
+        return settings.encryption_keys.get_secret_value()
+    return read_or_create_secret(settings.data_dir / "encryption.key", Cipher.generate_key)
+
+
+def signing_key(settings: Settings) -> str:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    return read_or_create_secret(settings.data_dir / "secret.key", lambda: secrets.token_hex(32))
+
+
+def build_runtime(settings: Settings, database_url: str | None = None) -> Runtime:
+    url = database_url or resolve_database_url(settings)
+    engine = make_engine(url)
+    return Runtime(
+        settings=settings,
+        database_url=url,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        cipher=Cipher.from_csv(encryption_keys(settings)),
+        secret_key=signing_key(settings),
+    )

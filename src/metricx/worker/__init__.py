@@ -1,0 +1,1 @@
+"""The Procrastinate queue: tasks, the periodic schedule, and running workers."""

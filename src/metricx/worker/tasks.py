@@ -1,0 +1,49 @@
+"""Tasks of every domain, listed for the queue. Each is thin: ids in, a service call.
+
+Tasks are plain functions registered on each queue app by ``metricx.worker.queue``, so a
+process can build as many apps as it needs (tests do) without Procrastinate renaming them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from metricx.db import unit_of_work
+from metricx.logging import get_logger
+from metricx.metrics.partitions import ensure_partitions_ahead
+from metricx.worker.context import current_runtime
+
+log = get_logger("metricx.worker")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    func: Callable[..., Any]
+    name: str
+    queue: str = "default"
+    cron: str | None = None  # periodic when set
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def maintain_fact_partitions(timestamp: int) -> list[str]:
+    """Keep monthly metric_facts partitions created ahead of time (hourly; cheap when done)."""
+    runtime = current_runtime()
+    with unit_of_work(runtime.sessions) as session:
+        created = ensure_partitions_ahead(
+            session, months_ahead=runtime.settings.partition_months_ahead
+        )
+    log.info("fact partitions maintained", created=created, scheduled_at=timestamp)
+    return created
+
+
+TASKS: list[TaskSpec] = [
+    TaskSpec(
+        maintain_fact_partitions,
+        name="maintain_fact_partitions",
+        queue="maintenance",
+        cron="7 * * * *",
+        options={"queueing_lock": "maintain_fact_partitions"},
+    ),
+]

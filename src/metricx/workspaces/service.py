@@ -1,0 +1,66 @@
+"""Workspaces and who belongs to them."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from metricx.auth import repository as users
+from metricx.errors import InvalidInput, NotFound
+from metricx.kit.tz import is_valid_timezone
+from metricx.models import Membership, Role, Workspace
+from metricx.workspaces import repository
+
+
+def create_workspace(
+    session: Session, *, name: str, owner_id: uuid.UUID, timezone: str = "UTC"
+) -> Workspace:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a workspace needs a name", details={"field": "name"})
+    if not is_valid_timezone(timezone):
+        raise InvalidInput(
+            f"unknown time zone {timezone!r}; use an IANA name such as Europe/Berlin",
+            details={"field": "timezone"},
+        )
+    if users.user_by_id(session, owner_id) is None:
+        raise NotFound("no such user")
+    ws = Workspace(name=name, timezone=timezone)
+    session.add(ws)
+    session.flush()
+    session.add(Membership(workspace_id=ws.id, user_id=owner_id, role=Role.OWNER))
+    session.flush()
+    return ws
+
+
+def add_member(
+    session: Session, *, workspace_id: uuid.UUID, user_id: uuid.UUID, role: Role = Role.MEMBER
+) -> Membership:
+    existing = repository.membership(session, workspace_id, user_id)
+    if existing is not None:
+        existing.role = role
+        return existing
+    m = Membership(workspace_id=workspace_id, user_id=user_id, role=role)
+    session.add(m)
+    session.flush()
+    return m
+
+
+def update_workspace(
+    session: Session, *, workspace: Workspace, name: str | None, timezone: str | None
+) -> Workspace:
+    if name is not None:
+        if not name.strip():
+            raise InvalidInput("a workspace needs a name", details={"field": "name"})
+        workspace.name = name.strip()
+    if timezone is not None:
+        if not is_valid_timezone(timezone):
+            raise InvalidInput(f"unknown time zone {timezone!r}", details={"field": "timezone"})
+        workspace.timezone = timezone
+    session.flush()
+    return workspace
+
+
+def workspaces_of(session: Session, *, user_id: uuid.UUID) -> list[tuple[Workspace, Membership]]:
+    return repository.workspaces_of_user(session, user_id)

@@ -1,0 +1,78 @@
+"""API keys reach exactly their workspace; revoked and unknown keys are refused."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from metricx.auth.schemas import ApiKeyScope
+from metricx.auth.service import create_api_key
+from metricx.models import ApiKey
+from tests.factories import make_keyed_workspace, make_workspace
+
+
+def test_api_key_reaches_its_workspace(client: TestClient, db: Session) -> None:
+    mine = make_keyed_workspace(db, timezone="Europe/Berlin")
+    r = client.get(f"/api/v1/workspaces/{mine.workspace.id}", headers=mine.headers)
+    assert r.status_code == 200
+    assert r.json()["id"] == str(mine.workspace.id)
+    assert r.json()["timezone"] == "Europe/Berlin"
+
+
+def test_another_workspace_answers_404_like_a_missing_one(client: TestClient, db: Session) -> None:
+    mine = make_keyed_workspace(db)
+    other = make_workspace(db)
+    r_other = client.get(f"/api/v1/workspaces/{other.id}", headers=mine.headers)
+    r_missing = client.get(f"/api/v1/workspaces/{uuid.uuid4()}", headers=mine.headers)
+    assert r_other.status_code == r_missing.status_code == 404
+    assert r_other.json() == r_missing.json()
+    assert r_other.json()["error"]["code"] == "not_found"
+
+
+def test_revoked_key_is_refused(client: TestClient, db: Session) -> None:
+    mine = make_keyed_workspace(db)
+    path = f"/api/v1/workspaces/{mine.workspace.id}"
+    keys = client.get(f"{path}/api-keys", headers=mine.headers).json()
+    assert len(keys) == 1 and "key" not in keys[0]
+    r = client.delete(f"{path}/api-keys/{keys[0]['id']}", headers=mine.headers)
+    assert r.status_code == 200 and r.json()["revoked_at"] is not None
+    r = client.get(path, headers=mine.headers)
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "unauthorized"
+
+
+def test_unknown_key_and_no_credentials_are_401(client: TestClient, db: Session) -> None:
+    ws = make_workspace(db)
+    path = f"/api/v1/workspaces/{ws.id}"
+    assert client.get(path).status_code == 401
+    bogus = {"Authorization": "Bearer mx_nothing_here"}
+    assert client.get(path, headers=bogus).status_code == 401
+    malformed = {"Authorization": "Basic abc"}
+    assert client.get(path, headers=malformed).status_code == 401
+
+
+def test_key_is_stored_hashed_and_shown_once(client: TestClient, db: Session) -> None:
+    mine = make_keyed_workspace(db)
+    r = client.post(
+        f"/api/v1/workspaces/{mine.workspace.id}/api-keys",
+        json={"name": "ci", "scopes": ["read"]},
+        headers=mine.headers,
+    )
+    assert r.status_code == 201
+    key = r.json()["key"]
+    row = db.get(ApiKey, uuid.UUID(r.json()["id"]))
+    assert row is not None and key not in (row.key_hash, row.prefix)
+    listed = client.get(f"/api/v1/workspaces/{mine.workspace.id}/api-keys", headers=mine.headers)
+    assert key not in listed.text
+
+
+def test_read_only_key_cannot_manage_keys(client: TestClient, db: Session) -> None:
+    ws = make_workspace(db)
+    reader = create_api_key(db, workspace_id=ws.id, scopes=[ApiKeyScope.READ]).key
+    headers = {"Authorization": f"Bearer {reader}"}
+    assert client.get(f"/api/v1/workspaces/{ws.id}", headers=headers).status_code == 200
+    r = client.get(f"/api/v1/workspaces/{ws.id}/api-keys", headers=headers)
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "forbidden"

@@ -1,0 +1,87 @@
+"""The app's shell: health, readiness, the error envelope, request ids, OpenAPI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from metricx.app import create_app
+from metricx.runtime import build_runtime
+from tests.conftest import make_settings
+from tests.factories import make_keyed_workspace
+
+
+def test_healthz_and_readyz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    r = client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json()["checks"] == {"database": "ok", "migrations": "ok"}
+
+
+def test_readyz_fails_when_the_database_is_down(tmp_path: Path) -> None:
+    # Nothing listens on port 1: the database is down for this app.
+    settings = make_settings(tmp_path, "postgresql://postgres@127.0.0.1:1/metricx")
+    runtime = build_runtime(settings)
+    with TestClient(create_app(runtime)) as c:
+        r = c.get("/readyz")
+        assert c.get("/healthz").status_code == 200
+    assert r.status_code == 503
+    assert r.json()["status"] == "unavailable"
+    assert r.json()["checks"]["database"].startswith("unreachable")
+
+
+def test_readyz_fails_when_not_migrated(tmp_path: Path, fresh_database) -> None:  # type: ignore[no-untyped-def]
+    runtime = build_runtime(make_settings(tmp_path, fresh_database("unmigrated")))
+    with TestClient(create_app(runtime)) as c:
+        r = c.get("/readyz")
+    runtime.dispose()
+    assert r.status_code == 503
+    assert "metricx db upgrade" in r.json()["checks"]["migrations"]
+
+
+def test_validation_error_names_the_field(client: TestClient, db: Session) -> None:
+    r = client.post("/api/v1/auth/login", json={"email": "a@b.c"})
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["code"] == "validation_error"
+    assert err["details"][0]["field"] == "password"
+    assert "password" in err["message"]
+
+
+def test_malformed_json_and_bad_ids_get_the_envelope(client: TestClient, db: Session) -> None:
+    r = client.post(
+        "/api/v1/auth/login", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    mine = make_keyed_workspace(db)
+    r = client.get("/api/v1/workspaces/not-a-uuid", headers=mine.headers)
+    assert r.status_code == 422
+    assert r.json()["error"]["details"][0]["field"] == "path.workspace_id"
+    r = client.get("/api/v1/no-such-route")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_unknown_timezone_is_refused(client: TestClient, db: Session) -> None:
+    mine = make_keyed_workspace(db)
+    r = client.patch(
+        f"/api/v1/workspaces/{mine.workspace.id}",
+        json={"timezone": "Mars/Olympus"},
+        headers=mine.headers,
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["details"] == {"field": "timezone"}
+
+
+def test_request_id_is_echoed(client: TestClient) -> None:
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == (
+        "abc-123"
+    )
+    assert len(client.get("/healthz").headers["x-request-id"]) == 32
+
+
+def test_openapi_lists_error_responses(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    get_ws = doc["paths"]["/api/v1/workspaces/{workspace_id}"]["get"]
+    assert {"401", "404"} <= set(get_ws["responses"])
