@@ -78,7 +78,9 @@ def test_cli_bootstrap_on_configured_database(tmp_path: Path, fresh_database) ->
 def test_cli_bootstrap_on_embedded_database(tmp_path: Path) -> None:
     env = base_env(tmp_path)
     assert run_json(env, "db", "upgrade")["revision"]
-    user = run_json(env, "users", "create", "--email", "bo@example.com", "--password", "s3cret-pass")
+    user = run_json(
+        env, "users", "create", "--email", "bo@example.com", "--password", "s3cret-pass"
+    )
     ws = run_json(env, "workspaces", "create", "--name", "Bo", "--owner", user["email"])
     assert run_json(env, "api-keys", "create", "--workspace", ws["id"])["key"].startswith("mx_")
     pgdata = tmp_path / "data" / "pg"
