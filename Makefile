@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Tests use up to this many processes (pytest-xdist); the machine has 2 cores.
 TEST_WORKERS ?= 2
 
-.PHONY: setup demo test test-embedded test-pg lint bench migrate clean
+.PHONY: setup browser demo test test-embedded test-pg lint bench migrate clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -21,12 +21,21 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 
 setup: $(STAMP)  ## install metricx and its locked dependencies into .venv/
 
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "installing Chromium for the browser tests (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 demo: setup  ## run metricx demo (embedded database, sandbox, web app, worker)
 	$(VENV)/bin/metricx demo
 
 # The whole suite, twice: on the embedded PostgreSQL, and on the machine's PostgreSQL
 # (METRICX_TEST_PG_URL, default 127.0.0.1:5432) when that server answers.
-test: setup lint test-embedded test-pg
+test: setup browser lint test-embedded test-pg
 
 test-embedded: setup
 	env -u METRICX_TEST_DATABASE_URL $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import text
 
 from metricx.auth.dependencies import RuntimeDep
 from metricx.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
+
+
+@router.get("/", include_in_schema=False)
+def root() -> RedirectResponse:
+    """Until the web app lands, the front door is the interactive API documentation."""
+    return RedirectResponse("/docs")
 
 
 @router.get("/healthz")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from metricx.auth.dependencies import CurrentUser, DbSession, WorkspaceAdmin, WorkspaceMember
+from metricx.auth.dependencies import (
+    ROLE_SCOPES,
+    CurrentUser,
+    DbSession,
+    WorkspaceAdmin,
+    WorkspaceMember,
+)
 from metricx.errors import Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
 from metricx.workspaces import service
 from metricx.workspaces.schemas import WorkspaceCreate, WorkspaceRead, WorkspaceUpdate
@@ -18,7 +24,9 @@ router = APIRouter(tags=["workspaces"])
 def list_workspaces(user: CurrentUser, session: DbSession) -> list[WorkspaceRead]:
     """The signed-in user's workspaces, with their role in each."""
     return [
-        WorkspaceRead.model_validate(ws).model_copy(update={"role": m.role.value})
+        WorkspaceRead.model_validate(ws).model_copy(
+            update={"role": m.role.value, "scopes": sorted(ROLE_SCOPES[m.role])}
+        )
         for ws, m in service.workspaces_of(session, user_id=user.id)
     ]
 
