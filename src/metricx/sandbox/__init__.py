@@ -1,0 +1,25 @@
+"""The Meta sandbox: a local, deterministic Graph / Marketing API stand-in (issue 3).
+
+HTTP surface (one server; point the SDK at it with `FacebookSession.GRAPH = base_url`):
+- Graph: `/{v}/me`, `/me/adaccounts`, `/me/permissions`, `/{id}`, `/{act_X}/campaigns|adsets|ads|
+  insights`, `/{campaign}/adsets|ads|insights`, `/{adset}/ads|insights`, `/{ad}/insights`; `fields`,
+  `limit`, `after`/`before` cursors + `next`; `filtering`/`effective_status` (DELETED and ARCHIVED
+  hidden by default). `POST /{v}/` with `batch` (max 50).
+- Insights: `level`, `fields`, `time_range`/`date_preset`, `time_increment` (1-90, all_days,
+  monthly), `breakdowns=hourly_stats_aggregated_by_advertiser_time_zone` (reach 0, no off-Meta
+  actions), `action_attribution_windows`. Async: `POST /{act_X}/insights` -> `report_run_id`; poll
+  `GET /{run}` (100% while "Job Running" for one poll); `GET /{run}/insights` (2601/1815107 early).
+- OAuth: `GET /{v}/dialog/oauth` (HTML: grant -> `redirect_uri?code&state`; cancel ->
+  `error=access_denied&error_reason=user_denied`); `GET /{v}/oauth/access_token` (code -> 2 h token,
+  `grant_type=fb_exchange_token` -> 60 d); `GET /debug_token?input_token&access_token=APPID|SECRET`.
+- Tokens: stateless `EAAS` + base64url("user|app|scopes|issued|expires|kind|nonce") + 32 hex HMAC,
+  key from the seed (`metricx sandbox token`); 104 none, 190/467 unknown, 190/463 expired, 190/460
+  revoked.
+- Headers: x-app-usage always; x-business-use-case-usage, x-ad-account-usage and
+  x-fb-ads-insights-throttle on every ad-account call, errors included. Throttling: 17/2446079 (or
+  613/1487742), 80000 / 80004 with 2446079; development tier 60 points / 300 s block.
+- Control (no auth): `GET /_sandbox`, `GET|POST /_sandbox/clock`, `POST /_sandbox/clock/advance`,
+  `GET|POST|DELETE /_sandbox/faults`, `POST /_sandbox/token`, `POST /_sandbox/tokens/revoke`,
+  `GET|POST /_sandbox/tier`, `GET /_sandbox/usage`, `POST /_sandbox/reset`,
+  `GET /_sandbox/truth?account_id&level&granularity=hour|day&since&until` (exact, as of "now").
+"""

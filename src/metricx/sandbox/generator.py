@@ -1,0 +1,345 @@
+"""The sandbox's ad world: accounts, campaigns, ad sets and ads, generated from the seed.
+
+Entities are few enough to hold in memory (thousands); their delivery numbers are not, and
+live in delivery.py as pure functions of (ad, hour).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from metricx.sandbox.config import SandboxConfig
+from metricx.sandbox.hashing import mix, unit
+from metricx.sandbox.tokens import sandbox_user_id
+
+# (currency, minor-unit exponent, timezone name, Meta timezone_id, typical CPM in minor units)
+ACCOUNT_PROFILES: tuple[tuple[str, int, str, int, int], ...] = (
+    ("USD", 2, "America/Los_Angeles", 1, 900),
+    ("EUR", 2, "Europe/Berlin", 69, 750),
+    ("JPY", 0, "UTC", 0, 1300),
+    ("INR", 2, "Asia/Kolkata", 83, 16000),
+)
+
+ODAX_OBJECTIVES = (
+    "OUTCOME_SALES",
+    "OUTCOME_LEADS",
+    "OUTCOME_TRAFFIC",
+    "OUTCOME_AWARENESS",
+    "OUTCOME_ENGAGEMENT",
+    "OUTCOME_APP_PROMOTION",
+)
+LEGACY_OBJECTIVES = (
+    "CONVERSIONS",
+    "LEAD_GENERATION",
+    "LINK_CLICKS",
+    "BRAND_AWARENESS",
+    "APP_INSTALLS",
+    "PRODUCT_CATALOG_SALES",
+    "POST_ENGAGEMENT",
+    "REACH",
+)
+
+FIRST_OBJECTIVES = (
+    "OUTCOME_SALES",
+    "OUTCOME_LEADS",
+    "OUTCOME_TRAFFIC",
+    "CONVERSIONS",
+    "OUTCOME_AWARENESS",
+    "OUTCOME_APP_PROMOTION",
+    "LEAD_GENERATION",
+)
+ALL_OBJECTIVES = ODAX_OBJECTIVES + LEGACY_OBJECTIVES
+
+# objective -> (family, optimization_goal)
+OBJECTIVE_FAMILY: dict[str, tuple[str, str]] = {
+    "OUTCOME_SALES": ("sales", "OFFSITE_CONVERSIONS"),
+    "CONVERSIONS": ("sales", "OFFSITE_CONVERSIONS"),
+    "PRODUCT_CATALOG_SALES": ("sales", "OFFSITE_CONVERSIONS"),
+    "OUTCOME_LEADS": ("leads", "LEAD_GENERATION"),
+    "LEAD_GENERATION": ("leads", "LEAD_GENERATION"),
+    "OUTCOME_TRAFFIC": ("traffic", "LANDING_PAGE_VIEWS"),
+    "LINK_CLICKS": ("traffic", "LINK_CLICKS"),
+    "OUTCOME_AWARENESS": ("awareness", "REACH"),
+    "BRAND_AWARENESS": ("awareness", "AD_RECALL_LIFT"),
+    "REACH": ("awareness", "REACH"),
+    "OUTCOME_ENGAGEMENT": ("engagement", "POST_ENGAGEMENT"),
+    "POST_ENGAGEMENT": ("engagement", "POST_ENGAGEMENT"),
+    "OUTCOME_APP_PROMOTION": ("app", "APP_INSTALLS"),
+    "APP_INSTALLS": ("app", "APP_INSTALLS"),
+}
+
+KIND_CAMPAIGN, KIND_ADSET, KIND_AD, KIND_CREATIVE, KIND_REPORT = 1, 2, 3, 4, 5
+HIDDEN_STATUSES = frozenset({"DELETED", "ARCHIVED"})
+
+
+@dataclass
+class Account:
+    index: int
+    id: str  # act_N
+    account_id: str  # N
+    name: str
+    currency: str
+    exponent: int  # minor-unit digits: 2 for USD, 0 for JPY
+    timezone_name: str
+    timezone_id: int
+    tz: ZoneInfo
+    cpm_minor: int
+    created: datetime
+    campaigns: list[Campaign] = field(default_factory=list)
+
+    @property
+    def ads(self) -> list[Ad]:
+        return [ad for c in self.campaigns for s in c.adsets for ad in s.ads]
+
+    @property
+    def adsets(self) -> list[AdSet]:
+        return [s for c in self.campaigns for s in c.adsets]
+
+
+@dataclass
+class Campaign:
+    index: int
+    id: str
+    name: str
+    account: Account
+    objective: str
+    status: str
+    created: datetime
+    stopped: datetime | None  # when status turned non-ACTIVE
+    daily_budget_minor: int
+    adsets: list[AdSet] = field(default_factory=list)
+
+    @property
+    def effective_status(self) -> str:
+        return self.status
+
+    @property
+    def updated(self) -> datetime:
+        return self.stopped or self.created
+
+    @property
+    def ads(self) -> list[Ad]:
+        return [ad for s in self.adsets for ad in s.ads]
+
+
+@dataclass
+class AdSet:
+    index: int
+    id: str
+    name: str
+    campaign: Campaign
+    status: str
+    created: datetime
+    stopped: datetime | None
+    daily_budget_minor: int
+    ads: list[Ad] = field(default_factory=list)
+
+    @property
+    def account(self) -> Account:
+        return self.campaign.account
+
+    @property
+    def effective_status(self) -> str:
+        if self.status in HIDDEN_STATUSES or self.status == "PAUSED":
+            return self.status
+        if self.campaign.status == "PAUSED":
+            return "CAMPAIGN_PAUSED"
+        return self.status
+
+    @property
+    def updated(self) -> datetime:
+        return self.stopped or self.created
+
+
+@dataclass
+class Ad:
+    index: int
+    id: str
+    name: str
+    adset: AdSet
+    status: str
+    review: str  # "" or an effective status that overrides ACTIVE (PENDING_REVIEW, ...)
+    created: datetime
+    stopped: datetime | None
+    key: int  # hash key for delivery numbers
+    start_ts: int  # delivery window [start_ts, end_ts) in epoch seconds
+    end_ts: int
+    base_impressions: float
+    ctr: float
+    cvr: float
+    aov_minor: int
+
+    @property
+    def campaign(self) -> Campaign:
+        return self.adset.campaign
+
+    @property
+    def account(self) -> Account:
+        return self.adset.campaign.account
+
+    @property
+    def effective_status(self) -> str:
+        if self.status in HIDDEN_STATUSES or self.status == "PAUSED":
+            return self.status
+        if self.campaign.status == "PAUSED":
+            return "CAMPAIGN_PAUSED"
+        if self.adset.status == "PAUSED":
+            return "ADSET_PAUSED"
+        return self.review or self.status
+
+    @property
+    def updated(self) -> datetime:
+        return self.stopped or self.created
+
+
+Entity = Campaign | AdSet | Ad
+
+
+def _status(h: int, parent_status: str, active: float = 0.8) -> str:
+    if parent_status in HIDDEN_STATUSES:
+        return parent_status  # deleting/archiving a parent takes its children with it
+    u = unit(h)
+    if u < active:
+        return "ACTIVE"
+    rest = (u - active) / (1 - active)
+    return "PAUSED" if rest < 0.5 else "ARCHIVED" if rest < 0.75 else "DELETED"
+
+
+class World:
+    """Every entity of one seed and size, with O(1) lookup by id."""
+
+    def __init__(self, config: SandboxConfig, initial_now: datetime) -> None:
+        self.seed = config.seed
+        self.user_id = sandbox_user_id(config.seed)
+        self.user_name = "Sandbox User"
+        self.anchor = initial_now.astimezone(UTC).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        ) - timedelta(days=config.days)
+        self.initial_now = initial_now
+        self.accounts: list[Account] = []
+        self.by_id: dict[str, Account | Campaign | AdSet | Ad] = {}
+        self._build(config)
+
+    def entity_id(self, kind: int, index: int) -> str:
+        return f"120{self.seed % 100000:05d}{kind}{index:09d}"
+
+    def _build(self, config: SandboxConfig) -> None:
+        seed = config.seed
+        span = (self.initial_now - self.anchor).total_seconds()
+        n_campaign = n_adset = n_ad = 0
+        for a in range(config.accounts):
+            currency, exponent, tzname, tzid, cpm = ACCOUNT_PROFILES[a % len(ACCOUNT_PROFILES)]
+            number = f"1{seed % 100000:05d}{a + 1:09d}"
+            account = Account(
+                index=a,
+                id=f"act_{number}",
+                account_id=number,
+                name=f"Sandbox {currency} {tzname.split('/')[-1].replace('_', ' ')} #{a + 1}",
+                currency=currency,
+                exponent=exponent,
+                timezone_name=tzname,
+                timezone_id=tzid,
+                tz=ZoneInfo(tzname),
+                cpm_minor=cpm,
+                created=self.anchor - timedelta(days=400),
+            )
+            self.accounts.append(account)
+            self.by_id[account.id] = account
+            self.by_id[account.account_id] = account
+            for c in range(config.campaigns):
+                h = mix(seed, 1, a, c)
+                # every account gets the main families first, then a seeded mix
+                objective = (
+                    FIRST_OBJECTIVES[c]
+                    if c < len(FIRST_OBJECTIVES)
+                    else ALL_OBJECTIVES[mix(h, 2) % len(ALL_OBJECTIVES)]
+                )
+                status = _status(mix(h, 3), "ACTIVE", 0.7)
+                created = self.anchor + timedelta(seconds=span * 0.4 * unit(mix(h, 4)))
+                stopped = self._stop_time(status, created, mix(h, 5))
+                campaign = Campaign(
+                    index=n_campaign,
+                    id=self.entity_id(KIND_CAMPAIGN, n_campaign),
+                    name=f"{objective.title().replace('_', ' ')} campaign {c + 1}",
+                    account=account,
+                    objective=objective,
+                    status=status,
+                    created=created,
+                    stopped=stopped,
+                    daily_budget_minor=5000 + mix(h, 6) % 45000,
+                )
+                n_campaign += 1
+                account.campaigns.append(campaign)
+                self.by_id[campaign.id] = campaign
+                for s in range(config.adsets_per_campaign):
+                    hs = mix(h, 10, s)
+                    s_status = _status(mix(hs, 1), status)
+                    s_created = created + timedelta(seconds=span * 0.1 * unit(mix(hs, 2)))
+                    adset = AdSet(
+                        index=n_adset,
+                        id=self.entity_id(KIND_ADSET, n_adset),
+                        name=f"Audience {s + 1} / {campaign.name}",
+                        campaign=campaign,
+                        status=s_status,
+                        created=s_created,
+                        stopped=self._stop_time(s_status, s_created, mix(hs, 3)) or stopped,
+                        daily_budget_minor=campaign.daily_budget_minor // 2,
+                    )
+                    n_adset += 1
+                    campaign.adsets.append(adset)
+                    self.by_id[adset.id] = adset
+                    for d in range(config.ads_per_adset):
+                        self._add_ad(adset, n_ad, mix(hs, 20, d), d)
+                        n_ad += 1
+
+    def _stop_time(self, status: str, created: datetime, h: int) -> datetime | None:
+        if status == "ACTIVE":
+            return None
+        remaining = (self.initial_now - created).total_seconds()
+        return created + timedelta(seconds=remaining * (0.3 + 0.65 * unit(h)))
+
+    def _add_ad(self, adset: AdSet, index: int, h: int, d: int) -> None:
+        status = _status(mix(h, 1), adset.status)
+        created = adset.created + timedelta(hours=int(unit(mix(h, 2)) * 72))
+        stopped = self._stop_time(status, created, mix(h, 3))
+        review = ""
+        if status == "ACTIVE":
+            r = unit(mix(h, 4))
+            review = "PENDING_REVIEW" if r < 0.03 else "WITH_ISSUES" if r < 0.06 else ""
+        stops = [t for t in (stopped, adset.stopped, adset.campaign.stopped) if t is not None]
+        end = min(stops) if stops else datetime(9999, 1, 1, tzinfo=UTC)
+        if review == "PENDING_REVIEW":
+            end = created  # never delivered
+        ad = Ad(
+            index=index,
+            id=self.entity_id(KIND_AD, index),
+            name=f"Creative {d + 1} / {adset.name}",
+            adset=adset,
+            status=status,
+            review=review,
+            created=created,
+            stopped=stopped,
+            key=mix(self.seed, 3, index),
+            start_ts=int(created.timestamp()) // 3600 * 3600 + 3600,
+            end_ts=int(min(end, datetime(9000, 1, 1, tzinfo=UTC)).timestamp()),
+            base_impressions=20 + 400 * unit(mix(h, 5)) ** 2,
+            ctr=0.006 + 0.025 * unit(mix(h, 6)),
+            cvr=0.02 + 0.08 * unit(mix(h, 7)),
+            aov_minor=int((2000 + 18000 * unit(mix(h, 8))) * self._price(adset)),
+        )
+        adset.ads.append(ad)
+        self.by_id[ad.id] = ad
+
+    @staticmethod
+    def _price(adset: AdSet) -> float:
+        # order values in minor units: JPY has no minor unit, INR prices run higher
+        return {"JPY": 1.5, "INR": 80.0}.get(adset.account.currency, 1.0)
+
+    def account(self, key: str) -> Account | None:
+        found = self.by_id.get(key)
+        return found if isinstance(found, Account) else None
+
+    def all_ads(self) -> list[Ad]:
+        return [ad for account in self.accounts for ad in account.ads]

@@ -1,0 +1,330 @@
+"""Graph API request handling: version, token, node lookup, limits, faults, then the edge.
+
+`handle` is a plain function from a GraphRequest to a GraphResponse so that `batch` can run
+sub-requests through exactly the same path as top-level calls.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
+
+from metricx.sandbox import delivery as dv
+from metricx.sandbox import errors, insights, oauth, paging
+from metricx.sandbox.async_reports import ReportRun
+from metricx.sandbox.errors import GraphError
+from metricx.sandbox.generator import Account, Ad, AdSet, Campaign
+from metricx.sandbox.objects import build_filter, render, split_fields
+from metricx.sandbox.state import SandboxState
+from metricx.sandbox.tokens import TokenInfo, appsecret_proof, parse_user_token
+
+CURRENT_VERSION = "v25.0"
+OLDEST_MARKETING_VERSION = (24, 0)  # v21-v23 have expired for the Marketing API (§8)
+VERSION_RE = re.compile(r"v(\d+)\.(\d+)")
+EDGES = {
+    Account: ("campaigns", "adsets", "ads", "insights"),
+    Campaign: ("adsets", "ads", "insights"),
+    AdSet: ("ads", "insights"),
+    Ad: ("insights",),
+}
+READ_SCOPES = {"ads_read", "ads_management"}
+
+
+@dataclass
+class GraphRequest:
+    method: str
+    version: str
+    path: str
+    params: dict[str, str]
+    base_url: str  # scheme://host:port, for `next` links
+
+
+@dataclass
+class GraphResponse:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+def _fmt_session_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, ZoneInfo("America/Los_Angeles")).strftime(
+        "%A, %d-%b-%y %H:%M:%S %Z"
+    )
+
+
+def authenticate(state: SandboxState, params: dict[str, str]) -> TokenInfo:
+    token = params.get("access_token", "")
+    if not token:
+        raise errors.no_token()
+    info = parse_user_token(state.config.seed, token)
+    if info is None:
+        raise errors.invalid_token()
+    proof = params.get("appsecret_proof")
+    if proof and proof != appsecret_proof(state.config.app_secret, token):
+        raise GraphError(
+            100, "Invalid appsecret_proof provided in the API argument", is_transient=False
+        )
+    now = state.clock.now()
+    with state.lock:
+        subcode = state.revoked.get(info.nonce)
+    if subcode is not None:
+        raise errors.revoked_token(subcode)
+    if state.faults.revoked_by_schedule(info, now):
+        raise errors.revoked_token(460)
+    if info.expired(now.timestamp()):
+        raise errors.expired_token(
+            _fmt_session_time(info.expires_at), _fmt_session_time(now.timestamp())
+        )
+    return info
+
+
+def handle(state: SandboxState, req: GraphRequest) -> GraphResponse:
+    """Answer one Graph call; every response carries the usage headers (errors too)."""
+    resp = _handle(state, req)
+    if not resp.headers:
+        resp.headers = _headers(state, None, req)
+    return resp
+
+
+def _handle(state: SandboxState, req: GraphRequest) -> GraphResponse:
+    account: Account | None = None
+    delay = 0.0
+    now = state.clock.now()
+    try:
+        match = VERSION_RE.fullmatch(req.version)
+        if not match:
+            raise errors.unknown_path(f"{req.version}/{req.path}")
+        parts = [p for p in req.path.split("/") if p]
+        if parts == ["oauth", "access_token"]:
+            return GraphResponse(200, oauth.exchange(state, req.params))
+        if parts == ["debug_token"]:
+            return GraphResponse(200, oauth.debug_token(state, req.params))
+        if not parts and req.method == "POST" and "batch" in req.params:
+            return GraphResponse(200, run_batch(state, req))
+        token = authenticate(state, req.params)
+        if (int(match.group(1)), int(match.group(2))) < OLDEST_MARKETING_VERSION:
+            raise errors.deprecated_version(req.version, CURRENT_VERSION)
+        if not parts:
+            raise errors.unknown_path("")
+        if parts[0] == "me":
+            return GraphResponse(200, _me(state, token, parts[1:], req))
+        node = _lookup(state, parts[0], req.method)
+        account = (
+            node.query.account
+            if isinstance(node, ReportRun)
+            else (node if isinstance(node, Account) else node.account)
+        )
+        edge = parts[1] if len(parts) > 1 else ""
+        if len(parts) > 2:
+            raise errors.unknown_path("/".join(parts))
+        state.limiter.record_app_call(now.timestamp())
+        delay = state.faults.delay()
+        if not READ_SCOPES & set(token.scopes):
+            raise errors.permission_missing_200()
+        lost = state.faults.permission_error(account.id)
+        if lost is not None:
+            raise lost
+        kind = (
+            "ads_insights"
+            if edge == "insights" or isinstance(node, ReportRun)
+            else "ads_management"
+        )
+        throttled = state.limiter.charge(
+            account, kind, req.method == "POST", now.timestamp(), state.faults.config.throttle_code
+        )
+        if throttled is not None:
+            raise throttled
+        injected = state.faults.request_error()
+        if injected is not None:
+            raise injected
+        body = _dispatch(state, node, edge, req, now)
+        return GraphResponse(200, body, _headers(state, account, req), delay)
+    except GraphError as exc:
+        return GraphResponse(exc.status, exc.body(), _headers(state, account, req), delay)
+
+
+def _headers(state: SandboxState, account: Account | None, req: GraphRequest) -> dict[str, str]:
+    out = state.limiter.headers(account, state.clock.timestamp())
+    out["facebook-api-version"] = req.version
+    out["x-fb-trace-id"] = errors.fbtrace_id()
+    return out
+
+
+def _lookup(
+    state: SandboxState, node_id: str, method: str
+) -> Account | Campaign | AdSet | Ad | ReportRun:
+    if node_id.startswith("act_"):
+        account = state.world.account(node_id)
+        if account is not None:
+            return account
+    else:
+        found = state.world.by_id.get(node_id)
+        if isinstance(found, Campaign | AdSet | Ad):
+            return found
+        run = state.reports.get(node_id)
+        if run is not None:
+            return run
+    raise errors.unsupported_get(node_id, "post" if method == "POST" else "get")
+
+
+def _me(
+    state: SandboxState, token: TokenInfo, rest: list[str], req: GraphRequest
+) -> dict[str, Any]:
+    world = state.world
+    if not rest:
+        me = {"id": world.user_id, "name": world.user_name}
+        fields = split_fields(req.params.get("fields")) or ["id", "name"]
+        return {k: v for k, v in me.items() if k in fields or k == "id"}
+    if rest == ["permissions"]:
+        return {"data": [{"permission": s, "status": "granted"} for s in token.scopes]}
+    if rest == ["adaccounts"]:
+        if not READ_SCOPES & set(token.scopes):
+            raise errors.permission_missing_200()
+        fields = split_fields(req.params.get("fields"))
+        now = state.clock.now()
+        return _paginate(
+            req,
+            world.accounts,
+            lambda a: render(a, fields or ["id", "account_id"], now, _spent(state, a)),
+        )
+    raise errors.unknown_field(rest[0], "User")
+
+
+def _spent(state: SandboxState, account: Account) -> Any:
+    def compute() -> str:
+        now = state.clock.now()
+        first = state.world.anchor.astimezone(account.tz).date().toordinal()
+        last = now.astimezone(account.tz).date().toordinal()
+        total = 0
+        for ordinal in range(first, last + 1):
+            sums = dv.sum_ads(
+                account.ads, dv.day_buckets(account.timezone_name, ordinal), int(now.timestamp())
+            )
+            if sums:
+                total += dv.combine(sums)[dv.SPEND]
+        return str(total)  # minor units ("cents" for USD), as Meta returns amount_spent
+
+    return compute
+
+
+def _paginate(req: GraphRequest, items: list[Any], render_one: Any) -> dict[str, Any]:
+    limit = paging.parse_limit(req.params)
+    start = paging.start_position(req.params, limit)
+    end = min(len(items), start + limit)
+    data = [render_one(item) for item in items[start:end]]
+    body: dict[str, Any] = {"data": data}
+    block = paging.paging_block(_self_url(req), req.params, start, end, end < len(items), len(data))
+    if block:
+        body["paging"] = block
+    if req.params.get("summary") in ("true", "1", "True"):
+        body["summary"] = {"total_count": len(items)}
+    return body
+
+
+def _self_url(req: GraphRequest) -> str:
+    return f"{req.base_url}/{req.version}/{req.path.strip('/')}"
+
+
+def _dispatch(
+    state: SandboxState,
+    node: Account | Campaign | AdSet | Ad | ReportRun,
+    edge: str,
+    req: GraphRequest,
+    now: datetime,
+) -> dict[str, Any]:
+    if isinstance(node, ReportRun):
+        if edge == "":
+            return state.reports.poll(node, int(now.timestamp()))
+        if edge == "insights":
+            state.reports.check_readable(node)
+            return _insights_page(state, node.query, req)
+        raise errors.unknown_field(edge, "AdReportRun")
+    if req.method == "POST":
+        if edge != "insights":
+            raise errors.unsupported_get(node.id, "post")
+        query = insights.parse_query(node, req.params, now)
+        run = state.reports.create(query, int(now.timestamp()), state.faults.async_fails())
+        return {"report_run_id": run.id}
+    fields = split_fields(req.params.get("fields"))
+    if edge == "":
+        spent = _spent(state, node) if isinstance(node, Account) else None
+        return render(node, fields, now, spent)
+    if edge not in EDGES[type(node)]:
+        raise errors.unknown_field(
+            edge,
+            {Account: "AdAccount", Campaign: "AdCampaignGroup", AdSet: "AdCampaign", Ad: "Adgroup"}[
+                type(node)
+            ],
+        )
+    if edge == "insights":
+        return _insights_page(state, insights.parse_query(node, req.params, now), req)
+    level = edge[:-1]  # campaigns -> campaign
+    pool: list[Any] = {
+        "campaign": getattr(node, "campaigns", []),
+        "adset": getattr(node, "adsets", []),
+        "ad": getattr(node, "ads", []),
+    }[level]
+    keep, _ = build_filter(req.params, level)
+    return _paginate(req, [o for o in pool if keep(o)], lambda o: render(o, fields, now))
+
+
+def _insights_page(
+    state: SandboxState, query: insights.InsightsQuery, req: GraphRequest
+) -> dict[str, Any]:
+    limit = paging.parse_limit(req.params)
+    start = paging.start_position(req.params, limit)
+    rows, end, more = insights.page(query, start, limit, truncate=state.faults.truncate())
+    body: dict[str, Any] = {"data": rows}
+    block = paging.paging_block(_self_url(req), req.params, start, end, more, len(rows))
+    if block:
+        body["paging"] = block
+    return body
+
+
+MAX_BATCH = 50
+
+
+def run_batch(state: SandboxState, req: GraphRequest) -> list[dict[str, Any] | None]:
+    try:
+        calls = json.loads(req.params["batch"])
+    except json.JSONDecodeError:
+        raise errors.invalid_param("batch parameter must be a JSON array") from None
+    if not isinstance(calls, list) or len(calls) > MAX_BATCH:
+        raise errors.invalid_param(
+            f"Too many requests in batch message. Maximum batch size is {MAX_BATCH}"
+        )
+    out: list[dict[str, Any] | None] = []
+    for call in calls:
+        relative = str(call.get("relative_url", "")).lstrip("/")
+        parsed = urlsplit(relative)
+        path = parsed.path
+        version = req.version
+        head, _, tail = path.partition("/")
+        if VERSION_RE.fullmatch(head):
+            version, path = head, tail
+        params = {"access_token": req.params.get("access_token", "")}
+        if "appsecret_proof" in req.params:
+            params["appsecret_proof"] = req.params["appsecret_proof"]
+        params.update(dict(parse_qsl(parsed.query, keep_blank_values=True)))
+        if call.get("body"):
+            params.update(dict(parse_qsl(str(call["body"]), keep_blank_values=True)))
+        sub = handle(
+            state,
+            GraphRequest(
+                str(call.get("method", "GET")).upper(), version, path, params, req.base_url
+            ),
+        )
+        out.append(
+            {
+                "code": sub.status,
+                "headers": [{"name": k, "value": v} for k, v in sub.headers.items()],
+                "body": json.dumps(sub.body),
+            }
+        )
+    return out
