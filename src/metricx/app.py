@@ -13,10 +13,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from metricx import health
+from metricx import health, telemetry
 from metricx.auth import endpoints as auth_endpoints
+from metricx.connections import endpoints as connection_endpoints
+from metricx.connections import oauth_endpoints
 from metricx.errors import MetricxError, envelope
+from metricx.ingest import endpoints as ingest_endpoints
 from metricx.logging import get_logger
+from metricx.metrics import endpoints as metrics_endpoints
 from metricx.runtime import Runtime
 from metricx.workspaces import endpoints as workspace_endpoints
 
@@ -126,6 +130,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(Exception, unhandled_error_handler)
 
     app.include_router(health.router)
-    for router in (auth_endpoints.router, workspace_endpoints.router):
+    app.include_router(telemetry.router)
+    for router in (
+        auth_endpoints.router,
+        workspace_endpoints.router,
+        ingest_endpoints.router,
+        metrics_endpoints.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(connection_endpoints.router, prefix=API_PREFIX)
+    app.include_router(oauth_endpoints.router, prefix=API_PREFIX)
+    app.include_router(oauth_endpoints.pages)
     return app

@@ -262,6 +262,15 @@ def _mount_optional() -> None:
 _mount_optional()
 
 
+def _mount_connections() -> None:
+    from metricx.connections.cli import register
+
+    register(app)
+
+
+_mount_connections()
+
+
 def main() -> None:
     app()
 

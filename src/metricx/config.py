@@ -48,6 +48,47 @@ class Settings(BaseSettings):
         default="ads_read,ads_management,read_insights",
         description="Scopes requested in the Meta login dialog.",
     )
+    meta_dialog_url: str | None = Field(
+        default=None,
+        description="Base URL of the Meta login dialog. Unset: https://www.facebook.com for the "
+        "real Graph API, else METRICX_META_GRAPH_URL (the sandbox serves the dialog).",
+    )
+    meta_connect_timeout_seconds: float = Field(
+        default=10.0, description="Connect timeout of every Graph API call."
+    )
+    meta_read_timeout_seconds: float = Field(
+        default=120.0, description="Read timeout of every Graph API call."
+    )
+    meta_max_retries: int = Field(
+        default=4, description="Retries of a transient Graph API failure (backoff with jitter)."
+    )
+    meta_backoff_base_seconds: float = Field(
+        default=1.0, description="First retry delay; doubles per retry, with jitter."
+    )
+    meta_backoff_max_seconds: float = Field(default=60.0, description="Longest retry delay.")
+    meta_max_throttle_wait_seconds: float = Field(
+        default=600.0,
+        description="Longest in-call wait when Meta throttles; longer waits end the job, "
+        "which is retried when Meta says access is back.",
+    )
+    meta_slowdown_usage_pct: float = Field(
+        default=75.0, description="Above this rate-limit usage (%), calls are spaced out."
+    )
+    meta_slowdown_max_seconds: float = Field(
+        default=30.0, description="Pause before a call when the usage is close to 100%."
+    )
+    meta_async_poll_timeout_seconds: float = Field(
+        default=3600.0, description="Give up on an async insights report after this long."
+    )
+    meta_entity_page_size: int = Field(
+        default=1000, description="`limit` of the campaigns/ad sets/ads edge calls."
+    )
+    token_expiry_warning_days: int = Field(
+        default=7, description="A token expiring within this many days raises an alert."
+    )
+    oauth_state_ttl_seconds: int = Field(
+        default=600, description="How long a Meta login round trip may take (state lifetime)."
+    )
     secure_cookies: bool = Field(
         default=True, description="Mark session cookies Secure (turned off by the local demo)."
     )
@@ -64,9 +105,44 @@ class Settings(BaseSettings):
         description="Monthly partitions created behind today (Meta keeps 37 months of insights).",
     )
 
+    ingest_max_json_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        description="Largest JSON ingest body (after gunzip); larger answers 413. Use NDJSON "
+        "for big loads.",
+    )
+    ingest_max_ndjson_bytes: int = Field(
+        default=4 * 1024 * 1024 * 1024,
+        description="Largest NDJSON ingest stream (after gunzip); it is read at constant memory.",
+    )
+    ingest_chunk_records: int = Field(
+        default=10_000, description="Records parsed and written per step of an ingest."
+    )
+    ingest_max_future_hours: int = Field(
+        default=48, description="A fact starting further ahead of now than this is refused."
+    )
+    ingest_max_reported_errors: int = Field(
+        default=1000,
+        description="Record errors listed in one ingest answer (all go to failed records).",
+    )
+    ingest_alert_failures: int = Field(
+        default=3,
+        description="Failed or partial imports of a workspace within the window that raise an "
+        "alert.",
+    )
+    ingest_alert_window_minutes: int = Field(
+        default=15, description="The window of ingest_alert_failures, in minutes."
+    )
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None
+
+    @property
+    def meta_dialog_base(self) -> str:
+        if self.meta_dialog_url:
+            return self.meta_dialog_url.rstrip("/")
+        graph = self.meta_graph_url.rstrip("/")
+        return "https://www.facebook.com" if graph == "https://graph.facebook.com" else graph
 
 
 @lru_cache(maxsize=1)

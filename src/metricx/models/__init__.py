@@ -9,6 +9,8 @@ from metricx.models.failed_records import FailedRecord, FailedRecordStatus
 from metricx.models.fetches import Fetch, RunStatus
 from metricx.models.imports import Import, ImportStatus
 from metricx.models.metric_facts import MetricFact
+from metricx.models.metric_rollups import MetricRollup
+from metricx.models.oauth import OAuthGrant, OAuthState
 from metricx.models.tokens import Token, TokenStatus
 from metricx.models.users import User, UserSession
 from metricx.models.workspaces import Membership, Role, Workspace
@@ -29,6 +31,9 @@ __all__ = [
     "Level",
     "Membership",
     "MetricFact",
+    "MetricRollup",
+    "OAuthGrant",
+    "OAuthState",
     "Provider",
     "Role",
     "RunStatus",

@@ -40,5 +40,7 @@ class Entity(Base):
     objective: Mapped[str | None] = mapped_column(String(64))
     goal: Mapped[str | None] = mapped_column(String(32))
     created_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when the provider stopped returning the entity; it stays, with its history.
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()

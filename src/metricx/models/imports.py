@@ -43,6 +43,9 @@ class Import(Base):
         ForeignKey("fetches.id", ondelete="SET NULL")
     )
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # sha256 of the request (body after gunzip, and its connection): a retry with the same
+    # Idempotency-Key must be the same request.
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[ImportStatus] = mapped_column(
         text_enum(ImportStatus, "import_status"), default=ImportStatus.RUNNING
     )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from metricx.connections.tasks import check_meta_tokens, sync_connection_entities
 from metricx.db import unit_of_work
 from metricx.logging import get_logger
 from metricx.metrics.partitions import ensure_partitions_ahead
@@ -45,5 +46,13 @@ TASKS: list[TaskSpec] = [
         queue="maintenance",
         cron="7 * * * *",
         options={"queueing_lock": "maintain_fact_partitions"},
+    ),
+    TaskSpec(sync_connection_entities, name="sync_connection_entities", queue="sync"),
+    TaskSpec(
+        check_meta_tokens,
+        name="check_meta_tokens",
+        queue="maintenance",
+        cron="23 */6 * * *",
+        options={"queueing_lock": "check_meta_tokens"},
     ),
 ]

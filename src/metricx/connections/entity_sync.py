@@ -1,0 +1,237 @@
+"""Entity sync: account -> campaigns -> ad sets -> ads into entities, in three paged
+account-level calls (not one per parent). Idempotent: a re-run writes only what changed;
+entities Meta stopped returning get ``removed_at``, never deleted. Each run is a fetch."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from metricx.config import Settings
+from metricx.connections import repository
+from metricx.connections.service import mark_needs_reauth, token_invalid
+from metricx.connections.tokens import ClientFactory, default_client_factory, reveal
+from metricx.errors import Conflict
+from metricx.integrations.meta.client import MetaAdsClient
+from metricx.integrations.meta.entities import (
+    EntityRecord,
+    account_record,
+    campaign_record,
+    child_record,
+)
+from metricx.integrations.meta.errors import (
+    MetaError,
+    PermissionLostError,
+    ThrottledError,
+    TokenInvalidError,
+)
+from metricx.kit.crypto import Cipher
+from metricx.logging import get_logger
+from metricx.models import Connection, ConnectionStatus, Fetch, Provider, RunStatus, Token
+from metricx.worker.enqueue import defer_job
+
+log = get_logger("metricx.connections")
+ENTITY_SYNC_TASK = "sync_connection_entities"
+LEVELS = ("account", "campaign", "adset", "ad")
+
+
+@dataclass
+class SyncCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    by_level: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, level: str, kind: str, n: int = 1) -> None:
+        setattr(self, kind, getattr(self, kind) + n)
+        self.by_level.setdefault(level, {"created": 0, "updated": 0, "unchanged": 0, "removed": 0})
+        self.by_level[level][kind] += n
+
+
+def request_entity_sync(session: Session, *, connection: Connection) -> Fetch:
+    """A queued fetch and its job, in the caller's transaction."""
+    if connection.status in (ConnectionStatus.DISCONNECTED, ConnectionStatus.NEEDS_REAUTH):
+        raise Conflict(
+            f"the connection is {connection.status.value}; reconnect it first",
+            code="connection_not_active",
+        )
+    fetch = Fetch(
+        workspace_id=connection.workspace_id,
+        connection_id=connection.id,
+        kind="entities",
+        status=RunStatus.QUEUED,
+    )
+    session.add(fetch)
+    session.flush()
+    defer_job(
+        session,
+        ENTITY_SYNC_TASK,
+        {"fetch_id": str(fetch.id)},
+        queue="sync",
+        lock=f"connection:{connection.id}",
+    )
+    return fetch
+
+
+def fetch_records(client: MetaAdsClient, account_id: str) -> list[EntityRecord]:
+    """Every level of one account, parents first (so parent links resolve in one pass)."""
+    account = client.transport.request(
+        "GET", (account_id,), {"fields": "id,name,account_status,created_time"}
+    )
+    records = [account_record(account)]
+    campaigns = [campaign_record(row, account_id) for row in client.iter_campaigns(account_id)]
+    objectives = {c.external_id: c.objective for c in campaigns}
+    records += campaigns
+    records += [child_record("adset", row, objectives) for row in client.iter_adsets(account_id)]
+    records += [child_record("ad", row, objectives) for row in client.iter_ads(account_id)]
+    return records
+
+
+def write_records(
+    session: Session, connection: Connection, records: Iterable[EntityRecord], now: datetime
+) -> SyncCounts:
+    counts = SyncCounts()
+    by_level: dict[str, list[EntityRecord]] = {lv: [] for lv in LEVELS}
+    for rec in records:
+        by_level[rec.level].append(rec)
+    parent_ids: dict[str, uuid.UUID] = {}
+    for level in LEVELS:
+        existing = repository.entity_state(session, connection.workspace_id, Provider.META, level)
+        changed: list[dict[str, Any]] = []
+        ids: dict[str, uuid.UUID] = {}
+        for rec in by_level[level]:
+            parent = parent_ids.get(rec.parent_external_id or "")
+            before = existing.get(rec.external_id)
+            row = {
+                "workspace_id": connection.workspace_id,
+                "connection_id": connection.id,
+                "provider": Provider.META,
+                "level": level,
+                "external_id": rec.external_id,
+                "parent_id": parent,
+                "name": rec.name,
+                "status": rec.status,
+                "effective_status": rec.effective_status,
+                "objective": rec.objective,
+                "goal": rec.goal,
+                "created_time": rec.created_time,
+                "removed_at": None,
+                "updated_at": now,
+            }
+            if before is None:
+                row["id"] = uuid.uuid4()
+                changed.append(row)
+                counts.add(level, "created")
+            elif (before[1], before[2], *before[3:8], before[8]) != (
+                connection.id,
+                parent,
+                *rec.values(),
+                None,
+            ):
+                row["id"] = before[0]
+                changed.append(row)
+                counts.add(level, "updated")
+            else:
+                ids[rec.external_id] = before[0]
+                counts.add(level, "unchanged")
+        ids.update(repository.upsert_entities(session, changed))
+        parent_ids = ids
+        gone = [
+            eid
+            for ext, (eid, removed) in repository.connection_entity_ids(
+                session, connection, level
+            ).items()
+            if ext not in ids and removed is None
+        ]
+        repository.mark_removed(session, gone, now)
+        counts.add(level, "removed", len(gone))
+    return counts
+
+
+def run_entity_sync(
+    session: Session,
+    *,
+    settings: Settings,
+    cipher: Cipher,
+    fetch: Fetch,
+    client_factory: ClientFactory = default_client_factory,
+) -> Fetch:
+    """Run one entity sync and record its outcome on ``fetch``. Meta's failures end here as
+    a failed fetch (and, for token or permission loss, a connection needing reauth)."""
+    connection = repository.connection(session, fetch.workspace_id, fetch.connection_id)  # type: ignore[arg-type]
+    started = time.monotonic()
+    now = datetime.now(UTC)
+    fetch.status = RunStatus.RUNNING
+    fetch.started_at = now
+    session.flush()
+    if connection is None or connection.token_id is None:
+        return _finish(fetch, started, RunStatus.FAILED, "the connection has no token", "no_token")
+    token = session.get(Token, connection.token_id)
+    assert token is not None
+    client = client_factory(settings, reveal(cipher, token))
+    try:
+        records = fetch_records(client, connection.external_account_id)
+    except MetaError as exc:
+        fetch.calls = client.stats.calls
+        return _failed(session, fetch, connection, token, exc, started)
+    counts = write_records(session, connection, records, now)
+    fetch.calls = client.stats.calls
+    fetch.rows = len(records)
+    connection.last_sync_at = now
+    connection.last_success_at = now
+    connection.last_error = None
+    _finish(fetch, started, RunStatus.SUCCEEDED, None, None)
+    fetch.checkpoint = {
+        "created": counts.created,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+        "removed": counts.removed,
+        "by_level": counts.by_level,
+        "retries": client.stats.retries,
+        "throttled_seconds": client.stats.throttled_seconds,
+        "duration_ms": fetch.checkpoint["duration_ms"] if fetch.checkpoint else None,
+    }
+    session.flush()
+    log.info("entities synced", connection_id=str(connection.id), **fetch.checkpoint)
+    return fetch
+
+
+def _finish(
+    fetch: Fetch, started: float, status: RunStatus, error: str | None, code: str | None
+) -> Fetch:
+    fetch.status = status
+    fetch.error = error
+    fetch.error_code = code
+    fetch.finished_at = datetime.now(UTC)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    fetch.checkpoint = {**(fetch.checkpoint or {}), "duration_ms": duration_ms}
+    return fetch
+
+
+def _failed(
+    session: Session,
+    fetch: Fetch,
+    connection: Connection,
+    token: Token,
+    exc: MetaError,
+    started: float,
+) -> Fetch:
+    connection.last_sync_at = datetime.now(UTC)
+    connection.last_error = exc.message
+    if isinstance(exc, TokenInvalidError):
+        token_invalid(session, token, exc.message, revoked=exc.subcode in (458, 460))
+    elif isinstance(exc, PermissionLostError):
+        mark_needs_reauth(session, connection, exc.message)
+    elif isinstance(exc, ThrottledError):
+        connection.next_sync_at = datetime.now(UTC) + timedelta(seconds=exc.retry_after)
+    log.warning("entity sync failed", connection_id=str(connection.id), error=exc.message)
+    _finish(fetch, started, RunStatus.FAILED, exc.message, exc.kind)
+    session.flush()
+    return fetch

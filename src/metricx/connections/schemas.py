@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class ConnectionCreate(BaseModel):
+    """A pasted token (e.g. a system user's) and the ad accounts to connect."""
+
+    token: SecretStr = Field(description="A Meta access token with ads_read.")
+    accounts: list[str] = Field(
+        default_factory=list,
+        description="Ad account ids (act_N or N); empty: every account the token reaches.",
+    )
+
+
+class ConnectionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    provider: str
+    external_account_id: str
+    name: str
+    currency: str
+    timezone: str
+    account_status: int | None
+    status: str
+    sync_enabled: bool
+    sync_interval_minutes: int
+    last_sync_at: datetime | None
+    last_success_at: datetime | None
+    next_sync_at: datetime | None
+    last_error: str | None
+    has_token: bool = False
+    created_at: datetime
+
+
+class ConnectionList(BaseModel):
+    connections: list[ConnectionRead]
+
+
+class FetchRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    connection_id: uuid.UUID | None
+    kind: str
+    status: str
+    calls: int
+    rows: int
+    checkpoint: dict[str, Any] | None
+    error: str | None
+    error_code: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ReconnectStarted(BaseModel):
+    authorize_url: str = Field(description="Send the browser here to renew consent at Meta.")
+
+
+class PendingAccount(BaseModel):
+    id: str
+    account_id: str
+    name: str
+    currency: str
+    timezone: str
+    account_status: int | None = None
+    connected: bool = Field(description="Already a connection of this workspace.")
+    preselected: bool
+
+
+class PendingRead(BaseModel):
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    expires_at: datetime
+    accounts: list[PendingAccount]
+
+
+class AccountChoice(BaseModel):
+    accounts: list[str] = Field(min_length=1, description="Ad account ids (act_N) to connect.")

@@ -1,0 +1,233 @@
+"""The ingest API: batch upsert of metric facts, imports, failed records and their replay."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from metricx.auth.dependencies import DbSession, RuntimeDep, WorkspaceIngester, WorkspaceReader
+from metricx.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    error_responses,
+)
+from metricx.ingest import history
+from metricx.ingest.body import IngestBody, UnsupportedMediaType
+from metricx.ingest.pipeline import run_ingest
+from metricx.ingest.schemas import (
+    FailedRecordRead,
+    ImportRead,
+    IngestRequest,
+    IngestResponse,
+    ReplayRequest,
+    ReplayResponse,
+)
+from metricx.models import FailedRecordStatus, ImportStatus
+from metricx.telemetry import INGEST_REQUEST_LATENCY
+
+router = APIRouter(tags=["ingest"])
+BASE = "/workspaces/{workspace_id}/metrics"
+
+
+def _status_of(answer: dict[str, Any]) -> int:
+    return 422 if answer["status"] == ImportStatus.FAILED.value else 200
+
+
+@router.post(
+    f"{BASE}/ingest",
+    response_model=IngestResponse,
+    responses={
+        422: {"model": IngestResponse, "description": "Every record failed (or a bad body)"},
+        **error_responses(
+            Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType
+        ),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": IngestRequest.model_json_schema(
+                        ref_template="#/components/schemas/{model}"
+                    )
+                },
+                "application/x-ndjson": {
+                    "schema": {
+                        "type": "string",
+                        "description": "One MetricFactCreate JSON object per line.",
+                    }
+                },
+            },
+        }
+    },
+)
+async def ingest_metrics(
+    request: Request,
+    access: WorkspaceIngester,
+    session: DbSession,
+    runtime: RuntimeDep,
+    connection_id: Annotated[
+        uuid.UUID | None,
+        Query(
+            description="The ad account the records belong to: its time zone places event_date + "
+            "hour, its currency is the records' currency."
+        ),
+    ] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    """Upsert a batch of metric facts.
+
+    **Body**: `application/json` `{"records": [MetricFactCreate, ...]}` (at most
+    `METRICX_INGEST_MAX_JSON_BYTES`, 32 MiB by default), or `application/x-ndjson`, one record
+    per line, streamed and written in chunks at constant memory (for large loads). Either may
+    be gzip-compressed (`Content-Encoding: gzip`). Over the limit: 413.
+
+    **Identity**: a fact's `natural_key` is computed by the server, never sent:
+    `uuid5(aad77e3d-f59c-5d6c-bd01-5ab6d089f40b, "{workspace_id}|{provider}|{level}|`
+    `{external_id}|{granularity}|{UTC bucket start as YYYY-MM-DDTHH:MM:SSZ}")`. The same fact
+    sent again updates the row (or leaves it alone when nothing changed). Two records of the
+    same fact in one request (one chunk of `METRICX_INGEST_CHUNK_RECORDS` for NDJSON): the
+    last wins, the others count as `duplicates`.
+
+    **Entity**: `entity_id`, or `external_entity_id` + `provider` + `level` (created in the
+    workspace when new, counted in `entities_created`). An id of another workspace's entity
+    fails that record with `code: not_found`, reason "unknown entity".
+
+    **Time**: `event_at` with a UTC offset (a naive time fails the record), or `event_date` +
+    `hour` (+ `minute`) as wall-clock time in the ad account's time zone (`connection_id`, or
+    the entity's connection) or else the workspace's. Stored in UTC. The hour skipped when
+    clocks go forward fails; the hour repeated when they go back needs `fold` (0 first, 1
+    second) or `utc_offset`. Hourly facts start on an hour boundary of that zone (Asia/Kolkata:
+    :30 UTC), daily facts at its midnight. More than 48 h ahead, or before 2000: fails.
+
+    **Measures**: finite, non-negative numbers (numbers or numeric strings); counts whole.
+    `currency` (ISO 4217) defaults to the account's and must not contradict it. Clicks above
+    impressions (or spend without impressions) are stored and counted as `flagged`.
+
+    **Answer**: `inserted + updated + unchanged + failed + duplicates` = records received;
+    `errors` lists `{index, field, reason, code}` per failed record (the first 1,000); failed
+    records are kept for `GET .../metrics/failed-records` and replay. Status 200, or 422 when
+    every record failed. `Idempotency-Key`: a retry of the same request returns the first
+    answer without writing again; the same key with a different request is a 409.
+    """
+    started = time.perf_counter()
+    body = IngestBody.of(
+        request,
+        json_limit=runtime.settings.ingest_max_json_bytes,
+        ndjson_limit=runtime.settings.ingest_max_ndjson_bytes,
+        salt=str(connection_id or ""),
+    )
+    status = 500
+    try:
+        answer = await run_ingest(
+            body,
+            session=session,
+            settings=runtime.settings,
+            workspace_id=access.workspace.id,
+            connection_id=connection_id,
+            idempotency_key=idempotency_key,
+        )
+        status = _status_of(answer)
+        return JSONResponse(answer, status_code=status)
+    except (InvalidInput, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
+        status = exc.status_code
+        raise
+    finally:
+        INGEST_REQUEST_LATENCY.labels("ndjson" if body.ndjson else "json", str(status)).observe(
+            time.perf_counter() - started
+        )
+
+
+@router.get(
+    f"{BASE}/imports",
+    response_model=list[ImportRead],
+    responses=error_responses(Unauthorized, Forbidden, NotFound),
+)
+def list_imports(
+    access: WorkspaceReader,
+    session: DbSession,
+    status: ImportStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ImportRead]:
+    """The workspace's imports, newest first: source, status (running / success / partial /
+    failed), counts and duration."""
+    rows = history.list_imports(
+        session, workspace_id=access.workspace.id, status=status, limit=limit, offset=offset
+    )
+    return [ImportRead.model_validate(r) for r in rows]
+
+
+@router.get(
+    f"{BASE}/imports/{{import_id}}",
+    response_model=ImportRead,
+    responses=error_responses(Unauthorized, Forbidden, NotFound),
+)
+def get_import(import_id: uuid.UUID, access: WorkspaceReader, session: DbSession) -> ImportRead:
+    """One import."""
+    return ImportRead.model_validate(
+        history.get_import(session, workspace_id=access.workspace.id, import_id=import_id)
+    )
+
+
+@router.get(
+    f"{BASE}/failed-records",
+    response_model=list[FailedRecordRead],
+    responses=error_responses(Unauthorized, Forbidden, NotFound),
+)
+def list_failed_records(
+    access: WorkspaceReader,
+    session: DbSession,
+    status: FailedRecordStatus | None = None,
+    import_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[FailedRecordRead]:
+    """Records refused by imports (the dead-letter store): payload, errors, status (pending /
+    replayed / discarded); filter by status and import."""
+    rows = history.list_failed_records(
+        session,
+        workspace_id=access.workspace.id,
+        status=status,
+        import_id=import_id,
+        limit=limit,
+        offset=offset,
+    )
+    return [FailedRecordRead.model_validate(r) for r in rows]
+
+
+@router.post(
+    f"{BASE}/failed-records/{{record_id}}/replay",
+    response_model=ReplayResponse,
+    responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
+)
+def replay_failed_record(
+    record_id: uuid.UUID,
+    access: WorkspaceIngester,
+    session: DbSession,
+    runtime: RuntimeDep,
+    body: Annotated[ReplayRequest | None, Body()] = None,
+) -> JSONResponse:
+    """Ingest a failed record again: the corrected `record` given here, or the stored payload
+    as it is. Success marks it `replayed` (with the new import's id); another failure keeps it
+    `pending` with the new errors and answers 422."""
+    failed, result = history.replay_failed_record(
+        session,
+        settings=runtime.settings,
+        workspace_id=access.workspace.id,
+        record_id=record_id,
+        record=body.record if body else None,
+    )
+    answer = ReplayResponse(
+        failed_record=FailedRecordRead.model_validate(failed),
+        result=IngestResponse.model_validate(result.as_dict()),
+    )
+    return JSONResponse(answer.model_dump(mode="json"), status_code=_status_of(result.as_dict()))

@@ -1,0 +1,62 @@
+"""Running an HTTP ingest: the body is parsed chunk by chunk in a worker thread while the
+previous chunk is written to PostgreSQL, so parsing and the database's work overlap."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from metricx.config import Settings
+from metricx.ingest import service
+from metricx.ingest.body import IngestBody
+from metricx.ingest.records import ParsedItem, parse_items
+
+
+async def run_ingest(
+    body: IngestBody,
+    *,
+    session: Session,
+    settings: Settings,
+    workspace_id: uuid.UUID,
+    connection_id: uuid.UUID | None,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    """The ingest answer for this request (a stored one for a retried Idempotency-Key)."""
+    if idempotency_key is not None:
+        earlier = await run_in_threadpool(
+            service.previous_answer,
+            session,
+            workspace_id=workspace_id,
+            idempotency_key=idempotency_key,
+        )
+        if earlier is not None:
+            return service.replayed_answer(earlier, request_hash=await body.drain())
+    ingestion = await run_in_threadpool(
+        lambda: service.Ingestion(
+            session,
+            settings=settings,
+            workspace_id=workspace_id,
+            source="api",
+            connection_id=connection_id,
+            idempotency_key=idempotency_key,
+        )
+    )
+    writing: asyncio.Future[None] | None = None
+    try:
+        async for start, raws in body.records(settings.ingest_chunk_records):
+            items: list[ParsedItem] = await run_in_threadpool(parse_items, raws, start)
+            if writing is not None:
+                await writing
+            writing = asyncio.ensure_future(run_in_threadpool(ingestion.add, items))
+        if writing is not None:
+            await writing
+            writing = None
+    finally:
+        if writing is not None:  # never leave the session busy in a thread while unwinding
+            await asyncio.gather(writing, return_exceptions=True)
+    result = await run_in_threadpool(lambda: ingestion.finish(request_hash=body.digest()))
+    return result.as_dict()

@@ -1,0 +1,335 @@
+"""One metric fact as the ingest service takes it, and its parsing from a JSON object.
+
+``parse_record`` turns a client's JSON object into a ``FactInput`` (types only: numbers,
+enums, dates). ``check_measures`` holds the rules every fact obeys whoever sends it (the HTTP
+API or the Meta sync): finite, non-negative, within the columns' range.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from metricx.ingest.currencies import is_known_currency
+from metricx.models.base import Granularity, Level, Provider
+
+Number = int | float | Decimal
+
+MONEY_FIELDS = ("spend", "purchase_value")
+COUNT_FIELDS = ("conversions", "leads", "purchases")  # decimal counts (Meta sends strings)
+INT_FIELDS = ("impressions", "clicks", "reach")
+MEASURES = (
+    "spend",
+    "impressions",
+    "clicks",
+    "reach",
+    "conversions",
+    "leads",
+    "purchases",
+    "purchase_value",
+)
+# numeric(18,6) and numeric(18,4) hold values below these; bigint below 2**63.
+LIMITS: dict[str, Number] = {
+    "spend": 10**12,
+    "purchase_value": 10**12,
+    "conversions": 10**14,
+    "leads": 10**14,
+    "purchases": 10**14,
+    "impressions": 2**63,
+    "clicks": 2**63,
+    "reach": 2**63,
+}
+FIELDS = frozenset(
+    {
+        "entity_id",
+        "external_entity_id",
+        "provider",
+        "level",
+        "granularity",
+        "event_at",
+        "event_date",
+        "hour",
+        "minute",
+        "fold",
+        "utc_offset",
+        "currency",
+        *MEASURES,
+    }
+)
+PROVIDERS = frozenset(p.value for p in Provider)
+LEVELS = frozenset(lv.value for lv in Level)
+GRANULARITIES = frozenset(g.value for g in Granularity)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    """Why one record was refused: ``code`` is ``not_found`` for an unknown entity (the
+    record-level 404), ``invalid`` otherwise."""
+
+    field: str
+    reason: str
+    code: str = "invalid"
+
+    def as_dict(self, index: int) -> dict[str, Any]:
+        return {"index": index, "field": self.field, "reason": self.reason, "code": self.code}
+
+
+class RecordRefused(Exception):
+    def __init__(self, error: RecordError) -> None:
+        super().__init__(error.reason)
+        self.error = error
+
+
+@dataclass(slots=True)
+class FactInput:
+    """A fact before the server resolves its entity, its UTC bucket and its natural key.
+
+    The entity: ``entity_id``, or ``external_entity_id`` + ``provider`` + ``level``.
+    The time: ``event_at`` (timezone-aware), or ``event_date`` + ``hour`` (+ ``minute``) as
+    wall-clock time in the account's time zone; on the repeated hour of a DST change, ``fold``
+    (0 = first occurrence, 1 = second) or ``utc_offset`` says which one.
+    """
+
+    granularity: str
+    entity_id: uuid.UUID | None = None
+    external_entity_id: str | None = None
+    provider: str | None = None
+    level: str | None = None
+    event_at: datetime | None = None
+    event_date: date | None = None
+    hour: int | None = None
+    minute: int | None = None
+    fold: int | None = None
+    utc_offset: timedelta | None = None
+    currency: str | None = None
+    spend: Number = 0
+    impressions: int = 0
+    clicks: int = 0
+    reach: int | None = None
+    conversions: Number | None = None
+    leads: Number | None = None
+    purchases: Number | None = None
+    purchase_value: Number | None = None
+
+
+def _fail(field: str, reason: str) -> RecordRefused:
+    return RecordRefused(RecordError(field, reason))
+
+
+def _text(raw: dict[str, Any], field: str, max_len: int) -> str | None:
+    value = raw.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(field, "must be a non-empty string")
+    if len(value) > max_len:
+        raise _fail(field, f"longer than {max_len} characters")
+    return value
+
+
+def _choice(raw: dict[str, Any], field: str, allowed: frozenset[str]) -> str | None:
+    value = raw.get(field)
+    if value is None:
+        return None
+    if value not in allowed:
+        raise _fail(field, f"must be one of {', '.join(sorted(allowed))}")
+    return str(value)
+
+
+def _small_int(raw: dict[str, Any], field: str, lo: int, hi: int) -> int | None:
+    value = raw.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise _fail(field, f"must be a whole number from {lo} to {hi}")
+    return value
+
+
+def _finite(value: float | Decimal) -> bool:
+    return value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+
+
+def _number(field: str, value: Any, whole: bool) -> Number:
+    if isinstance(value, bool):
+        raise _fail(field, "must be a number")
+    if isinstance(value, str):
+        try:
+            value = Decimal(value.strip())
+        except InvalidOperation:
+            raise _fail(field, "must be a number") from None
+    if isinstance(value, float | Decimal):
+        if not _finite(value):
+            raise _fail(field, "must be a finite number (not NaN or infinity)")
+        if whole:
+            if value != int(value):
+                raise _fail(field, "must be a whole number")
+            return int(value)
+        return value
+    if isinstance(value, int):
+        return value
+    raise _fail(field, "must be a number")
+
+
+def parse_offset(value: Any) -> timedelta:
+    if not isinstance(value, str) or len(value) not in (5, 6) or value[0] not in "+-":
+        raise _fail("utc_offset", "must look like +05:30 or -0400")
+    digits = value[1:].replace(":", "")
+    if len(digits) != 4 or not digits.isdigit():
+        raise _fail("utc_offset", "must look like +05:30 or -0400")
+    delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return -delta if value[0] == "-" else delta
+
+
+def parse_record(raw: Any) -> FactInput:
+    """A client's JSON object as a ``FactInput``; raises ``RecordRefused`` on the first problem."""
+    if not isinstance(raw, dict):
+        raise _fail("record", "must be a JSON object")
+    unknown = raw.keys() - FIELDS
+    if unknown:
+        name = sorted(unknown)[0]
+        if name == "natural_key":
+            raise _fail(name, "is computed by the server; do not send it")
+        raise _fail(name, "unknown field")
+    granularity = _choice(raw, "granularity", GRANULARITIES)
+    if granularity is None:
+        raise _fail("granularity", "required: minute, hour or day")
+    fact = FactInput(granularity=granularity)
+    entity_id = raw.get("entity_id")
+    if entity_id is not None:
+        try:
+            fact.entity_id = uuid.UUID(str(entity_id))
+        except ValueError:
+            raise _fail("entity_id", "must be a UUID") from None
+    fact.external_entity_id = _text(raw, "external_entity_id", 128)
+    fact.provider = _choice(raw, "provider", PROVIDERS)
+    fact.level = _choice(raw, "level", LEVELS)
+    if fact.entity_id is None:
+        for field in ("external_entity_id", "provider", "level"):
+            if raw.get(field) is None:
+                raise _fail(field, "required when entity_id is not given")
+    event_at = raw.get("event_at")
+    if event_at is not None:
+        if not isinstance(event_at, str):
+            raise _fail("event_at", "must be an ISO 8601 date-time string with a UTC offset")
+        try:
+            parsed = datetime.fromisoformat(event_at)
+        except ValueError:
+            raise _fail("event_at", "not an ISO 8601 date-time") from None
+        if parsed.tzinfo is None:
+            raise _fail("event_at", "naive date-time: add a UTC offset (Z, +00:00, +05:30...)")
+        fact.event_at = parsed
+    event_date = raw.get("event_date")
+    if event_date is not None:
+        if event_at is not None:
+            raise _fail("event_date", "send event_at or event_date + hour, not both")
+        try:
+            fact.event_date = date.fromisoformat(str(event_date))
+        except ValueError:
+            raise _fail("event_date", "must be a date (YYYY-MM-DD)") from None
+    elif event_at is None:
+        raise _fail("event_at", "required (or event_date + hour)")
+    fact.hour = _small_int(raw, "hour", 0, 23)
+    fact.minute = _small_int(raw, "minute", 0, 59)
+    fact.fold = _small_int(raw, "fold", 0, 1)
+    if raw.get("utc_offset") is not None:
+        fact.utc_offset = parse_offset(raw["utc_offset"])
+    currency = raw.get("currency")
+    if currency is not None:
+        if not isinstance(currency, str) or not is_known_currency(currency.upper()):
+            raise _fail("currency", f"unknown currency {currency!r} (an ISO 4217 code)")
+        fact.currency = currency.upper()
+    for field in MEASURES:
+        value = raw.get(field)
+        if value is None:
+            continue
+        if type(value) is int:  # the common case first: no call, no conversion
+            setattr(fact, field, value)
+        else:
+            setattr(fact, field, _number(field, value, field in INT_FIELDS))
+    return fact
+
+
+def check_measures(fact: FactInput) -> None:
+    """The rules of every fact's numbers, whoever sends it."""
+    for field in MEASURES:
+        value = getattr(fact, field)
+        if value is None:
+            continue
+        if isinstance(value, float | Decimal) and not _finite(value):
+            raise _fail(field, "must be a finite number (not NaN or infinity)")
+        if value < 0:
+            raise _fail(field, "must not be negative")
+        if value >= LIMITS[field]:
+            raise _fail(field, f"too large (must be below {LIMITS[field]:.0e})")
+
+
+@dataclass(slots=True)
+class ParsedItem:
+    """One record of a batch after parsing: its index in the request, and a fact or an error.
+    ``raw`` is what the client sent (kept for the dead-letter store)."""
+
+    index: int
+    fact: FactInput | None
+    error: RecordError | None
+    raw: Any
+
+
+def parse_items(raws: Sequence[Any], start: int) -> list[ParsedItem]:
+    """Parse a chunk of records (JSON values, or NDJSON lines as bytes). Pure CPU, no database:
+    it runs in a worker thread while the previous chunk is being written."""
+    items: list[ParsedItem] = []
+    for offset, raw in enumerate(raws):
+        index = start + offset
+        if isinstance(raw, bytes):
+            try:
+                raw = json.loads(raw)
+            except ValueError as exc:
+                text = raw[:2000].decode("utf-8", "replace")
+                items.append(
+                    ParsedItem(index, None, RecordError("record", f"invalid JSON: {exc}"), text)
+                )
+                continue
+        try:
+            items.append(ParsedItem(index, parse_record(raw), None, raw))
+        except RecordRefused as refused:
+            items.append(ParsedItem(index, None, refused.error, raw))
+    return items
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSONB accepts it: non-finite floats become strings ("NaN", "Infinity")."""
+    if isinstance(value, float):
+        return (
+            value
+            if math.isfinite(value)
+            else str(value).replace("inf", "Infinity").replace("nan", "NaN")
+        )
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date | uuid.UUID | timedelta):
+        return str(value) if not isinstance(value, datetime | date) else value.isoformat()
+    return value
+
+
+def fact_payload(fact: FactInput) -> dict[str, Any]:
+    """A ``FactInput`` (from the sync) as the JSON record the API would take."""
+    out: dict[str, Any] = {}
+    for name in FactInput.__slots__:
+        value = getattr(fact, name)
+        if value is None:
+            continue
+        if name == "utc_offset":
+            minutes = int(value.total_seconds() // 60)
+            value = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+        out[name] = jsonable(value)
+    return out

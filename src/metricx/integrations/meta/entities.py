@@ -1,0 +1,149 @@
+"""Meta's campaigns, ad sets and ads as entity records (provider-neutral shape).
+
+Objective -> goal (no official legacy -> ODAX table exists, META_API.md §3; this one follows
+Ads Manager's six ODAX families, with each legacy objective put in the family that replaced it):
+
+| goal | objectives |
+|---|---|
+| awareness | OUTCOME_AWARENESS, BRAND_AWARENESS, REACH, LOCAL_AWARENESS, STORE_VISITS |
+| traffic | OUTCOME_TRAFFIC, LINK_CLICKS |
+| engagement | OUTCOME_ENGAGEMENT, POST_ENGAGEMENT, PAGE_LIKES, EVENT_RESPONSES, VIDEO_VIEWS, |
+| | MESSAGES, OFFER_CLAIMS |
+| leads | OUTCOME_LEADS, LEAD_GENERATION |
+| app_promotion | OUTCOME_APP_PROMOTION, APP_INSTALLS |
+| sales | OUTCOME_SALES, CONVERSIONS, PRODUCT_CATALOG_SALES |
+
+An unknown objective maps to None (shown as "other"). Ad sets and ads inherit their
+campaign's objective and goal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+GOALS: dict[str, str] = {
+    "OUTCOME_AWARENESS": "awareness",
+    "BRAND_AWARENESS": "awareness",
+    "REACH": "awareness",
+    "LOCAL_AWARENESS": "awareness",
+    "STORE_VISITS": "awareness",
+    "OUTCOME_TRAFFIC": "traffic",
+    "LINK_CLICKS": "traffic",
+    "OUTCOME_ENGAGEMENT": "engagement",
+    "POST_ENGAGEMENT": "engagement",
+    "PAGE_LIKES": "engagement",
+    "EVENT_RESPONSES": "engagement",
+    "VIDEO_VIEWS": "engagement",
+    "MESSAGES": "engagement",
+    "OFFER_CLAIMS": "engagement",
+    "OUTCOME_LEADS": "leads",
+    "LEAD_GENERATION": "leads",
+    "OUTCOME_APP_PROMOTION": "app_promotion",
+    "APP_INSTALLS": "app_promotion",
+    "OUTCOME_SALES": "sales",
+    "CONVERSIONS": "sales",
+    "PRODUCT_CATALOG_SALES": "sales",
+}
+
+
+def goal_for(objective: str | None) -> str | None:
+    return GOALS.get(objective.upper()) if objective else None
+
+
+def parse_meta_time(value: Any) -> datetime | None:
+    """ "2024-03-12T15:02:47-0700" (offset without a colon) or ISO 8601."""
+    if not value:
+        return None
+    text = str(value)
+    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class EntityRecord:
+    level: str  # account | campaign | adset | ad
+    external_id: str
+    parent_external_id: str | None  # the parent's external id one level up
+    name: str | None
+    status: str | None
+    effective_status: str | None
+    objective: str | None
+    goal: str | None
+    created_time: datetime | None
+
+    def values(self) -> tuple[Any, ...]:
+        """What a change of is compared on (to count updated vs unchanged)."""
+        return (
+            self.name,
+            self.status,
+            self.effective_status,
+            self.objective,
+            self.goal,
+        )
+
+
+def _text(row: dict[str, Any], key: str, limit: int) -> str | None:
+    value = row.get(key)
+    return str(value)[:limit] if value is not None else None
+
+
+def _parent(row: dict[str, Any], key: str) -> str | None:
+    value = row.get(f"{key}_id") or (row.get(key) or {}).get("id")
+    return str(value) if value else None
+
+
+def account_record(account: dict[str, Any]) -> EntityRecord:
+    return EntityRecord(
+        level="account",
+        external_id=str(account["id"]),
+        parent_external_id=None,
+        name=_text(account, "name", 500),
+        status=str(account.get("account_status")) if account.get("account_status") else None,
+        effective_status=None,
+        objective=None,
+        goal=None,
+        created_time=parse_meta_time(account.get("created_time")),
+    )
+
+
+def campaign_record(row: dict[str, Any], account_external_id: str) -> EntityRecord:
+    objective = _text(row, "objective", 64)
+    return EntityRecord(
+        level="campaign",
+        external_id=str(row["id"]),
+        parent_external_id=account_external_id,
+        name=_text(row, "name", 500),
+        status=_text(row, "status", 32),
+        effective_status=_text(row, "effective_status", 32),
+        objective=objective,
+        goal=goal_for(objective),
+        created_time=parse_meta_time(row.get("created_time")),
+    )
+
+
+def child_record(
+    level: str, row: dict[str, Any], objectives: dict[str, str | None]
+) -> EntityRecord:
+    """An ad set (parent: campaign) or ad (parent: ad set); objective from the campaign."""
+    parent = _parent(row, "campaign" if level == "adset" else "adset")
+    objective = objectives.get(_parent(row, "campaign") or "")
+    return EntityRecord(
+        level=level,
+        external_id=str(row["id"]),
+        parent_external_id=parent,
+        name=_text(row, "name", 500),
+        status=_text(row, "status", 32),
+        effective_status=_text(row, "effective_status", 32),
+        objective=objective,
+        goal=goal_for(objective),
+        created_time=parse_meta_time(row.get("created_time")),
+    )

@@ -1,0 +1,121 @@
+"""Querying metrics: time series, totals, top-N, CSV export, and the live latest hours."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from metricx.auth.dependencies import DbSession, WorkspaceReader
+from metricx.errors import Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
+from metricx.metrics.schemas import (
+    Bucket,
+    GroupBy,
+    GroupLevel,
+    LatestResult,
+    MetricQuery,
+    MetricQueryResult,
+)
+from metricx.metrics.service import UnifiedMetricService
+
+router = APIRouter(tags=["metrics"])
+ERRORS = error_responses(Unauthorized, Forbidden, NotFound, InvalidInput)
+
+
+@router.get(
+    "/workspaces/{workspace_id}/metrics/query",
+    response_model=MetricQueryResult,
+    responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
+)
+def query_metrics(
+    access: WorkspaceReader,
+    session: DbSession,
+    start: Annotated[date, Query(description="First day, local to the time zone.")],
+    end: Annotated[date, Query(description="Last day (inclusive).")],
+    granularity: Bucket = Bucket.DAY,
+    timezone: Annotated[str | None, Query(description="IANA zone; the workspace's.")] = None,
+    level: GroupLevel = GroupLevel.CAMPAIGN,
+    group_by: GroupBy = GroupBy.NONE,
+    connection_id: Annotated[list[uuid.UUID] | None, Query()] = None,
+    provider: Annotated[list[str] | None, Query()] = None,
+    entity_id: Annotated[list[uuid.UUID] | None, Query()] = None,
+    status: Annotated[list[str] | None, Query(description="Effective statuses.")] = None,
+    sort: str = "spend",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> MetricQueryResult | Response:
+    """A time series and totals for a date range.
+
+    Buckets (minute, hour, day, week, month) are in ``timezone`` (the workspace's by default)
+    and DST-correct. ``group_by=entity`` groups by the entities at ``level`` (campaigns, ad
+    sets, ads, accounts); ``sort``/``order``/``limit`` give a top-N. Ratios (CTR, CPC, CPM,
+    CPA, ROAS, conversion rate, cost per lead) come from summed bases; a zero denominator
+    gives null. Every row has a currency: amounts in different currencies are never added.
+    ``format=csv`` returns the series as CSV."""
+    q = MetricQuery(
+        start=start,
+        end=end,
+        granularity=granularity,
+        timezone=timezone,
+        level=level,
+        group_by=group_by,
+        connection_ids=connection_id or [],
+        providers=provider or [],
+        entity_ids=entity_id or [],
+        statuses=status or [],
+        sort=sort,
+        descending=order == "desc",
+        limit=limit,
+    )
+    result = UnifiedMetricService(session).query(access.workspace, q)
+    if format == "csv":
+        return Response(series_csv(result), media_type="text/csv")
+    return result
+
+
+def series_csv(result: MetricQueryResult) -> str:
+    names = {g.group: g.name for g in result.groups}
+    buf = io.StringIO()
+    fields = (
+        [
+            "bucket",
+            "group",
+            "name",
+            *[
+                f
+                for f in type(result.series[0]).model_fields
+                if f not in ("bucket", "bucket_utc", "group")
+            ],
+        ]
+        if result.series
+        else ["bucket"]
+    )
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for p in result.series:
+        row = p.model_dump()
+        row["name"] = names.get(p.group or "", "")
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+@router.get(
+    "/workspaces/{workspace_id}/metrics/latest",
+    response_model=LatestResult,
+    responses=ERRORS,
+)
+def latest_metrics(
+    access: WorkspaceReader,
+    session: DbSession,
+    hours: Annotated[int, Query(ge=1, le=72)] = 6,
+    timezone: str | None = None,
+) -> LatestResult:
+    """The newest hours of the workspace and each connection's data freshness (when it was
+    last synced, its newest hour with data, and whether that is delayed)."""
+    return UnifiedMetricService(session).latest(access.workspace, hours=hours, timezone=timezone)

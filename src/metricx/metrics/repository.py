@@ -1,0 +1,306 @@
+"""All SQL of the query layer. Every query is scoped to one workspace by ``_facts_in``."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel
+from metricx.models import Provider
+
+LEVEL_DEPTH = {"account": 0, "campaign": 1, "adset": 2, "ad": 3}
+
+SUMS = """
+    sum(f.spend) AS spend, sum(f.impressions) AS impressions, sum(f.clicks) AS clicks,
+    sum(f.conversions) AS conversions, sum(f.leads) AS leads, sum(f.purchases) AS purchases,
+    sum(f.purchase_value) AS purchase_value
+"""
+
+
+@dataclass
+class FactScope:
+    """Which facts answer a question: one workspace, a UTC range, and the filters."""
+
+    workspace_id: uuid.UUID
+    start_utc: datetime
+    end_utc: datetime
+    timezone: str
+    connection_ids: list[uuid.UUID] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
+    entity_ids: list[uuid.UUID] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "ws": self.workspace_id,
+            "start": self.start_utc,
+            "end": self.end_utc,
+            "tz": self.timezone,
+            "connections": self.connection_ids,
+            "providers": self.providers,
+            "entities": self.entity_ids,
+            "statuses": self.statuses,
+        }
+
+
+def pick_sources(rows: list[tuple[str, str, str]], granularities: list[str]) -> dict[str, str]:
+    """Per provider, the facts that answer: the deepest level present (so no level is ever
+    counted twice) at the first granularity of ``granularities`` that has any. Encoded
+    ``level:granularity``."""
+    best: dict[str, tuple[int, int]] = {}
+    for provider, level, grain in rows:
+        rank = (LEVEL_DEPTH[level], -granularities.index(grain))
+        if provider not in best or rank > best[provider]:
+            best[provider] = rank
+    out = {}
+    for provider, (depth, grain_rank) in best.items():
+        level = next(k for k, v in LEVEL_DEPTH.items() if v == depth)
+        out[provider] = f"{level}:{granularities[-grain_rank]}"
+    return out
+
+
+def fact_levels(session: Session, scope: FactScope, granularities: list[str]) -> dict[str, str]:
+    rows = session.execute(
+        text(
+            "SELECT DISTINCT provider, level, granularity FROM metric_facts f"
+            " WHERE f.workspace_id = :ws AND f.event_at >= :start AND f.event_at < :end"
+            " AND f.granularity = ANY(:grans)"
+        ),
+        {**scope.params(), "grans": granularities},
+    ).all()
+    return pick_sources([tuple(r) for r in rows], granularities)
+
+
+def _source_sql(alias: str, level_col: str, source: dict[str, str]) -> str:
+    known = {p.value for p in Provider}
+    clauses = []
+    for provider, spec in sorted(source.items()):
+        level, grain = spec.split(":")
+        # Values from the enums' closed alphabets, never from the request.
+        if provider in known and level in LEVEL_DEPTH and grain in ("minute", "hour", "day"):
+            clauses.append(
+                f"({alias}.provider = '{provider}' AND {alias}.{level_col} = '{level}'"
+                f" AND {alias}.granularity = '{grain}')"
+            )
+    return "(" + (" OR ".join(clauses) or "false") + ")"
+
+
+def _bucket_sql(bucket: Bucket) -> str:
+    if bucket is Bucket.MINUTE:
+        return "date_trunc('minute', f.event_at)"
+    if bucket is Bucket.HOUR:
+        # Truncate in local time by the offset in force at that instant, then back: the
+        # repeated hour of a DST change stays two buckets, and +05:30 hours start at :30 UTC.
+        off = "((f.event_at AT TIME ZONE :tz) - (f.event_at AT TIME ZONE 'UTC'))"
+        return f"(date_trunc('hour', f.event_at + {off}) - {off})"
+    return f"date_trunc('{bucket.value}', f.event_at AT TIME ZONE :tz)"
+
+
+def _group_sql(group_by: GroupBy, level: GroupLevel) -> str:
+    if group_by is GroupBy.PROVIDER:
+        return "f.provider::text"
+    if group_by is GroupBy.CONNECTION:
+        return "coalesce(e.connection_id::text, 'none')"
+    if group_by is GroupBy.ENTITY and level is not GroupLevel.WORKSPACE:
+        return "g.id::text"
+    return "NULL::text"
+
+
+# The entity a fact rolls up to at the requested level: itself or one of its ancestors.
+GROUP_ENTITY = """
+    LEFT JOIN entities p1 ON p1.id = e.parent_id
+    LEFT JOIN entities p2 ON p2.id = p1.parent_id
+    LEFT JOIN entities p3 ON p3.id = p2.parent_id
+    LEFT JOIN entities g ON g.id = CASE
+        WHEN e.level = :level THEN e.id WHEN p1.level = :level THEN p1.id
+        WHEN p2.level = :level THEN p2.id WHEN p3.level = :level THEN p3.id END
+"""
+
+
+def _facts_in(source: dict[str, str]) -> str:
+    """The FROM/WHERE that scopes facts to the workspace, range, filters and sources."""
+    return f"""
+    FROM metric_facts f
+    JOIN entities e ON e.id = f.entity_id
+    {GROUP_ENTITY}
+    WHERE f.workspace_id = :ws AND f.event_at >= :start AND f.event_at < :end
+      AND {_source_sql("f", "level", source)}
+      AND (cardinality(CAST(:connections AS uuid[])) = 0 OR e.connection_id = ANY(:connections))
+      AND (cardinality(CAST(:providers AS text[])) = 0 OR f.provider = ANY(:providers))
+      AND (cardinality(CAST(:entities AS uuid[])) = 0 OR e.id = ANY(:entities)
+           OR p1.id = ANY(:entities) OR p2.id = ANY(:entities) OR p3.id = ANY(:entities))
+      AND (cardinality(CAST(:statuses AS text[])) = 0
+           OR g.effective_status = ANY(:statuses))
+      AND (:by_entity = false OR g.id IS NOT NULL)
+    """
+
+
+def series(
+    session: Session,
+    scope: FactScope,
+    *,
+    bucket: Bucket,
+    level: GroupLevel,
+    group_by: GroupBy,
+    source: dict[str, str],
+    grain: str,
+    groups: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Summed measures per (bucket, group, currency)."""
+    only = "AND " + _group_sql(group_by, level) + " = ANY(:groups)" if groups is not None else ""
+    sql = f"""
+        SELECT {_bucket_sql(bucket)} AS bucket, {_group_sql(group_by, level)} AS grp,
+               f.currency, {SUMS}
+        {_facts_in(source)} {only}
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    """
+    params = {
+        **scope.params(),
+        "level": level.value,
+        "groups": groups or [],
+        "by_entity": group_by is GroupBy.ENTITY,
+    }
+    return [dict(r._mapping) for r in session.execute(text(sql), params)]
+
+
+def group_totals(
+    session: Session,
+    scope: FactScope,
+    *,
+    level: GroupLevel,
+    group_by: GroupBy,
+    source: dict[str, str],
+    grain: str,
+) -> list[dict[str, Any]]:
+    """Summed measures per (group, currency) over the whole range, with the group's name."""
+    name = "max(g.name)" if group_by is GroupBy.ENTITY else "NULL"
+    sql = f"""
+        SELECT {_group_sql(group_by, level)} AS grp, {name} AS name, f.currency, {SUMS}
+        {_facts_in(source)}
+        GROUP BY 1, 3
+    """
+    params = {**scope.params(), "level": level.value, "by_entity": group_by is GroupBy.ENTITY}
+    return [dict(r._mapping) for r in session.execute(text(sql), params)]
+
+
+def freshness(session: Session, workspace_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Per connection: its sync state and the newest hour that has data."""
+    sql = """
+        SELECT c.id, c.name, c.status, c.last_success_at,
+               (SELECT max(f.event_at) FROM metric_facts f JOIN entities e ON e.id = f.entity_id
+                 WHERE f.workspace_id = :ws AND e.connection_id = c.id
+                   AND f.granularity = 'hour'
+                   AND f.event_at > now() - interval '40 days') AS newest_hour
+        FROM connections c WHERE c.workspace_id = :ws ORDER BY c.name
+    """
+    return [dict(r._mapping) for r in session.execute(text(sql), {"ws": workspace_id})]
+
+
+def newest_fact_at(session: Session, workspace_id: uuid.UUID) -> datetime | None:
+    value: datetime | None = session.execute(
+        text(
+            "SELECT max(event_at) FROM metric_facts WHERE workspace_id = :ws "
+            "AND granularity = 'hour' AND event_at > now() - interval '40 days'"
+        ),
+        {"ws": workspace_id},
+    ).scalar()
+    return value
+
+
+# --- The rollup path: the same answers from metric_rollups when the question allows. ---
+
+
+def rollup_fact_levels(
+    session: Session, scope: FactScope, granularities: list[str]
+) -> dict[str, str]:
+    rows = session.execute(
+        text(
+            "SELECT DISTINCT provider, fact_level, granularity FROM metric_rollups r"
+            " WHERE r.workspace_id = :ws AND r.level = 'workspace'"
+            " AND r.granularity = ANY(:grans) AND r.event_at >= :start AND r.event_at < :end"
+        ),
+        {**scope.params(), "grans": granularities},
+    ).all()
+    return pick_sources([tuple(r) for r in rows], granularities)
+
+
+def _rollup_bucket_sql(bucket: Bucket) -> str:
+    return _bucket_sql(bucket).replace("f.event_at", "r.event_at")
+
+
+def _rollups_in(source: dict[str, str], level: GroupLevel) -> str:
+    return f"""
+    FROM metric_rollups r
+    LEFT JOIN entities g ON g.id = r.entity_id AND r.level <> 'workspace'
+    WHERE r.workspace_id = :ws AND r.level = '{level.value}'
+      AND r.event_at >= :start AND r.event_at < :end
+      AND {_source_sql("r", "fact_level", source)}
+      AND (cardinality(CAST(:connections AS uuid[])) = 0 OR g.connection_id = ANY(:connections))
+      AND (cardinality(CAST(:providers AS text[])) = 0 OR r.provider = ANY(:providers))
+      AND (cardinality(CAST(:entities AS uuid[])) = 0 OR r.entity_id = ANY(:entities))
+      AND (cardinality(CAST(:statuses AS text[])) = 0 OR g.effective_status = ANY(:statuses))
+    """
+
+
+ROLLUP_SUMS = """
+    sum(r.spend) AS spend, sum(r.impressions) AS impressions, sum(r.clicks) AS clicks,
+    CASE WHEN sum(r.conversions_n) > 0 THEN sum(r.conversions) END AS conversions,
+    CASE WHEN sum(r.conversions_n) > 0 THEN sum(r.leads) END AS leads,
+    CASE WHEN sum(r.conversions_n) > 0 THEN sum(r.purchases) END AS purchases,
+    CASE WHEN sum(r.conversions_n) > 0 THEN sum(r.purchase_value) END AS purchase_value
+"""
+
+
+def _rollup_group_sql(group_by: GroupBy) -> str:
+    if group_by is GroupBy.ENTITY:
+        return "r.entity_id::text"
+    if group_by is GroupBy.PROVIDER:
+        return "r.provider"
+    return "NULL::text"
+
+
+def rollup_series(
+    session: Session,
+    scope: FactScope,
+    *,
+    bucket: Bucket,
+    level: GroupLevel,
+    group_by: GroupBy,
+    source: dict[str, str],
+    grain: str,
+    groups: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    grp = _rollup_group_sql(group_by)
+    only = f"AND {grp} = ANY(:groups)" if groups is not None else ""
+    sql = f"""
+        SELECT {_rollup_bucket_sql(bucket)} AS bucket, {grp} AS grp, r.currency, {ROLLUP_SUMS}
+        {_rollups_in(source, level)} {only}
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    """
+    params = {**scope.params(), "grain": grain, "groups": groups or []}
+    return [dict(r._mapping) for r in session.execute(text(sql), params)]
+
+
+def rollup_group_totals(
+    session: Session,
+    scope: FactScope,
+    *,
+    level: GroupLevel,
+    group_by: GroupBy,
+    source: dict[str, str],
+    grain: str,
+) -> list[dict[str, Any]]:
+    name = "max(g.name)" if group_by is GroupBy.ENTITY else "NULL"
+    sql = f"""
+        SELECT {_rollup_group_sql(group_by)} AS grp, {name} AS name, r.currency, {ROLLUP_SUMS}
+        {_rollups_in(source, level)}
+        GROUP BY 1, 3
+    """
+    return [
+        dict(r._mapping) for r in session.execute(text(sql), {**scope.params(), "grain": grain})
+    ]

@@ -1,0 +1,131 @@
+"""Rollups: facts pre-summed at the grains dashboards read, kept current by every upsert.
+
+The ingest merge records, for each fact it inserts or changes, a +new row and (for a
+revision) a -old row in the session's ``metricx_fact_delta`` table (``DELTA_CTE`` is part of
+its statement). ``apply_deltas`` then adds the summed deltas to the fact's workspace, account,
+campaign and ad set rollup rows in one statement: a revision changes the rollup by its delta
+and nothing is recomputed. ``rebuild`` recomputes a workspace's rollups from the facts (after
+an entity moved to another parent, and as the reference in tests).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+MEASURES = ("spend", "impressions", "clicks", "conversions", "leads", "purchases", "purchase_value")
+ACTION_MEASURES = ("conversions", "leads", "purchases", "purchase_value")
+ROLLUP_LEVELS = ("workspace", "account", "campaign", "adset")
+KEY = ("workspace_id", "granularity", "level", "event_at", "entity_id", "currency", "fact_level")
+
+DELTA_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS metricx_fact_delta (entity_id uuid, fact_level text,"
+    " provider text, granularity text, event_at timestamptz, currency text, facts int,"
+    " conversions_n int, spend numeric, impressions bigint, clicks bigint, conversions numeric,"
+    " leads numeric, purchases numeric, purchase_value numeric) ON COMMIT DELETE ROWS"
+)
+
+_FACT_COLUMNS = "natural_key, event_at, entity_id, level, provider, granularity, currency, " + (
+    ", ".join(MEASURES)
+)
+
+
+def _signed(alias: str, sign: str) -> str:
+    parts = [
+        f"{alias}.entity_id",
+        f"{alias}.level",
+        f"{alias}.provider",
+        f"{alias}.granularity",
+        f"{alias}.event_at",
+        f"{alias}.currency",
+        f"{sign}1",
+        f"{sign}({alias}.conversions IS NOT NULL)::int",
+    ]
+    parts += [f"{sign}coalesce({alias}.{m}, 0)" for m in MEASURES]
+    return ", ".join(parts)
+
+
+# CTEs for the ingest merge: ``old`` locks and reads the rows the staged chunk will touch
+# (all CTEs share one snapshot, so these are the values before the merge); ``merged`` must
+# RETURN FACT_RETURNING; ``deltas`` writes +new and -old for every row the merge changed.
+OLD_CTE = (
+    f"old AS (SELECT {', '.join('f.' + c for c in _FACT_COLUMNS.split(', '))}"
+    " FROM metric_facts f JOIN metricx_fact_stage s"
+    " ON f.natural_key = s.natural_key AND f.event_at = s.event_at FOR UPDATE OF f)"
+)
+FACT_RETURNING = ", ".join("f." + c for c in _FACT_COLUMNS.split(", "))
+DELTA_CTE = (
+    "deltas AS (INSERT INTO metricx_fact_delta"
+    f" SELECT {_signed('m', '')} FROM merged m"
+    f" UNION ALL SELECT {_signed('o', '-')} FROM old o JOIN merged m2"
+    " ON m2.natural_key = o.natural_key AND m2.event_at = o.event_at)"
+)
+
+_APPLY = """
+WITH d AS (
+    SELECT x.level, x.id AS entity_id, d.granularity, d.event_at, d.currency, d.fact_level,
+           min(d.provider) AS provider, sum(d.facts) AS facts,
+           sum(d.conversions_n) AS conversions_n, {sums}
+    FROM {source} d
+    JOIN entities e ON e.id = d.entity_id
+    LEFT JOIN entities p1 ON p1.id = e.parent_id
+    LEFT JOIN entities p2 ON p2.id = p1.parent_id
+    LEFT JOIN entities p3 ON p3.id = p2.parent_id
+    CROSS JOIN LATERAL (VALUES ('workspace', CAST(:ws AS uuid)), (e.level, e.id),
+                               (p1.level, p1.id), (p2.level, p2.id), (p3.level, p3.id))
+        AS x(level, id)
+    WHERE x.id IS NOT NULL AND x.level IN ('workspace', 'account', 'campaign', 'adset')
+      {where}
+    GROUP BY 1, 2, 3, 4, 5, 6
+)
+INSERT INTO metric_rollups AS r (workspace_id, level, entity_id, granularity, event_at,
+    currency, fact_level, provider, facts, conversions_n, {measures})
+SELECT CAST(:ws AS uuid), level, entity_id, granularity, event_at, currency, fact_level,
+       provider, facts, conversions_n, {measures}
+FROM d ORDER BY granularity, level, event_at, entity_id, currency, fact_level
+ON CONFLICT ({key}) DO UPDATE SET facts = r.facts + EXCLUDED.facts,
+    conversions_n = r.conversions_n + EXCLUDED.conversions_n, {adds}
+"""
+
+
+def _apply_sql(source: str, where: str = "") -> str:
+    return _APPLY.format(
+        sums=", ".join(f"sum(d.{m}) AS {m}" for m in MEASURES),
+        measures=", ".join(MEASURES),
+        key=", ".join(KEY),
+        adds=", ".join(f"{m} = r.{m} + EXCLUDED.{m}" for m in MEASURES),
+        source=source,
+        where=where,
+    )
+
+
+APPLY_DELTAS_SQL = _apply_sql("metricx_fact_delta", "AND d.granularity IN ('hour', 'day')")
+# The same roll-up straight from facts, for rebuilds: facts carry the columns the delta
+# table has under the same names once aliased.
+_FROM_FACTS = (
+    "(SELECT entity_id, level AS fact_level, provider, granularity, event_at, currency,"
+    " 1 AS facts, (conversions IS NOT NULL)::int AS conversions_n, "
+    + ", ".join(f"coalesce({m}, 0) AS {m}" for m in MEASURES)
+    + " FROM metric_facts WHERE workspace_id = :ws AND granularity IN ('hour', 'day'))"
+)
+REBUILD_SQL = _apply_sql(_FROM_FACTS)
+
+
+def apply_deltas(cursor: Any, workspace_id: uuid.UUID) -> None:
+    """Add the session's pending fact deltas to the rollups and clear them (psycopg cursor)."""
+    cursor.execute(
+        APPLY_DELTAS_SQL.replace(":ws", "%(ws)s").replace("CAST(%(ws)s AS uuid)", "%(ws)s::uuid"),
+        {"ws": workspace_id},
+    )
+    cursor.execute("TRUNCATE metricx_fact_delta")
+
+
+def rebuild(session: Session, workspace_id: uuid.UUID) -> None:
+    """Recompute a workspace's rollups from its facts."""
+    session.execute(
+        text("DELETE FROM metric_rollups WHERE workspace_id = :ws"), {"ws": workspace_id}
+    )
+    session.execute(text(REBUILD_SQL), {"ws": workspace_id})

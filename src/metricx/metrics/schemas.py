@@ -1,0 +1,133 @@
+"""The query layer's questions and answers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Bucket(StrEnum):
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class GroupBy(StrEnum):
+    NONE = "none"
+    ENTITY = "entity"
+    PROVIDER = "provider"
+    CONNECTION = "connection"
+
+
+class GroupLevel(StrEnum):
+    WORKSPACE = "workspace"
+    ACCOUNT = "account"
+    CAMPAIGN = "campaign"
+    ADSET = "adset"
+    AD = "ad"
+
+
+BASE_MEASURES = (
+    "spend",
+    "impressions",
+    "clicks",
+    "conversions",
+    "leads",
+    "purchases",
+    "purchase_value",
+)
+DERIVED_METRICS = ("ctr", "cpc", "cpm", "cpa", "roas", "conversion_rate", "cost_per_lead")
+SORTABLE = (*BASE_MEASURES, *DERIVED_METRICS, "name")
+
+
+class MetricQuery(BaseModel):
+    """A question to the query layer. Dates are inclusive and local to ``timezone``."""
+
+    start: date
+    end: date
+    granularity: Bucket = Bucket.DAY
+    timezone: str | None = Field(
+        default=None, description="IANA zone for buckets and dates; the workspace's by default."
+    )
+    level: GroupLevel = GroupLevel.CAMPAIGN
+    group_by: GroupBy = GroupBy.NONE
+    connection_ids: list[uuid.UUID] = Field(default_factory=list)
+    providers: list[str] = Field(default_factory=list)
+    entity_ids: list[uuid.UUID] = Field(default_factory=list)
+    statuses: list[str] = Field(default_factory=list)
+    sort: str = "spend"
+    descending: bool = True
+    limit: int | None = Field(default=None, ge=1, le=1000)
+
+
+class MetricRow(BaseModel):
+    """Summed base measures (money as decimal strings) and the ratios derived from them.
+
+    A measure is null where the source has no such figure (Meta gives no off-Meta
+    conversions per hour); a ratio is null where its denominator is zero or null."""
+
+    currency: str
+    spend: str | None = None
+    impressions: int | None = None
+    clicks: int | None = None
+    conversions: str | None = None
+    leads: str | None = None
+    purchases: str | None = None
+    purchase_value: str | None = None
+    ctr: float | None = None
+    cpc: str | None = None
+    cpm: str | None = None
+    cpa: str | None = None
+    roas: float | None = None
+    conversion_rate: float | None = None
+    cost_per_lead: str | None = None
+
+
+class SeriesPoint(MetricRow):
+    bucket: str = Field(description="Bucket start: local date, or an instant with offset.")
+    bucket_utc: str | None = Field(default=None, description="Hour/minute buckets: UTC start.")
+    group: str | None = None
+
+
+class GroupRow(MetricRow):
+    group: str
+    name: str | None = None
+    level: str | None = None
+
+
+class MetricQueryResult(BaseModel):
+    timezone: str
+    granularity: Bucket
+    level: GroupLevel
+    group_by: GroupBy
+    start: date
+    end: date
+    source: dict[str, Any] = Field(
+        description="Which facts answered: granularity used and fact level per provider."
+    )
+    totals: list[MetricRow]
+    groups: list[GroupRow]
+    series: list[SeriesPoint]
+    notes: list[str] = Field(default_factory=list)
+
+
+class Freshness(BaseModel):
+    connection_id: uuid.UUID
+    name: str
+    status: str
+    last_success_at: str | None
+    newest_hour: str | None = Field(description="UTC start of the newest hour with data.")
+    age_minutes: int | None = Field(description="Minutes since the end of that hour.")
+    delayed: bool
+
+
+class LatestResult(BaseModel):
+    timezone: str
+    hours: list[SeriesPoint]
+    freshness: list[Freshness]

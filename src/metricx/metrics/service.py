@@ -1,0 +1,299 @@
+"""UnifiedMetricService: time series and totals for dashboards and the API.
+
+Rules the numbers follow:
+- Buckets are in the chosen time zone (the workspace's by default). Hours are split by the
+  offset in force, so a DST day has 23 or 25 hourly buckets and +05:30 hours start at :30 UTC;
+  days, weeks (ISO, Monday) and months are local calendar periods.
+- Hour and minute buckets read hourly / minute facts. Day, week and month buckets read daily
+  facts, and hourly facts only for entities that have no daily facts in the range.
+- Additive measures are summed from one fact level per provider (the deepest present: ads for
+  Meta) and rolled up the hierarchy, so no level is counted twice.
+- Ratios are computed from the summed bases, never averaged; a zero or missing denominator
+  gives null. Amounts in different currencies are never added: every row carries a currency.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from metricx.errors import InvalidInput
+from metricx.kit.tz import is_valid_timezone
+from metricx.metrics import repository
+from metricx.metrics.repository import FactScope
+from metricx.metrics.schemas import (
+    SORTABLE,
+    Bucket,
+    Freshness,
+    GroupBy,
+    GroupLevel,
+    GroupRow,
+    LatestResult,
+    MetricQuery,
+    MetricQueryResult,
+    MetricRow,
+    SeriesPoint,
+)
+from metricx.models import Workspace
+
+MAX_RANGE_DAYS = {Bucket.MINUTE: 2, Bucket.HOUR: 92}
+DELAYED_AFTER = timedelta(hours=3)
+
+
+def money(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    cents = value.quantize(Decimal("0.01"))
+    return format(cents if cents == value else value.normalize(), "f")
+
+
+def ratio(num: Decimal | int | None, den: Decimal | int | None, scale: int = 1) -> Decimal | None:
+    if num is None or den is None or den == 0:
+        return None
+    return Decimal(num) * scale / Decimal(den)
+
+
+def metric_row(values: dict[str, Any]) -> dict[str, Any]:
+    """Base measures as the API shows them, plus the ratios derived from them."""
+    spend, imps, clicks = values.get("spend"), values.get("impressions"), values.get("clicks")
+    conv, leads = values.get("conversions"), values.get("leads")
+    value = values.get("purchase_value")
+    cpc, cpm = ratio(spend, clicks), ratio(spend, imps, 1000)
+    cpa, cpl, ctr = ratio(spend, conv), ratio(spend, leads), ratio(clicks, imps)
+    roas, cr = ratio(value, spend), ratio(conv, clicks)
+    return {
+        "currency": values["currency"],
+        "spend": money(spend),
+        "impressions": int(imps) if imps is not None else None,
+        "clicks": int(clicks) if clicks is not None else None,
+        "conversions": money(conv),
+        "leads": money(leads),
+        "purchases": money(values.get("purchases")),
+        "purchase_value": money(value),
+        "ctr": float(ctr) if ctr is not None else None,
+        "cpc": money(cpc.quantize(Decimal("0.0001"))) if cpc is not None else None,
+        "cpm": money(cpm.quantize(Decimal("0.0001"))) if cpm is not None else None,
+        "cpa": money(cpa.quantize(Decimal("0.0001"))) if cpa is not None else None,
+        "roas": float(roas) if roas is not None else None,
+        "conversion_rate": float(cr) if cr is not None else None,
+        "cost_per_lead": money(cpl.quantize(Decimal("0.0001"))) if cpl is not None else None,
+    }
+
+
+def local_range(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
+    zone = ZoneInfo(tz)
+    lo = datetime.combine(start, time(), zone).astimezone(UTC)
+    hi = datetime.combine(end + timedelta(days=1), time(), zone).astimezone(UTC)
+    return lo, hi
+
+
+def bucket_label(value: datetime, bucket: Bucket, tz: str) -> tuple[str, str | None]:
+    if bucket in (Bucket.HOUR, Bucket.MINUTE):
+        instant = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return instant.astimezone(ZoneInfo(tz)).isoformat(), instant.astimezone(UTC).isoformat()
+    return value.date().isoformat(), None
+
+
+def _sum_rows(rows: list[dict[str, Any]], key: Any) -> dict[Any, dict[str, Any]]:
+    out: dict[Any, dict[str, Any]] = {}
+    for r in rows:
+        k = key(r)
+        acc = out.setdefault(k, {"currency": r["currency"]})
+        for m in (
+            "spend",
+            "impressions",
+            "clicks",
+            "conversions",
+            "leads",
+            "purchases",
+            "purchase_value",
+        ):
+            v = r.get(m)
+            if v is not None:
+                acc[m] = acc.get(m, 0) + v
+    return out
+
+
+def validate(query: MetricQuery, workspace: Workspace) -> str:
+    tz = query.timezone or workspace.timezone
+    if not is_valid_timezone(tz):
+        raise InvalidInput(f"unknown time zone {tz!r}", details={"field": "timezone"})
+    if query.end < query.start:
+        raise InvalidInput("end is before start", details={"field": "end"})
+    days = (query.end - query.start).days + 1
+    limit = MAX_RANGE_DAYS.get(query.granularity, 3 * 366)
+    if days > limit:
+        raise InvalidInput(
+            f"{query.granularity.value} buckets cover at most {limit} days; ask for fewer "
+            "or a coarser granularity",
+            details={"field": "granularity"},
+        )
+    if query.sort not in SORTABLE:
+        raise InvalidInput(f"sort must be one of {', '.join(SORTABLE)}", details={"field": "sort"})
+    if query.group_by is GroupBy.ENTITY and query.level is GroupLevel.WORKSPACE:
+        raise InvalidInput(
+            "group by entity needs a level below workspace", details={"field": "level"}
+        )
+    return tz
+
+
+def rollups_answer(query: MetricQuery) -> bool:
+    """Whether pre-summed rollups can answer the question exactly (else facts do)."""
+    if query.granularity is Bucket.MINUTE or query.level is GroupLevel.AD:
+        return False
+    if query.group_by is GroupBy.CONNECTION or query.entity_ids:
+        return False
+    return not (query.level is GroupLevel.WORKSPACE and (query.connection_ids or query.statuses))
+
+
+def _sort_key(row: dict[str, Any], sort: str) -> tuple[int, Any]:
+    v = row.get(sort)
+    if v is None:
+        return (1, 0)
+    return (0, Decimal(v) if isinstance(v, str) and sort != "name" else v)
+
+
+class UnifiedMetricService:
+    """Reads metric facts for dashboards and the API (the only reader of facts)."""
+
+    def __init__(self, session: Session, *, use_rollups: bool = True) -> None:
+        self.session = session
+        self.use_rollups = use_rollups
+
+    def query(self, workspace: Workspace, query: MetricQuery) -> MetricQueryResult:
+        tz = validate(query, workspace)
+        lo, hi = local_range(query.start, query.end, tz)
+        scope = FactScope(
+            workspace_id=workspace.id,
+            start_utc=lo,
+            end_utc=hi,
+            timezone=tz,
+            connection_ids=query.connection_ids,
+            providers=query.providers,
+            entity_ids=query.entity_ids,
+            statuses=query.statuses,
+        )
+        grain = {Bucket.MINUTE: "minute", Bucket.HOUR: "hour"}.get(query.granularity, "day")
+        grains = ["day", "hour"] if grain == "day" else [grain]
+        use_rollups = self.use_rollups and rollups_answer(query)
+        read_level = query.level
+        if use_rollups:
+            if query.group_by is not GroupBy.ENTITY and not (
+                query.statuses or query.connection_ids
+            ):
+                read_level = GroupLevel.WORKSPACE  # totals need no hierarchy: cheapest rows
+            source = repository.rollup_fact_levels(self.session, scope, grains)
+            totals_of, series_of = repository.rollup_group_totals, repository.rollup_series
+        else:
+            source = repository.fact_levels(self.session, scope, grains)
+            totals_of, series_of = repository.group_totals, repository.series
+        notes: list[str] = []
+        level = query.level
+        kwargs: dict[str, Any] = {
+            "level": read_level,
+            "group_by": query.group_by,
+            "source": source,
+            "grain": grain,
+        }
+        groups_raw = totals_of(self.session, scope, **kwargs)
+        groups = [
+            {
+                **metric_row(r),
+                "group": r["grp"] or "all",
+                "name": r["name"],
+                "level": level.value if query.group_by is GroupBy.ENTITY else None,
+            }
+            for r in groups_raw
+        ]
+        groups.sort(key=lambda r: _sort_key(r, query.sort), reverse=query.descending)
+        if query.sort != "name" and query.descending:
+            # Nulls last whichever way: re-split.
+            groups = [g for g in groups if g.get(query.sort) is not None] + [
+                g for g in groups if g.get(query.sort) is None
+            ]
+        chosen: list[str] | None = None
+        if query.limit is not None:
+            groups = groups[: query.limit]
+            if query.group_by is not GroupBy.NONE:
+                chosen = [g["group"] for g in groups]
+        points = series_of(self.session, scope, bucket=query.granularity, groups=chosen, **kwargs)
+        series = []
+        for p in points:
+            label, utc = bucket_label(p["bucket"], query.granularity, tz)
+            series.append(
+                SeriesPoint(**metric_row(p), bucket=label, bucket_utc=utc, group=p["grp"])
+            )
+        totals = [
+            MetricRow(**metric_row(v))
+            for v in _sum_rows(groups_raw, lambda r: r["currency"]).values()
+        ]
+        if len(totals) > 1:
+            notes.append("amounts are in several currencies: totals are given per currency")
+        if grain == "hour" and any(p.conversions is None for p in series):
+            notes.append(
+                "conversions, leads and purchases are null where the source has no hourly "
+                "figure (Meta reports off-Meta conversions per day only)"
+            )
+        return MetricQueryResult(
+            timezone=tz,
+            granularity=query.granularity,
+            level=level,
+            group_by=query.group_by,
+            start=query.start,
+            end=query.end,
+            source={"granularity": grain, "fact_level": source, "rollups": use_rollups},
+            totals=totals,
+            groups=[GroupRow(**g) for g in groups],
+            series=series,
+            notes=notes,
+        )
+
+    def latest(
+        self, workspace: Workspace, *, hours: int, timezone: str | None = None
+    ) -> LatestResult:
+        tz = timezone or workspace.timezone
+        if not is_valid_timezone(tz):
+            raise InvalidInput(f"unknown time zone {tz!r}", details={"field": "timezone"})
+        now = datetime.now(UTC)
+        newest = repository.newest_fact_at(self.session, workspace.id)
+        points: list[SeriesPoint] = []
+        if newest is not None:
+            scope = FactScope(
+                workspace.id, newest - timedelta(hours=hours - 1), newest + timedelta(hours=1), tz
+            )
+            source = repository.fact_levels(self.session, scope, ["hour"])
+            for p in repository.series(
+                self.session,
+                scope,
+                bucket=Bucket.HOUR,
+                level=GroupLevel.WORKSPACE,
+                group_by=GroupBy.NONE,
+                source=source,
+                grain="hour",
+            ):
+                label, utc = bucket_label(p["bucket"], Bucket.HOUR, tz)
+                points.append(SeriesPoint(**metric_row(p), bucket=label, bucket_utc=utc))
+        fresh = []
+        for r in repository.freshness(self.session, workspace.id):
+            newest_hour = r["newest_hour"]
+            age = None
+            if newest_hour is not None:
+                age = int((now - (newest_hour + timedelta(hours=1))).total_seconds() // 60)
+            fresh.append(
+                Freshness(
+                    connection_id=r["id"],
+                    name=r["name"],
+                    status=str(r["status"]),
+                    last_success_at=r["last_success_at"].isoformat()
+                    if r["last_success_at"]
+                    else None,
+                    newest_hour=newest_hour.astimezone(UTC).isoformat() if newest_hour else None,
+                    age_minutes=age,
+                    delayed=age is None or age > DELAYED_AFTER.total_seconds() // 60,
+                )
+            )
+        return LatestResult(timezone=tz, hours=points, freshness=fresh)

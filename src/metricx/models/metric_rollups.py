@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, DateTime, Integer, PrimaryKeyConstraint, String
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from metricx.models.base import Base
+from metricx.models.metric_facts import COUNT, MONEY
+
+
+class MetricRollup(Base):
+    """Facts pre-summed at the grains dashboards read: per workspace and per account,
+    campaign and ad set, per fact bucket (hour or day), currency and source fact level.
+
+    Maintained incrementally by the ingest merge (a revision adds its delta; nothing is
+    recomputed). ``level = 'workspace'`` rows carry the workspace id as ``entity_id``.
+    ``facts`` counts contributing facts and ``conversions_n`` those that had action figures,
+    so a sum of "not reported" stays distinguishable from a reported zero.
+    """
+
+    __tablename__ = "metric_rollups"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "workspace_id",
+            "granularity",
+            "level",
+            "event_at",
+            "entity_id",
+            "currency",
+            "fact_level",
+        ),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    granularity: Mapped[str] = mapped_column(String(8))
+    level: Mapped[str] = mapped_column(String(16))
+    event_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    entity_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    currency: Mapped[str] = mapped_column(String(3))
+    fact_level: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(16))
+    facts: Mapped[int] = mapped_column(Integer, server_default="0")
+    conversions_n: Mapped[int] = mapped_column(Integer, server_default="0")
+    spend: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    impressions: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    clicks: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    conversions: Mapped[Decimal] = mapped_column(COUNT, server_default="0")
+    leads: Mapped[Decimal] = mapped_column(COUNT, server_default="0")
+    purchases: Mapped[Decimal] = mapped_column(COUNT, server_default="0")
+    purchase_value: Mapped[Decimal] = mapped_column(MONEY, server_default="0")

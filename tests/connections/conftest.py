@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from metricx.app import create_app
+from metricx.auth.dependencies import db_session
+from metricx.config import Settings
+from metricx.db import make_sessionmaker
+from metricx.kit.crypto import Cipher
+from metricx.runtime import Runtime
+from tests.meta_sandbox import MetaSandbox, big_config, sandbox_fixture
+
+
+@pytest.fixture(scope="session")
+def meta_sandbox() -> Iterator[MetaSandbox]:
+    yield from sandbox_fixture(big_config())
+
+
+@pytest.fixture(autouse=True)
+def _reset_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "meta_sandbox" in request.fixturenames:
+        request.getfixturevalue("meta_sandbox").reset()
+
+
+@pytest.fixture
+def meta_settings(meta_sandbox: MetaSandbox, tmp_path: Path, database_url: str) -> Settings:
+    return meta_sandbox.settings(tmp_path, database_url)
+
+
+@pytest.fixture
+def meta_runtime(meta_settings: Settings, engine: Engine) -> Runtime:
+    assert meta_settings.encryption_keys and meta_settings.secret_key
+    return Runtime(
+        settings=meta_settings,
+        database_url=engine.url.render_as_string(hide_password=False),
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        cipher=Cipher.from_csv(meta_settings.encryption_keys.get_secret_value()),
+        secret_key=meta_settings.secret_key.get_secret_value(),
+    )
+
+
+@pytest.fixture
+def api(meta_runtime: Runtime, db: Session) -> Iterator[TestClient]:
+    """The app configured for the sandbox, its requests inside the test's transaction."""
+    app = create_app(meta_runtime)
+
+    def test_session() -> Iterator[Session]:
+        savepoint = db.begin_nested()
+        try:
+            yield db
+            db.flush()
+            if savepoint.is_active:
+                savepoint.commit()
+        except BaseException:
+            if savepoint.is_active:
+                savepoint.rollback()
+            raise
+
+    app.dependency_overrides[db_session] = test_session
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
+        yield c
