@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Tests use up to this many processes (pytest-xdist); the machine has 2 cores.
 TEST_WORKERS ?= 2
 
-.PHONY: setup browser demo test test-embedded test-pg lint bench migrate clean
+.PHONY: setup assets browser demo test test-embedded test-pg lint bench migrate docs clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -19,7 +19,20 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --quiet
 	touch $(STAMP)
 
-setup: $(STAMP)  ## install metricx and its locked dependencies into .venv/
+# The web app's browser assets (htmx, uPlot) come from the npm registry, pinned by
+# package-lock.json, and are copied into the package's static/dist/ (not committed).
+ASSETS_DIR := src/metricx/web/static/dist
+ASSETS := $(ASSETS_DIR)/.installed
+$(ASSETS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(ASSETS_DIR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/uplot/dist/uPlot.iife.min.js \
+	  node_modules/uplot/dist/uPlot.min.css $(ASSETS_DIR)/
+	touch $(ASSETS)
+
+assets: $(ASSETS)  ## install the web app's browser assets (npm ci, then copy into static/dist)
+
+setup: $(STAMP) $(ASSETS)  ## install metricx, its locked dependencies and the web assets
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
 CHROMIUM ?= /usr/bin/chromium
@@ -51,6 +64,10 @@ lint: setup
 	$(VENV)/bin/ruff check src tests bench migrations
 	$(VENV)/bin/ruff format --check src tests bench migrations
 	$(VENV)/bin/mypy
+
+# The README's configuration table is generated from src/metricx/config.py.
+docs: $(STAMP)  ## regenerate the README's configuration reference
+	$(VENV)/bin/metricx config-reference --write README.md
 
 migrate: setup
 	$(VENV)/bin/metricx db upgrade

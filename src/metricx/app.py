@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from metricx import health, telemetry
+from metricx.alerts import endpoints as alert_endpoints
 from metricx.auth import endpoints as auth_endpoints
 from metricx.connections import endpoints as connection_endpoints
 from metricx.connections import oauth_endpoints
@@ -21,7 +22,10 @@ from metricx.errors import MetricxError, envelope
 from metricx.ingest import endpoints as ingest_endpoints
 from metricx.logging import get_logger
 from metricx.metrics import endpoints as metrics_endpoints
+from metricx.notifications import endpoints as notification_endpoints
 from metricx.runtime import Runtime
+from metricx.sync import endpoints as sync_endpoints
+from metricx.web.routes import mount_web
 from metricx.workspaces import endpoints as workspace_endpoints
 
 API_PREFIX = "/api/v1"
@@ -129,6 +133,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unhandled_error_handler)
 
+    mount_web(app)  # first: the web app's pages own "/"
     app.include_router(health.router)
     app.include_router(telemetry.router)
     for router in (
@@ -141,4 +146,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(connection_endpoints.router, prefix=API_PREFIX)
     app.include_router(oauth_endpoints.router, prefix=API_PREFIX)
     app.include_router(oauth_endpoints.pages)
+    app.include_router(alert_endpoints.router, prefix=API_PREFIX)
+    app.include_router(notification_endpoints.router, prefix=API_PREFIX)
+    app.include_router(sync_endpoints.router, prefix=API_PREFIX)
+    telemetry.watch_database(runtime)
     return app

@@ -226,8 +226,16 @@ def serve(port: PortOption = 8000, host: HostOption = "127.0.0.1") -> None:
 def worker(
     concurrency: Annotated[int, typer.Option(help="Jobs run at once in this process.")] = 4,
     name: Annotated[str | None, typer.Option(help="Worker name in logs.")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve /metrics for Prometheus on this port (default: "
+            "METRICX_WORKER_METRICS_PORT; 0: none)."
+        ),
+    ] = None,
 ) -> None:
     """Run a Procrastinate worker: syncs, maintenance and the periodic schedule."""
+    from metricx import telemetry
     from metricx.worker.context import set_runtime
     from metricx.worker.queue import run_worker
 
@@ -235,6 +243,10 @@ def worker(
     configure_logging(settings.log_format, settings.log_level)
     runtime = build_runtime(settings)
     set_runtime(runtime)
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    if port:
+        telemetry.watch_database(runtime)
+        telemetry.serve_metrics(port)
     asyncio.run(run_worker(runtime.database_url, concurrency=concurrency, name=name))
 
 
@@ -269,6 +281,24 @@ def _mount_connections() -> None:
 
 
 _mount_connections()
+
+
+def _mount_operations() -> None:
+    from metricx.ops.cli import register
+
+    register(app)
+
+
+_mount_operations()
+
+
+def _mount_sync() -> None:
+    from metricx.sync.cli import register
+
+    register(app)
+
+
+_mount_sync()
 
 
 def main() -> None:

@@ -133,6 +133,112 @@ class Settings(BaseSettings):
         default=15, description="The window of ingest_alert_failures, in minutes."
     )
 
+    sync_lookback_days_daily: int = Field(
+        default=28,
+        description="Every metrics sync re-reads this many past days of daily figures "
+        "(Meta revises insights for up to 28 days).",
+    )
+    sync_lookback_days_hourly: int = Field(
+        default=3, description="Every metrics sync re-reads this many past days of hourly figures."
+    )
+    sync_backfill_days: int = Field(
+        default=90, description="History a new connection's first sync loads."
+    )
+    sync_backfill_max_days: int = Field(
+        default=37 * 30,
+        description="Longest backfill that may be requested (Meta keeps 37 months of insights).",
+    )
+    sync_chunk_days_daily: int = Field(
+        default=31, description="Days of daily figures per backfill chunk (one checkpoint each)."
+    )
+    sync_chunk_days_hourly: int = Field(
+        default=7, description="Days of hourly figures per backfill chunk (one checkpoint each)."
+    )
+    sync_async_min_rows: int = Field(
+        default=50_000,
+        description="A chunk expected to return more rows than this uses an async report job; "
+        "smaller ones a synchronous call.",
+    )
+    sync_page_size: int = Field(default=5000, description="`limit` of insights calls.")
+    sync_chunk_attempts: int = Field(
+        default=4,
+        description="Attempts of one chunk before it is dead-lettered (the rest goes on).",
+    )
+    sync_retry_base_seconds: float = Field(
+        default=5.0, description="First wait before a failed chunk is retried; doubles, jittered."
+    )
+    sync_retry_max_seconds: float = Field(default=300.0, description="Longest chunk retry wait.")
+    sync_inline_wait_max_seconds: float = Field(
+        default=120.0,
+        description="A chunk retry wait up to this is slept in the job; a longer one (Meta's "
+        "regain-access estimate) re-schedules the job and frees the worker.",
+    )
+    sync_entities_max_age_minutes: int = Field(
+        default=60,
+        description="A sync first refreshes campaigns, ad sets and ads when their last sync is "
+        "older than this.",
+    )
+    sync_lock_retry_seconds: float = Field(
+        default=30.0,
+        description="A sync job finding its connection busy (another sync runs) retries after "
+        "this long.",
+    )
+    sync_gap_horizon_days: int = Field(
+        default=90, description="How far back the daily gap check looks for missing days."
+    )
+
+    # Operations: metrics, alerts, notifications, retention, doctor.
+    worker_metrics_port: int = Field(
+        default=0,
+        description="Port on which `metricx worker` serves /metrics for Prometheus (0: none; "
+        "`--metrics-port` overrides). Each worker process needs its own port.",
+    )
+    metrics_db_timeout_ms: int = Field(
+        default=2000,
+        description="Statement timeout of the database gauges computed at each /metrics scrape.",
+    )
+    alert_stale_hours: int = Field(
+        default=6,
+        description="An active connection with no new complete hour of data for this many hours "
+        "raises a stale_data alert.",
+    )
+    alert_sync_failures: int = Field(
+        default=3,
+        description="This many failed syncs in a row of one connection raise a sync_failures "
+        "alert.",
+    )
+    queue_max_job_age_minutes: int = Field(
+        default=30,
+        description="`metricx doctor` reports the queue unhealthy when a job waits longer.",
+    )
+    notification_max_attempts: int = Field(
+        default=8,
+        description="Attempts to deliver one notification (exponential backoff between them).",
+    )
+    notification_timeout_seconds: float = Field(
+        default=10.0, description="Timeout of one webhook call or SMTP session."
+    )
+    retention_minute_days: int = Field(
+        default=14, description="Minute facts are archived after this many days (0: kept forever)."
+    )
+    retention_hour_days: int = Field(
+        default=762,
+        description="Hourly facts are archived after this many days (25 months; 0: forever).",
+    )
+    retention_day_days: int = Field(
+        default=0, description="Daily facts are archived after this many days (0: kept forever)."
+    )
+    archive_dir: Path | None = Field(
+        default=None,
+        description="Where retention writes the Parquet archives. Unset: `archive/` in the data "
+        "dir.",
+    )
+
+    web_live_poll_seconds: float = Field(
+        default=3.0,
+        description="How often an open dashboard's live-update stream checks for new data.",
+    )
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None
@@ -143,6 +249,10 @@ class Settings(BaseSettings):
             return self.meta_dialog_url.rstrip("/")
         graph = self.meta_graph_url.rstrip("/")
         return "https://www.facebook.com" if graph == "https://graph.facebook.com" else graph
+
+    @property
+    def archive_path(self) -> Path:
+        return self.archive_dir or self.data_dir / "archive"
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import (
@@ -9,12 +14,36 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
-    ProcessCollector,
     generate_latest,
+    start_http_server,
 )
+from prometheus_client import (
+    REGISTRY as DEFAULT_REGISTRY,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from metricx.logging import get_logger
+
+if TYPE_CHECKING:
+    from metricx.runtime import Runtime
+
+log = get_logger("metricx.telemetry")
 
 REGISTRY = CollectorRegistry()
-ProcessCollector(registry=REGISTRY)
+
+
+class _DefaultRegistry(Collector):
+    """What other modules declare on prometheus_client's default registry (the sync's
+    metrics, and the process, platform and gc collectors) is served at /metrics as well."""
+
+    def collect(self) -> Iterable[Metric]:
+        return DEFAULT_REGISTRY.collect()
+
+
+REGISTRY.register(_DefaultRegistry())
 
 INGEST_RECORDS = Counter(
     "metricx_ingest_records_total",
@@ -48,6 +77,140 @@ INGEST_REQUEST_LATENCY = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
     registry=REGISTRY,
 )
+
+
+def _families() -> dict[str, GaugeMetricFamily]:
+    """The gauges read from the database at each scrape (labels: connection ids, queue names,
+    alert kinds: bounded by accounts and code, never by ads)."""
+    return {
+        "freshness": GaugeMetricFamily(
+            "metricx_data_freshness_seconds",
+            "Age of the newest complete hour of data of each active connection (now minus the "
+            "end of that hour).",
+            labels=["connection"],
+        ),
+        "failed": GaugeMetricFamily(
+            "metricx_failed_records_waiting",
+            "Failed ingest records waiting in the dead-letter store (status pending).",
+        ),
+        "jobs": GaugeMetricFamily(
+            "metricx_jobs_waiting",
+            "Jobs due and not yet picked up by a worker, by queue.",
+            labels=["queue"],
+        ),
+        "oldest": GaugeMetricFamily(
+            "metricx_job_oldest_waiting_seconds",
+            "How long the oldest due job of each queue has been waiting.",
+            labels=["queue"],
+        ),
+        "tokens": GaugeMetricFamily(
+            "metricx_token_expiry_days",
+            "Days until the token of each connection expires (tokens that never expire are "
+            "not listed).",
+            labels=["connection"],
+        ),
+        "alerts": GaugeMetricFamily(
+            "metricx_alerts_open",
+            "Open in-app alerts, by kind and severity.",
+            labels=["kind", "severity"],
+        ),
+        "up": GaugeMetricFamily(
+            "metricx_database_gauges_up",
+            "1 when the database gauges of this scrape were read, 0 when the query failed.",
+        ),
+        "seconds": GaugeMetricFamily(
+            "metricx_database_gauges_seconds", "Time spent reading the database gauges."
+        ),
+    }
+
+
+_JOBS_SQL = text(
+    """
+SELECT j.queue_name, count(*),
+       coalesce(extract(epoch FROM now() - min(coalesce(j.scheduled_at, e.at))), 0)
+FROM procrastinate_jobs j
+LEFT JOIN LATERAL (SELECT max(at) AS at FROM procrastinate_events
+                   WHERE job_id = j.id AND type IN ('deferred', 'deferred_for_retry')) e ON true
+WHERE j.status = 'todo' AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())
+GROUP BY 1
+"""
+)
+_TOKENS_SQL = text(
+    "SELECT c.id, extract(epoch FROM t.expires_at - now()) / 86400 FROM connections c "
+    "JOIN tokens t ON t.id = c.token_id "
+    "WHERE c.status <> 'disconnected' AND t.expires_at IS NOT NULL"
+)
+_ALERTS_SQL = text(
+    "SELECT kind, severity, count(*) FROM alerts WHERE resolved_at IS NULL GROUP BY 1, 2"
+)
+_FAILED_SQL = text("SELECT count(*) FROM failed_records WHERE status = 'pending'")
+
+
+class DatabaseCollector(Collector):
+    """Gauges computed at scrape time with a few short queries under a statement timeout. A
+    slow or unreachable database costs the scrape at most the timeout and reports
+    ``metricx_database_gauges_up 0``."""
+
+    def __init__(self) -> None:
+        self._engine: Engine | None = None
+        self._timeout_ms = 2000
+
+    def watch(self, engine: Engine, timeout_ms: int) -> None:
+        self._engine, self._timeout_ms = engine, timeout_ms
+
+    def describe(self) -> Iterable[Metric]:
+        return list(_families().values())
+
+    def collect(self) -> Iterator[Metric]:
+        families = _families()
+        if self._engine is None:
+            return iter([])
+        started = time.perf_counter()
+        try:
+            self._read(self._engine, families)
+            families["up"].add_metric([], 1)
+        except Exception as exc:  # a scrape must answer even when the database does not
+            log.warning("database gauges unavailable", error=type(exc).__name__)
+            families = {k: v for k, v in _families().items() if k in ("up", "seconds")}
+            families["up"].add_metric([], 0)
+        families["seconds"].add_metric([], time.perf_counter() - started)
+        return iter(families.values())
+
+    def _read(self, engine: Engine, families: dict[str, GaugeMetricFamily]) -> None:
+        from metricx.alerts.conditions import freshness
+
+        now = datetime.now(UTC)
+        with engine.connect() as conn, conn.begin():
+            conn.execute(text(f"SET LOCAL statement_timeout = {int(self._timeout_ms)}"))
+            with Session(bind=conn) as session:
+                for f in freshness(session):
+                    age = f.age_seconds(now)
+                    if age is not None:
+                        families["freshness"].add_metric([str(f.connection_id)], age)
+            families["failed"].add_metric([], conn.execute(_FAILED_SQL).scalar_one())
+            for queue, waiting, oldest in conn.execute(_JOBS_SQL):
+                families["jobs"].add_metric([queue], waiting)
+                families["oldest"].add_metric([queue], float(oldest))
+            for connection_id, days in conn.execute(_TOKENS_SQL):
+                families["tokens"].add_metric([str(connection_id)], float(days))
+            for kind, severity, n in conn.execute(_ALERTS_SQL):
+                families["alerts"].add_metric([kind, severity], n)
+
+
+DATABASE_GAUGES = DatabaseCollector()
+REGISTRY.register(DATABASE_GAUGES)
+
+
+def watch_database(runtime: Runtime) -> None:
+    """Read the database gauges from this runtime's database (the web app and each worker
+    call it once at start)."""
+    DATABASE_GAUGES.watch(runtime.engine, runtime.settings.metrics_db_timeout_ms)
+
+
+def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
+    """/metrics on its own port, for processes without a web app (workers)."""
+    start_http_server(port, addr=host, registry=REGISTRY)
+
 
 router = APIRouter(tags=["health"])
 

@@ -63,6 +63,12 @@ def open_alert(session: Session, workspace_id: uuid.UUID, kind: str, key: str) -
     )
 
 
+def alert_by_id(session: Session, workspace_id: uuid.UUID, alert_id: uuid.UUID) -> Alert | None:
+    return session.scalar(
+        select(Alert).where(Alert.workspace_id == workspace_id, Alert.id == alert_id)
+    )
+
+
 def alerts_of(
     session: Session,
     workspace_id: uuid.UUID,

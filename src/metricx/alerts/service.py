@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from metricx.alerts import repository
+from metricx.errors import NotFound
 from metricx.models import Alert, Severity
 
 
@@ -64,6 +65,18 @@ def resolve_alert(
     """Close the open alert, if any; the next occurrence opens a new row."""
     alert = repository.open_alert(session, workspace_id, kind, key)
     if alert is not None:
+        repository.mark_resolved(alert, datetime.now(UTC))
+        session.flush()
+    return alert
+
+
+def resolve_by_id(session: Session, *, workspace_id: uuid.UUID, alert_id: uuid.UUID) -> Alert:
+    """A person closes an alert. If its condition still holds, the next evaluation opens a new
+    one (and notifies again)."""
+    alert = repository.alert_by_id(session, workspace_id, alert_id)
+    if alert is None:
+        raise NotFound("no such alert")
+    if alert.resolved_at is None:
         repository.mark_resolved(alert, datetime.now(UTC))
         session.flush()
     return alert

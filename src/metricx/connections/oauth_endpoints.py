@@ -13,6 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from metricx.auth import service as auth_service
 from metricx.auth.dependencies import SESSION_COOKIE, CurrentUser, DbSession, RuntimeDep
+from metricx.config import Settings
 from metricx.connections import oauth_flow
 from metricx.connections.endpoints import read
 from metricx.connections.schemas import (
@@ -32,6 +33,7 @@ from metricx.errors import (
     error_responses,
 )
 from metricx.models import Connection, User
+from metricx.sync import service as sync_service
 
 router = APIRouter(tags=["oauth"])
 pages = APIRouter(include_in_schema=False)
@@ -164,6 +166,17 @@ def _browser_user(request: Request, session: DbSession) -> tuple[User, str]:
     return user, row.csrf_token
 
 
+def start_first_syncs(session: DbSession, settings: Settings, rows: list[Connection]) -> None:
+    """A browser that just connected accounts sees their first sync start at once (the
+    scheduler would pick them up within minutes anyway, so a refusal is not an error)."""
+    for row in rows:
+        try:
+            with session.begin_nested():
+                sync_service.request_sync(session, settings=settings, connection=row)
+        except MetricxError:
+            continue
+
+
 @pages.get(CHOOSE_PAGE, response_class=HTMLResponse)
 def choose_page(grant_id: uuid.UUID, request: Request, session: DbSession) -> Response:
     try:
@@ -184,6 +197,7 @@ def choose_submit(
     grant_id: uuid.UUID,
     request: Request,
     session: DbSession,
+    runtime: RuntimeDep,
     account: Annotated[list[str] | None, Form()] = None,
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
@@ -197,6 +211,7 @@ def choose_submit(
         )
     except MetricxError as exc:
         return problem(request, exc)
+    start_first_syncs(session, runtime.settings, rows)
     return render(
         "meta_result.html",
         heading="Connected",

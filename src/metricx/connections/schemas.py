@@ -50,8 +50,13 @@ class FetchRead(BaseModel):
     connection_id: uuid.UUID | None
     kind: str
     status: str
+    window_start: datetime | None = None
+    window_end: datetime | None = None
     calls: int
+    async_jobs: int = 0
     rows: int
+    revised: int = 0
+    duration_ms: int | None = None
     checkpoint: dict[str, Any] | None
     error: str | None
     error_code: str | None

@@ -8,7 +8,6 @@ long the stream is. Both are hashed as they are read (the Idempotency-Key check)
 from __future__ import annotations
 
 import hashlib
-import json
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 
 from metricx.errors import InvalidInput, MetricxError, PayloadTooLarge
+from metricx.ingest.records import loads_json
 
 NDJSON_TYPES = frozenset(
     {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-lines"}
@@ -144,7 +144,7 @@ def _inflate(inflater: Any, data: bytes) -> Iterator[bytes]:
 
 def parse_envelope(raw: bytes) -> list[Any]:
     try:
-        body = json.loads(raw)
+        body = loads_json(raw)
     except ValueError as exc:
         raise InvalidInput(
             f"the body is not valid JSON: {exc}", details=[{"field": "body", "reason": str(exc)}]

@@ -223,6 +223,7 @@ def merge_facts(
     table, merge them into metric_facts; return (inserted, updated)."""
     conn = driver_connection(session)
     with conn.cursor() as cur:
+        cur.execute(rollups.WRITER_LOCK_SQL, {"ws": str(workspace_id)})
         cur.execute(STAGE_DDL)
         cur.execute(rollups.DELTA_DDL)
         cur.execute("TRUNCATE metricx_fact_stage")
@@ -240,9 +241,16 @@ def merge_facts(
             {"ws": workspace_id, "imp": import_id, "fetch": fetch_id, "marker": _MARKERS.next()},
         )
         row = cur.fetchone()
-        rollups.apply_deltas(cur, workspace_id)
     assert row is not None
     return int(row[0]), int(row[1])
+
+
+def apply_rollup_deltas(session: Session, workspace_id: uuid.UUID) -> None:
+    """Fold the import's accumulated fact deltas into the rollups: once per import, so a
+    rollup row touched by many chunks is written once."""
+    with driver_connection(session).cursor() as cur:
+        cur.execute(rollups.DELTA_DDL)
+        rollups.apply_deltas(cur, workspace_id)
 
 
 def import_by_key(session: Session, workspace_id: uuid.UUID, key: str) -> Import | None:

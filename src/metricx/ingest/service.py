@@ -326,6 +326,8 @@ class Ingestion:
             if stored or r.duplicates
             else ImportStatus.FAILED
         )
+        if stored:
+            repository.apply_rollup_deltas(self.session, self.workspace_id)
         duration = clock.perf_counter() - self.started
         imp = self.imp
         imp.status, imp.received, imp.failed = r.status, self.received, r.failed

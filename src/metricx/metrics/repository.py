@@ -15,11 +15,22 @@ from metricx.models import Provider
 
 LEVEL_DEPTH = {"account": 0, "campaign": 1, "adset": 2, "ad": 3}
 
-SUMS = """
-    sum(f.spend) AS spend, sum(f.impressions) AS impressions, sum(f.clicks) AS clicks,
-    sum(f.conversions) AS conversions, sum(f.leads) AS leads, sum(f.purchases) AS purchases,
-    sum(f.purchase_value) AS purchase_value
-"""
+_REPORTED = (
+    "count(*) FILTER (WHERE "
+    + " OR ".join(
+        f"f.{m} IS NOT NULL" for m in ("conversions", "leads", "purchases", "purchase_value")
+    )
+    + ") > 0"
+)
+# Action measures are null only where no fact had any action figure (Meta's hourly rows);
+# otherwise a missing one counts as zero, exactly as the rollups keep them.
+SUMS = (
+    "sum(f.spend) AS spend, sum(f.impressions) AS impressions, sum(f.clicks) AS clicks, "
+    + ", ".join(
+        f"CASE WHEN {_REPORTED} THEN coalesce(sum(f.{m}), 0) END AS {m}"
+        for m in ("conversions", "leads", "purchases", "purchase_value")
+    )
+)
 
 
 @dataclass
@@ -237,7 +248,7 @@ def _rollups_in(source: dict[str, str], level: GroupLevel) -> str:
     return f"""
     FROM metric_rollups r
     LEFT JOIN entities g ON g.id = r.entity_id AND r.level <> 'workspace'
-    WHERE r.workspace_id = :ws AND r.level = '{level.value}'
+    WHERE r.workspace_id = :ws AND r.level = '{level.value}' AND r.facts <> 0
       AND r.event_at >= :start AND r.event_at < :end
       AND {_source_sql("r", "fact_level", source)}
       AND (cardinality(CAST(:connections AS uuid[])) = 0 OR g.connection_id = ANY(:connections))

@@ -5,11 +5,18 @@ from metricx.models.api_keys import ApiKey
 from metricx.models.base import Base, Granularity, Level, Provider
 from metricx.models.connections import Connection, ConnectionStatus
 from metricx.models.entities import Entity
+from metricx.models.fact_archives import FactArchive
 from metricx.models.failed_records import FailedRecord, FailedRecordStatus
 from metricx.models.fetches import Fetch, RunStatus
 from metricx.models.imports import Import, ImportStatus
 from metricx.models.metric_facts import MetricFact
 from metricx.models.metric_rollups import MetricRollup
+from metricx.models.notifications import (
+    ChannelKind,
+    DeliveryEvent,
+    NotificationChannel,
+    NotificationDelivery,
+)
 from metricx.models.oauth import OAuthGrant, OAuthState
 from metricx.models.tokens import Token, TokenStatus
 from metricx.models.users import User, UserSession
@@ -19,9 +26,12 @@ __all__ = [
     "Alert",
     "ApiKey",
     "Base",
+    "ChannelKind",
     "Connection",
     "ConnectionStatus",
+    "DeliveryEvent",
     "Entity",
+    "FactArchive",
     "FailedRecord",
     "FailedRecordStatus",
     "Fetch",
@@ -32,6 +42,8 @@ __all__ = [
     "Membership",
     "MetricFact",
     "MetricRollup",
+    "NotificationChannel",
+    "NotificationDelivery",
     "OAuthGrant",
     "OAuthState",
     "Provider",

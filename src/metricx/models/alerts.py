@@ -52,4 +52,7 @@ class Alert(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The notification outbox: set once the raise (resp. the resolve) was handed to the
+    # workspace's channels (or there were none), so each is sent once.
     notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolve_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

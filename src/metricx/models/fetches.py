@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,6 +24,9 @@ class Fetch(Base):
     """One pull from a provider's API: its window, calls, rows, checkpoint and outcome."""
 
     __tablename__ = "fetches"
+    __table_args__ = (
+        Index("ix_fetches_connection_id_kind_status", "connection_id", "kind", "status"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     workspace_id: Mapped[uuid.UUID] = mapped_column(
@@ -41,6 +44,10 @@ class Fetch(Base):
     calls: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     rows: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Metrics syncs: async report jobs used, facts Meta revised (updated in place), run time.
+    async_jobs: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    revised: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at()

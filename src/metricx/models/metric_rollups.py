@@ -18,7 +18,8 @@ class MetricRollup(Base):
 
     Maintained incrementally by the ingest merge (a revision adds its delta; nothing is
     recomputed). ``level = 'workspace'`` rows carry the workspace id as ``entity_id``.
-    ``facts`` counts contributing facts and ``conversions_n`` those that had action figures,
+    ``facts`` counts contributing facts and ``conversions_n`` those that had any action figure
+    (conversions, leads, purchases or purchase value),
     so a sum of "not reported" stays distinguishable from a reported zero.
     """
 

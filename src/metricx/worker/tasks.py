@@ -10,10 +10,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from procrastinate import RetryStrategy
+
+from metricx.alerts.tasks import evaluate_alerts
 from metricx.connections.tasks import check_meta_tokens, sync_connection_entities
 from metricx.db import unit_of_work
 from metricx.logging import get_logger
 from metricx.metrics.partitions import ensure_partitions_ahead
+from metricx.notifications.tasks import dispatch_notifications, send_notification
+from metricx.retention.tasks import enforce_retention
+from metricx.sync.tasks import enqueue_due_syncs, fill_sync_gaps, run_metrics_sync
 from metricx.worker.context import current_runtime
 
 log = get_logger("metricx.worker")
@@ -54,5 +60,55 @@ TASKS: list[TaskSpec] = [
         queue="maintenance",
         cron="23 */6 * * *",
         options={"queueing_lock": "check_meta_tokens"},
+    ),
+    # Operations: alert evaluation, notifications, retention.
+    TaskSpec(
+        evaluate_alerts,
+        name="evaluate_alerts",
+        queue="maintenance",
+        cron="*/5 * * * *",
+        options={"queueing_lock": "evaluate_alerts"},
+    ),
+    TaskSpec(
+        dispatch_notifications,
+        name="dispatch_notifications",
+        queue="notifications",
+        cron="* * * * *",
+        options={"queueing_lock": "dispatch_notifications"},
+    ),
+    TaskSpec(
+        send_notification,
+        name="send_notification",
+        queue="notifications",
+        # 7 s, 9 s, 13 s, 21 s ... ~17 min in all; notification_max_attempts caps it lower.
+        options={"retry": RetryStrategy(max_attempts=10, wait=5, exponential_wait=2)},
+    ),
+    TaskSpec(
+        enforce_retention,
+        name="enforce_retention",
+        queue="maintenance",
+        cron="41 3 * * *",
+        options={"queueing_lock": "enforce_retention"},
+    ),
+    # Metrics sync (issue 6). No Procrastinate `lock`: a killed worker's job would hold it
+    # forever; the runner's per-connection advisory lock dies with the worker instead.
+    TaskSpec(
+        run_metrics_sync,
+        name="run_metrics_sync",
+        queue="sync",
+    ),
+    TaskSpec(
+        enqueue_due_syncs,
+        name="enqueue_due_syncs",
+        queue="maintenance",
+        cron="*/5 * * * *",
+        options={"queueing_lock": "enqueue_due_syncs"},
+    ),
+    TaskSpec(
+        fill_sync_gaps,
+        name="fill_sync_gaps",
+        queue="maintenance",
+        cron="29 4 * * *",
+        options={"queueing_lock": "fill_sync_gaps"},
     ),
 ]

@@ -31,6 +31,26 @@ from metricx.logging import get_logger
 
 log = get_logger("metricx.meta")
 Path = tuple[str, ...]
+# Called after every HTTP call with (endpoint, outcome): "insights" / "report" / "ads"... and
+# "ok" or the error kind. The sync's Prometheus counters hook in here (sync/metrics.py).
+CALL_OBSERVERS: list[Callable[[str, str], None]] = []
+EDGES = frozenset({"insights", "campaigns", "adsets", "ads", "adaccounts", "permissions"})
+
+
+def endpoint_label(method: str, path: Path) -> str:
+    """A low-cardinality name of a Graph path (node ids never become label values)."""
+    last = path[-1] if path else ""
+    if last in EDGES:
+        return f"{last}_async" if last == "insights" and method == "POST" else last
+    return "node"
+
+
+def _observe(path: Path, method: str, outcome: str) -> None:
+    for observer in CALL_OBSERVERS:
+        try:
+            observer(endpoint_label(method, path), outcome)
+        except Exception:  # metrics must never break a call
+            log.debug("call observer failed", exc_info=True)
 
 
 @dataclass
@@ -147,6 +167,15 @@ class GraphTransport:
 
     def _once(self, method: str, path: Path, params: dict[str, Any]) -> dict[str, Any]:
         self.stats.calls += 1
+        try:
+            body = self._call(method, path, params)
+        except MetaError as exc:
+            _observe(path, method, exc.kind)
+            raise
+        _observe(path, method, "ok")
+        return body
+
+    def _call(self, method: str, path: Path, params: dict[str, Any]) -> dict[str, Any]:
         try:
             response = self.api.call(method, path, params=params)
         except FacebookRequestError as exc:

@@ -1,0 +1,1 @@
+"""Operator tooling: ``metricx doctor``, the configuration reference."""

@@ -1,0 +1,1 @@
+"""Data retention: old metric facts archived to Parquet, then removed from PostgreSQL."""

@@ -1,0 +1,151 @@
+"""Retention: which months of which granularity are past their keep-time, and archiving
+them: Parquet file written, read back and checked, then the rows leave PostgreSQL.
+
+Partitions are monthly and hold every granularity. A month's partition is detached and
+dropped whole once every granularity present in it is past retention. Until then a finer
+granularity that expires earlier (minute facts: days, not months) is archived and removed
+with one bulk DELETE of that month and granularity. Rows of an expired month caught by the
+default partition are archived and deleted the same way. Retention counts whole months: a
+month goes once its last day is past the keep-time. Flushes, never commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from metricx.config import Settings
+from metricx.logging import get_logger
+from metricx.metrics.partitions import add_months
+from metricx.models import FactArchive, Granularity
+from metricx.retention import repository
+from metricx.retention.archive import ArchiveMismatch, read_totals, write_parquet
+
+log = get_logger("metricx.retention")
+
+
+@dataclass(frozen=True)
+class ArchiveStep:
+    """One unit of work: a month of one table, the granularities to archive, and whether the
+    table is dropped afterwards (else the rows are deleted)."""
+
+    month: date
+    table: str
+    granularities: tuple[str, ...]
+    drop_partition: bool
+
+
+def retention_days(settings: Settings) -> dict[str, int]:
+    """Keep-time per granularity in days; 0 means forever."""
+    return {
+        Granularity.MINUTE.value: settings.retention_minute_days,
+        Granularity.HOUR.value: settings.retention_hour_days,
+        Granularity.DAY.value: settings.retention_day_days,
+    }
+
+
+def _utc(d: date) -> datetime:
+    return datetime.combine(d, time(), tzinfo=UTC)
+
+
+def expired_granularities(settings: Settings, month: date, now: datetime) -> set[str]:
+    """Granularities whose facts of ``month`` are all past retention at ``now``."""
+    month_end = _utc(add_months(month, 1))
+    return {
+        g
+        for g, days in retention_days(settings).items()
+        if days > 0 and month_end <= now - timedelta(days=days)
+    }
+
+
+def plan(session: Session, *, settings: Settings, now: datetime | None = None) -> list[ArchiveStep]:
+    now = now or datetime.now(UTC)
+    steps: list[ArchiveStep] = []
+    for table, month in repository.monthly_partitions(session):
+        expired = expired_granularities(settings, month, now)
+        if not expired:
+            continue
+        present = repository.granularities_in(session, table)
+        if not present:
+            continue  # an empty partition costs nothing and keeps inserts off the default
+        if present <= expired:
+            steps.append(ArchiveStep(month, table, tuple(sorted(present)), True))
+        else:
+            steps.extend(ArchiveStep(month, table, (g,), False) for g in sorted(present & expired))
+    shortest = min((d for d in retention_days(settings).values() if d > 0), default=0)
+    if shortest:
+        horizon = now - timedelta(days=shortest)
+        for month, g in repository.default_partition_months(session, horizon):
+            if g in expired_granularities(settings, month, now):
+                steps.append(ArchiveStep(month, repository.DEFAULT_PARTITION, (g,), False))
+    return steps
+
+
+def archive_file(settings: Settings, step: ArchiveStep, g: str, now: datetime) -> Path:
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    name = f"{step.month:%Y-%m}_{step.table}_{stamp}.parquet"
+    return settings.archive_path / "metric_facts" / f"granularity={g}" / name
+
+
+def apply(
+    session: Session, *, settings: Settings, step: ArchiveStep, now: datetime | None = None
+) -> list[FactArchive]:
+    """Archive one step. Any mismatch raises before a row is removed (the caller's unit of
+    work rolls back; the partial file is deleted)."""
+    now = now or datetime.now(UTC)
+    start, end = _utc(step.month), _utc(add_months(step.month, 1))
+    repository.lock_for_archive(session, step.table)
+    if step.drop_partition:
+        present = repository.granularities_in(session, step.table)
+        if not present <= set(step.granularities):
+            raise ArchiveMismatch(f"{step.table} gained {present} since planning; not dropped")
+    done: list[FactArchive] = []
+    written: list[Path] = []
+    try:
+        for g in step.granularities:
+            expected = repository.totals(session, step.table, start, end, g)
+            path = archive_file(settings, step, g, now)
+            write_parquet(path, repository.stream_rows(session, step.table, start, end, g))
+            written.append(path)
+            found = read_totals(path)
+            if found != expected:
+                raise ArchiveMismatch(f"{path} holds {found}, {step.table} holds {expected}")
+            if not step.drop_partition:
+                deleted = repository.delete_rows(session, step.table, start, end, g)
+                if deleted != expected.rows:
+                    raise ArchiveMismatch(f"deleted {deleted} rows, archived {expected.rows}")
+            repository.delete_rollups(session, start, end, g)
+            row = FactArchive(
+                month=step.month,
+                granularity=g,
+                source=step.table,
+                method="drop_partition" if step.drop_partition else "delete_rows",
+                path=str(path),
+                rows=expected.rows,
+                spend=expected.spend,
+                impressions=expected.impressions,
+                clicks=expected.clicks,
+            )
+            session.add(row)
+            done.append(row)
+        if step.drop_partition:
+            if repository.count_rows(session, step.table) != sum(r.rows for r in done):
+                raise ArchiveMismatch(f"{step.table} has rows no archive holds; not dropped")
+            repository.drop_partition(session, step.table)
+        session.flush()
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    log.info(
+        "facts archived",
+        month=str(step.month),
+        table=step.table,
+        granularities=list(step.granularities),
+        dropped=step.drop_partition,
+        rows=sum(r.rows for r in done),
+    )
+    return done

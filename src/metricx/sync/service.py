@@ -1,0 +1,388 @@
+"""Metrics sync: request a sync (a fetch and its job in one transaction), run one chunk of it,
+finish it, and the periodic passes (due connections, stalled runs, gaps).
+
+Takes the session, flushes, never commits: the runner (sync/runner.py) gives each chunk its
+own unit of work, which is what makes the checkpoint survive a crash.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from metricx.alerts.service import raise_alert, resolve_alert
+from metricx.config import Settings
+from metricx.connections.entity_sync import run_entity_sync
+from metricx.connections.service import mark_needs_reauth, token_invalid
+from metricx.errors import Conflict, InvalidInput
+from metricx.ingest.service import upsert_facts
+from metricx.ingest.timing import day_start_utc, zone
+from metricx.integrations.meta.client import MetaAdsClient
+from metricx.integrations.meta.errors import (
+    BadRequestError,
+    MetaError,
+    PermissionLostError,
+    ThrottledError,
+    TokenInvalidError,
+    TransientError,
+)
+from metricx.kit.crypto import Cipher
+from metricx.logging import get_logger
+from metricx.models import Connection, ConnectionStatus, Fetch, RunStatus, Severity, Token
+from metricx.sync import metrics, plan, repository
+from metricx.sync.fetcher import FetchOptions, MetaMetricsFetcher
+from metricx.worker.enqueue import defer_job
+
+log = get_logger("metricx.sync")
+SYNC_TASK = "run_metrics_sync"
+ALERT_KIND = "sync_failed"
+META_MAX_DAYS = 37 * 31
+
+
+@dataclass
+class ChunkOutcome:
+    """What became of one attempt: done, retry after ``wait`` seconds, failed (dead-lettered),
+    or fatal (the connection lost its token or access: the whole fetch stops)."""
+
+    status: str  # done | retry | failed | fatal
+    wait: float = 0.0
+    error: str | None = None
+
+
+def local_today(connection: Connection, now: datetime) -> date:
+    return now.astimezone(zone(connection.timezone)).date()
+
+
+def _check_active(connection: Connection) -> None:
+    if connection.status is not ConnectionStatus.ACTIVE:
+        raise Conflict(
+            f"the connection is {connection.status.value}; reconnect or resume it first",
+            code="connection_not_active",
+        )
+
+
+def request_sync(
+    session: Session,
+    *,
+    settings: Settings,
+    connection: Connection,
+    since: date | None = None,
+    until: date | None = None,
+    now: datetime | None = None,
+) -> Fetch:
+    """Queue a metrics sync of ``connection`` and return its fetch (status ``queued``); the
+    job is enqueued in the caller's transaction. With ``since``/``until`` it is a backfill of
+    that range; a connection never backfilled gets its initial backfill
+    (``sync_backfill_days``); otherwise an incremental sync re-reading the lookback windows.
+    An incremental sync already queued or running is returned instead of a second one.
+    This is what the web UI and the demo call for a new connection's first sync."""
+    _check_active(connection)
+    now = now or datetime.now(UTC)
+    today = local_today(connection, now)
+    if since is not None or until is not None or not repository.has_backfill(session, connection):
+        until = until or today
+        since = since or today - timedelta(days=settings.sync_backfill_days - 1)
+        if since > until:
+            raise InvalidInput("since must not be after until", details={"field": "since"})
+        if (today - since).days > min(META_MAX_DAYS, settings.sync_backfill_max_days):
+            raise InvalidInput(
+                f"a backfill reaches at most {settings.sync_backfill_max_days} days back "
+                "(Meta keeps 37 months of insights)",
+                details={"field": "since"},
+            )
+        window = plan.Window(since, until)
+        kind, chunks = "backfill", plan.backfill_plan(settings, window)
+    else:
+        open_fetch = repository.open_sync(session, connection)
+        if open_fetch is not None and open_fetch.kind == "sync":
+            return open_fetch
+        window, chunks = plan.incremental_plan(settings, today)
+        kind = "sync"
+    return queue_fetch(session, settings, connection, kind, window, chunks, now)
+
+
+def queue_fetch(
+    session: Session,
+    settings: Settings,
+    connection: Connection,
+    kind: str,
+    window: plan.Window,
+    chunks: list[dict[str, Any]],
+    now: datetime,
+) -> Fetch:
+    last = repository.last_entities_sync(session, connection)
+    if last is None or now - last > timedelta(minutes=settings.sync_entities_max_age_minutes):
+        chunks = [plan.chunk("entities", None), *chunks]
+    tz = zone(connection.timezone)
+    fetch = Fetch(
+        workspace_id=connection.workspace_id,
+        connection_id=connection.id,
+        kind=kind,
+        status=RunStatus.QUEUED,
+        window_start=day_start_utc(window.since, tz),
+        window_end=day_start_utc(window.until + timedelta(days=1), tz),
+        checkpoint={"version": 1, "kind": kind, "chunks": chunks, "runs": []},
+    )
+    session.add(fetch)
+    session.flush()
+    defer_job(session, SYNC_TASK, {"fetch_id": str(fetch.id)}, queue="sync")
+    return fetch
+
+
+def reschedule(session: Session, fetch: Fetch, at: datetime) -> None:
+    """Run ``fetch`` again at ``at`` (Meta asked us to wait, or another run holds the lock)."""
+    defer_job(session, SYNC_TASK, {"fetch_id": str(fetch.id)}, queue="sync", scheduled_at=at)
+
+
+def start_run(session: Session, fetch: Fetch, now: datetime) -> None:
+    fetch.status = RunStatus.RUNNING
+    fetch.started_at = fetch.started_at or now
+    checkpoint = dict(fetch.checkpoint or {})
+    checkpoint["runs"] = [*checkpoint.get("runs", []), {"started": now.isoformat()}]
+    fetch.checkpoint = checkpoint
+    session.flush()
+
+
+def _save(fetch: Fetch, index: int, item: dict[str, Any]) -> None:
+    checkpoint = dict(fetch.checkpoint or {})
+    chunks = list(checkpoint["chunks"])
+    chunks[index] = item
+    checkpoint["chunks"] = chunks
+    fetch.checkpoint = checkpoint  # a new object: SQLAlchemy sees the JSON change
+
+
+def backoff(settings: Settings, attempts: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter (workers never retry in step)."""
+    base = min(
+        settings.sync_retry_max_seconds, settings.sync_retry_base_seconds * 2 ** (attempts - 1)
+    )
+    return base * (rng or random).uniform(0.5, 1.0)
+
+
+def run_chunk(
+    session: Session,
+    *,
+    settings: Settings,
+    cipher: Cipher,
+    fetch: Fetch,
+    connection: Connection,
+    client: MetaAdsClient,
+    index: int,
+) -> ChunkOutcome:
+    """One attempt at chunk ``index``: fetch from Meta and write through the ingest service
+    inside a savepoint, so a failure leaves nothing half-written; the chunk's state goes to
+    the checkpoint either way."""
+    item = dict(fetch.checkpoint["chunks"][index])  # type: ignore[index]
+    item["attempts"] = int(item.get("attempts") or 0) + 1
+    calls_before, throttled_before = client.stats.calls, client.stats.throttled_seconds
+    fetcher = MetaMetricsFetcher(
+        client,
+        account_id=connection.external_account_id,
+        expected_ads=repository.count_ads(session, connection),
+        options=FetchOptions(
+            page_size=settings.sync_page_size, async_min_rows=settings.sync_async_min_rows
+        ),
+    )
+    try:
+        if item["part"] == "entities":
+            _refresh_entities(session, settings, cipher, fetch, connection, client, item)
+        else:
+            with session.begin_nested():
+                window = plan.chunk_window(item)
+                if item["part"] == "reach":
+                    facts = fetcher.reach_facts(window.since, window.until)
+                else:
+                    gran = "hour" if item["part"] == "ad_hour" else "day"
+                    facts = fetcher.ad_facts(gran, window.since, window.until)
+                result = upsert_facts(
+                    session,
+                    settings=settings,
+                    workspace_id=fetch.workspace_id,
+                    records=facts,
+                    source="sync",
+                    connection_id=connection.id,
+                    fetch_id=fetch.id,
+                )
+            item["rows"] = fetcher.rows
+            item["inserted"] = result.inserted
+            item["revised"] = result.updated
+            item["refused"] = result.failed
+            label = {"ad_hour": "hour", "ad_day": "day"}.get(item["part"], "reach")
+            metrics.SYNC_ROWS.labels(label).inc(fetcher.rows)
+        item["status"], item["error"] = plan.DONE, None
+        outcome = ChunkOutcome("done")
+    except MetaError as exc:
+        item["error"] = exc.message
+        outcome = _on_error(session, settings, fetch, connection, item, exc)
+    finally:
+        fetch.calls += client.stats.calls - calls_before
+        metrics.THROTTLE_WAIT.inc(client.stats.throttled_seconds - throttled_before)
+        metrics.USAGE.labels(str(connection.id)).set(client.transport.governor.last.pct)
+    fetch.async_jobs += fetcher.async_jobs
+    if outcome.status == "done" and item["part"] != "entities":
+        fetch.rows += int(item.get("rows") or 0)
+    fetch.revised += int(item.get("revised") or 0) if outcome.status == "done" else 0
+    _save(fetch, index, item)
+    session.flush()
+    return outcome
+
+
+class _EntitiesLost(MetaError):
+    """The entity sync found the token or the access gone (it already marked the connection)."""
+
+    kind = "connection_lost"
+
+
+def _refresh_entities(
+    session: Session,
+    settings: Settings,
+    cipher: Cipher,
+    fetch: Fetch,
+    connection: Connection,
+    client: MetaAdsClient,
+    item: dict[str, Any],
+) -> None:
+    """Campaigns, ad sets and ads first (their own fetch), so facts find their parents."""
+    sub = Fetch(
+        workspace_id=fetch.workspace_id,
+        connection_id=connection.id,
+        kind="entities",
+        status=RunStatus.QUEUED,
+    )
+    session.add(sub)
+    session.flush()
+    done = run_entity_sync(
+        session,
+        settings=settings,
+        cipher=cipher,
+        fetch=sub,
+        client_factory=lambda _settings, _token: client,
+    )
+    if done.status is RunStatus.SUCCEEDED:
+        item["rows"] = done.rows
+        return
+    message = done.error or "the entity sync failed"
+    if done.error_code in ("token_invalid", "permission_lost"):
+        raise _EntitiesLost(message)
+    raise TransientError(message)
+
+
+def _on_error(
+    session: Session,
+    settings: Settings,
+    fetch: Fetch,
+    connection: Connection,
+    item: dict[str, Any],
+    exc: MetaError,
+) -> ChunkOutcome:
+    if isinstance(exc, _EntitiesLost):
+        return ChunkOutcome("fatal", error=exc.message)
+    if isinstance(exc, TokenInvalidError | PermissionLostError):
+        token = session.get(Token, connection.token_id) if connection.token_id else None
+        if isinstance(exc, TokenInvalidError) and token is not None:
+            token_invalid(session, token, exc.message, revoked=exc.subcode in (458, 460))
+        else:
+            mark_needs_reauth(session, connection, exc.message)
+        return ChunkOutcome("fatal", error=exc.message)
+    retryable = not isinstance(exc, BadRequestError)
+    if retryable and item["attempts"] < settings.sync_chunk_attempts:
+        wait = backoff(settings, item["attempts"])
+        if isinstance(exc, ThrottledError):
+            wait = max(wait, exc.retry_after)  # Meta's regain-access estimate comes first
+        log.warning(
+            "sync chunk failed, will retry",
+            fetch_id=str(fetch.id),
+            part=item["part"],
+            since=item.get("since"),
+            attempts=item["attempts"],
+            wait_seconds=round(wait, 1),
+            error=exc.message,
+        )
+        return ChunkOutcome("retry", wait=wait, error=exc.message)
+    item["status"] = plan.FAILED
+    context = {
+        "connection_id": str(connection.id),
+        "account_id": connection.external_account_id,
+        "fetch_id": str(fetch.id),
+        "part": item["part"],
+        "since": item.get("since"),
+        "until": item.get("until"),
+        "attempts": item["attempts"],
+    }
+    errors = [{"field": "chunk", "reason": exc.message, "code": exc.kind}]
+    repository.dead_letter_chunk(session, fetch, context, errors)
+    raise_alert(
+        session,
+        workspace_id=fetch.workspace_id,
+        kind=ALERT_KIND,
+        key=str(connection.id),
+        severity=Severity.WARNING,
+        message=f"{connection.name}: a sync chunk ({item['part']} {item.get('since')} to "
+        f"{item.get('until')}) failed {item['attempts']} times: {exc.message}",
+        details=context,
+        connection_id=connection.id,
+    )
+    log.error("sync chunk dead-lettered", **context, error=exc.message)
+    return ChunkOutcome("failed", error=exc.message)
+
+
+def finish(
+    session: Session,
+    *,
+    fetch: Fetch,
+    connection: Connection | None,
+    now: datetime,
+    error: str | None,
+) -> Fetch:
+    """Close the fetch: outcome, counts, duration; the connection's sync times and alerts."""
+    summary = plan.totals(fetch.checkpoint or {})
+    fatal = error is not None and summary["done"] + summary["failed"] < summary["chunks"]
+    if fatal or (summary["failed"] and not summary["done"]):
+        fetch.status = RunStatus.FAILED
+    elif summary["failed"]:
+        fetch.status = RunStatus.PARTIAL
+    else:
+        fetch.status = RunStatus.SUCCEEDED
+    failed_errors = [c["error"] for c in fetch.checkpoint["chunks"] if c["status"] == plan.FAILED]  # type: ignore[index]
+    fetch.error = error or (failed_errors[0] if failed_errors else None)
+    fetch.error_code = "connection_lost" if fatal else "chunks_failed" if failed_errors else None
+    fetch.finished_at = now
+    runs = (fetch.checkpoint or {}).get("runs", [])
+    if runs:
+        runs[-1]["finished"] = now.isoformat()
+        started = datetime.fromisoformat(runs[-1]["started"])
+        fetch.duration_ms = (fetch.duration_ms or 0) + int((now - started).total_seconds() * 1000)
+        fetch.checkpoint = {**(fetch.checkpoint or {}), "runs": runs, "totals": summary}
+    if connection is not None:
+        connection.last_sync_at = now
+        connection.next_sync_at = now + timedelta(minutes=connection.sync_interval_minutes)
+        if fetch.status is RunStatus.SUCCEEDED:
+            connection.last_success_at = now
+            connection.last_error = None
+            resolve_alert(
+                session, workspace_id=fetch.workspace_id, kind=ALERT_KIND, key=str(connection.id)
+            )
+        else:
+            connection.last_error = fetch.error
+    metrics.SYNC_RUNS.labels(fetch.status.value).inc()
+    metrics.SYNC_DURATION.observe((fetch.duration_ms or 0) / 1000)
+    session.flush()
+    log.info(
+        "metrics sync finished",
+        fetch_id=str(fetch.id),
+        kind=fetch.kind,
+        status=fetch.status.value,
+        calls=fetch.calls,
+        rows=fetch.rows,
+        revised=fetch.revised,
+        async_jobs=fetch.async_jobs,
+        duration_ms=fetch.duration_ms,
+        chunks=summary["chunks"],
+        chunks_done=summary["done"],
+        chunks_failed=summary["failed"],
+    )
+    return fetch

@@ -1,0 +1,240 @@
+"""The dashboard's question (range presets, granularity, time zone, level, drill-down) and
+its answer shaped for the page: KPI totals, the chart's series and the sortable table."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from metricx.metrics.schemas import (
+    BASE_MEASURES,
+    Bucket,
+    GroupBy,
+    GroupLevel,
+    MetricQuery,
+    MetricQueryResult,
+    SeriesPoint,
+)
+from metricx.metrics.service import metric_row
+
+PRESETS = {
+    "today": "Today",
+    "yesterday": "Yesterday",
+    "7d": "Last 7 days",
+    "14d": "Last 14 days",
+    "30d": "Last 30 days",
+    "this_month": "This month",
+    "last_month": "Last month",
+    "custom": "Custom range",
+}
+GRANULARITIES = {"minute": "Minute", "hour": "Hour", "day": "Day", "week": "Week", "month": "Month"}
+LEVELS = {"campaign": "Campaigns", "adset": "Ad sets", "ad": "Ads"}
+# metric -> (label, kind): kind picks the formatting and whether currencies may be combined.
+METRICS: dict[str, tuple[str, str]] = {
+    "spend": ("Spend", "money"),
+    "impressions": ("Impressions", "count"),
+    "clicks": ("Clicks", "count"),
+    "ctr": ("CTR", "percent"),
+    "cpc": ("CPC", "money"),
+    "cpm": ("CPM", "money"),
+    "conversions": ("Conversions", "count"),
+    "cpa": ("Cost per conversion", "money"),
+    "purchase_value": ("Purchase value", "money"),
+    "roas": ("ROAS", "multiple"),
+}
+COMBINABLE = frozenset({"impressions", "clicks", "conversions", "ctr"})
+
+
+@dataclass
+class DashboardFilters:
+    range: str = "7d"
+    start: date | None = None
+    end: date | None = None
+    granularity: str = "day"
+    timezone: str = "UTC"
+    level: str = "campaign"
+    metric: str = "spend"
+    sort: str = "spend"
+    order: str = "desc"
+    campaign: uuid.UUID | None = None
+    adset: uuid.UUID | None = None
+
+    @classmethod
+    def parse(cls, params: dict[str, str], default_tz: str) -> DashboardFilters:
+        f = cls(timezone=params.get("tz") or default_tz)
+        f.range = params.get("range", "7d") if params.get("range") in PRESETS else "7d"
+        f.granularity = params.get("granularity", "") or (
+            "hour" if f.range in ("today", "yesterday") else "day"
+        )
+        if f.granularity not in GRANULARITIES:
+            f.granularity = "day"
+        f.level = params.get("level", "campaign") if params.get("level") in LEVELS else "campaign"
+        f.metric = params.get("metric", "spend") if params.get("metric") in METRICS else "spend"
+        f.sort = params.get("sort", "spend") or "spend"
+        f.order = "asc" if params.get("order") == "asc" else "desc"
+        f.campaign = _uuid(params.get("campaign"))
+        f.adset = _uuid(params.get("adset"))
+        f.start, f.end = _dates(f.range, params, f.timezone)
+        return f
+
+    @property
+    def table_level(self) -> str:
+        if self.adset:
+            return "ad"
+        if self.campaign:
+            return "adset" if self.level == "campaign" else self.level
+        return self.level
+
+    def query(self) -> MetricQuery:
+        assert self.start is not None and self.end is not None
+        drill = [i for i in (self.adset or self.campaign,) if i is not None]
+        return MetricQuery(
+            start=self.start,
+            end=self.end,
+            granularity=Bucket(self.granularity),
+            timezone=self.timezone,
+            level=GroupLevel(self.table_level),
+            group_by=GroupBy.ENTITY,
+            entity_ids=drill,
+            sort=self.sort,
+            descending=self.order == "desc",
+        )
+
+    def params(self, **changes: Any) -> dict[str, str]:
+        values: dict[str, Any] = {
+            "range": self.range,
+            "granularity": self.granularity,
+            "tz": self.timezone,
+            "level": self.level,
+            "metric": self.metric,
+            "sort": self.sort,
+            "order": self.order,
+            "campaign": self.campaign,
+            "adset": self.adset,
+        }
+        if self.range == "custom":
+            values.update(start=self.start, end=self.end)
+        values.update(changes)
+        return {k: str(v) for k, v in values.items() if v not in (None, "")}
+
+    def url(self, base: str, **changes: Any) -> str:
+        return f"{base}?{urlencode(self.params(**changes))}"
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def _dates(preset: str, params: dict[str, str], tz: str) -> tuple[date, date]:
+    try:
+        today = datetime.now(ZoneInfo(tz)).date()
+    except (KeyError, ValueError):
+        today = datetime.now(UTC).date()
+    if preset == "custom":
+        try:
+            start = date.fromisoformat(params.get("start", ""))
+            end = date.fromisoformat(params.get("end", ""))
+            return (start, end) if start <= end else (end, start)
+        except ValueError:
+            return today - timedelta(days=6), today
+    if preset == "today":
+        return today, today
+    if preset == "yesterday":
+        return today - timedelta(days=1), today - timedelta(days=1)
+    if preset == "this_month":
+        return today.replace(day=1), today
+    if preset == "last_month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return last.replace(day=1), last
+    days = {"7d": 7, "14d": 14, "30d": 30}[preset]
+    return today - timedelta(days=days - 1), today
+
+
+@dataclass
+class ChartData:
+    metric: str
+    label: str
+    kind: str
+    labels: list[str] = field(default_factory=list)
+    series: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "label": self.label,
+            "kind": self.kind,
+            "labels": self.labels,
+            "series": self.series,
+        }
+
+
+def axis_label(bucket: str, granularity: str) -> str:
+    if granularity in ("hour", "minute"):
+        instant = datetime.fromisoformat(bucket)
+        return instant.strftime("%H:%M" if granularity == "minute" else "%-d %b %H:%M")
+    day = date.fromisoformat(bucket)
+    if granularity == "month":
+        return day.strftime("%b %Y")
+    if granularity == "week":
+        return "Week of " + day.strftime("%-d %b")
+    return day.strftime("%a %-d %b")
+
+
+def _sum_bases(points: list[SeriesPoint]) -> dict[str, Any]:
+    acc: dict[str, Any] = {"currency": points[0].currency if points else ""}
+    for p in points:
+        for m in BASE_MEASURES:
+            v = getattr(p, m)
+            if v is not None:
+                acc[m] = acc.get(m, Decimal(0)) + Decimal(str(v))
+    return acc
+
+
+def chart_data(result: MetricQueryResult, metric: str) -> ChartData:
+    """One line per currency (amounts in different currencies are never added); counts and
+    CTR, which have no currency, are one line over every account."""
+    label, kind = METRICS[metric]
+    chart = ChartData(metric=metric, label=label, kind=kind)
+    buckets = sorted({p.bucket for p in result.series})
+    chart.labels = [axis_label(b, result.granularity.value) for b in buckets]
+    by_line: dict[str, dict[str, list[SeriesPoint]]] = defaultdict(lambda: defaultdict(list))
+    for p in result.series:
+        line = "all" if metric in COMBINABLE else p.currency
+        by_line[line][p.bucket].append(p)
+    for line, per_bucket in sorted(by_line.items()):
+        values: list[float | None] = []
+        for b in buckets:
+            pts = per_bucket.get(b)
+            value = metric_row(_sum_bases(pts)).get(metric) if pts else None
+            values.append(float(value) if value is not None else None)
+        name = label if line == "all" else f"{label} ({line})"
+        chart.series.append(
+            {"label": name, "currency": None if line == "all" else line, "values": values}
+        )
+    return chart
+
+
+@dataclass
+class Crumb:
+    label: str
+    url: str | None
+
+
+def combined_totals(result: MetricQueryResult) -> dict[str, Any]:
+    """Counts and CTR over every currency (they have none); money stays per currency."""
+    acc: dict[str, Any] = {"currency": ""}
+    for t in result.totals:
+        for m in BASE_MEASURES:
+            v = getattr(t, m)
+            if v is not None:
+                acc[m] = acc.get(m, Decimal(0)) + Decimal(str(v))
+    return metric_row(acc)

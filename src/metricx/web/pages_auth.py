@@ -1,0 +1,160 @@
+"""Sign in and out, the front door, the workspace switcher and the viewer's preferences."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from metricx.auth import service as auth_service
+from metricx.auth.dependencies import SESSION_COOKIE, DbSession, RuntimeDep
+from metricx.kit.tz import is_valid_timezone
+from metricx.web.context import CsrfViewer, PageViewer, signed_in
+from metricx.web.templating import render
+from metricx.web.timezones import timezone_choices
+from metricx.workspaces.service import create_workspace
+
+router = APIRouter(include_in_schema=False)
+SECTIONS = ("dashboard", "connections", "health")
+
+
+def _safe_next(target: str | None) -> str:
+    # Only paths on this site: never an absolute URL (an open redirect).
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+@router.get("/")
+def front_door(request: Request, session: DbSession) -> Response:
+    viewer = signed_in(request, session)
+    if viewer is None:
+        return RedirectResponse("/login", status_code=303)
+    if not viewer.memberships:
+        return RedirectResponse("/welcome", status_code=303)
+    return RedirectResponse(f"/w/{viewer.memberships[0][0].id}", status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None) -> Response:
+    return render(request, "login.html", next=_safe_next(next), email="", error=None)
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    session: DbSession,
+    runtime: RuntimeDep,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    attempt = auth_service.authenticate(session, email=email.strip(), password=password)
+    if attempt.user is None:
+        message = attempt.error.message if attempt.error else "wrong e-mail or password"
+        return render(
+            request,
+            "login.html",
+            status_code=401,
+            next=_safe_next(next),
+            email=email,
+            error=message[0].upper() + message[1:] + ".",
+        )
+    new = auth_service.start_session(
+        session, user=attempt.user, max_age_seconds=runtime.settings.session_max_age_seconds
+    )
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        new.token,
+        max_age=runtime.settings.session_max_age_seconds,
+        httponly=True,
+        secure=runtime.settings.secure_cookies,
+        samesite="lax",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(viewer: CsrfViewer, session: DbSession) -> Response:
+    auth_service.end_session(session, row=viewer.session_row)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/switch")
+def switch_workspace(
+    viewer: PageViewer,
+    workspace: Annotated[uuid.UUID, Query()],
+    section: Annotated[str, Query()] = "dashboard",
+) -> Response:
+    """The workspace switcher (a plain GET form, so it works without script)."""
+    section = section if section in SECTIONS else "dashboard"
+    suffix = "" if section == "dashboard" else f"/{section}"
+    return RedirectResponse(f"/w/{workspace}{suffix}", status_code=303)
+
+
+@router.get("/welcome")
+def welcome(request: Request, viewer: PageViewer) -> Response:
+    return render(request, "welcome.html", viewer=viewer, error=None)
+
+
+@router.post("/welcome")
+def create_first_workspace(
+    request: Request,
+    viewer: CsrfViewer,
+    session: DbSession,
+    name: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "UTC",
+) -> Response:
+    if not name.strip() or not is_valid_timezone(timezone):
+        return render(
+            request,
+            "welcome.html",
+            status_code=422,
+            viewer=viewer,
+            error="Give the workspace a name and a valid time zone.",
+        )
+    ws = create_workspace(session, name=name.strip(), owner_id=viewer.user.id, timezone=timezone)
+    return RedirectResponse(f"/w/{ws.id}/connections", status_code=303)
+
+
+@router.get("/account")
+def account_page(request: Request, viewer: PageViewer, saved: bool = False) -> Response:
+    return render(
+        request,
+        "account.html",
+        viewer=viewer,
+        current=None,
+        zones=timezone_choices(viewer.user.timezone),
+        saved=saved,
+        error=None,
+    )
+
+
+@router.post("/account")
+def account_save(
+    request: Request,
+    viewer: CsrfViewer,
+    session: DbSession,
+    timezone: Annotated[str, Form()] = "",
+) -> Response:
+    """The viewer's time zone: dashboards open in it (empty: each workspace's own)."""
+    if timezone and not is_valid_timezone(timezone):
+        return render(
+            request,
+            "account.html",
+            status_code=422,
+            viewer=viewer,
+            current=None,
+            zones=timezone_choices(viewer.user.timezone),
+            saved=False,
+            error=f"Unknown time zone {timezone!r}.",
+        )
+    viewer.user.timezone = timezone or None
+    session.flush()
+    return RedirectResponse("/account?saved=1", status_code=303)

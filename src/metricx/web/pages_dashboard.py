@@ -1,0 +1,131 @@
+"""The dashboard: controls, KPI totals, the time-series chart, the sortable table with
+drill-down (campaign -> ad set -> ad) and freshness per account; kept live over SSE."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+
+from metricx.auth.dependencies import DbSession
+from metricx.errors import InvalidInput
+from metricx.metrics.schemas import Freshness, MetricQueryResult
+from metricx.metrics.service import UnifiedMetricService
+from metricx.web import repository
+from metricx.web.context import PageWorkspace, WorkspaceView
+from metricx.web.dashboard_view import (
+    GRANULARITIES,
+    LEVELS,
+    METRICS,
+    PRESETS,
+    Crumb,
+    DashboardFilters,
+    chart_data,
+    combined_totals,
+)
+from metricx.web.templating import is_htmx, render
+from metricx.web.timezones import timezone_choices
+
+router = APIRouter(include_in_schema=False)
+TABLE_COLUMNS = (
+    ("spend", "Spend", "money"),
+    ("impressions", "Impressions", "count"),
+    ("clicks", "Clicks", "count"),
+    ("ctr", "CTR", "percent"),
+    ("cpc", "CPC", "money"),
+    ("cpm", "CPM", "money"),
+    ("conversions", "Conversions", "count"),
+    ("cpa", "Cost / conv.", "money"),
+    ("roas", "ROAS", "multiple"),
+)
+
+
+def breadcrumbs(
+    ws: WorkspaceView, filters: DashboardFilters, session: DbSession, base: str
+) -> list[Crumb]:
+    crumbs = [
+        Crumb(
+            LEVELS[filters.level]
+            if not filters.campaign and not filters.adset
+            else "All campaigns",
+            None,
+        )
+    ]
+    if not (filters.campaign or filters.adset):
+        return crumbs
+    ids = [i for i in (filters.campaign, filters.adset) if i]
+    found = repository.entities_by_id(session, ws.workspace.id, ids)
+    adset = found.get(filters.adset) if filters.adset else None
+    campaign_id = filters.campaign or (adset.parent_id if adset else None)
+    if campaign_id and campaign_id not in found:
+        found.update(repository.entities_by_id(session, ws.workspace.id, [campaign_id]))
+    crumbs[0].url = filters.url(base, level="campaign", campaign="", adset="")
+    if campaign_id:
+        campaign = found.get(campaign_id)
+        crumbs.append(
+            Crumb(
+                "Campaign: " + (campaign.name if campaign and campaign.name else "unnamed"),
+                filters.url(base, level="campaign", campaign=campaign_id, adset="")
+                if adset
+                else None,
+            )
+        )
+    if adset:
+        crumbs.append(Crumb("Ad set: " + (adset.name or "unnamed"), None))
+    return crumbs
+
+
+def freshness_summary(items: list[Freshness]) -> dict[str, Any]:
+    synced = [datetime.fromisoformat(f.last_success_at) for f in items if f.last_success_at]
+    return {
+        "last_updated": max(synced) if synced else None,
+        "any_delayed": any(f.delayed for f in items),
+    }
+
+
+@router.get("/w/{workspace_id}")
+def dashboard(request: Request, ws: PageWorkspace, session: DbSession) -> Response:
+    base = f"/w/{ws.workspace.id}"
+    filters = DashboardFilters.parse(dict(request.query_params), ws.timezone)
+    service = UnifiedMetricService(session)
+    result: MetricQueryResult | None = None
+    problem = None
+    try:
+        result = service.query(ws.workspace, filters.query())
+    except InvalidInput as exc:
+        problem = exc.message[0].upper() + exc.message[1:] + "."
+    latest = service.latest(
+        ws.workspace, hours=1, timezone=filters.timezone if problem is None else None
+    )
+    chart = chart_data(result, filters.metric) if result else None
+    context: dict[str, Any] = {
+        "ws": ws,
+        "viewer": ws.viewer,
+        "section": "dashboard",
+        "f": filters,
+        "base": base,
+        "result": result,
+        "problem": problem,
+        "chart": chart,
+        "combined": combined_totals(result) if result else {},
+        "chart_json": Markup(json.dumps(chart.as_json()).replace("</", "<\\/")) if chart else "",
+        "freshness": latest.freshness,
+        "fresh": freshness_summary(latest.freshness),
+        "crumbs": breadcrumbs(ws, filters, session, base),
+        "presets": PRESETS,
+        "granularities": GRANULARITIES,
+        "levels": LEVELS,
+        "metrics": METRICS,
+        "columns": TABLE_COLUMNS,
+        "zones": timezone_choices(filters.timezone, ws.workspace.timezone, ws.viewer.user.timezone),
+        "now": datetime.now(UTC),
+        "has_connections": bool(latest.freshness),
+        "self_url": filters.url(base),
+    }
+    if is_htmx(request):
+        return render(request, "_dashboard.html", **context)
+    return render(request, "dashboard.html", **context)

@@ -1,0 +1,70 @@
+"""Live updates over Server-Sent Events: each open page watches its workspace's change
+marker (newest import, fetch and connection change) and is told to refresh its parts when
+it moves, e.g. when a sync lands a new hour. Pages re-fetch over htmx; no data is pushed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from metricx.auth import service as auth_service
+from metricx.auth.dependencies import SESSION_COOKIE, get_runtime
+from metricx.runtime import Runtime
+from metricx.web import repository
+from metricx.workspaces import repository as workspaces
+
+router = APIRouter(include_in_schema=False)
+KEEPALIVE_SECONDS = 15.0
+STREAM_SECONDS = 600.0  # the browser reconnects by itself; bounded streams free workers
+
+
+def _allowed(runtime: Runtime, token: str, workspace_id: uuid.UUID) -> bool:
+    with runtime.sessions() as session:
+        found = auth_service.session_user(session, token=token) if token else None
+        if found is None:
+            return False
+        return workspaces.membership(session, workspace_id, found[0].id) is not None
+
+
+def _marker(runtime: Runtime, workspace_id: uuid.UUID) -> str:
+    with runtime.sessions() as session:
+        return repository.change_marker(session, workspace_id)
+
+
+async def changes(
+    request: Request, runtime: Runtime, workspace_id: uuid.UUID, interval: float
+) -> AsyncIterator[str]:
+    last = await anyio.to_thread.run_sync(_marker, runtime, workspace_id)
+    yield f"retry: 3000\nevent: hello\ndata: {last}\n\n"
+    started = quiet_since = time.monotonic()
+    while time.monotonic() - started < STREAM_SECONDS:
+        await asyncio.sleep(interval)
+        if await request.is_disconnected():
+            return
+        marker = await anyio.to_thread.run_sync(_marker, runtime, workspace_id)
+        if marker != last:
+            last = marker
+            quiet_since = time.monotonic()
+            yield f"event: refresh\ndata: {marker}\n\n"
+        elif time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
+            quiet_since = time.monotonic()
+            yield ": keepalive\n\n"
+
+
+@router.get("/w/{workspace_id}/events")
+async def events(workspace_id: uuid.UUID, request: Request) -> Response:
+    runtime = get_runtime(request)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not await anyio.to_thread.run_sync(_allowed, runtime, token, workspace_id):
+        return Response(status_code=404)
+    return StreamingResponse(
+        changes(request, runtime, workspace_id, runtime.settings.web_live_poll_seconds),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

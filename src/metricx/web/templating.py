@@ -1,0 +1,39 @@
+"""The Jinja2 environment of the web app, its filters, and the page renderer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from metricx.web import formatting
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+templates = Environment(
+    loader=PackageLoader("metricx.web", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates.filters.update(
+    money=formatting.money,
+    number=formatting.number,
+    percent=formatting.percent,
+    multiple=formatting.multiple,
+    ago=formatting.ago,
+    in_=formatting.in_,
+    local_time=formatting.local_time,
+)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    html = templates.get_template(name).render(request=request, path=request.url.path, **context)
+    return HTMLResponse(html, status_code=status_code)

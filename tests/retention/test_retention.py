@@ -1,0 +1,167 @@
+"""Retention: old facts go to Parquet, are read back and checked, then leave PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from metricx.config import Settings
+from metricx.db import make_sessionmaker, unit_of_work
+from metricx.ingest.records import FactInput
+from metricx.ingest.service import upsert_facts
+from metricx.metrics.partitions import existing_partitions
+from metricx.migrate import upgrade
+from metricx.models import FactArchive
+from metricx.retention import service
+from metricx.retention.archive import ArchiveMismatch, read_rows
+from tests.conftest import make_settings
+from tests.factories import make_workspace
+
+NOW = datetime(2024, 3, 20, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def own_db(fresh_database) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    """Its own database: dropping a partition locks metric_facts for everyone."""
+    engine = create_engine(fresh_database("retention"))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def retention_settings(tmp_path: Path) -> Settings:
+    s = make_settings(tmp_path)
+    return s.model_copy(
+        update={"retention_minute_days": 14, "retention_hour_days": 30, "retention_day_days": 0}
+    )
+
+
+def facts(g: str, start: datetime, n: int, step: timedelta, ad: str = "ad-1") -> list[FactInput]:
+    return [
+        FactInput(
+            granularity=g,
+            external_entity_id=ad,
+            provider="meta",
+            level="ad",
+            event_at=start + i * step,
+            currency="USD",
+            spend=Decimal("1.25") + i,
+            impressions=100 + i,
+            clicks=i,
+            purchase_value=Decimal("0.5"),
+        )
+        for i in range(n)
+    ]
+
+
+def seed(session: Session, settings: Settings) -> uuid.UUID:
+    ws = make_workspace(session)
+    jan, feb = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC)
+    rows = (
+        facts("minute", jan, 30, timedelta(minutes=1))
+        + facts("hour", jan, 48, timedelta(hours=1))
+        + facts("minute", feb, 20, timedelta(minutes=1))
+        + facts("hour", feb, 24, timedelta(hours=1))
+        + facts("day", feb, 5, timedelta(days=1))
+    )
+    upsert_facts(session, settings=settings, workspace_id=ws.id, records=rows)
+    return ws.id
+
+
+def count(session: Session, sql: str) -> int:
+    return int(session.execute(text(sql)).scalar_one())
+
+
+def test_retention_archives_and_drops_an_old_partition(own_db: Engine, tmp_path: Path) -> None:
+    settings = retention_settings(tmp_path)
+    sessions = make_sessionmaker(own_db)
+    with unit_of_work(sessions) as s:
+        seed(s, settings)
+        jan_before = count(s, "SELECT count(*) FROM metric_facts_p2024_01")
+        jan_spend = s.execute(
+            text("SELECT sum(spend) FROM metric_facts_p2024_01 WHERE granularity = 'hour'")
+        ).scalar_one()
+        steps = service.plan(s, settings=settings, now=NOW)
+    assert jan_before == 78
+    assert [(st.table, st.granularities, st.drop_partition) for st in steps] == [
+        ("metric_facts_p2024_01", ("hour", "minute"), True),
+        ("metric_facts_p2024_02", ("minute",), False),
+    ]
+    for step in steps:
+        with unit_of_work(sessions) as s:
+            service.apply(s, settings=settings, step=step, now=NOW)
+
+    with unit_of_work(sessions) as s:
+        assert "metric_facts_p2024_01" not in existing_partitions(s)
+        assert count(s, "SELECT count(*) FROM metric_facts WHERE event_at < '2024-02-01'") == 0
+        # February keeps its hours and days; only its minutes went.
+        assert count(s, "SELECT count(*) FROM metric_facts_p2024_02") == 29
+        assert count(s, "SELECT count(*) FROM metric_facts WHERE granularity = 'minute'") == 0
+        # Rollups of archived months read as empty; February's hours are untouched.
+        assert count(s, "SELECT count(*) FROM metric_rollups WHERE event_at < '2024-02-01'") == 0
+        assert count(s, "SELECT count(*) FROM metric_rollups WHERE granularity = 'hour'") > 0
+        archives = {(a.month.month, a.granularity): a for a in s.query(FactArchive)}
+    hour_file = Path(archives[(1, "hour")].path)
+    assert hour_file.is_relative_to(settings.archive_path)
+    rows = read_rows(hour_file)
+    assert len(rows) == 48 == archives[(1, "hour")].rows
+    assert sum(r["spend"] for r in rows) == jan_spend
+    assert {r["granularity"] for r in rows} == {"hour"}
+    assert len(read_rows(Path(archives[(1, "minute")].path))) == 30
+    assert len(read_rows(Path(archives[(2, "minute")].path))) == 20
+    # Nothing left to do: a second run plans nothing.
+    with unit_of_work(sessions) as s:
+        assert service.plan(s, settings=settings, now=NOW) == []
+
+
+def test_default_partition_stragglers_are_archived_and_deleted(
+    own_db: Engine, tmp_path: Path
+) -> None:
+    settings = retention_settings(tmp_path)
+    sessions = make_sessionmaker(own_db)
+    with unit_of_work(sessions) as s:
+        ws_id = seed(s, settings)
+        entity = s.execute(text("SELECT entity_id FROM metric_facts LIMIT 1")).scalar_one()
+        s.execute(
+            text(
+                "INSERT INTO metric_facts_default (natural_key, event_at, workspace_id, "
+                "entity_id, provider, level, granularity, currency, spend) VALUES "
+                "(:k, '2019-03-05T10:00Z', :ws, :e, 'meta', 'ad', 'hour', 'USD', 3.5)"
+            ),
+            {"k": uuid.uuid4(), "ws": ws_id, "e": entity},
+        )
+        steps = [st for st in service.plan(s, settings=settings, now=NOW) if "default" in st.table]
+    assert [(st.month.isoformat(), st.granularities) for st in steps] == [("2019-03-01", ("hour",))]
+    with unit_of_work(sessions) as s:
+        [archive] = service.apply(s, settings=settings, step=steps[0], now=NOW)
+        assert count(s, "SELECT count(*) FROM metric_facts_default") == 0
+    assert archive.method == "delete_rows"
+    assert [r["spend"] for r in read_rows(Path(archive.path))] == [Decimal("3.5")]
+
+
+def test_a_partition_that_gained_rows_is_not_dropped(own_db: Engine, tmp_path: Path) -> None:
+    settings = retention_settings(tmp_path)
+    sessions = make_sessionmaker(own_db)
+    with unit_of_work(sessions) as s:
+        seed(s, settings)
+        step = service.plan(s, settings=settings, now=NOW)[0]
+        # A day fact lands in January after the plan was made: day facts are kept forever.
+        upsert_facts(
+            s,
+            settings=settings,
+            workspace_id=s.execute(text("SELECT id FROM workspaces")).scalar_one(),
+            records=facts("day", datetime(2024, 1, 3, tzinfo=UTC), 1, timedelta(days=1)),
+        )
+    with pytest.raises(ArchiveMismatch), unit_of_work(sessions) as s:
+        service.apply(s, settings=settings, step=step, now=NOW)
+    with unit_of_work(sessions) as s:
+        assert "metric_facts_p2024_01" in existing_partitions(s)
+        assert count(s, "SELECT count(*) FROM fact_archives") == 0
+    assert not list(settings.archive_path.rglob("*.parquet"))

@@ -1,0 +1,127 @@
+"""Metrics sync tests: a small sandbox (4 accounts: Los Angeles with its DST change, Berlin,
+UTC, Kolkata +05:30) frozen at the current hour, and a committed database (the runner gives
+every chunk its own transaction, as in production)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session
+
+from metricx.config import Settings
+from metricx.connections.service import add_with_token
+from metricx.db import make_engine, make_sessionmaker, unit_of_work
+from metricx.integrations.meta.client import MetaAdsClient
+from metricx.kit.crypto import Cipher, Secret
+from metricx.migrate import upgrade
+from metricx.models import Connection
+from metricx.runtime import Runtime
+from metricx.sandbox.config import SandboxConfig
+from tests.factories import make_workspace
+from tests.meta_sandbox import MetaSandbox, sandbox_fixture
+
+NOW = datetime.now(UTC).replace(minute=40, second=0, microsecond=0) - timedelta(hours=1)
+
+
+def small_config() -> SandboxConfig:
+    return SandboxConfig(
+        seed=606,
+        accounts=4,
+        campaigns=5,
+        adsets_per_campaign=2,
+        ads_per_adset=2,
+        days=40,  # reaches back past the last DST change in Los Angeles and Berlin
+        tier="standard",
+        clock=NOW,
+        frozen_clock=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def sync_sandbox() -> Iterator[MetaSandbox]:
+    yield from sandbox_fixture(small_config())
+
+
+@pytest.fixture(scope="session")
+def sync_database(fresh_database: Callable[[str], str]) -> Iterator[str]:
+    url = fresh_database("sync")
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture(scope="session")
+def sync_engine(sync_database: str) -> Iterator[Engine]:
+    engine = make_engine(sync_database)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sync_settings(sync_sandbox: MetaSandbox, tmp_path: Path, sync_database: str) -> Settings:
+    return sync_sandbox.settings(
+        tmp_path,
+        sync_database,
+        sync_retry_base_seconds=0.01,
+        sync_retry_max_seconds=0.05,
+        sync_async_min_rows=2000,  # exercise report jobs on the small world too
+    )
+
+
+@pytest.fixture
+def sync_runtime(sync_settings: Settings, sync_engine: Engine) -> Iterator[Runtime]:
+    assert sync_settings.encryption_keys and sync_settings.secret_key
+    yield Runtime(
+        settings=sync_settings,
+        database_url=sync_engine.url.render_as_string(hide_password=False),
+        engine=sync_engine,
+        sessions=make_sessionmaker(sync_engine),
+        cipher=Cipher.from_csv(sync_settings.encryption_keys.get_secret_value()),
+        secret_key=sync_settings.secret_key.get_secret_value(),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _restore_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "sync_sandbox" in request.fixturenames:
+        box: MetaSandbox = request.getfixturevalue("sync_sandbox")
+        box.http.delete("/_sandbox/faults")
+        box.http.post("/_sandbox/clock", json={"now": NOW.isoformat()})
+        box.tier("standard")
+
+
+def connect_account(runtime: Runtime, box: MetaSandbox, index: int) -> Connection:
+    """A new workspace with sandbox account ``index`` connected (committed)."""
+    with unit_of_work(runtime.sessions) as session:
+        ws = make_workspace(session)
+        [row] = add_with_token(
+            session,
+            settings=runtime.settings,
+            cipher=runtime.cipher,
+            workspace_id=ws.id,
+            access_token=box.token(),
+            accounts=[box.accounts()[index]],
+            created_by=None,
+        )
+        session.flush()
+        session.expunge(row)
+        return row
+
+
+def sandbox_clients(box: MetaSandbox) -> Callable[[Settings, Secret], MetaAdsClient]:
+    """Clients whose waits move the sandbox clock instead of sleeping."""
+
+    def factory(settings: Settings, token: Secret) -> MetaAdsClient:
+        return MetaAdsClient.from_settings(settings, token, sleep=box.advance)
+
+    return factory
+
+
+def session_of(runtime: Runtime) -> Session:
+    return runtime.sessions()
