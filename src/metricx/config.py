@@ -234,6 +234,57 @@ class Settings(BaseSettings):
         "dir.",
     )
 
+    # Data validation (quality/): after each sync and on a schedule.
+    quality_window_days: int = Field(
+        default=7,
+        description="Validation checks this many complete local days (yesterday backwards).",
+    )
+    quality_sum_tolerance: float = Field(
+        default=0.0,
+        description="Relative difference allowed between hourly and daily sums and between ad "
+        "sums and Meta's level totals (0: they must match exactly).",
+    )
+    quality_meta_levels: str = Field(
+        default="account,campaign,adset",
+        description="Levels whose daily totals validation fetches from Meta to compare with "
+        "the sums of stored ad facts (comma-separated; empty: none).",
+    )
+    quality_new_entity_grace_hours: int = Field(
+        default=24,
+        description="An active ad created longer ago than this, with a successful sync since, "
+        "and no facts at all is reported as a new entity without data.",
+    )
+    quality_anomaly_baseline_days: int = Field(
+        default=14, description="Days of an ad's own history its anomalies are judged against."
+    )
+    quality_anomaly_min_baseline_days: int = Field(
+        default=7, description="Fewer baseline days with data than this: no anomaly verdict."
+    )
+    quality_anomaly_z: float = Field(
+        default=6.0,
+        description="Robust z-score (distance from the baseline median in MADs) of a jump or "
+        "collapse.",
+    )
+    quality_anomaly_ratio: float = Field(
+        default=3.0,
+        description="A jump is at least this many times the baseline median, a collapse at most "
+        "its inverse.",
+    )
+    quality_anomaly_min_spend: float = Field(
+        default=5.0,
+        description="Ads whose median daily spend is below this are too small for spend anomalies.",
+    )
+    quality_anomaly_min_impressions: int = Field(
+        default=500,
+        description="Ads whose median daily impressions are below this are too small for "
+        "impression anomalies.",
+    )
+    quality_alert_min_findings: int = Field(
+        default=1,
+        description="A connection with at least this many open warning or critical findings "
+        "raises a validation_discrepancy alert (0: never).",
+    )
+
     web_live_poll_seconds: float = Field(
         default=3.0,
         description="How often an open dashboard's live-update stream checks for new data.",

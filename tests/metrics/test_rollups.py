@@ -115,7 +115,8 @@ def test_rollups_equal_recomputation_after_random_upserts(
             )
             assert result.failed == 0, result.errors
         incremental = rollup_rows(db, ws)
-        answers = {}
+        answers: dict[Any, Any] = {}
+        sources: dict[Any, Any] = {}
         for use in (True, False):
             service = UnifiedMetricService(db, use_rollups=use)
             for granularity, level, group in [
@@ -132,8 +133,14 @@ def test_rollups_equal_recomputation_after_random_upserts(
                 )
                 out = service.query(ws, q).model_dump()
                 answers[(use, granularity)] = (out["totals"], out["groups"], out["series"])
+                sources[(use, granularity)] = out["source"]
         for granularity in (Bucket.HOUR, Bucket.DAY, Bucket.WEEK):
             rolled, raw = answers[(True, granularity)], answers[(False, granularity)]
+            if rolled != raw:
+                print("SOURCES", sources[(True, granularity)], sources[(False, granularity)])
+                for part in (2,):
+                    print("ROLLED", [(p["bucket"], p["group"], p["spend"]) for p in rolled[part]])
+                    print("RAW   ", [(p["bucket"], p["group"], p["spend"]) for p in raw[part]])
             assert rolled == raw, (
                 granularity,
                 [

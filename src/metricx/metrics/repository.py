@@ -200,13 +200,21 @@ def group_totals(
 
 
 def freshness(session: Session, workspace_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Per connection: its sync state and the newest hour that has data."""
+    """Per connection: its sync state and the newest hour that has data (from the account
+    rollups: one short index range per connection)."""
     sql = """
         SELECT c.id, c.name, c.status, c.last_success_at,
-               (SELECT max(f.event_at) FROM metric_facts f JOIN entities e ON e.id = f.entity_id
-                 WHERE f.workspace_id = :ws AND e.connection_id = c.id
-                   AND f.granularity = 'hour'
-                   AND f.event_at > now() - interval '40 days') AS newest_hour
+               coalesce(
+                 (SELECT max(r.event_at) FROM entities a
+                    JOIN metric_rollups r ON r.workspace_id = :ws AND r.granularity = 'hour'
+                     AND r.level = 'account' AND r.entity_id = a.id AND r.facts <> 0
+                   WHERE a.workspace_id = :ws AND a.connection_id = c.id
+                     AND a.level = 'account'),
+                 -- facts pushed without an account above them: look at the facts themselves
+                 (SELECT max(f.event_at) FROM metric_facts f JOIN entities e ON e.id = f.entity_id
+                   WHERE f.workspace_id = :ws AND e.connection_id = c.id
+                     AND f.granularity = 'hour' AND f.event_at > now() - interval '40 days')
+               ) AS newest_hour
         FROM connections c WHERE c.workspace_id = :ws ORDER BY c.name
     """
     return [dict(r._mapping) for r in session.execute(text(sql), {"ws": workspace_id})]
@@ -215,8 +223,8 @@ def freshness(session: Session, workspace_id: uuid.UUID) -> list[dict[str, Any]]
 def newest_fact_at(session: Session, workspace_id: uuid.UUID) -> datetime | None:
     value: datetime | None = session.execute(
         text(
-            "SELECT max(event_at) FROM metric_facts WHERE workspace_id = :ws "
-            "AND granularity = 'hour' AND event_at > now() - interval '40 days'"
+            "SELECT max(event_at) FROM metric_rollups WHERE workspace_id = :ws"
+            " AND granularity = 'hour' AND level = 'workspace' AND facts <> 0"
         ),
         {"ws": workspace_id},
     ).scalar()
@@ -232,7 +240,7 @@ def rollup_fact_levels(
     rows = session.execute(
         text(
             "SELECT DISTINCT provider, fact_level, granularity FROM metric_rollups r"
-            " WHERE r.workspace_id = :ws AND r.level = 'workspace'"
+            " WHERE r.workspace_id = :ws AND r.level = 'workspace' AND r.facts <> 0"
             " AND r.granularity = ANY(:grans) AND r.event_at >= :start AND r.event_at < :end"
         ),
         {**scope.params(), "grans": granularities},

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from metricx.errors import InvalidInput
 from metricx.kit.tz import is_valid_timezone
-from metricx.metrics import repository
+from metricx.metrics import cache, repository
 from metricx.metrics.repository import FactScope
 from metricx.metrics.schemas import (
     SORTABLE,
@@ -160,11 +160,28 @@ def _sort_key(row: dict[str, Any], sort: str) -> tuple[int, Any]:
 class UnifiedMetricService:
     """Reads metric facts for dashboards and the API (the only reader of facts)."""
 
-    def __init__(self, session: Session, *, use_rollups: bool = True) -> None:
+    def __init__(
+        self, session: Session, *, use_rollups: bool = True, use_cache: bool = True
+    ) -> None:
         self.session = session
         self.use_rollups = use_rollups
+        self.use_cache = use_cache
 
     def query(self, workspace: Workspace, query: MetricQuery) -> MetricQueryResult:
+        """The answer, from the short-lived cache when the same question was just asked and
+        nothing was written since."""
+        if not self.use_cache:
+            return self._query(workspace, query)
+        key = (
+            workspace.id,
+            workspace.timezone,
+            cache.write_version(self.session, workspace.id),
+            self.use_rollups,
+            query.model_dump_json(),
+        )
+        return cache.ANSWERS.get_or_compute(key, lambda: self._query(workspace, query))
+
+    def _query(self, workspace: Workspace, query: MetricQuery) -> MetricQueryResult:
         tz = validate(query, workspace)
         lo, hi = local_range(query.start, query.end, tz)
         scope = FactScope(
@@ -265,8 +282,8 @@ class UnifiedMetricService:
             scope = FactScope(
                 workspace.id, newest - timedelta(hours=hours - 1), newest + timedelta(hours=1), tz
             )
-            source = repository.fact_levels(self.session, scope, ["hour"])
-            for p in repository.series(
+            source = repository.rollup_fact_levels(self.session, scope, ["hour"])
+            for p in repository.rollup_series(
                 self.session,
                 scope,
                 bucket=Bucket.HOUR,

@@ -18,6 +18,7 @@ from metricx.models.notifications import (
     NotificationDelivery,
 )
 from metricx.models.oauth import OAuthGrant, OAuthState
+from metricx.models.quality import EntityParentSnapshot, QualityFinding
 from metricx.models.tokens import Token, TokenStatus
 from metricx.models.users import User, UserSession
 from metricx.models.workspaces import Membership, Role, Workspace
@@ -31,6 +32,7 @@ __all__ = [
     "ConnectionStatus",
     "DeliveryEvent",
     "Entity",
+    "EntityParentSnapshot",
     "FactArchive",
     "FailedRecord",
     "FailedRecordStatus",
@@ -47,6 +49,7 @@ __all__ = [
     "OAuthGrant",
     "OAuthState",
     "Provider",
+    "QualityFinding",
     "Role",
     "RunStatus",
     "Severity",

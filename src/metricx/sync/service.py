@@ -33,6 +33,7 @@ from metricx.integrations.meta.errors import (
 from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, Fetch, RunStatus, Severity, Token
+from metricx.quality.service import request_validation
 from metricx.sync import metrics, plan, repository
 from metricx.sync.fetcher import FetchOptions, MetaMetricsFetcher
 from metricx.worker.enqueue import defer_job
@@ -368,6 +369,8 @@ def finish(
             )
         else:
             connection.last_error = fetch.error
+        if fetch.status is not RunStatus.FAILED:  # validate what this sync stored (quality/)
+            request_validation(session, connection=connection)
     metrics.SYNC_RUNS.labels(fetch.status.value).inc()
     metrics.SYNC_DURATION.observe((fetch.duration_ms or 0) / 1000)
     session.flush()

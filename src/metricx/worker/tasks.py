@@ -18,6 +18,7 @@ from metricx.db import unit_of_work
 from metricx.logging import get_logger
 from metricx.metrics.partitions import ensure_partitions_ahead
 from metricx.notifications.tasks import dispatch_notifications, send_notification
+from metricx.quality.tasks import validate_all_connections, validate_connection
 from metricx.retention.tasks import enforce_retention
 from metricx.sync.tasks import enqueue_due_syncs, fill_sync_gaps, run_metrics_sync
 from metricx.worker.context import current_runtime
@@ -110,5 +111,14 @@ TASKS: list[TaskSpec] = [
         queue="maintenance",
         cron="29 4 * * *",
         options={"queueing_lock": "fill_sync_gaps"},
+    ),
+    # Data validation (issue 7): after each sync (queued by the sync) and every 6 hours.
+    TaskSpec(validate_connection, name="validate_connection", queue="maintenance"),
+    TaskSpec(
+        validate_all_connections,
+        name="validate_all_connections",
+        queue="maintenance",
+        cron="53 */6 * * *",
+        options={"queueing_lock": "validate_all_connections"},
     ),
 ]

@@ -1,0 +1,323 @@
+"""Query benchmark: dashboard questions over N hourly facts, answered by the rollup path, by a
+plain GROUP BY over metric_facts, and by DuckDB over the same rows exported to Parquet.
+
+    .venv/bin/python bench/query.py [--days 208] [--ads 2000] [--runs 30]
+                                    [--database-url postgresql://...] [--keep]
+
+Loads 2,000 ads x 24 h x DAYS (208 days ~ 10M facts) over 3 accounts through the ingest
+service (the one write path, which also maintains the rollups) into a fresh database, then
+times each question RUNS times warm and prints p50/p95 per design, and the ingest rate with
+rollups against the same load without them (rollup cost on the write path).
+Targets: every dashboard question p95 < 50 ms and faster than DuckDB; rollups cost the
+ingest path < 25% of its throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import text
+
+from metricx.config import Settings
+from metricx.db import make_engine, make_sessionmaker, unit_of_work
+from metricx.ingest import repository as ingest_repository
+from metricx.ingest.records import FactInput
+from metricx.ingest.service import upsert_facts
+from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
+from metricx.metrics.service import UnifiedMetricService
+from metricx.migrate import upgrade
+from metricx.models import Entity, Level, Provider, User, Workspace
+
+END = date(2026, 11, 1)
+
+
+def make_tree(session: Any, ws: Workspace, ads: int) -> list[uuid.UUID]:
+    """3 accounts, 80 campaigns, 400 ad sets, ``ads`` ads, created in bulk."""
+
+    def add(level: Level, ext: str, parent: uuid.UUID | None) -> uuid.UUID:
+        e = Entity(
+            id=uuid.uuid4(),
+            workspace_id=ws.id,
+            provider=Provider.META,
+            level=level,
+            external_id=ext,
+            parent_id=parent,
+            name=f"{level.value} {ext}",
+            effective_status="ACTIVE",
+        )
+        session.add(e)
+        return e.id
+
+    accounts = [add(Level.ACCOUNT, f"act_{i}", None) for i in range(3)]
+    campaigns = [add(Level.CAMPAIGN, f"c{i}", accounts[i % 3]) for i in range(80)]
+    adsets = [add(Level.ADSET, f"s{i}", campaigns[i % 80]) for i in range(400)]
+    ad_ids = [add(Level.AD, f"a{i}", adsets[i % 400]) for i in range(ads)]
+    session.flush()
+    return ad_ids
+
+
+def facts(ad_ids: list[uuid.UUID], days: int, day_offset: int) -> Iterator[FactInput]:
+    """Hourly facts, and each day's daily fact per ad (their sum), as the Meta sync stores."""
+    start = datetime.combine(END - timedelta(days=days + day_offset), datetime.min.time(), UTC)
+    day_sums = [[Decimal(0), 0, 0] for _ in ad_ids]
+    for h in range(days * 24):
+        at = start + timedelta(hours=h)
+        for i, ad in enumerate(ad_ids):
+            n = (i * 7919 + h * 104729) % 1000
+            spend, imps, clicks = Decimal(n) / 100, n * 3 + 10, n % 17
+            acc = day_sums[i]
+            acc[0] += spend
+            acc[1] += imps
+            acc[2] += clicks
+            yield FactInput(
+                granularity="hour",
+                entity_id=ad,
+                event_at=at,
+                currency="USD",
+                spend=spend,
+                impressions=imps,
+                clicks=clicks,
+            )
+        if h % 24 == 23:
+            day = at.replace(hour=0)
+            for i, ad in enumerate(ad_ids):
+                sp, im, cl = day_sums[i]
+                yield FactInput(
+                    granularity="day",
+                    entity_id=ad,
+                    event_at=day,
+                    currency="USD",
+                    spend=sp,
+                    impressions=int(im),
+                    clicks=int(cl),
+                    conversions=0,
+                )
+                day_sums[i] = [Decimal(0), 0, 0]
+
+
+def load(
+    factory: Any,
+    settings: Settings,
+    ws_id: uuid.UUID,
+    ad_ids: list[uuid.UUID],
+    days: int,
+    day_offset: int = 0,
+    per_txn_days: int = 2,
+) -> float:
+    """Rows/s of loading ``days`` days through upsert_facts, a transaction per few days."""
+    rows, started = 0, time.perf_counter()
+    for first in range(0, days, per_txn_days):
+        span = min(per_txn_days, days - first)
+        with unit_of_work(factory) as session:
+            result = upsert_facts(
+                session,
+                settings=settings,
+                workspace_id=ws_id,
+                records=facts(ad_ids, span, day_offset + days - first - span),
+                source="bench",
+            )
+            rows += result.inserted + result.updated
+    return rows / (time.perf_counter() - started)
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
+    fn()  # warm
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--days", type=int, default=208)
+    p.add_argument("--ads", type=int, default=2000)
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--keep", action="store_true")
+    args = p.parse_args()
+
+    dbname = f"metricx_qbench_{secrets.token_hex(3)}"
+    with psycopg.connect(args.database_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    info = psycopg.conninfo.conninfo_to_dict(args.database_url)
+    url = (
+        f"postgresql://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:"
+        f"{info.get('port', 5432)}/{dbname}"
+    )
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    settings = Settings(database_url=url)
+    try:
+        upgrade(engine)
+        with unit_of_work(factory) as s:
+            user = User(email=f"b{secrets.token_hex(3)}@x.io", password_hash="x")
+            s.add(user)
+            ws = Workspace(name="bench", timezone="UTC")
+            s.add(ws)
+            s.flush()
+            ws_id = ws.id
+            ad_ids = make_tree(s, ws, args.ads)
+
+        # Rollup cost on the write path: the same 2 days loaded with and without rollups.
+        probe_days = 2
+        with_rollups = load(factory, settings, ws_id, ad_ids, probe_days, day_offset=args.days)
+        original = ingest_repository.apply_rollup_deltas
+        ingest_repository.apply_rollup_deltas = lambda *a, **k: None  # type: ignore[assignment]
+        try:
+            with unit_of_work(factory) as s:  # the same rows again, as new facts
+                s.execute(text("DELETE FROM metric_facts WHERE workspace_id = :ws"), {"ws": ws_id})
+            without = load(factory, settings, ws_id, ad_ids, probe_days, day_offset=args.days)
+        finally:
+            ingest_repository.apply_rollup_deltas = original
+        with unit_of_work(factory) as s:
+            s.execute(text("DELETE FROM metric_facts WHERE workspace_id = :ws"), {"ws": ws_id})
+            s.execute(text("DELETE FROM metric_rollups WHERE workspace_id = :ws"), {"ws": ws_id})
+        print(
+            f"ingest with rollups {with_rollups:,.0f} rows/s, without {without:,.0f} rows/s:"
+            f" rollups cost {100 * (1 - with_rollups / without):.0f}% (target < 25%)"
+        )
+
+        n = args.ads * 24 * args.days
+        print(
+            f"loading {n:,} hourly facts ({args.ads} ads x 24 h x {args.days} days)...", flush=True
+        )
+        rate = load(factory, settings, ws_id, ad_ids, args.days, per_txn_days=4)
+        print(f"loaded at {rate:,.0f} rows/s")
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("VACUUM ANALYZE metric_facts")
+            c.execute("VACUUM ANALYZE metric_rollups")
+
+        questions = {
+            "7-day hourly series (workspace)": MetricQuery(
+                start=END - timedelta(days=7),
+                end=END - timedelta(days=1),
+                granularity=Bucket.HOUR,
+                level=GroupLevel.WORKSPACE,
+            ),
+            "30-day daily totals per campaign": MetricQuery(
+                start=END - timedelta(days=30),
+                end=END - timedelta(days=1),
+                granularity=Bucket.DAY,
+                level=GroupLevel.CAMPAIGN,
+                group_by=GroupBy.ENTITY,
+            ),
+            "90-day weekly per ad set, top 20": MetricQuery(
+                start=END - timedelta(days=90),
+                end=END - timedelta(days=1),
+                granularity=Bucket.WEEK,
+                level=GroupLevel.ADSET,
+                group_by=GroupBy.ENTITY,
+                limit=20,
+            ),
+        }
+        duck = duckdb_baseline(url, ws_id)
+        print(
+            f"\n{'question':36} {'rollups p50/p95':>18} {'GROUP BY p50/p95':>20}"
+            f" {'DuckDB p50/p95':>18}"
+        )
+        with factory() as session:
+            workspace = session.get(Workspace, ws_id)
+            assert workspace is not None
+            fast, raw = (
+                UnifiedMetricService(session),
+                UnifiedMetricService(session, use_rollups=False),
+            )
+            for name, q in questions.items():
+                a = timed(lambda q=q: fast.query(workspace, q), args.runs)
+                b = timed(lambda q=q: raw.query(workspace, q), max(5, args.runs // 6))
+                d = timed(lambda name=name: duck(name), args.runs)
+                print(
+                    f"{name:36} {a[0]:8.1f} /{a[1]:7.1f} {b[0]:9.1f} /{b[1]:8.1f}"
+                    f" {d[0]:8.1f} /{d[1]:7.1f}   ms"
+                )
+            latest = timed(lambda: fast.latest(workspace, hours=6), args.runs)
+            print(f"{'latest 6 hours + freshness':36} {latest[0]:8.1f} /{latest[1]:7.1f}")
+    finally:
+        engine.dispose()
+        if not args.keep:
+            with psycopg.connect(args.database_url, autocommit=True) as admin:
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(dbname)
+                    )
+                )
+
+
+def duckdb_baseline(url: str, ws_id: uuid.UUID) -> Callable[[str], Any]:
+    """The same questions in DuckDB over the facts (with their hierarchy) as Parquet."""
+    import duckdb
+
+    folder = Path(tempfile.mkdtemp(prefix="metricx-qbench-"))
+    with psycopg.connect(url) as c, c.cursor() as cur:
+        cur.execute("SELECT id, parent_id, level FROM entities")
+        ents = cur.fetchall()
+    con = duckdb.connect()
+    con.execute("CREATE TABLE ent(id VARCHAR, parent VARCHAR, level VARCHAR)")
+    con.executemany(
+        "INSERT INTO ent VALUES (?, ?, ?)",
+        [(str(i), str(p) if p else None, lv) for i, p, lv in ents],
+    )
+    started = time.perf_counter()
+    with psycopg.connect(url) as c, c.cursor() as cur:
+        path = folder / "facts.csv"
+        with (
+            path.open("wb") as f,
+            cur.copy(
+                "COPY (SELECT entity_id, event_at, spend, impressions, clicks, granularity"
+                " FROM metric_facts"
+                " WHERE workspace_id = %s) TO STDOUT WITH (FORMAT csv)",
+                (ws_id,),
+            ) as cp,
+        ):
+            for block in cp:
+                f.write(block)
+    con.execute(
+        f"COPY (SELECT column0::VARCHAR AS entity_id, column1::TIMESTAMPTZ AS event_at,"
+        f" column2::DECIMAL(18,6) AS spend, column3::BIGINT AS impressions,"
+        f" column4::BIGINT AS clicks, column5::VARCHAR AS granularity"
+        f" FROM read_csv('{path}', header=false))"
+        f" TO '{folder / 'facts.parquet'}' (FORMAT parquet)"
+    )
+    path.unlink()
+    con.execute(f"CREATE VIEW facts AS SELECT * FROM '{folder / 'facts.parquet'}'")
+    con.execute("SET TimeZone = 'UTC'")
+    print(f"DuckDB: exported to Parquet in {time.perf_counter() - started:.0f} s")
+    end = f"TIMESTAMPTZ '{END}'"
+    sums = "sum(spend), sum(impressions), sum(clicks)"
+    anc = (
+        "FROM facts f JOIN ent ad ON ad.id = f.entity_id JOIN ent s ON s.id = ad.parent"
+        " JOIN ent c ON c.id = s.parent WHERE f.granularity = 'day' AND"
+    )
+    sqls = {
+        "7-day hourly series (workspace)": f"SELECT date_trunc('hour', event_at), {sums}"
+        f" FROM facts WHERE granularity = 'hour' AND event_at >= {end} - INTERVAL 7 DAY"
+        f" AND event_at < {end} GROUP BY 1",
+        "30-day daily totals per campaign": f"SELECT c.id, date_trunc('day', event_at), {sums}"
+        f" {anc} event_at >= {end} - INTERVAL 30 DAY AND event_at < {end} GROUP BY 1, 2",
+        "90-day weekly per ad set, top 20": f"WITH t AS (SELECT s.id, sum(spend) sp {anc}"
+        f" event_at >= {end} - INTERVAL 90 DAY AND event_at < {end} GROUP BY 1"
+        f" ORDER BY sp DESC LIMIT 20) SELECT s.id, date_trunc('week', event_at), {sums} {anc}"
+        f" s.id IN (SELECT id FROM t) AND event_at >= {end} - INTERVAL 90 DAY"
+        f" AND event_at < {end} GROUP BY 1, 2",
+    }
+    return lambda name: con.execute(sqls[name]).fetchall()
+
+
+if __name__ == "__main__":
+    main()

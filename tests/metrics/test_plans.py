@@ -1,0 +1,185 @@
+"""The plans behind dashboard questions use the indexes and prune partitions (EXPLAIN), and
+identical questions are answered from the cache until a write."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
+
+from metricx.config import Settings
+from metricx.ingest.records import FactInput
+from metricx.ingest.service import upsert_facts
+from metricx.metrics import cache
+from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
+from metricx.metrics.service import UnifiedMetricService
+from metricx.models import Entity, Level, Provider, Workspace
+from tests.factories import make_workspace
+
+DAY0 = datetime(2026, 9, 10, tzinfo=UTC)
+
+
+def load(db: Session, days: int = 20, ads_per_set: int = 5) -> Workspace:
+    ws = make_workspace(db)
+
+    def add(level: Level, parent: Entity | None) -> Entity:
+        e = Entity(
+            workspace_id=ws.id,
+            provider=Provider.META,
+            level=level,
+            external_id=uuid.uuid4().hex[:12],
+            parent_id=parent.id if parent else None,
+        )
+        db.add(e)
+        db.flush()
+        return e
+
+    acct = add(Level.ACCOUNT, None)
+    ads = []
+    for _ in range(4):
+        camp = add(Level.CAMPAIGN, acct)
+        for _ in range(3):
+            adset = add(Level.ADSET, camp)
+            ads += [add(Level.AD, adset) for _ in range(ads_per_set)]
+
+    def facts() -> Iterator[FactInput]:
+        for h in range(days * 24):
+            for i, ad in enumerate(ads):
+                yield FactInput(
+                    granularity="hour",
+                    entity_id=ad.id,
+                    event_at=DAY0 + timedelta(hours=h),
+                    currency="USD",
+                    spend=Decimal(i % 7),
+                    impressions=100 + i,
+                    clicks=i % 5,
+                )
+
+    upsert_facts(db, settings=Settings(), workspace_id=ws.id, records=facts(), source="test")
+    db.execute(text("ANALYZE metric_rollups"))
+    db.execute(text("ANALYZE metric_facts"))
+    return ws
+
+
+@contextmanager
+def captured(db: Session) -> Iterator[list[tuple[str, Any]]]:
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and "metric_" in statement:
+            seen.append((statement, params))
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def plans(db: Session, statements: list[tuple[str, Any]]) -> list[str]:
+    out = []
+    for statement, params in statements:
+        raw = db.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, params)
+        out.append(json.dumps(raw.scalar()))
+    return out
+
+
+def scans_of(plan: str, prefix: str) -> list[tuple[str, str]]:
+    """(node type, relation) of every scan of a relation whose name starts with prefix."""
+    found: list[tuple[str, str]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if str(node.get("Relation Name", "")).startswith(prefix):
+                found.append((node["Node Type"], node["Relation Name"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(plan))
+    return found
+
+
+def test_rollup_questions_use_the_rollup_key(db: Session) -> None:
+    ws = load(db)
+    q = MetricQuery(
+        start=date(2026, 9, 12),
+        end=date(2026, 9, 18),
+        granularity=Bucket.DAY,
+        level=GroupLevel.CAMPAIGN,
+        group_by=GroupBy.ENTITY,
+    )
+    with captured(db) as statements:
+        out = UnifiedMetricService(db, use_cache=False).query(ws, q)
+    assert out.source["rollups"] is True
+    explained = plans(db, [s for s in statements if "metric_rollups" in s[0]])
+    assert explained and all("pk_metric_rollups" in p for p in explained)
+    for plan in explained:
+        assert scans_of(plan, "metric_facts") == []  # the facts are not read at all
+        rollup_scans = scans_of(plan, "metric_rollups")
+        assert all("Index" in n or "Bitmap" in n for n, _ in rollup_scans), rollup_scans
+
+
+def test_fact_questions_use_the_indexes_and_prune_partitions(db: Session) -> None:
+    ws = load(db)
+    q = MetricQuery(
+        start=date(2026, 9, 12),
+        end=date(2026, 9, 13),
+        granularity=Bucket.HOUR,
+        level=GroupLevel.AD,
+        group_by=GroupBy.ENTITY,
+    )
+    with captured(db) as statements:
+        out = UnifiedMetricService(db, use_cache=False).query(ws, q)
+    assert out.source["rollups"] is False
+    explained = plans(db, statements)
+    assert explained
+    for plan in explained:
+        scans = scans_of(plan, "metric_facts")
+        # Only September's partition is read (the others are pruned), and through an index.
+        assert {rel for _, rel in scans} == {"metric_facts_p2026_09"}, scans
+        assert all("Index" in node or "Bitmap" in node for node, _ in scans), scans
+
+
+def test_identical_questions_hit_the_cache_until_a_write(db: Session) -> None:
+    ws = load(db, days=2, ads_per_set=1)
+    q = MetricQuery(start=date(2026, 9, 10), end=date(2026, 9, 11), level=GroupLevel.WORKSPACE)
+    service = UnifiedMetricService(db)
+    first = service.query(ws, q)
+    hits = cache.ANSWERS.hits
+    assert service.query(ws, q) is first
+    assert cache.ANSWERS.hits == hits + 1
+    ad = db.scalars(
+        text("SELECT id FROM entities WHERE workspace_id = :ws AND level = 'ad' LIMIT 1"),
+        {"ws": ws.id},
+    ).first()
+    upsert_facts(
+        db,
+        settings=Settings(),
+        workspace_id=ws.id,
+        source="test",
+        records=[
+            FactInput(
+                granularity="hour",
+                entity_id=ad,
+                event_at=DAY0,
+                currency="USD",
+                spend=Decimal("1000"),
+                impressions=1,
+                clicks=0,
+            )
+        ],
+    )
+    after = service.query(ws, q)
+    assert after is not first
+    assert Decimal(after.totals[0].spend or 0) > Decimal(first.totals[0].spend or 0)
