@@ -76,11 +76,16 @@ def backfill_plan(
     return [p[2] for p in parts]
 
 
-def incremental_plan(settings: Settings, today: date) -> tuple[Window, list[dict[str, Any]]]:
-    """The lookback windows every sync re-reads. `until` is tomorrow: a clock a little ahead
-    of ours (or a day that already began in the account's zone) loses nothing."""
+def incremental_plan(
+    settings: Settings, today: date, *, full: bool = True
+) -> tuple[Window, list[dict[str, Any]]]:
+    """The lookback windows a sync re-reads. The daily pass (``full``) re-reads the whole
+    daily lookback (late conversions land for weeks); the hourly syncs between re-read the
+    daily rows only as far back as the hourly lookback. `until` is tomorrow: a clock a
+    little ahead of ours (or a day that already began in the account's zone) loses nothing."""
     until = today + timedelta(days=1)
-    daily = Window(today - timedelta(days=settings.sync_lookback_days_daily), until)
+    days = settings.sync_lookback_days_daily if full else settings.sync_lookback_days_hourly
+    daily = Window(today - timedelta(days=days), until)
     hourly = Window(today - timedelta(days=settings.sync_lookback_days_hourly), until)
     chunks = [chunk("ad_day", daily), chunk("reach", daily), chunk("ad_hour", hourly)]
     return Window(min(daily.since, hourly.since), until), chunks

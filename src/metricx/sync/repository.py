@@ -117,6 +117,20 @@ def has_backfill(session: Session, connection: Connection) -> bool:
     )
 
 
+def last_full_lookback(session: Session, connection: Connection) -> datetime | None:
+    """When the connection's last sync that re-read the whole daily lookback was queued
+    (a backfill counts: it read at least as much)."""
+    value: datetime | None = session.scalar(
+        select(func.max(Fetch.created_at)).where(
+            Fetch.workspace_id == connection.workspace_id,
+            Fetch.connection_id == connection.id,
+            Fetch.status.in_([RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.RUNNING]),
+            (Fetch.kind == "backfill") | (Fetch.checkpoint["lookback"].astext == "full"),
+        )
+    )
+    return value
+
+
 def open_sync(session: Session, connection: Connection) -> Fetch | None:
     return session.scalars(
         select(Fetch)

@@ -101,9 +101,18 @@ def request_sync(
         open_fetch = repository.open_sync(session, connection)
         if open_fetch is not None and open_fetch.kind == "sync":
             return open_fetch
-        window, chunks = plan.incremental_plan(settings, today)
+        last_full = repository.last_full_lookback(session, connection)
+        full = last_full is None or now - last_full >= timedelta(hours=DAILY_PASS_EVERY_HOURS)
+        window, chunks = plan.incremental_plan(settings, today, full=full)
         kind = "sync"
+        fetch = queue_fetch(session, settings, connection, kind, window, chunks, now)
+        fetch.checkpoint = {**(fetch.checkpoint or {}), "lookback": "full" if full else "short"}
+        return fetch
     return queue_fetch(session, settings, connection, kind, window, chunks, now)
+
+
+# The daily lookback pass: once a day a sync re-reads the whole daily lookback window.
+DAILY_PASS_EVERY_HOURS = 23
 
 
 def queue_fetch(
