@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from metricx.config import Settings
 from metricx.db import make_engine, make_sessionmaker, unit_of_work
@@ -150,11 +150,17 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--keep", action="store_true")
+    p.add_argument(
+        "--reuse",
+        metavar="DBNAME",
+        help="time the questions on a database a previous --keep run loaded (skips the load)",
+    )
     args = p.parse_args()
 
-    dbname = f"metricx_qbench_{secrets.token_hex(3)}"
-    with psycopg.connect(args.database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    dbname = args.reuse or f"metricx_qbench_{secrets.token_hex(3)}"
+    if not args.reuse:
+        with psycopg.connect(args.database_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     info = psycopg.conninfo.conninfo_to_dict(args.database_url)
     url = (
         f"postgresql://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:"
@@ -164,6 +170,11 @@ def main() -> None:
     factory = make_sessionmaker(engine)
     settings = Settings(database_url=url)
     try:
+        if args.reuse:
+            with factory() as s:
+                ws_id = s.scalars(select(Workspace.id)).one()
+            time_questions(args, url, factory, ws_id)
+            return
         upgrade(engine)
         with unit_of_work(factory) as s:
             user = User(email=f"b{secrets.token_hex(3)}@x.io", password_hash="x")
@@ -202,61 +213,67 @@ def main() -> None:
         with psycopg.connect(url, autocommit=True) as c:
             c.execute("VACUUM ANALYZE metric_facts")
             c.execute("VACUUM ANALYZE metric_rollups")
-
-        questions = {
-            "7-day hourly series (workspace)": MetricQuery(
-                start=END - timedelta(days=7),
-                end=END - timedelta(days=1),
-                granularity=Bucket.HOUR,
-                level=GroupLevel.WORKSPACE,
-            ),
-            "30-day daily totals per campaign": MetricQuery(
-                start=END - timedelta(days=30),
-                end=END - timedelta(days=1),
-                granularity=Bucket.DAY,
-                level=GroupLevel.CAMPAIGN,
-                group_by=GroupBy.ENTITY,
-            ),
-            "90-day weekly per ad set, top 20": MetricQuery(
-                start=END - timedelta(days=90),
-                end=END - timedelta(days=1),
-                granularity=Bucket.WEEK,
-                level=GroupLevel.ADSET,
-                group_by=GroupBy.ENTITY,
-                limit=20,
-            ),
-        }
-        duck = duckdb_baseline(url, ws_id)
-        print(
-            f"\n{'question':36} {'rollups p50/p95':>18} {'GROUP BY p50/p95':>20}"
-            f" {'DuckDB p50/p95':>18}"
-        )
-        with factory() as session:
-            workspace = session.get(Workspace, ws_id)
-            assert workspace is not None
-            fast, raw = (
-                UnifiedMetricService(session),
-                UnifiedMetricService(session, use_rollups=False),
-            )
-            for name, q in questions.items():
-                a = timed(lambda q=q: fast.query(workspace, q), args.runs)
-                b = timed(lambda q=q: raw.query(workspace, q), max(5, args.runs // 6))
-                d = timed(lambda name=name: duck(name), args.runs)
-                print(
-                    f"{name:36} {a[0]:8.1f} /{a[1]:7.1f} {b[0]:9.1f} /{b[1]:8.1f}"
-                    f" {d[0]:8.1f} /{d[1]:7.1f}   ms"
-                )
-            latest = timed(lambda: fast.latest(workspace, hours=6), args.runs)
-            print(f"{'latest 6 hours + freshness':36} {latest[0]:8.1f} /{latest[1]:7.1f}")
+        time_questions(args, url, factory, ws_id)
     finally:
         engine.dispose()
-        if not args.keep:
+        if not args.keep and not args.reuse:
             with psycopg.connect(args.database_url, autocommit=True) as admin:
                 admin.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                         sql.Identifier(dbname)
                     )
                 )
+
+
+def time_questions(args: argparse.Namespace, url: str, factory: Any, ws_id: uuid.UUID) -> None:
+    questions = {
+        "7-day hourly series (workspace)": MetricQuery(
+            start=END - timedelta(days=7),
+            end=END - timedelta(days=1),
+            granularity=Bucket.HOUR,
+            level=GroupLevel.WORKSPACE,
+        ),
+        "30-day daily totals per campaign": MetricQuery(
+            start=END - timedelta(days=30),
+            end=END - timedelta(days=1),
+            granularity=Bucket.DAY,
+            level=GroupLevel.CAMPAIGN,
+            group_by=GroupBy.ENTITY,
+        ),
+        "90-day weekly per ad set, top 20": MetricQuery(
+            start=END - timedelta(days=90),
+            end=END - timedelta(days=1),
+            granularity=Bucket.WEEK,
+            level=GroupLevel.ADSET,
+            group_by=GroupBy.ENTITY,
+            limit=20,
+        ),
+    }
+    duck = duckdb_baseline(url, ws_id)
+    print(
+        f"\n{'question':36} {'rollups p50/p95':>18} {'GROUP BY p50/p95':>20} {'DuckDB p50/p95':>18}"
+    )
+    with factory() as session:
+        workspace = session.get(Workspace, ws_id)
+        assert workspace is not None
+        fast = UnifiedMetricService(session, use_cache=False)
+        raw = UnifiedMetricService(session, use_rollups=False, use_cache=False)
+        cached = UnifiedMetricService(session)
+        for name, q in questions.items():
+            a = timed(lambda q=q: fast.query(workspace, q), args.runs)
+            b = timed(lambda q=q: raw.query(workspace, q), max(5, args.runs // 6))
+            d = timed(lambda name=name: duck(name), args.runs)
+            print(
+                f"{name:36} {a[0]:8.1f} /{a[1]:7.1f} {b[0]:9.1f} /{b[1]:8.1f}"
+                f" {d[0]:8.1f} /{d[1]:7.1f}   ms"
+            )
+        c = timed(
+            lambda: cached.query(workspace, questions["30-day daily totals per campaign"]),
+            args.runs,
+        )
+        print(f"{'the same, repeated (answer cache)':36} {c[0]:8.1f} /{c[1]:7.1f}")
+        latest = timed(lambda: fast.latest(workspace, hours=6), args.runs)
+        print(f"{'latest 6 hours + freshness':36} {latest[0]:8.1f} /{latest[1]:7.1f}")
 
 
 def duckdb_baseline(url: str, ws_id: uuid.UUID) -> Callable[[str], Any]:

@@ -116,13 +116,18 @@ def register(app: typer.Typer) -> None:
 
     @keys_app.command("rotate")
     def keys_rotate(as_json: JsonFlag = False) -> None:
-        """Re-encrypt every stored token under the newest key of METRICX_ENCRYPTION_KEYS (put
-        the new key first, run this, then drop the old key)."""
+        """Re-encrypt every stored secret (tokens, notification channel secrets) under the
+        newest key of METRICX_ENCRYPTION_KEYS (put the new key first, run this, then drop the
+        old key)."""
         from metricx.connections.tokens import rotate_all
         from metricx.kit.crypto import DecryptionError
+        from metricx.notifications.service import rotate_secrets
 
         def work(session: Session, rt: Runtime) -> dict[str, Any]:
-            return {"rotated": rotate_all(session, rt.cipher)}
+            return {
+                "rotated": rotate_all(session, rt.cipher),
+                "channel_secrets": rotate_secrets(session, rt.cipher),
+            }
 
         try:
             out = in_transaction(as_json, work)

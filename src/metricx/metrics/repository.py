@@ -88,7 +88,10 @@ def fact_levels(session: Session, scope: FactScope, granularities: list[str]) ->
 
 
 def _source_sql(alias: str, level_col: str, source: dict[str, str]) -> str:
+    """The facts (or rollup rows) of the chosen sources. The granularities also stand alone
+    as an ``= ANY`` condition so the index's granularity column can be used."""
     known = {p.value for p in Provider}
+    grains = sorted({spec.split(":")[1] for spec in source.values()} & {"minute", "hour", "day"})
     clauses = []
     for provider, spec in sorted(source.items()):
         level, grain = spec.split(":")
@@ -98,7 +101,10 @@ def _source_sql(alias: str, level_col: str, source: dict[str, str]) -> str:
                 f"({alias}.provider = '{provider}' AND {alias}.{level_col} = '{level}'"
                 f" AND {alias}.granularity = '{grain}')"
             )
-    return "(" + (" OR ".join(clauses) or "false") + ")"
+    if not clauses:
+        return "false"
+    in_grains = ", ".join(f"'{g}'" for g in grains)
+    return f"{alias}.granularity IN ({in_grains}) AND (" + " OR ".join(clauses) + ")"
 
 
 def _bucket_sql(bucket: Bucket) -> str:

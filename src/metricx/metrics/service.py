@@ -242,7 +242,9 @@ class UnifiedMetricService:
         for p in points:
             label, utc = bucket_label(p["bucket"], query.granularity, tz)
             series.append(
-                SeriesPoint(**metric_row(p), bucket=label, bucket_utc=utc, group=p["grp"])
+                SeriesPoint.model_construct(
+                    **metric_row(p), bucket=label, bucket_utc=utc, group=p["grp"]
+                )
             )
         totals = [
             MetricRow(**metric_row(v))
@@ -264,7 +266,7 @@ class UnifiedMetricService:
             end=query.end,
             source={"granularity": grain, "fact_level": source, "rollups": use_rollups},
             totals=totals,
-            groups=[GroupRow(**g) for g in groups],
+            groups=[GroupRow.model_construct(**g) for g in groups],
             series=series,
             notes=notes,
         )
