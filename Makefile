@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Tests use up to this many processes (pytest-xdist); the machine has 2 cores.
 TEST_WORKERS ?= 2
 
-.PHONY: setup assets browser demo test test-embedded test-pg lint bench migrate docs clean
+.PHONY: setup assets browser demo test test-embedded test-pg lint bench load chaos migrate docs clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -71,6 +71,20 @@ docs: $(STAMP)  ## regenerate the README's configuration reference
 
 migrate: setup
 	$(VENV)/bin/metricx db upgrade
+
+# The long runs of issue 10, bigger than the bounded versions the suite runs (tests/reliability,
+# tests/fuzz at CHAOS_SCALE=1 and the default example counts): chaos and scale-out with more
+# accounts, days and kills, more fuzzing examples, then a bounded loopback load test.
+CHAOS_SCALE ?= 3
+FUZZ_EXAMPLES ?= 200
+LOAD_SECONDS ?= 120
+chaos: setup
+	METRICX_CHAOS_SCALE=$(CHAOS_SCALE) METRICX_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(VENV)/bin/pytest -q tests/reliability tests/fuzz tests/security
+	$(VENV)/bin/python bench/load.py --seconds $(LOAD_SECONDS)
+
+load: setup
+	$(VENV)/bin/python bench/load.py --seconds $(LOAD_SECONDS)
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done

@@ -24,11 +24,13 @@ def open_alerts(db: Session, workspace_id: object) -> list[Alert]:
 def test_alert_after_repeated_failures(client: TestClient, db: Session, runtime: Runtime) -> None:
     runtime.settings.ingest_alert_failures = 3
     ws = make_keyed_workspace(db)
-    ingest(client, ws, [fact("a")])  # a success does not count
+    assert ingest(client, ws, [fact("a")]).status_code == 200  # a success does not count
     for _ in range(2):
-        ingest(client, ws, [fact("a"), fact("b", spend=-1)])
+        r = ingest(client, ws, [fact("a"), fact("b", spend=-1)])
+        assert r.status_code == 200 and r.json()["status"] == "partial", r.text
     assert open_alerts(db, ws.workspace.id) == []
-    ingest(client, ws, [fact("b", spend="NaN")])
+    r = ingest(client, ws, [fact("b", spend="NaN")])
+    assert r.status_code == 422 and r.json()["status"] == "failed", r.text
     [alert] = open_alerts(db, ws.workspace.id)
     assert (alert.kind, alert.count) == ("ingest_failures", 1)
     assert alert.details and alert.details["count"] == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +33,10 @@ def test_worker_runs_the_partition_maintenance_job(fresh_database, tmp_path: Pat
             await queue.configure_task("maintain_fact_partitions").defer_async(timestamp=0)
             await queue.run_worker_async(wait=False, install_signal_handlers=False)
 
-    asyncio.run(run())
+    # In a thread of its own: a browser test in this process may own the main thread's loop.
+    worker = threading.Thread(target=lambda: asyncio.run(run()))
+    worker.start()
+    worker.join(timeout=60)
     with engine.connect() as conn:
         exists = conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": far}).scalar_one()
         status = conn.execute(

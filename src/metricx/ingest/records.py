@@ -130,6 +130,8 @@ def _text(raw: dict[str, Any], field: str, max_len: int) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise _fail(field, "must be a non-empty string")
+    if storable_text(value) != value:
+        raise _fail(field, "must be valid text (no NUL character, no lone surrogate)")
     if len(value) > max_len:
         raise _fail(field, f"longer than {max_len} characters")
     return value
@@ -139,7 +141,7 @@ def _choice(raw: dict[str, Any], field: str, allowed: frozenset[str]) -> str | N
     value = raw.get(field)
     if value is None:
         return None
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:  # a list or object is unhashable
         raise _fail(field, f"must be one of {', '.join(sorted(allowed))}")
     return str(value)
 
@@ -168,6 +170,9 @@ def _number(field: str, value: Any, whole: bool) -> Number:
     if isinstance(value, float | Decimal):
         if not _finite(value):
             raise _fail(field, "must be a finite number (not NaN or infinity)")
+        # Refuse absurd magnitudes before int(): "1e999999" would take minutes of CPU.
+        if abs(float(value)) >= float(LIMITS[field]):
+            raise _fail(field, f"too large (must be below {LIMITS[field]:.0e})")
         if whole:
             if value != int(value):
                 raise _fail(field, "must be a whole number")
@@ -287,8 +292,13 @@ def loads_json(raw: bytes) -> Any:
     number is refused as a bad measure of its record, not as a broken body."""
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):  # orjson stops at 1024 levels; the fallback would recurse
+            raise ValueError("JSON nested too deeply (over 1024 levels)") from None
+    try:
         return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def parse_items(raws: Sequence[Any], start: int) -> list[ParsedItem]:
@@ -313,8 +323,22 @@ def parse_items(raws: Sequence[Any], start: int) -> list[ParsedItem]:
     return items
 
 
+def storable_text(text: str) -> str:
+    """``text`` as PostgreSQL text accepts it: no NUL, no lone surrogate (each becomes U+FFFD)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
 def jsonable(value: Any) -> Any:
-    """``value`` as JSONB accepts it: non-finite floats become strings ("NaN", "Infinity")."""
+    """``value`` as JSONB accepts it: non-finite floats become strings ("NaN", "Infinity"),
+    text loses what PostgreSQL cannot store (NUL, lone surrogates)."""
+    if isinstance(value, str):
+        return storable_text(value)
     if isinstance(value, float):
         return (
             value
@@ -322,7 +346,7 @@ def jsonable(value: Any) -> Any:
             else str(value).replace("inf", "Infinity").replace("nan", "NaN")
         )
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {storable_text(str(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     if isinstance(value, Decimal):

@@ -310,7 +310,7 @@ class Ingestion:
                     "import_id": self.imp.id,
                     "record_index": item.index,
                     "payload": jsonable(payload),
-                    "errors": [problem],
+                    "errors": [jsonable(problem)],
                     "status": FailedRecordStatus.PENDING,
                 }
             )
@@ -335,7 +335,7 @@ class Ingestion:
         imp.duration_ms = round(duration * 1000)
         imp.finished_at = datetime.now(UTC)
         imp.request_hash = request_hash
-        imp.response = r.as_dict()
+        imp.response = jsonable(r.as_dict())  # field names echo the client: no NUL in JSONB
         self.session.flush()
         log.info(
             "import finished",

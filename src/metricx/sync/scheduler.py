@@ -113,6 +113,10 @@ def fill_gaps(
 def fill_all_gaps(session: Session, *, settings: Settings, now: datetime) -> int:
     total = 0
     for connection in repository.active_connections(session):
+        # A sync still queued or running is filling those days right now: a gap fill beside
+        # it would fetch them twice. The next pass looks again once it is done.
+        if repository.open_sync(session, connection) is not None:
+            continue
         if repository.has_backfill(session, connection):
             total += len(fill_gaps(session, settings=settings, connection=connection, now=now))
     return total

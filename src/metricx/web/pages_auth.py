@@ -54,14 +54,17 @@ def login_submit(
     attempt = auth_service.authenticate(session, email=email.strip(), password=password)
     if attempt.user is None:
         message = attempt.error.message if attempt.error else "wrong e-mail or password"
-        return render(
+        page = render(
             request,
             "login.html",
-            status_code=401,
+            # 429 with Retry-After once repeated failures lock the account, as the API says
+            status_code=attempt.error.status_code if attempt.error else 401,
             next=_safe_next(next),
             email=email,
             error=message[0].upper() + message[1:] + ".",
         )
+        page.headers.update((attempt.error.headers or {}) if attempt.error else {})
+        return page
     new = auth_service.start_session(
         session, user=attempt.user, max_age_seconds=runtime.settings.session_max_age_seconds
     )
