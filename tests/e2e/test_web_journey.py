@@ -25,8 +25,10 @@ pytestmark = pytest.mark.e2e
 DAYS = 3
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def box() -> Iterator[MetaSandbox]:
+    # One sandbox per test: a journey's clock moves, usage score and late syncs must not
+    # reach the next test's consent and account listing.
     yield from sandbox_fixture(
         SandboxConfig(
             seed=21,
