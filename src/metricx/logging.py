@@ -52,6 +52,10 @@ def redact_processor(
     return {k: redact(v, k) for k, v in event_dict.items()}
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -73,7 +77,9 @@ def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # Resolve sys.stderr at each use: a stream bound once may be closed later (a test
+        # runner's capture, a daemonised process), and logging must never raise.
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     # Libraries' stdlib logging goes through the same redaction and format.
