@@ -52,8 +52,18 @@ def redact_processor(
     return {k: redact(v, k) for k, v in event_dict.items()}
 
 
-def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
-    return structlog.PrintLogger(file=sys.stderr)
+class _StderrLogger:
+    """Writes each line to the ``sys.stderr`` of the moment: a stream bound once may be
+    closed or replaced later (a test runner's capture), and logging must never raise."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = err = critical = exception = fatal = msg
+
+
+def _stderr_logger(*_args: Any) -> _StderrLogger:
+    return _StderrLogger()
 
 
 def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
@@ -77,8 +87,6 @@ def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        # Resolve sys.stderr at each use: a stream bound once may be closed later (a test
-        # runner's capture, a daemonised process), and logging must never raise.
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

@@ -169,6 +169,8 @@ def log_output(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     buffer = io.StringIO()
     monkeypatch.setattr(sys, "stderr", buffer)
     configure_logging("json", "DEBUG")
+    # pytest swaps sys.stderr between phases; write structlog's lines to the buffer itself.
+    structlog.configure(logger_factory=lambda *_a: structlog.PrintLogger(file=buffer))
     try:
         yield buffer
     finally:
