@@ -42,6 +42,7 @@ def test_worker_runs_the_partition_maintenance_job(fresh_database, tmp_path: Pat
         status = conn.execute(
             text(
                 "SELECT status FROM procrastinate_jobs WHERE task_name = 'maintain_fact_partitions'"
+                " AND (args->>'timestamp')::bigint = 0"  # ours: the worker may defer a periodic one too
             )
         ).scalar_one()
     assert exists
