@@ -37,12 +37,12 @@ def test_worker_runs_the_partition_maintenance_job(fresh_database, tmp_path: Pat
     worker = threading.Thread(target=lambda: asyncio.run(run()))
     worker.start()
     worker.join(timeout=60)
-    with engine.connect() as conn:
+    with engine.connect() as conn:  # our job: the worker may have deferred a periodic one too
         exists = conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": far}).scalar_one()
         status = conn.execute(
             text(
                 "SELECT status FROM procrastinate_jobs WHERE task_name = 'maintain_fact_partitions'"
-                " AND (args->>'timestamp')::bigint = 0"  # ours: the worker may defer a periodic one too
+                " AND (args->>'timestamp')::bigint = 0"
             )
         ).scalar_one()
     assert exists
