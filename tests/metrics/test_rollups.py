@@ -54,7 +54,7 @@ def build_tree(db: Session, ws: Workspace) -> list[Entity]:
 fact_strategy = st.fixed_dictionaries(
     {
         "ad": st.integers(0, 8),
-        "hour": st.integers(0, 40),
+        "hour": st.integers(0, 24 * 20),  # three weeks: totals read whole weeks from week rows
         "granularity": st.sampled_from(["hour", "day"]),
         "spend": st.decimals(0, 500, places=2),
         "impressions": st.integers(0, 10_000),
@@ -119,17 +119,18 @@ def test_rollups_equal_recomputation_after_random_upserts(
         sources: dict[Any, Any] = {}
         for use in (True, False):
             service = UnifiedMetricService(db, use_rollups=use)
-            for granularity, level, group in [
-                (Bucket.HOUR, GroupLevel.WORKSPACE, GroupBy.NONE),
-                (Bucket.DAY, GroupLevel.CAMPAIGN, GroupBy.ENTITY),
-                (Bucket.WEEK, GroupLevel.ADSET, GroupBy.ENTITY),
+            for granularity, level, group, tz in [
+                (Bucket.HOUR, GroupLevel.WORKSPACE, GroupBy.NONE, None),
+                (Bucket.DAY, GroupLevel.CAMPAIGN, GroupBy.ENTITY, "America/Los_Angeles"),
+                (Bucket.WEEK, GroupLevel.ADSET, GroupBy.ENTITY, "Asia/Kolkata"),
             ]:
                 q = MetricQuery(
-                    start=START.date(),
-                    end=(START + timedelta(days=2)).date(),
+                    start=START.date() + timedelta(days=1),  # edges cut into weeks and days
+                    end=(START + timedelta(days=19)).date(),
                     granularity=granularity,
                     level=level,
                     group_by=group,
+                    timezone=tz,
                 )
                 out = service.query(ws, q).model_dump()
                 answers[(use, granularity)] = (out["totals"], out["groups"], out["series"])

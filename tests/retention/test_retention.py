@@ -105,8 +105,32 @@ def test_retention_archives_and_drops_an_old_partition(own_db: Engine, tmp_path:
         assert count(s, "SELECT count(*) FROM metric_facts_p2024_02") == 29
         assert count(s, "SELECT count(*) FROM metric_facts WHERE granularity = 'minute'") == 0
         # Rollups of archived months read as empty; February's hours are untouched.
-        assert count(s, "SELECT count(*) FROM metric_rollups WHERE event_at < '2024-02-01'") == 0
+        assert (
+            count(
+                s,
+                "SELECT count(*) FROM metric_rollups WHERE event_at < '2024-02-01'"
+                " AND granularity NOT LIKE 'wk_%'",
+            )
+            == 0
+        )
         assert count(s, "SELECT count(*) FROM metric_rollups WHERE granularity = 'hour'") > 0
+        # No week row of January alone is left; the week of Jan 29 holds February's hours only.
+        assert (
+            count(
+                s,
+                "SELECT count(*) FROM metric_rollups WHERE granularity LIKE 'wk_%'"
+                " AND event_at < '2024-01-29'",
+            )
+            == 0
+        )
+        week, hours = s.execute(
+            text(
+                "SELECT sum(spend) FILTER (WHERE granularity = 'wk_hour'),"
+                " sum(spend) FILTER (WHERE granularity = 'hour') FROM metric_rollups"
+                " WHERE level = 'workspace'"
+            )
+        ).one()
+        assert week == hours and week > 0
         archives = {(a.month.month, a.granularity): a for a in s.query(FactArchive)}
     hour_file = Path(archives[(1, "hour")].path)
     assert hour_file.is_relative_to(settings.archive_path)

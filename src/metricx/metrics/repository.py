@@ -10,10 +10,16 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from metricx.metrics.rollups import BLOCK_PREFIX, week_bounds
 from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel
 from metricx.models import Provider
 
+MEASURES = ("spend", "impressions", "clicks", "conversions", "leads", "purchases", "purchase_value")
+ACTIONS = ("conversions", "leads", "purchases", "purchase_value")
+
 LEVEL_DEPTH = {"account": 0, "campaign": 1, "adset": 2, "ad": 3}
+# Fact granularities, and the rollups' week rows of them.
+GRAINS = frozenset(("minute", "hour", "day", BLOCK_PREFIX + "hour", BLOCK_PREFIX + "day"))
 
 _REPORTED = (
     "count(*) FILTER (WHERE "
@@ -31,6 +37,69 @@ SUMS = (
         for m in ("conversions", "leads", "purchases", "purchase_value")
     )
 )
+
+
+def _money_sql(x: str) -> str:
+    """Money as the API shows it: to the cent when it has no finer part, else in full."""
+    return f"CASE WHEN {x} = round({x}, 2) THEN round({x}, 2)::text ELSE trim_scale({x})::text END"
+
+
+# A series point as the API shows it: the measures and the ratios derived from the summed
+# bases, computed where the rows are (a dashboard series is thousands of points). The same
+# rules as ``service.metric_row``: costs per unit rounded half up to 4 places, shares as a
+# float quotient of the bases as floats, null where the denominator is zero or null.
+FORMATTED = (
+    "currency",
+    "spend",
+    "impressions",
+    "clicks",
+    "conversions",
+    "leads",
+    "purchases",
+    "purchase_value",
+    "ctr",
+    "cpc",
+    "cpm",
+    "cpa",
+    "roas",
+    "conversion_rate",
+    "cost_per_lead",
+)
+_FORMATTED_SQL = ", ".join(
+    [
+        "t.currency",
+        f"{_money_sql('t.spend')} AS spend",
+        "t.impressions::bigint AS impressions",
+        "t.clicks::bigint AS clicks",
+        *(f"{_money_sql('t.' + m)} AS {m}" for m in ACTIONS),
+        "t.clicks::float8 / nullif(t.impressions, 0)::float8 AS ctr",
+        *(f"{_money_sql('p.' + m)} AS {m}" for m in ("cpc", "cpm", "cpa")),
+        "t.purchase_value::float8 / nullif(t.spend, 0)::float8 AS roas",
+        "t.conversions::float8 / nullif(t.clicks, 0)::float8 AS conversion_rate",
+        f"{_money_sql('p.cost_per_lead')} AS cost_per_lead",
+    ]
+)
+_PRICES_SQL = (
+    "round(t.spend / nullif(t.clicks, 0), 4) AS cpc,"
+    " round(t.spend * 1000 / nullif(t.impressions, 0), 4) AS cpm,"
+    " round(t.spend / nullif(t.conversions, 0), 4) AS cpa,"
+    " round(t.spend / nullif(t.leads, 0), 4) AS cost_per_lead"
+)
+
+
+def formatted(sums_sql: str) -> str:
+    """Series rows (bucket, grp and the sums) as API rows, ordered by bucket and group."""
+    return f"""
+        SELECT t.bucket, t.grp, {_FORMATTED_SQL}
+        FROM ({sums_sql}) t CROSS JOIN LATERAL (SELECT {_PRICES_SQL}) p
+        ORDER BY 1, 2, 3
+    """
+
+
+def _rows(session: Session, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    result = session.execute(text(sql), params)
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
 
 
 @dataclass
@@ -91,12 +160,12 @@ def _source_sql(alias: str, level_col: str, source: dict[str, str]) -> str:
     """The facts (or rollup rows) of the chosen sources. The granularities also stand alone
     as an ``= ANY`` condition so the index's granularity column can be used."""
     known = {p.value for p in Provider}
-    grains = sorted({spec.split(":")[1] for spec in source.values()} & {"minute", "hour", "day"})
+    grains = sorted({spec.split(":")[1] for spec in source.values()} & GRAINS)
     clauses = []
     for provider, spec in sorted(source.items()):
         level, grain = spec.split(":")
         # Values from the enums' closed alphabets, never from the request.
-        if provider in known and level in LEVEL_DEPTH and grain in ("minute", "hour", "day"):
+        if provider in known and level in LEVEL_DEPTH and grain in GRAINS:
             clauses.append(
                 f"({alias}.provider = '{provider}' AND {alias}.{level_col} = '{level}'"
                 f" AND {alias}.granularity = '{grain}')"
@@ -174,7 +243,7 @@ def series(
         SELECT {_bucket_sql(bucket)} AS bucket, {_group_sql(group_by, level)} AS grp,
                f.currency, {SUMS}
         {_facts_in(source)} {only}
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        GROUP BY 1, 2, 3
     """
     params = {
         **scope.params(),
@@ -182,7 +251,7 @@ def series(
         "groups": groups or [],
         "by_entity": group_by is GroupBy.ENTITY,
     }
-    return [dict(r._mapping) for r in session.execute(text(sql), params)]
+    return _rows(session, formatted(sql), params)
 
 
 def group_totals(
@@ -258,17 +327,29 @@ def _rollup_bucket_sql(bucket: Bucket) -> str:
     return _bucket_sql(bucket).replace("f.event_at", "r.event_at")
 
 
-def _rollups_in(source: dict[str, str], level: GroupLevel) -> str:
+def _rollups_in(
+    source: dict[str, str],
+    level: GroupLevel,
+    scope: FactScope,
+    start: str = ":start",
+    end: str = ":end",
+) -> str:
+    """The FROM/WHERE of rollup rows. Entities are joined only when a filter reads them (a
+    join per rollup row costs more than the sums); names are joined to the grouped rows."""
+    joined = bool(scope.connection_ids or scope.statuses)
+    filters = ""
+    if joined:
+        filters = """
+      AND (cardinality(CAST(:connections AS uuid[])) = 0 OR g.connection_id = ANY(:connections))
+      AND (cardinality(CAST(:statuses AS text[])) = 0 OR g.effective_status = ANY(:statuses))"""
     return f"""
     FROM metric_rollups r
-    LEFT JOIN entities g ON g.id = r.entity_id AND r.level <> 'workspace'
+    {"LEFT JOIN entities g ON g.id = r.entity_id AND r.level <> 'workspace'" if joined else ""}
     WHERE r.workspace_id = :ws AND r.level = '{level.value}' AND r.facts <> 0
-      AND r.event_at >= :start AND r.event_at < :end
+      AND r.event_at >= {start} AND r.event_at < {end}
       AND {_source_sql("r", "fact_level", source)}
-      AND (cardinality(CAST(:connections AS uuid[])) = 0 OR g.connection_id = ANY(:connections))
       AND (cardinality(CAST(:providers AS text[])) = 0 OR r.provider = ANY(:providers))
-      AND (cardinality(CAST(:entities AS uuid[])) = 0 OR r.entity_id = ANY(:entities))
-      AND (cardinality(CAST(:statuses AS text[])) = 0 OR g.effective_status = ANY(:statuses))
+      AND (cardinality(CAST(:entities AS uuid[])) = 0 OR r.entity_id = ANY(:entities)){filters}
     """
 
 
@@ -281,12 +362,14 @@ ROLLUP_SUMS = """
 """
 
 
-def _rollup_group_sql(group_by: GroupBy) -> str:
+def _rollup_group_sql(group_by: GroupBy) -> tuple[str, str]:
+    """The group key (grouped as is: a uuid hashes cheaper than its text) and the condition
+    that keeps chosen groups (on the index's entity_id column: no heap fetch for the rest)."""
     if group_by is GroupBy.ENTITY:
-        return "r.entity_id::text"
+        return "r.entity_id", "r.entity_id = ANY(CAST(:groups AS uuid[]))"
     if group_by is GroupBy.PROVIDER:
-        return "r.provider"
-    return "NULL::text"
+        return "r.provider", "r.provider = ANY(:groups)"
+    return "NULL::text", "true"
 
 
 def rollup_series(
@@ -300,15 +383,16 @@ def rollup_series(
     grain: str,
     groups: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    grp = _rollup_group_sql(group_by)
-    only = f"AND {grp} = ANY(:groups)" if groups is not None else ""
+    grp, chosen = _rollup_group_sql(group_by)
+    only = f"AND {chosen}" if groups is not None else ""
     sql = f"""
-        SELECT {_rollup_bucket_sql(bucket)} AS bucket, {grp} AS grp, r.currency, {ROLLUP_SUMS}
-        {_rollups_in(source, level)} {only}
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        SELECT {_rollup_bucket_sql(bucket)} AS bucket, {grp}::text AS grp, r.currency,
+               {ROLLUP_SUMS}
+        {_rollups_in(source, level, scope)} {only}
+        GROUP BY 1, {grp}, 3
     """
     params = {**scope.params(), "grain": grain, "groups": groups or []}
-    return [dict(r._mapping) for r in session.execute(text(sql), params)]
+    return _rows(session, formatted(sql), params)
 
 
 def rollup_group_totals(
@@ -320,12 +404,31 @@ def rollup_group_totals(
     source: dict[str, str],
     grain: str,
 ) -> list[dict[str, Any]]:
-    name = "max(g.name)" if group_by is GroupBy.ENTITY else "NULL"
+    grp, _ = _rollup_group_sql(group_by)
+    params: dict[str, Any] = {**scope.params(), "grain": grain}
+    spans = [_rollups_in(source, level, scope)]
+    weeks = week_bounds(scope.start_utc, scope.end_utc)
+    if weeks is not None:  # whole weeks from the week rows, the edges from the finer rows
+        params["wstart"], params["wend"] = weeks
+        blocks = {p: spec.replace(":", ":" + BLOCK_PREFIX) for p, spec in source.items()}
+        spans = [
+            _rollups_in(source, level, scope, ":start", ":wstart"),
+            _rollups_in(blocks, level, scope, ":wstart", ":wend"),
+            _rollups_in(source, level, scope, ":wend", ":end"),
+        ]
+    columns = f"{grp} AS grp, r.currency, r.facts, r.conversions_n, " + ", ".join(
+        "r." + m for m in MEASURES
+    )
+    rows = " UNION ALL ".join(f"SELECT {columns} {span}" for span in spans)
     sql = f"""
-        SELECT {_rollup_group_sql(group_by)} AS grp, {name} AS name, r.currency, {ROLLUP_SUMS}
-        {_rollups_in(source, level)}
-        GROUP BY 1, 3
+        SELECT r.grp, r.currency, {ROLLUP_SUMS} FROM ({rows}) r
+        GROUP BY 1, 2
     """
-    return [
-        dict(r._mapping) for r in session.execute(text(sql), {**scope.params(), "grain": grain})
-    ]
+    if group_by is GroupBy.ENTITY:  # names for the grouped rows only
+        sql = f"""
+        SELECT t.grp::text AS grp, g.name, t.currency, {", ".join("t." + m for m in MEASURES)}
+        FROM ({sql}) t LEFT JOIN entities g ON g.id = t.grp
+        """
+    else:
+        sql = f"SELECT t.*, NULL AS name FROM ({sql}) t"
+    return _rows(session, sql, params)

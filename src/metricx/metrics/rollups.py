@@ -11,6 +11,8 @@ an entity moved to another parent, and as the reference in tests).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -19,6 +21,10 @@ from sqlalchemy.orm import Session
 MEASURES = ("spend", "impressions", "clicks", "conversions", "leads", "purchases", "purchase_value")
 ACTION_MEASURES = ("conversions", "leads", "purchases", "purchase_value")
 ROLLUP_LEVELS = ("workspace", "account", "campaign", "adset")
+# Besides the hour and day rows, every rollup row is also summed into its UTC week (Monday
+# 00:00 UTC), granularity "wk_hour" / "wk_day": a range's totals read its whole weeks from
+# these and only the days at its edges from the finer rows (``week_bounds``).
+BLOCK_PREFIX = "wk_"
 KEY = ("workspace_id", "granularity", "level", "event_at", "entity_id", "currency", "fact_level")
 
 DELTA_DDL = (
@@ -92,20 +98,85 @@ WITH by_parent AS (
         AS x(level, id)
     WHERE x.id IS NOT NULL AND x.level IN ('workspace', 'account', 'campaign', 'adset')
     GROUP BY 1, 2, 3, 4, 5, 6
+), blocks AS (
+    -- The same rows summed per UTC week: long ranges read whole weeks from these.
+    SELECT level, entity_id, 'wk_' || granularity AS granularity, {week} AS event_at,
+           currency, fact_level, min(provider) AS provider, sum(facts) AS facts,
+           sum(conversions_n) AS conversions_n, {sums}
+    FROM d GROUP BY 1, 2, 3, 4, 5, 6
+), rows AS (
+    SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, facts,
+           conversions_n, {measures} FROM d
+    UNION ALL
+    SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, facts,
+           conversions_n, {measures} FROM blocks
 )
 INSERT INTO metric_rollups AS r (workspace_id, level, entity_id, granularity, event_at,
     currency, fact_level, provider, facts, conversions_n, {measures})
 SELECT CAST(:ws AS uuid), level, entity_id, granularity, event_at, currency, fact_level,
        provider, facts, conversions_n, {measures}
-FROM d ORDER BY granularity, level, event_at, entity_id, currency, fact_level
+FROM rows ORDER BY granularity, level, event_at, entity_id, currency, fact_level
 ON CONFLICT ({key}) DO UPDATE SET facts = r.facts + EXCLUDED.facts,
     conversions_n = r.conversions_n + EXCLUDED.conversions_n, {adds}
 """
 
 
+def week_sql(column: str) -> str:
+    """The start of the UTC week (Monday) holding ``column``'s instant."""
+    return f"(date_trunc('week', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
+
+def week_bounds(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """The whole UTC weeks inside [start, end), as [first Monday, last Monday), or None."""
+    first = (start.astimezone(UTC) + timedelta(days=7) - timedelta(microseconds=1)).date()
+    first -= timedelta(days=first.weekday())
+    lo = datetime.combine(first, time(), UTC)
+    last = end.astimezone(UTC).date()
+    hi = datetime.combine(last - timedelta(days=last.weekday()), time(), UTC)
+    return (lo, hi) if lo < hi else None
+
+
+def rebuild_blocks(session: Session, granularity: str, start: datetime, end: datetime) -> None:
+    """Recompute the week rows of ``granularity`` for the weeks touching [start, end) from the
+    finer rows, every workspace (after retention deleted a month of finer rows)."""
+    lo = start.astimezone(UTC) - timedelta(days=7)
+    params = {
+        "g": granularity,
+        "wg": BLOCK_PREFIX + granularity,
+        "lo": lo,
+        "hi": end,
+        "after": end + timedelta(days=7),
+    }
+    session.execute(
+        text(
+            "DELETE FROM metric_rollups WHERE granularity = :wg AND event_at > :lo"
+            " AND event_at < :hi"
+        ),
+        params,
+    )
+    sums = ", ".join(f"sum({m})" for m in MEASURES)
+    week = week_sql("event_at")
+    session.execute(
+        text(
+            f"""
+            INSERT INTO metric_rollups (workspace_id, level, entity_id, granularity, event_at,
+                currency, fact_level, provider, facts, conversions_n, {", ".join(MEASURES)})
+            SELECT workspace_id, level, entity_id, :wg, {week}, currency, fact_level,
+                   min(provider), sum(facts), sum(conversions_n), {sums}
+            FROM metric_rollups
+            WHERE granularity = :g AND event_at > :lo AND event_at < :after
+              AND {week} > :lo AND {week} < :hi
+            GROUP BY workspace_id, level, entity_id, {week}, currency, fact_level
+            """
+        ),
+        params,
+    )
+
+
 def _apply_sql(source: str, where: str = "") -> str:
     return _APPLY.format(
         sums=", ".join(f"sum(d.{m}) AS {m}" for m in MEASURES),
+        week=week_sql("event_at"),
         measures=", ".join(MEASURES),
         key=", ".join(KEY),
         adds=", ".join(f"{m} = r.{m} + EXCLUDED.{m}" for m in MEASURES),
@@ -128,6 +199,24 @@ _FROM_FACTS = (
 REBUILD_SQL = _apply_sql(_FROM_FACTS)
 
 
+def _subtree_facts(sign: str) -> str:
+    """The facts of the ``:moved`` entities and everything under them, signed."""
+    return (
+        "(SELECT f.entity_id, f.level AS fact_level, f.provider, f.granularity, f.event_at,"
+        f" f.currency, {sign}1 AS facts, {sign}("
+        + " OR ".join(f"f.{m} IS NOT NULL" for m in ACTION_MEASURES)
+        + ")::int AS conversions_n, "
+        + ", ".join(f"{sign}coalesce(f.{m}, 0) AS {m}" for m in MEASURES)
+        + " FROM metric_facts f WHERE f.workspace_id = :ws AND f.granularity IN ('hour', 'day')"
+        " AND f.entity_id IN (WITH RECURSIVE t(id) AS (SELECT unnest(CAST(:moved AS uuid[]))"
+        " UNION SELECT e.id FROM entities e JOIN t ON e.parent_id = t.id) SELECT id FROM t))"
+    )
+
+
+_UNROLL_SQL = _apply_sql(_subtree_facts("-"))
+_REROLL_SQL = _apply_sql(_subtree_facts(""))
+
+
 # Taken by the ingest merge before writing a workspace's facts (held to the transaction's
 # end): deltas are exact only if no two transactions write one fact at once.
 WRITER_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('metricx-facts:' || %(ws)s, 0))"
@@ -140,6 +229,20 @@ def apply_deltas(cursor: Any, workspace_id: uuid.UUID) -> None:
         {"ws": workspace_id},
     )
     cursor.execute("TRUNCATE metricx_fact_delta")
+
+
+def moving(session: Session, workspace_id: uuid.UUID, moved: list[uuid.UUID]) -> Callable[[], None]:
+    """Before entities get new parents: take their subtrees' facts out of the old ancestors'
+    rollups. Returns the step to run after the move, which adds them to the new ancestors.
+    Only the moved subtrees' facts are read; the rest of the rollups stays as it is."""
+    params = {"ws": workspace_id, "moved": moved}
+    session.execute(text(WRITER_LOCK_SQL.replace("%(ws)s", "CAST(:ws AS text)")), params)
+    session.execute(text(_UNROLL_SQL), params)
+
+    def moved_in() -> None:
+        session.execute(text(_REROLL_SQL), params)
+
+    return moved_in
 
 
 def rebuild(session: Session, workspace_id: uuid.UUID) -> None:

@@ -15,7 +15,7 @@ Rules the numbers follow:
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ from metricx.metrics.schemas import (
     MetricQueryResult,
     MetricRow,
     SeriesPoint,
+    trusted,
 )
 from metricx.models import Workspace
 
@@ -44,27 +45,44 @@ MAX_RANGE_DAYS = {Bucket.MINUTE: 2, Bucket.HOUR: 92}
 DELAYED_AFTER = timedelta(hours=3)
 
 
+_CENT = Decimal("0.01")
+_PRICE = Decimal("0.0001")
+_THOUSAND = Decimal(1000)
+
+
 def money(value: Decimal | None) -> str | None:
     if value is None:
         return None
-    cents = value.quantize(Decimal("0.01"))
+    cents = value.quantize(_CENT)
     return format(cents if cents == value else value.normalize(), "f")
 
 
-def ratio(num: Decimal | int | None, den: Decimal | int | None, scale: int = 1) -> Decimal | None:
-    if num is None or den is None or den == 0:
+def _price(
+    num: Decimal | None, den: Decimal | int | None, scale: Decimal | None = None
+) -> str | None:
+    """A cost per unit to 4 places (CPC, CPM, CPA, cost per lead); null without a base."""
+    if num is None or not den:
         return None
-    return Decimal(num) * scale / Decimal(den)
+    value = (num * scale if scale is not None else num) / Decimal(den)
+    return money(value.quantize(_PRICE, rounding=ROUND_HALF_UP))
+
+
+def _share(num: Decimal | int | None, den: Decimal | int | None) -> float | None:
+    """A ratio as a float (CTR, ROAS, conversion rate): the quotient of the bases as floats,
+    as the database computes it for series; null without a base."""
+    if num is None or not den:
+        return None
+    return float(num) / float(den)
 
 
 def metric_row(values: dict[str, Any]) -> dict[str, Any]:
-    """Base measures as the API shows them, plus the ratios derived from them."""
-    spend, imps, clicks = values.get("spend"), values.get("impressions"), values.get("clicks")
-    conv, leads = values.get("conversions"), values.get("leads")
-    value = values.get("purchase_value")
-    cpc, cpm = ratio(spend, clicks), ratio(spend, imps, 1000)
-    cpa, cpl, ctr = ratio(spend, conv), ratio(spend, leads), ratio(clicks, imps)
-    roas, cr = ratio(value, spend), ratio(conv, clicks)
+    """Base measures as the API shows them, plus the ratios derived from them (series rows
+    get the same from ``repository.formatted``, computed in the database)."""
+    get = values.get
+    spend, imps, clicks = get("spend"), get("impressions"), get("clicks")
+    conv, leads, value = get("conversions"), get("leads"), get("purchase_value")
+    if spend is not None and not isinstance(spend, Decimal):
+        spend = Decimal(spend)
     return {
         "currency": values["currency"],
         "spend": money(spend),
@@ -72,15 +90,15 @@ def metric_row(values: dict[str, Any]) -> dict[str, Any]:
         "clicks": int(clicks) if clicks is not None else None,
         "conversions": money(conv),
         "leads": money(leads),
-        "purchases": money(values.get("purchases")),
+        "purchases": money(get("purchases")),
         "purchase_value": money(value),
-        "ctr": float(ctr) if ctr is not None else None,
-        "cpc": money(cpc.quantize(Decimal("0.0001"))) if cpc is not None else None,
-        "cpm": money(cpm.quantize(Decimal("0.0001"))) if cpm is not None else None,
-        "cpa": money(cpa.quantize(Decimal("0.0001"))) if cpa is not None else None,
-        "roas": float(roas) if roas is not None else None,
-        "conversion_rate": float(cr) if cr is not None else None,
-        "cost_per_lead": money(cpl.quantize(Decimal("0.0001"))) if cpl is not None else None,
+        "ctr": _share(clicks, imps),
+        "cpc": _price(spend, clicks),
+        "cpm": _price(spend, imps, _THOUSAND),
+        "cpa": _price(spend, conv),
+        "roas": _share(value, spend),
+        "conversion_rate": _share(conv, clicks),
+        "cost_per_lead": _price(spend, leads),
     }
 
 
@@ -226,6 +244,7 @@ class UnifiedMetricService:
             }
             for r in groups_raw
         ]
+        groups.sort(key=lambda r: (r["group"], r["currency"]))  # ties: a stable, known order
         groups.sort(key=lambda r: _sort_key(r, query.sort), reverse=query.descending)
         if query.sort != "name" and query.descending:
             # Nulls last whichever way: re-split.
@@ -240,16 +259,11 @@ class UnifiedMetricService:
         points = series_of(self.session, scope, bucket=query.granularity, groups=chosen, **kwargs)
         series = []
         for p in points:
-            label, utc = bucket_label(p["bucket"], query.granularity, tz)
-            series.append(
-                SeriesPoint.model_construct(
-                    **metric_row(p), bucket=label, bucket_utc=utc, group=p["grp"]
-                )
-            )
-        totals = [
-            MetricRow(**metric_row(v))
-            for v in _sum_rows(groups_raw, lambda r: r["currency"]).values()
-        ]
+            p["bucket"], p["bucket_utc"] = bucket_label(p["bucket"], query.granularity, tz)
+            p["group"] = p.pop("grp")
+            series.append(trusted(SeriesPoint, p))
+        per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
+        totals = [MetricRow(**metric_row(per_currency[c])) for c in sorted(per_currency)]
         if len(totals) > 1:
             notes.append("amounts are in several currencies: totals are given per currency")
         if grain == "hour" and any(p.conversions is None for p in series):
@@ -266,7 +280,7 @@ class UnifiedMetricService:
             end=query.end,
             source={"granularity": grain, "fact_level": source, "rollups": use_rollups},
             totals=totals,
-            groups=[GroupRow.model_construct(**g) for g in groups],
+            groups=[trusted(GroupRow, g) for g in groups],
             series=series,
             notes=notes,
         )
@@ -294,8 +308,9 @@ class UnifiedMetricService:
                 source=source,
                 grain="hour",
             ):
-                label, utc = bucket_label(p["bucket"], Bucket.HOUR, tz)
-                points.append(SeriesPoint(**metric_row(p), bucket=label, bucket_utc=utc))
+                p["bucket"], p["bucket_utc"] = bucket_label(p["bucket"], Bucket.HOUR, tz)
+                p["group"] = p.pop("grp")
+                points.append(trusted(SeriesPoint, p))
         fresh = []
         for r in repository.freshness(self.session, workspace.id):
             newest_hour = r["newest_hour"]

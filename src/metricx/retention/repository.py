@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from metricx.metrics import rollups
 from metricx.metrics.partitions import existing_partitions
 from metricx.retention.archive import COLUMNS, Totals
 
@@ -114,7 +115,8 @@ def drop_partition(session: Session, table: str) -> None:
 
 def delete_rollups(session: Session, start: datetime, end: datetime, g: str) -> int:
     """The month's rollup rows of this granularity, every workspace: archived months read as
-    empty rather than as totals no fact supports."""
+    empty rather than as totals no fact supports. The week rows of the weeks the month
+    touches are summed again from what remains."""
     result = session.execute(
         text(
             "DELETE FROM metric_rollups WHERE granularity = :g "
@@ -122,4 +124,6 @@ def delete_rollups(session: Session, start: datetime, end: datetime, g: str) -> 
         ),
         {"start": start, "end": end, "g": g},
     )
+    if g in ("hour", "day"):
+        rollups.rebuild_blocks(session, g, start, end)
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -29,4 +29,4 @@ def workspaces_of_user(session: Session, user_id: uuid.UUID) -> list[tuple[Works
         .where(Membership.user_id == user_id)
         .order_by(Workspace.created_at)
     )
-    return [(w, m) for w, m in rows.tuples()]
+    return [(w, m) for w, m in rows]
