@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 from metricx.app import create_app
 from metricx.auth.service import create_api_key
 from metricx.db import unit_of_work
+from metricx.metrics import rollups
 from metricx.models import Entity, Fetch, MetricFact, RunStatus
 from metricx.runtime import Runtime
 from metricx.sync import runner, scheduler
@@ -74,8 +75,18 @@ def test_ad_set_moved_and_campaign_renamed_are_followed_by_the_next_sync(
     synced(runtime, box, linked)
     account = box.state.world.account(linked.account)
     assert account is not None
-    source, target = account.campaigns[0], account.campaigns[1]
-    moved = source.adsets[0]
+    with unit_of_work(runtime.sessions) as session:  # an ad set with spend on record moves
+        spent = set(
+            session.scalars(
+                text(
+                    "SELECT e.external_id FROM metric_rollups r JOIN entities e"
+                    " ON e.id = r.entity_id WHERE r.level = 'adset' AND r.spend > 0"
+                )
+            )
+        )
+    source = next(c for c in account.campaigns if any(s.id in spent for s in c.adsets))
+    target = next(c for c in account.campaigns if c is not source)
+    moved = next(s for s in source.adsets if s.id in spent)
     old_name = target.name
     try:
         source.adsets.remove(moved)
@@ -83,6 +94,7 @@ def test_ad_set_moved_and_campaign_renamed_are_followed_by_the_next_sync(
         moved.campaign = target
         target.name = old_name + " (renamed)"
         synced(runtime, box, linked)  # campaign sums follow the move, to the cent
+        assert rollups_as_rebuilt(runtime, linked.connection.workspace_id)
         with unit_of_work(runtime.sessions) as session:
             rows = {
                 e.external_id: e
@@ -98,6 +110,23 @@ def test_ad_set_moved_and_campaign_renamed_are_followed_by_the_next_sync(
         moved.campaign = source
         target.name = old_name
     assert duplicate_facts(runtime, [linked.connection.id]) == 0
+
+
+def rollups_as_rebuilt(runtime: Runtime, workspace_id: Any) -> bool:
+    """Whether the incrementally kept rollups equal a recomputation from the facts under the
+    current hierarchy (a moved ad set's spend counts for its new campaign only)."""
+    sql = text(
+        "SELECT level, entity_id, granularity, event_at, currency, fact_level, facts,"
+        " conversions_n, spend, impressions, clicks, purchase_value FROM metric_rollups"
+        " WHERE workspace_id = :ws AND facts <> 0 ORDER BY 1, 2, 3, 4, 5, 6"
+    )
+    with runtime.sessions() as session:
+        kept = session.execute(sql, {"ws": workspace_id}).all()
+        rollups.rebuild(session, workspace_id)
+        rebuilt = session.execute(sql, {"ws": workspace_id}).all()
+        session.rollback()
+    assert kept and rebuilt
+    return kept == rebuilt
 
 
 def google_fact(ad: str, hour: int, spend: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from metricx.integrations.meta.errors import (
 )
 from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
+from metricx.metrics import rollups
 from metricx.models import Connection, ConnectionStatus, Fetch, Provider, RunStatus, Token
 from metricx.worker.enqueue import defer_job
 
@@ -141,7 +142,17 @@ def write_records(
             else:
                 ids[rec.external_id] = before[0]
                 counts.add(level, "unchanged")
+        moved = [
+            row["id"]
+            for row in changed
+            if (before := existing.get(row["external_id"])) is not None
+            and before[2] != row["parent_id"]
+        ]
+        # A new parent: the subtree's facts leave the old ancestors' rollups for the new ones.
+        after_move = rollups.moving(session, connection.workspace_id, moved) if moved else None
         ids.update(repository.upsert_entities(session, changed))
+        if after_move is not None:
+            after_move()
         parent_ids = ids
         gone = [
             eid
