@@ -254,3 +254,48 @@ def test_bad_questions_get_clear_errors(client: TestClient, db: Session) -> None
         headers=ws.headers,
     )
     assert r.status_code == 404
+
+
+def test_reach_is_given_per_entity_and_day_never_summed(client: TestClient, db: Session) -> None:
+    ws = make_keyed_workspace(db)
+    ads = tree(db, ws)
+    adset = db.get(Entity, ads[0].parent_id)
+    assert adset is not None
+    camp = db.get(Entity, adset.parent_id)
+    assert camp is not None
+    day1, day2 = datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 5, 2, tzinfo=UTC)
+    reach_only = {"spend": "0.00", "impressions": 0, "clicks": 0}
+    ingest(
+        client,
+        ws,
+        [fact(ad, d, "day", reach=80) for ad in ads for d in (day1, day2)]
+        + [fact(camp, day1, "day", reach=150, **reach_only)]
+        + [fact(camp, day2, "day", reach=120, **reach_only)],
+    )
+    out = query(
+        client, ws, start="2026-05-01", end="2026-05-02", level="campaign", group_by="entity"
+    )
+    points = {p["bucket"]: p for p in out["series"]}
+    assert points["2026-05-01"]["impressions"] == 200  # summed from the ads, reach not summed
+    assert points["2026-05-01"]["reach"] == 150 and points["2026-05-02"]["reach"] == 120
+    assert points["2026-05-01"]["frequency"] == 200 / 150
+    assert out["groups"][0]["reach"] is None  # two days: reach does not add up
+    one = query(
+        client, ws, start="2026-05-02", end="2026-05-02", level="campaign", group_by="entity"
+    )
+    assert one["groups"][0]["reach"] == 120 and one["groups"][0]["frequency"] == 200 / 120
+    weekly = query(
+        client,
+        ws,
+        start="2026-05-01",
+        end="2026-05-02",
+        level="campaign",
+        group_by="entity",
+        granularity="week",
+    )
+    assert all(p["reach"] is None for p in weekly["series"])
+    by_ad = query(client, ws, start="2026-05-01", end="2026-05-01", level="ad", group_by="entity")
+    assert {g["reach"] for g in by_ad["groups"]} == {80}
+    assert {p["reach"] for p in by_ad["series"]} == {80}
+    totals = query(client, ws, start="2026-05-01", end="2026-05-01", level="workspace")
+    assert totals["totals"][0]["reach"] is None  # across ads and campaigns: never a sum

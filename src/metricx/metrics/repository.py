@@ -64,6 +64,8 @@ FORMATTED = (
     "roas",
     "conversion_rate",
     "cost_per_lead",
+    "reach",
+    "frequency",
 )
 _FORMATTED_SQL = ", ".join(
     [
@@ -77,6 +79,8 @@ _FORMATTED_SQL = ", ".join(
         "t.purchase_value::float8 / nullif(t.spend, 0)::float8 AS roas",
         "t.conversions::float8 / nullif(t.clicks, 0)::float8 AS conversion_rate",
         f"{_money_sql('p.cost_per_lead')} AS cost_per_lead",
+        "NULL::bigint AS reach",  # reach is never summed: see daily_reach
+        "NULL::float8 AS frequency",
     ]
 )
 _PRICES_SQL = (
@@ -272,6 +276,25 @@ def group_totals(
     """
     params = {**scope.params(), "level": level.value, "by_entity": group_by is GroupBy.ENTITY}
     return [dict(r._mapping) for r in session.execute(text(sql), params)]
+
+
+def daily_reach(
+    session: Session, scope: FactScope, level: GroupLevel, entity_ids: list[str]
+) -> dict[tuple[str, str], int]:
+    """(local day, entity id) -> the reach Meta reported for that entity and day, from the
+    daily facts at the entity's own level (one fact per entity and day; never a sum)."""
+    rows = session.execute(
+        text(
+            "SELECT (date_trunc('day', f.event_at AT TIME ZONE :tz))::date AS day,"
+            " f.entity_id::text AS grp, min(f.reach) AS reach, count(*) AS n"
+            " FROM metric_facts f WHERE f.workspace_id = :ws AND f.level = :level"
+            " AND f.granularity = 'day' AND f.event_at >= :start AND f.event_at < :end"
+            " AND f.entity_id = ANY(CAST(:ids AS uuid[])) AND f.reach IS NOT NULL"
+            " GROUP BY 1, 2"
+        ),
+        {**scope.params(), "level": level.value, "ids": entity_ids},
+    )
+    return {(r.day.isoformat(), r.grp): r.reach for r in rows if r.n == 1}
 
 
 def freshness(session: Session, workspace_id: uuid.UUID) -> list[dict[str, Any]]:

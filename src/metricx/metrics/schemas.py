@@ -89,6 +89,13 @@ class MetricRow(BaseModel):
     roas: float | None = None
     conversion_rate: float | None = None
     cost_per_lead: str | None = None
+    reach: int | None = Field(
+        default=None,
+        description="People reached, as Meta reports it: only in day buckets of entities "
+        "grouped at a level Meta reported reach for (reach does not add up across days, "
+        "ads or levels, so it is never summed), and in their totals for a one-day range.",
+    )
+    frequency: float | None = Field(default=None, description="Impressions / reach.")
 
 
 class SeriesPoint(MetricRow):

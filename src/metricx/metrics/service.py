@@ -99,6 +99,8 @@ def metric_row(values: dict[str, Any]) -> dict[str, Any]:
         "roas": _share(value, spend),
         "conversion_rate": _share(conv, clicks),
         "cost_per_lead": _price(spend, leads),
+        "reach": None,
+        "frequency": None,
     }
 
 
@@ -257,11 +259,12 @@ class UnifiedMetricService:
             if query.group_by is not GroupBy.NONE:
                 chosen = [g["group"] for g in groups]
         points = series_of(self.session, scope, bucket=query.granularity, groups=chosen, **kwargs)
-        series = []
         for p in points:
             p["bucket"], p["bucket_utc"] = bucket_label(p["bucket"], query.granularity, tz)
             p["group"] = p.pop("grp")
-            series.append(trusted(SeriesPoint, p))
+        if query.granularity is Bucket.DAY and query.group_by is GroupBy.ENTITY:
+            self._add_reach(scope, query, points, groups)
+        series = [trusted(SeriesPoint, p) for p in points]
         per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
         totals = [MetricRow(**metric_row(per_currency[c])) for c in sorted(per_currency)]
         if len(totals) > 1:
@@ -284,6 +287,29 @@ class UnifiedMetricService:
             series=series,
             notes=notes,
         )
+
+    def _add_reach(
+        self,
+        scope: FactScope,
+        query: MetricQuery,
+        points: list[dict[str, Any]],
+        groups: list[dict[str, Any]],
+    ) -> None:
+        """Reach and frequency where Meta reported them: per entity and day at the grouped
+        level; a group's total only when the range is one day."""
+        ids = sorted({p["group"] for p in points if p["group"]})
+        found = repository.daily_reach(self.session, scope, query.level, ids) if ids else {}
+        one_day: dict[str, int] = {}
+        for p in points:
+            reach = found.get((p["bucket"], p["group"] or ""))
+            if reach is not None:
+                p["reach"], p["frequency"] = reach, _share(p["impressions"], reach)
+                if query.start == query.end:
+                    one_day[p["group"]] = reach
+        for g in groups:
+            reach = one_day.get(g["group"])
+            if reach is not None:
+                g["reach"], g["frequency"] = reach, _share(g["impressions"], reach)
 
     def latest(
         self, workspace: Workspace, *, hours: int, timezone: str | None = None
