@@ -148,9 +148,8 @@ def runtime(settings: Settings, engine: Engine) -> Runtime:
     )
 
 
-@pytest.fixture
-def client(runtime: Runtime, db: Session) -> Iterator[TestClient]:
-    """The ASGI app over HTTP, its requests inside the test's transaction."""
+def app_client(runtime: Runtime, db: Session) -> Iterator[TestClient]:
+    """The ASGI app of ``runtime`` over HTTP, its requests inside the test's transaction."""
     app = create_app(runtime)
 
     def test_session() -> Iterator[Session]:
@@ -169,6 +168,12 @@ def client(runtime: Runtime, db: Session) -> Iterator[TestClient]:
     app.dependency_overrides[db_session] = test_session
     with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture
+def client(runtime: Runtime, db: Session) -> Iterator[TestClient]:
+    """The ASGI app over HTTP, its requests inside the test's transaction."""
+    yield from app_client(runtime, db)
 
 
 def unique_email(prefix: str = "user") -> str:

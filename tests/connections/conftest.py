@@ -8,12 +8,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from metricx.app import create_app
-from metricx.auth.dependencies import db_session
 from metricx.config import Settings
 from metricx.db import make_sessionmaker
 from metricx.kit.crypto import Cipher
 from metricx.runtime import Runtime
+from tests.conftest import app_client
 from tests.meta_sandbox import MetaSandbox, big_config, sandbox_fixture
 
 
@@ -50,20 +49,4 @@ def meta_runtime(meta_settings: Settings, engine: Engine) -> Runtime:
 @pytest.fixture
 def api(meta_runtime: Runtime, db: Session) -> Iterator[TestClient]:
     """The app configured for the sandbox, its requests inside the test's transaction."""
-    app = create_app(meta_runtime)
-
-    def test_session() -> Iterator[Session]:
-        savepoint = db.begin_nested()
-        try:
-            yield db
-            db.flush()
-            if savepoint.is_active:
-                savepoint.commit()
-        except BaseException:
-            if savepoint.is_active:
-                savepoint.rollback()
-            raise
-
-    app.dependency_overrides[db_session] = test_session
-    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
-        yield c
+    yield from app_client(meta_runtime, db)
