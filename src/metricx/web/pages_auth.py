@@ -51,7 +51,9 @@ def login_submit(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    attempt = auth_service.authenticate(session, email=email.strip(), password=password)
+    attempt = auth_service.authenticate(
+        session, email=email.strip(), password=password, secret_key=runtime.secret_key
+    )
     if attempt.user is None:
         message = attempt.error.message if attempt.error else "wrong e-mail or password"
         page = render(
