@@ -8,6 +8,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from metricx.runtime import Runtime
 from metricx.worker.queue import build_queue
 from tests.conftest import unique_email
 from tests.factories import PASSWORD, make_user
+from tests.web.login_form import login_form_token
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ATTEMPTS = FREE_LOGIN_FAILURES + 1  # the free failures, then the first locked answer
@@ -35,6 +37,17 @@ def api_answer(client: TestClient, email: str, password: str) -> tuple[int, Any,
 
 def api_answers(client: TestClient, email: str) -> list[tuple[int, Any, str | None]]:
     return [api_answer(client, email, "wrong guess") for _ in range(ATTEMPTS)]
+
+
+def form_answers(client: TestClient, email: str) -> list[tuple[int, str, str | None]]:
+    form = {"email": email, "password": "wrong guess", "csrf_token": login_form_token(client)}
+    answers = [client.post("/login", data=form) for _ in range(ATTEMPTS)]
+    return [(a.status_code, page_without(a, email), a.headers.get("retry-after")) for a in answers]
+
+
+def page_without(answer: httpx.Response, email: str) -> str:
+    # The form keeps what was typed in the e-mail field; everything else must be the same.
+    return answer.text.replace(email, "EMAIL")
 
 
 def test_an_unknown_address_gets_the_same_api_answers_as_a_wrong_password(
@@ -50,6 +63,18 @@ def test_an_unknown_address_gets_the_same_api_answers_as_a_wrong_password(
     _, body, retry_after = for_unknown[-1]
     assert body["error"]["code"] == "too_many_requests"
     assert body["error"]["details"]["retry_after_seconds"] == int(retry_after or 0) >= 1
+
+
+def test_an_unknown_address_gets_the_same_form_answers_as_a_wrong_password(
+    client: TestClient, db: Session
+) -> None:
+    known = make_user(db).email
+    unknown = unique_email("nobody")
+    for_known, for_unknown = form_answers(client, known), form_answers(client, unknown)
+    assert [status for status, _, _ in for_unknown] == [401] * FREE_LOGIN_FAILURES + [429]
+    assert [(s, r) for s, _, r in for_unknown] == [(s, r) for s, _, r in for_known]
+    assert [page for _, page, _ in for_unknown] == [page for _, page, _ in for_known]
+    assert "Too many failed sign-ins" in for_unknown[-1][1]
 
 
 def outcome(session: Session, runtime: Runtime, email: str, password: str, at: datetime) -> Any:
