@@ -14,7 +14,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from metricx.auth.service import email_digest
+from metricx.auth.service import FREE_LOGIN_FAILURES, email_digest
 from metricx.models import SignInFailure, User, UserSession
 from metricx.runtime import Runtime
 from metricx.web.login_csrf import (
@@ -51,8 +51,10 @@ def assert_refused(answer: httpx.Response, db: Session, user: User, runtime: Run
     assert db.get(SignInFailure, digest) is None
 
 
-def post_form(client: TestClient, user: User, token: str | None, **headers: str) -> httpx.Response:
-    data = {"email": user.email, "password": PASSWORD}
+def post_form(
+    client: TestClient, user: User, token: str | None, password: str = PASSWORD, **headers: str
+) -> httpx.Response:
+    data = {"email": user.email, "password": password}
     if token is not None:
         data["csrf_token"] = token
     return client.post("/login", data=data, headers=headers, follow_redirects=False)
@@ -91,6 +93,9 @@ def test_a_post_without_the_token_signs_nobody_in(
     assert_refused(answer, db, user, runtime)
     assert "This sign-in form has expired; reload the page and try again." in answer.text
     assert client.get("/api/v1/auth/me").status_code == 401
+    # Nor can another site lock the account out with forged posts of wrong passwords.
+    for _ in range(FREE_LOGIN_FAILURES + 1):
+        assert_refused(post_form(client, user, None, "wrong", **HTML), db, user, runtime)
     # The refusal page is a fresh form that works.
     assert 'name="csrf_token"' in answer.text
     assert post_form(client, user, login_form_token(client)).status_code == 303
