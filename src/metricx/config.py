@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr | None = Field(
         default=None,
-        description="Signs session cookies and OAuth state. Unset: generated into the data dir.",
+        description="Signs OAuth state and the sign-in form's CSRF cookie, and keys the hashed "
+        "e-mails of failed sign-in counters. Unset: generated into the data dir.",
     )
     base_url: str = Field(
         default="http://127.0.0.1:8000",

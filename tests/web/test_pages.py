@@ -9,12 +9,11 @@ from sqlalchemy.orm import Session
 
 from metricx.models import Connection, ConnectionStatus, Provider, Workspace
 from tests.factories import PASSWORD, make_user, make_workspace
+from tests.web.login_form import post_login_form
 
 
 def sign_in(client: TestClient, email: str) -> str:
-    answer = client.post(
-        "/login", data={"email": email, "password": PASSWORD}, follow_redirects=False
-    )
+    answer = post_login_form(client, email, PASSWORD, follow_redirects=False)
     assert answer.status_code == 303, answer.text
     page = client.get("/account")
     found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
@@ -49,7 +48,7 @@ def test_pages_send_strangers_to_sign_in(client: TestClient) -> None:
 
 def test_wrong_password_is_said_plainly(client: TestClient, db: Session) -> None:
     user = make_user(db)
-    answer = client.post("/login", data={"email": user.email, "password": "nope"})
+    answer = post_login_form(client, user.email, "nope")
     assert answer.status_code == 401
     assert "Wrong e-mail or password." in answer.text
 

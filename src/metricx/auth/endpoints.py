@@ -47,7 +47,9 @@ def login(
 ) -> SessionRead:
     """Sign in with e-mail and password. Sets the HttpOnly session cookie and returns the CSRF
     token that state-changing browser requests must send as ``X-CSRF-Token``."""
-    attempt = service.authenticate(session, email=body.email, password=body.password)
+    attempt = service.authenticate(
+        session, email=body.email, password=body.password, secret_key=runtime.secret_key
+    )
     if attempt.error is not None or attempt.user is None:
         error = attempt.error or Unauthorized("wrong e-mail or password")
         return JSONResponse(  # type: ignore[return-value]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from metricx.models import ApiKey, User, UserSession
+from metricx.models import ApiKey, SignInFailure, User, UserSession
 
 
 def user_by_email(session: Session, email: str) -> User | None:
@@ -17,6 +18,41 @@ def user_by_email(session: Session, email: str) -> User | None:
 
 def user_by_id(session: Session, user_id: uuid.UUID) -> User | None:
     return session.get(User, user_id)
+
+
+def sign_in_lock(session: Session, email_digest: str) -> datetime | None:
+    return session.scalar(
+        select(SignInFailure.locked_until).where(SignInFailure.email_digest == email_digest)
+    )
+
+
+def count_sign_in_failure(session: Session, email_digest: str, now: datetime) -> int:
+    """One more failure for this address; the count so far. One statement, so concurrent
+    failures are all counted."""
+    added = insert(SignInFailure).values(email_digest=email_digest, failures=1, last_failed_at=now)
+    counted = added.on_conflict_do_update(
+        index_elements=[SignInFailure.email_digest],
+        set_={"failures": SignInFailure.failures + 1, "last_failed_at": now},
+    ).returning(SignInFailure.failures)
+    return session.execute(counted).scalar_one()
+
+
+def lock_sign_ins(session: Session, email_digest: str, until: datetime) -> None:
+    session.execute(
+        update(SignInFailure)
+        .where(SignInFailure.email_digest == email_digest)
+        .values(locked_until=until)
+    )
+
+
+def forget_sign_in_failures(session: Session, email_digest: str) -> None:
+    session.execute(delete(SignInFailure).where(SignInFailure.email_digest == email_digest))
+
+
+def purge_sign_in_failures(session: Session, failed_before: datetime) -> int:
+    idle = delete(SignInFailure).where(SignInFailure.last_failed_at < failed_before)
+    done = session.execute(idle)
+    return int(done.rowcount)  # type: ignore[attr-defined]
 
 
 def live_session_by_hash(session: Session, token_hash: str, now: datetime) -> UserSession | None:

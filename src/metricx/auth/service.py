@@ -19,11 +19,14 @@ from metricx.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from metricx.kit.crypto import derive_key, keyed_digest
 from metricx.models import ApiKey, User, UserSession
 
 API_KEY_PREFIX = "mx_"
 FREE_LOGIN_FAILURES = 5
 MAX_LOCK = timedelta(minutes=15)
+# Well past the longest lock: a counter idle this long starts again from zero.
+FAILURES_FORGOTTEN_AFTER = timedelta(days=1)
 
 
 def utcnow() -> datetime:
@@ -55,14 +58,30 @@ class SignIn:
     error: MetricxError | None = None
 
 
+def sign_in_key(secret_key: str) -> bytes:
+    """The key of the e-mail digests in sign_in_failures, derived from the app's secret."""
+    return derive_key(secret_key, "sign-in-failures")
+
+
+def email_digest(email: str, *, secret_key: str) -> str:
+    """How sign_in_failures knows an address: a keyed hash of it, never the address."""
+    return keyed_digest(sign_in_key(secret_key), email.strip().lower())
+
+
 def authenticate(
-    session: Session, *, email: str, password: str, now: datetime | None = None
+    session: Session, *, email: str, password: str, secret_key: str, now: datetime | None = None
 ) -> SignIn:
-    """Check a password; repeated failures lock the account for a growing time."""
+    """Check a password; repeated failures lock the address for a growing time.
+
+    Failures are counted per address whether an account has it or not, and an unknown
+    address is checked against a dummy hash: the answers, their order and their timing are
+    the same, so signing in does not tell which addresses have an account."""
     now = now or utcnow()
+    digest = email_digest(email, secret_key=secret_key)
     user = repository.user_by_email(session, email)
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        retry = max(1, int((user.locked_until - now).total_seconds()))
+    locked_until = repository.sign_in_lock(session, digest)
+    if locked_until is not None and locked_until > now:
+        retry = max(1, int((locked_until - now).total_seconds()))
         return SignIn(
             None,
             TooManyRequests(
@@ -72,17 +91,23 @@ def authenticate(
             ),
         )
     if user is None or not verify_password(user.password_hash if user else None, password):
-        if user is not None:
-            user.failed_logins += 1
-            over = user.failed_logins - FREE_LOGIN_FAILURES
-            if over >= 0:
-                user.locked_until = now + min(MAX_LOCK, timedelta(seconds=2**over))
-            session.flush()
+        failures = repository.count_sign_in_failure(session, digest, now)
+        over = failures - FREE_LOGIN_FAILURES
+        if over >= 0:
+            lock = min(MAX_LOCK, timedelta(seconds=2**over))
+            repository.lock_sign_ins(session, digest, now + lock)
         return SignIn(None, Unauthorized("wrong e-mail or password"))
-    user.failed_logins = 0
-    user.locked_until = None
+    repository.forget_sign_in_failures(session, digest)
     user.last_login_at = now
     return SignIn(user)
+
+
+def forget_old_sign_in_failures(
+    session: Session, *, idle: timedelta = FAILURES_FORGOTTEN_AFTER, now: datetime | None = None
+) -> int:
+    """Drop the counters of addresses with no failure for ``idle``: guessing at unknown
+    addresses must not grow the table for ever."""
+    return repository.purge_sign_in_failures(session, (now or utcnow()) - idle)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
-"""Secrets at rest: MultiFernet over the configured keys (newest first), and a masked value."""
+"""Secrets at rest: MultiFernet over the configured keys (newest first), a masked value, and
+keys derived from the app's secret for one purpose each."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -65,3 +68,16 @@ class Cipher:
             return self._fernet.rotate(ciphertext)
         except InvalidToken as exc:
             raise DecryptionError("no configured encryption key can decrypt this value") from exc
+
+
+def derive_key(secret: str, purpose: str) -> bytes:
+    """A key for one purpose from the app's secret, so no two uses share a key (and a value
+    keyed for one purpose says nothing about another)."""
+    label = b"metricx.derive-key:" + purpose.encode()
+    return hmac.new(secret.encode(), label, hashlib.sha256).digest()
+
+
+def keyed_digest(key: bytes, value: str) -> str:
+    """HMAC-SHA256 of ``value``: equal values match, and without the key nobody can test a
+    guess against it (as one could against a plain hash of a low-entropy value)."""
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()

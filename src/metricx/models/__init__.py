@@ -19,6 +19,7 @@ from metricx.models.notifications import (
 )
 from metricx.models.oauth import OAuthGrant, OAuthState
 from metricx.models.quality import EntityParentSnapshot, QualityFinding
+from metricx.models.sign_in_failures import SignInFailure
 from metricx.models.tokens import Token, TokenStatus
 from metricx.models.users import User, UserSession
 from metricx.models.workspaces import Membership, Role, Workspace
@@ -53,6 +54,7 @@ __all__ = [
     "Role",
     "RunStatus",
     "Severity",
+    "SignInFailure",
     "Token",
     "TokenStatus",
     "User",

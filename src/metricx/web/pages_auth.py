@@ -10,8 +10,15 @@ from fastapi.responses import RedirectResponse, Response
 
 from metricx.auth import service as auth_service
 from metricx.auth.dependencies import SESSION_COOKIE, DbSession, RuntimeDep
+from metricx.errors import Forbidden
 from metricx.kit.tz import is_valid_timezone
+from metricx.runtime import Runtime
 from metricx.web.context import CsrfViewer, PageViewer, signed_in
+from metricx.web.login_csrf import (
+    forget_login_form_token,
+    issue_login_form_token,
+    login_form_token_matches,
+)
 from metricx.web.templating import render
 from metricx.web.timezones import timezone_choices
 from metricx.workspaces.service import create_workspace
@@ -37,9 +44,33 @@ def front_door(request: Request, session: DbSession) -> Response:
     return RedirectResponse(f"/w/{viewer.memberships[0][0].id}", status_code=303)
 
 
+def _login_form(
+    request: Request,
+    runtime: Runtime,
+    *,
+    next: str | None,
+    status_code: int = 200,
+    email: str = "",
+    error: str | None = None,
+) -> Response:
+    """The sign-in page, its form carrying a CSRF token bound to a signed cookie."""
+    form_token = issue_login_form_token(runtime, request)
+    page = render(
+        request,
+        "login.html",
+        status_code=status_code,
+        next=_safe_next(next),
+        email=email,
+        error=error,
+        csrf_token=form_token.token,
+    )
+    form_token.set_on(runtime, page)
+    return page
+
+
 @router.get("/login")
-def login_page(request: Request, next: str | None = None) -> Response:
-    return render(request, "login.html", next=_safe_next(next), email="", error=None)
+def login_page(request: Request, runtime: RuntimeDep, next: str | None = None) -> Response:
+    return _login_form(request, runtime, next=next)
 
 
 @router.post("/login")
@@ -50,16 +81,27 @@ def login_submit(
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
+    csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    attempt = auth_service.authenticate(session, email=email.strip(), password=password)
+    if not login_form_token_matches(runtime, request, csrf_token):
+        # Not this site's form (login CSRF), or one left open too long: nobody is signed
+        # in and nothing is counted. A browser gets a fresh form, anything else the JSON.
+        expired = "this sign-in form has expired; reload the page and try again"
+        if "text/html" not in request.headers.get("accept", ""):
+            raise Forbidden(expired, code="csrf_failed")
+        error = expired[0].upper() + expired[1:] + "."
+        return _login_form(request, runtime, next=next, status_code=403, error=error)
+    attempt = auth_service.authenticate(
+        session, email=email.strip(), password=password, secret_key=runtime.secret_key
+    )
     if attempt.user is None:
         message = attempt.error.message if attempt.error else "wrong e-mail or password"
-        page = render(
+        page = _login_form(
             request,
-            "login.html",
-            # 429 with Retry-After once repeated failures lock the account, as the API says
+            runtime,
+            # 429 with Retry-After once repeated failures lock the address, as the API says
             status_code=attempt.error.status_code if attempt.error else 401,
-            next=_safe_next(next),
+            next=next,
             email=email,
             error=message[0].upper() + message[1:] + ".",
         )
@@ -78,6 +120,7 @@ def login_submit(
         samesite="lax",
         path="/",
     )
+    forget_login_form_token(runtime, response)
     return response
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from procrastinate import RetryStrategy
 
 from metricx.alerts.tasks import evaluate_alerts
+from metricx.auth.tasks import forget_sign_in_failures
 from metricx.connections.tasks import check_meta_tokens, sync_connection_entities
 from metricx.db import unit_of_work
 from metricx.logging import get_logger
@@ -55,6 +56,13 @@ TASKS: list[TaskSpec] = [
         options={"queueing_lock": "maintain_fact_partitions"},
     ),
     TaskSpec(sync_connection_entities, name="sync_connection_entities", queue="sync"),
+    TaskSpec(
+        forget_sign_in_failures,
+        name="forget_sign_in_failures",
+        queue="maintenance",
+        cron="13 * * * *",
+        options={"queueing_lock": "forget_sign_in_failures"},
+    ),
     TaskSpec(
         check_meta_tokens,
         name="check_meta_tokens",

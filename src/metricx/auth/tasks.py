@@ -1,0 +1,19 @@
+"""Auth jobs: thin, a service call in its own unit of work."""
+
+from __future__ import annotations
+
+from metricx.auth import service
+from metricx.db import unit_of_work
+from metricx.logging import get_logger
+from metricx.worker.context import current_runtime
+
+log = get_logger("metricx.auth")
+
+
+def forget_sign_in_failures(timestamp: int) -> int:
+    """Drop idle failed sign-in counters (periodic), so guesses at addresses do not pile up."""
+    runtime = current_runtime()
+    with unit_of_work(runtime.sessions) as session:
+        forgotten = service.forget_old_sign_in_failures(session)
+    log.info("sign-in failure counters forgotten", count=forgotten, scheduled_at=timestamp)
+    return forgotten
