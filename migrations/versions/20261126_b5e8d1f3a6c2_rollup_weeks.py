@@ -5,7 +5,7 @@ the edges from the finer rows. The ingest merge maintains them from now on; this
 for the rollups already there.
 
 Revision ID: b5e8d1f3a6c2
-Revises: 6e3f1a9b2c57
+Revises: d9daa0e4b355
 Create Date: 2026-11-26
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "b5e8d1f3a6c2"
-down_revision: str | None = "6e3f1a9b2c57"
+down_revision: str | None = "d9daa0e4b355"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

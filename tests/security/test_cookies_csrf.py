@@ -79,7 +79,7 @@ def test_every_state_changing_route_is_enumerated(client: TestClient) -> None:
     assert len(routes) >= 20
 
 
-@pytest.mark.parametrize("csrf", ["missing", "wrong"])
+@pytest.mark.parametrize("csrf", ["missing", "wrong", "non_ascii"])
 def test_cookie_without_the_csrf_token_changes_nothing_anywhere(
     client: TestClient, db: Session, runtime: Runtime, csrf: str
 ) -> None:
@@ -94,8 +94,9 @@ def test_cookie_without_the_csrf_token_changes_nothing_anywhere(
         "connection_id": conn.id,
         "action": "disconnect",
     }
-    sent = {} if csrf == "missing" else {"X-CSRF-Token": "forged"}
-    form = {} if csrf == "missing" else {"csrf_token": "forged"}
+    forged = "forg\u00e9d" if csrf == "non_ascii" else "forged"  # a 4xx, never a 500
+    sent = {} if csrf == "missing" else {"X-CSRF-Token": forged.encode("latin-1")}
+    form = {} if csrf == "missing" else {"csrf_token": forged}
     before = snapshot(db, ws.id)
     timezone_before = owner.timezone
     failures: dict[str, int] = {}

@@ -160,3 +160,14 @@ def test_two_open_sign_in_tabs_both_work(client: TestClient, db: Session) -> Non
     first_tab, second_tab = login_form_token(client), login_form_token(client)
     assert first_tab == second_tab  # the second page keeps the browser's nonce
     assert post_form(client, user, first_tab).status_code == 303
+
+
+def test_a_huge_password_is_refused_unhashed_and_uncounted(
+    client: TestClient, db: Session, runtime: Runtime
+) -> None:
+    user = make_user(db)
+    client.get("/login")
+    answer = post_form(client, user, login_form_token(client), password="x" * 100_000)
+    assert answer.status_code == 400 and "too long" in answer.text
+    assert sessions_of(db, user) == 0
+    assert db.get(SignInFailure, email_digest(user.email, secret_key=runtime.secret_key)) is None

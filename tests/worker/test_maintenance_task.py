@@ -41,7 +41,6 @@ def test_worker_runs_the_partition_maintenance_job(fresh_database, tmp_path: Pat
         exists = conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": far}).scalar_one()
         status = conn.execute(
             text(
-                # ours (timestamp 0): the worker may defer a periodic one too
                 "SELECT status FROM procrastinate_jobs WHERE task_name = 'maintain_fact_partitions'"
                 " AND (args->>'timestamp')::bigint = 0"
             )

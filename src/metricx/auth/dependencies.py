@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from metricx.auth import service
 from metricx.auth.schemas import ApiKeyScope
 from metricx.db import unit_of_work
 from metricx.errors import Forbidden, NotFound, Unauthorized
+from metricx.kit.crypto import same_secret
 from metricx.models import ApiKey, Role, User, UserSession, Workspace
 from metricx.runtime import Runtime
 from metricx.workspaces import repository as workspaces
@@ -74,7 +74,7 @@ def optional_principal(request: Request, session: DbSession) -> Principal | None
     user, row = found
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        if not secrets.compare_digest(sent, row.csrf_token):
+        if not same_secret(sent, row.csrf_token):
             raise Forbidden(
                 "missing or wrong CSRF token (send the X-CSRF-Token header)", code="csrf_failed"
             )

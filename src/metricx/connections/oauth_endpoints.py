@@ -3,7 +3,6 @@ choice as JSON (API clients) and as a small server-rendered page (browsers)."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Annotated, Any
 
@@ -32,6 +31,7 @@ from metricx.errors import (
     envelope,
     error_responses,
 )
+from metricx.kit.crypto import same_secret
 from metricx.models import Connection, User
 from metricx.sync import service as sync_service
 
@@ -203,7 +203,7 @@ def choose_submit(
 ) -> Response:
     try:
         user, csrf = _browser_user(request, session)
-        if not secrets.compare_digest(csrf_token, csrf):
+        if not same_secret(csrf_token, csrf):
             raise Forbidden("the form expired; open the account choice again", code="csrf_failed")
         accounts = account or []
         rows: list[Connection] = oauth_flow.choose(

@@ -81,3 +81,10 @@ def keyed_digest(key: bytes, value: str) -> str:
     """HMAC-SHA256 of ``value``: equal values match, and without the key nobody can test a
     guess against it (as one could against a plain hash of a low-entropy value)."""
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def same_secret(sent: str, expected: str) -> bool:
+    """Constant-time comparison of a value a client sent with the expected secret. As bytes:
+    ``compare_digest`` raises on a str with non-ASCII characters, and a crafted value must be
+    a plain mismatch, not a server error."""
+    return hmac.compare_digest(sent.encode(), expected.encode())

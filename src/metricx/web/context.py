@@ -3,7 +3,6 @@ view, and the CSRF check of the page's forms (hidden field or htmx's X-CSRF-Toke
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
@@ -16,6 +15,7 @@ from metricx.auth import service as auth_service
 from metricx.auth.dependencies import CSRF_HEADER, ROLE_SCOPES, SESSION_COOKIE, DbSession
 from metricx.auth.schemas import ApiKeyScope
 from metricx.errors import Forbidden, NotFound
+from metricx.kit.crypto import same_secret
 from metricx.models import Membership, User, UserSession, Workspace
 from metricx.workspaces import repository as workspaces
 
@@ -111,7 +111,7 @@ async def csrf_checked(request: Request, viewer: PageViewer) -> Viewer:
         form = await request.form()
         value = form.get("csrf_token", "")
         sent = value if isinstance(value, str) else ""
-    if not secrets.compare_digest(sent, viewer.csrf_token):
+    if not same_secret(sent, viewer.csrf_token):
         raise Forbidden("this form has expired; reload the page and try again", code="csrf_failed")
     return viewer
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from metricx.kit.crypto import same_secret
 from metricx.runtime import Runtime
 
 LOGIN_FORM_SALT = "metricx.web.login-form"
@@ -79,8 +80,7 @@ def login_form_token_matches(runtime: Runtime, request: Request, sent: str) -> b
     nonce = _nonce_in(runtime, request)
     if not nonce or not sent:
         return False
-    # Bytes: compare_digest refuses str with non-ASCII characters (a crafted field would 500).
-    return secrets.compare_digest(sent.encode(), nonce.encode())
+    return same_secret(sent, nonce)
 
 
 def forget_login_form_token(runtime: Runtime, response: Response) -> None:

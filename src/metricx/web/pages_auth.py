@@ -73,6 +73,9 @@ def login_page(request: Request, runtime: RuntimeDep, next: str | None = None) -
     return _login_form(request, runtime, next=next)
 
 
+MAX_PASSWORD, MAX_EMAIL = 1000, 320  # as the JSON sign-in API allows
+
+
 @router.post("/login")
 def login_submit(
     request: Request,
@@ -91,6 +94,14 @@ def login_submit(
             raise Forbidden(expired, code="csrf_failed")
         error = expired[0].upper() + expired[1:] + "."
         return _login_form(request, runtime, next=next, status_code=403, error=error)
+    if len(password) > MAX_PASSWORD or len(email) > MAX_EMAIL:  # never hash a huge value
+        return _login_form(
+            request,
+            runtime,
+            next=next,
+            status_code=400,
+            error="The e-mail or password is too long.",
+        )
     attempt = auth_service.authenticate(
         session, email=email.strip(), password=password, secret_key=runtime.secret_key
     )
