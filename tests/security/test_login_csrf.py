@@ -4,6 +4,7 @@ another browser, a forged or stale cookie) is refused, signs nobody in and count
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -171,3 +172,17 @@ def test_a_huge_password_is_refused_unhashed_and_uncounted(
     assert answer.status_code == 400 and "too long" in answer.text
     assert sessions_of(db, user) == 0
     assert db.get(SignInFailure, email_digest(user.email, secret_key=runtime.secret_key)) is None
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_the_json_sign_in_refuses_bodies_another_site_could_send(
+    client: TestClient, db: Session, content_type: str | None
+) -> None:
+    user = make_user(db)
+    body = json.dumps({"email": user.email, "password": PASSWORD})
+    headers = {"content-type": content_type} if content_type else {}
+    answer = client.post("/api/v1/auth/login", content=body, headers=headers)
+    assert answer.status_code == 415, answer.text
+    assert answer.json()["error"]["code"] == "invalid_input"
+    assert sessions_of(db, user) == 0
+    assert client.post("/api/v1/auth/login", json=json.loads(body)).status_code == 200

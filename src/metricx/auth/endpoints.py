@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from metricx.auth import service
@@ -37,10 +37,23 @@ from metricx.errors import (
 router = APIRouter(tags=["auth"])
 
 
+def json_only(request: Request) -> None:
+    """Sign-in takes JSON only: a body without a JSON Content-Type is what another site can
+    send cross-origin without a preflight (login CSRF), so it is refused."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise InvalidInput(
+            "send the sign-in as Content-Type: application/json",
+            details=[{"field": "content-type", "reason": "must be application/json"}],
+            status_code=415,
+        )
+
+
 @router.post(
     "/auth/login",
     response_model=SessionRead,
     responses=error_responses(Unauthorized, TooManyRequests, InvalidInput),
+    dependencies=[Depends(json_only)],
 )
 def login(
     body: LoginRequest, response: Response, session: DbSession, runtime: RuntimeDep
