@@ -19,8 +19,11 @@ from metricx.auth.service import (
     authenticate,
     email_digest,
     forget_old_sign_in_failures,
+    purge_expired_sessions,
+    start_session,
+    utcnow,
 )
-from metricx.models import SignInFailure
+from metricx.models import SignInFailure, UserSession
 from metricx.runtime import Runtime
 from metricx.worker.queue import build_queue
 from tests.conftest import unique_email
@@ -174,3 +177,15 @@ def test_forgetting_idle_counters_is_scheduled() -> None:
     queue = build_queue("postgresql://unused@localhost/unused")
     periodic = {t.task.name for t in queue.periodic_registry.periodic_tasks.values()}
     assert "forget_sign_in_failures" in periodic
+
+
+def test_expired_sessions_are_purged_and_live_ones_kept(db: Session) -> None:
+    user = make_user(db)
+    old = start_session(db, user=user, max_age_seconds=60)
+    live = start_session(db, user=user, max_age_seconds=3600 * 24 * 30)
+    old.row.expires_at = utcnow() - timedelta(days=2)
+    db.flush()
+    assert purge_expired_sessions(db) >= 1
+    db.expire_all()
+    assert db.get(UserSession, old.row.id) is None
+    assert db.get(UserSession, live.row.id) is not None

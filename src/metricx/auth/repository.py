@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from metricx.models import ApiKey, SignInFailure, User, UserSession
+from metricx.models import ApiKey, OAuthGrant, OAuthState, SignInFailure, User, UserSession
 
 
 def user_by_email(session: Session, email: str) -> User | None:
@@ -53,6 +53,15 @@ def purge_sign_in_failures(session: Session, failed_before: datetime) -> int:
     idle = delete(SignInFailure).where(SignInFailure.last_failed_at < failed_before)
     done = session.execute(idle)
     return int(done.rowcount)  # type: ignore[attr-defined]
+
+
+def purge_expired_sessions(session: Session, expired_before: datetime) -> int:
+    """Sign-in sessions, OAuth states and grants past their expiry: never used again."""
+    done = 0
+    for model in (UserSession, OAuthState, OAuthGrant):
+        result = session.execute(delete(model).where(model.expires_at < expired_before))
+        done += int(result.rowcount)  # type: ignore[attr-defined]
+    return done
 
 
 def live_session_by_hash(session: Session, token_hash: str, now: datetime) -> UserSession | None:

@@ -110,6 +110,11 @@ def forget_old_sign_in_failures(
     return repository.purge_sign_in_failures(session, (now or utcnow()) - idle)
 
 
+def purge_expired_sessions(session: Session, *, now: datetime | None = None) -> int:
+    """Delete sessions, OAuth states and grants that expired a day ago or more."""
+    return repository.purge_expired_sessions(session, (now or utcnow()) - timedelta(days=1))
+
+
 @dataclass(frozen=True)
 class NewSession:
     token: str
