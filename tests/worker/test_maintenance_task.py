@@ -39,10 +39,11 @@ def test_worker_runs_the_partition_maintenance_job(fresh_database, tmp_path: Pat
     worker.join(timeout=60)
     with engine.connect() as conn:
         exists = conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": far}).scalar_one()
+        # ours (timestamp 0): the worker may defer a periodic one too
         status = conn.execute(
             text(
                 "SELECT status FROM procrastinate_jobs WHERE task_name = 'maintain_fact_partitions'"
-                " AND (args->>'timestamp')::bigint = 0"  # ours: the worker may defer a periodic one too
+                " AND (args->>'timestamp')::bigint = 0"
             )
         ).scalar_one()
     assert exists
