@@ -5,21 +5,33 @@ ad) as the baseline of API calls.
 
     .venv/bin/python bench/sync.py [--ads 1000] [--naive-sample 100]
                                    [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python bench/sync.py --compare-ads 1000,5000
 
-Makes a fresh, migrated database on that server (dropped at the end). Prints wall time, API
-calls, async jobs, rows/s and peak RSS of each pass. Targets: backfill < 3 min, >= 20x fewer
-calls than naive, incremental < 15 s, memory flat from 1,000 to 5,000 ads.
+Makes a fresh, migrated database on that server (dropped at the end) and serves the sandbox
+from its own process, so the memory figures are the syncing process's alone. Prints wall time,
+API calls, async jobs, rows/s and the peak RSS of each pass (and the RSS before it).
+--compare-ads runs each size in a fresh process, one after the other, then prints the peaks
+side by side and their ratio. Targets: backfill < 3 min, >= 20x fewer calls than naive,
+incremental < 15 s, memory flat from 1,000 to 5,000 ads.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import resource
 import secrets
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from sqlalchemy import create_engine
 
@@ -34,12 +46,37 @@ from metricx.migrate import upgrade
 from metricx.models import Connection, Fetch
 from metricx.runtime import Runtime
 from metricx.sandbox.config import SandboxConfig
-from metricx.sandbox.server import run_in_thread
+from metricx.sandbox.server import free_port
 from metricx.sync import runner, service
 from metricx.workspaces.service import create_workspace
 
+RESULT = "RESULT "  # the line a --compare-ads child hands its figures back on
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        found = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    except OSError:
+        return None
+    return int(found.group(1)) if found else None
+
+
+def rss_mb() -> float:
+    kib = _status_kib("VmRSS")
+    return kib / 1024 if kib is not None else peak_rss_mb()
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak (Linux: writing 5 to clear_refs resets VmHWM); elsewhere the peak
+    stays the process's whole-life one."""
+    with suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
 
 def peak_rss_mb() -> float:
+    kib = _status_kib("VmHWM")
+    if kib is not None:
+        return kib / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -50,6 +87,8 @@ def run_pass(runtime: Runtime, connection_id: Any, now: datetime, **window: Any)
         fetch_id = service.request_sync(
             session, settings=runtime.settings, connection=row, now=now, **window
         ).id
+    rss_before = rss_mb()
+    reset_peak_rss()
     started = time.perf_counter()
     while runner.run_fetch(runtime, fetch_id) == "deferred":
         time.sleep(1)
@@ -66,6 +105,7 @@ def run_pass(runtime: Runtime, connection_id: Any, now: datetime, **window: Any)
             "rows": f.rows,
             "revised": f.revised,
             "rows_per_s": round(f.rows / wall) if wall else 0,
+            "rss_before_mb": round(rss_before),
             "peak_rss_mb": round(peak_rss_mb()),
         }
 
@@ -104,15 +144,53 @@ def naive_calls(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--ads", type=int, default=1000)
-    parser.add_argument("--naive-sample", type=int, default=100)
-    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    args = parser.parse_args()
-    configure_logging("console", "WARNING")
+@contextmanager
+def sandbox_process(config: SandboxConfig) -> Iterator[str]:
+    """`metricx sandbox` in its own process (its world and answers stay out of this process's
+    memory); yields its base URL."""
+    port = free_port()
+    assert config.clock is not None
+    args = [
+        str(Path(sys.executable).parent / "metricx"),
+        "sandbox",
+        f"--port={port}",
+        f"--seed={config.seed}",
+        f"--accounts={config.accounts}",
+        f"--campaigns={config.campaigns}",
+        f"--adsets-per-campaign={config.adsets_per_campaign}",
+        f"--ads-per-adset={config.ads_per_adset}",
+        f"--days={config.days}",
+        f"--tier={config.tier}",
+        f"--clock={config.clock.isoformat()}",
+        "--freeze-clock",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + "/_sandbox", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the sandbox did not start on port {port}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def measure(ads: int, naive_sample: int, database_url: str) -> dict[str, Any]:
+    """Backfill, incremental sync and the naive baseline of one account with ``ads`` ads."""
     now = datetime.now(UTC).replace(minute=40, second=0, microsecond=0) - timedelta(hours=1)
-    adsets = max(1, args.ads // 100)
+    adsets = max(1, ads // 100)
     config = SandboxConfig(
         seed=77,
         accounts=1,
@@ -124,75 +202,142 @@ def main() -> None:
         clock=now,
         frozen_clock=True,
     )
-    url, stop = run_in_thread(config)
-    admin = libpq_url(normalize_url(args.database_url))
+    admin = libpq_url(normalize_url(database_url))
     name = f"metricx_bench_sync_{secrets.token_hex(3)}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    db_url = normalize_url(args.database_url.rsplit("/", 1)[0] + "/" + name)
+    db_url = normalize_url(database_url.rsplit("/", 1)[0] + "/" + name)
     try:
-        engine = create_engine(db_url)
-        upgrade(engine)
-        engine.dispose()
-        keys = Cipher.generate_key()
-        settings = Settings(
-            database_url=db_url,
-            encryption_keys=keys,
-            secret_key="s" * 32,
-            meta_app_id=config.app_id,
-            meta_app_secret=config.app_secret,
-            meta_graph_url=url,
-            sync_backfill_days=30,
-        )
-        eng = make_engine(db_url)
-        runtime = Runtime(
-            settings, db_url, eng, make_sessionmaker(eng), Cipher.from_csv(keys), "x" * 32
-        )
-        import httpx
-
-        token = httpx.post(url + "/_sandbox/token", json={}).json()["token"]
-        account = httpx.get(url + "/_sandbox").json()["accounts"][0]["id"]
-        with unit_of_work(runtime.sessions) as session:
-            owner = create_user(session, email="bench@example.com", password="bench password 1")
-            ws = create_workspace(session, name="bench", owner_id=owner.id, timezone="UTC")
-            [conn_row] = add_with_token(
-                session,
-                settings=settings,
-                cipher=runtime.cipher,
-                workspace_id=ws.id,
-                access_token=token,
-                accounts=[account],
-                created_by=None,
+        with sandbox_process(config) as url:
+            engine = create_engine(db_url)
+            upgrade(engine)
+            engine.dispose()
+            keys = Cipher.generate_key()
+            settings = Settings(
+                database_url=db_url,
+                encryption_keys=keys,
+                secret_key="s" * 32,
+                meta_app_id=config.app_id,
+                meta_app_secret=config.app_secret,
+                meta_graph_url=url,
+                sync_backfill_days=30,
             )
-            connection_id = conn_row.id
-        backfill = run_pass(runtime, connection_id, now)
-        incremental = run_pass(runtime, connection_id, now + timedelta(hours=1))
-        today = now.date()
-        naive = naive_calls(
-            settings,
-            token,
-            account,
-            args.naive_sample,
-            (today - timedelta(days=29)).isoformat(),
-            today.isoformat(),
-        )
-        print(
-            f"sandbox: 1 account, {naive['ads']} ads ({naive['adsets']} ad sets, "
-            f"{naive['campaigns']} campaigns), 30 days, hourly + daily"
-        )
-        print(f"backfill:    {backfill}")
-        print(f"incremental: {incremental}")
-        print(f"naive per-entity baseline: {naive}")
-        ratio = naive["total_calls"] / max(1, backfill["calls"])
-        print(
-            f"calls: metricx {backfill['calls']} vs naive {naive['total_calls']} "
-            f"-> {ratio:.1f}x fewer"
-        )
-        eng.dispose()
+            eng = make_engine(db_url)
+            runtime = Runtime(
+                settings, db_url, eng, make_sessionmaker(eng), Cipher.from_csv(keys), "x" * 32
+            )
+            token = httpx.post(url + "/_sandbox/token", json={}).json()["token"]
+            account = httpx.get(url + "/_sandbox").json()["accounts"][0]["id"]
+            with unit_of_work(runtime.sessions) as session:
+                owner = create_user(session, email="bench@example.com", password="bench password 1")
+                ws = create_workspace(session, name="bench", owner_id=owner.id, timezone="UTC")
+                [conn_row] = add_with_token(
+                    session,
+                    settings=settings,
+                    cipher=runtime.cipher,
+                    workspace_id=ws.id,
+                    access_token=token,
+                    accounts=[account],
+                    created_by=None,
+                )
+                connection_id = conn_row.id
+            backfill = run_pass(runtime, connection_id, now)
+            incremental = run_pass(runtime, connection_id, now + timedelta(hours=1))
+            today = now.date()
+            naive = naive_calls(
+                settings,
+                token,
+                account,
+                naive_sample,
+                (today - timedelta(days=29)).isoformat(),
+                today.isoformat(),
+            )
+            eng.dispose()
     finally:
-        stop()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return {"backfill": backfill, "incremental": incremental, "naive": naive}
+
+
+def report(result: dict[str, Any]) -> None:
+    backfill, incremental, naive = result["backfill"], result["incremental"], result["naive"]
+    print(
+        f"sandbox: 1 account, {naive['ads']} ads ({naive['adsets']} ad sets, "
+        f"{naive['campaigns']} campaigns), 30 days, hourly + daily"
+    )
+    print(f"backfill:    {backfill}")
+    print(f"incremental: {incremental}")
+    print(f"naive per-entity baseline: {naive}")
+    ratio = naive["total_calls"] / max(1, backfill["calls"])
+    print(
+        f"calls: metricx {backfill['calls']} vs naive {naive['total_calls']} -> {ratio:.1f}x fewer"
+    )
+
+
+def compare(sizes: list[int], naive_sample: int, database_url: str) -> None:
+    """Each size in a fresh process (a peak RSS never carries over), then side by side."""
+    results: dict[int, dict[str, Any]] = {}
+    for ads in sizes:
+        print(f"== {ads} ads", flush=True)
+        child = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                f"--ads={ads}",
+                f"--naive-sample={naive_sample}",
+                f"--database-url={database_url}",
+                "--result-line",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        for line in child.stdout.splitlines():
+            if line.startswith(RESULT):
+                results[ads] = json.loads(line.removeprefix(RESULT))
+            else:
+                print(line)
+    print("== memory of the syncing process (sandbox in its own process)")
+    for ads, r in results.items():
+        b, i = r["backfill"], r["incremental"]
+        ratio = r["naive"]["total_calls"] / max(1, b["calls"])
+        print(
+            f"{ads:>6} ads: backfill {b['wall_s']} s, {b['calls']} calls ({ratio:.0f}x fewer than"
+            f" per-entity), peak RSS {b['peak_rss_mb']} MB (from {b['rss_before_mb']} MB);"
+            f" incremental {i['wall_s']} s, peak RSS {i['peak_rss_mb']} MB"
+        )
+    small, large = results[sizes[0]]["backfill"], results[sizes[-1]]["backfill"]
+    grown = (large["peak_rss_mb"] - large["rss_before_mb"]) / max(
+        1, small["peak_rss_mb"] - small["rss_before_mb"]
+    )
+    print(
+        f"backfill peak RSS {sizes[-1]} vs {sizes[0]} ads: "
+        f"{large['peak_rss_mb'] / max(1, small['peak_rss_mb']):.2f}x "
+        f"(growth over the start {grown:.2f}x) for {sizes[-1] / sizes[0]:.0f}x the ads; "
+        "target: flat (about 1x)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ads", type=int, default=1000)
+    parser.add_argument("--naive-sample", type=int, default=100)
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--compare-ads",
+        help="comma-separated sizes (e.g. 1000,5000), each measured in a fresh process",
+    )
+    parser.add_argument("--result-line", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    configure_logging("console", "WARNING")
+    if args.compare_ads:
+        sizes = [int(n) for n in args.compare_ads.split(",")]
+        compare(sizes, args.naive_sample, args.database_url)
+        return
+    result = measure(args.ads, args.naive_sample, args.database_url)
+    report(result)
+    if args.result_line:
+        print(RESULT + json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,31 @@ def test_slows_down_before_the_budget_runs_out(meta_sandbox: MetaSandbox, tmp_pa
     assert client.stats.throttled_seconds == 0  # never hit the limit
 
 
+def test_throttled_call_waits_metas_reset_time_once_then_goes_on(
+    meta_sandbox: MetaSandbox, tmp_path: Path
+) -> None:
+    # The account's score is used up by other traffic: 7 s of the block left, in seconds in
+    # x-ad-account-usage (the BUC quotas are fine, so no minute estimate).
+    meta_sandbox.faults(throttle_rate=1.0, throttle_seconds=7)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        meta_sandbox.advance(seconds)
+        meta_sandbox.http.delete("/_sandbox/faults")  # the block is over
+
+    client = MetaAdsClient.from_settings(
+        meta_sandbox.settings(tmp_path, None), meta_sandbox.token(), sleep=sleep
+    )
+    account = meta_sandbox.accounts()[0]
+    assert client.get_ad_account(account).id == account
+    # Meta's estimate, waited once: the 100% reading that came with the error is over with
+    # the block, so the slow-down governor adds no second pause before the retry.
+    assert waits == [7]
+    assert client.stats.throttled_seconds == 7 and client.stats.calls == 2
+    assert client.transport.governor.paused_seconds == 0
+
+
 def test_throttle_longer_than_the_cap_is_raised(meta_sandbox: MetaSandbox, tmp_path: Path) -> None:
     meta_sandbox.tier("development")
     client = client_for(

@@ -108,6 +108,34 @@ def test_development_tier_score_blocks_then_recovers(
     assert account.api_get(fields=["id"])["id"] == account["id"]
 
 
+@pytest.mark.parametrize(
+    ("throttle_code", "code", "subcode"), [("17", 17, 2446079), ("613", 613, 1487742)]
+)
+def test_throttle_fault_refuses_with_the_seconds_left_of_the_block(
+    sandbox: Sandbox, throttle_code: str, code: int, subcode: int
+) -> None:
+    sandbox.faults(throttle_rate=1.0, throttle_seconds=7.5, throttle_code=throttle_code)
+    err = _error(_campaigns(sandbox))
+    assert (err.api_error_code(), err.api_error_subcode()) == (code, subcode)
+    assert err.api_transient_error()
+    headers = err.http_headers()
+    account = json.loads(headers["x-ad-account-usage"])
+    assert (account["acc_id_util_pct"], account["reset_time_duration"]) == (100, 8)
+    assert json.loads(headers["x-fb-ads-insights-throttle"])["acc_id_util_pct"] == 100
+    # the BUC quotas are not what ran out: no minute estimate there
+    buc = next(iter(json.loads(headers["x-business-use-case-usage"]).values()))
+    assert all(e["estimated_time_to_regain_access"] == 0 and e["call_count"] < 100 for e in buc)
+    sandbox.faults(throttle_rate=0.3)
+    outcomes = []
+    for _ in range(40):
+        try:
+            list(_campaigns(sandbox)())
+            outcomes.append("ok")
+        except FacebookRequestError as exc:
+            outcomes.append(str(exc.api_error_code()))
+    assert set(outcomes) == {"ok", throttle_code}  # a share of calls, not all of them
+
+
 @pytest.fixture(scope="module")
 def tight_buc() -> Iterator[Sandbox]:
     box, stop = start_sandbox(

@@ -248,6 +248,34 @@ def test_a_second_run_waits_while_the_connection_is_locked(
     assert run(sync_runtime, sync_sandbox, fetch).status is RunStatus.SUCCEEDED
 
 
+def test_a_queued_sync_whose_job_died_before_it_ran_is_queued_again(
+    sync_runtime: Runtime, sync_sandbox: MetaSandbox
+) -> None:
+    connection = connect_account(sync_runtime, sync_sandbox, 2)
+    fetch = request(sync_runtime, connection, sync_sandbox)
+    jobs = text(
+        "SELECT status FROM procrastinate_jobs WHERE task_name = 'run_metrics_sync'"
+        " AND args->>'fetch_id' = :f ORDER BY id"
+    )
+    with sync_runtime.engine.begin() as db:
+        # What Procrastinate records when the job raises before the run starts (its database
+        # session was cut): the fetch still says queued, and no job will ever run it.
+        db.execute(
+            text(
+                "UPDATE procrastinate_jobs SET status = 'failed'"
+                " WHERE task_name = 'run_metrics_sync' AND args->>'fetch_id' = :f"
+            ),
+            {"f": str(fetch.id)},
+        )
+    with unit_of_work(sync_runtime.sessions) as session:
+        recovered = scheduler.recover_stalled(session, now=datetime.now(UTC))
+        assert [f.id for f in recovered] == [fetch.id]
+    with unit_of_work(sync_runtime.sessions) as session:
+        assert scheduler.recover_stalled(session, now=datetime.now(UTC)) == []  # queued now
+        assert list(session.execute(jobs, {"f": str(fetch.id)}).scalars()) == ["failed", "todo"]
+    assert run(sync_runtime, sync_sandbox, fetch).status is RunStatus.SUCCEEDED
+
+
 def test_due_connections_get_one_sync_each(
     sync_runtime: Runtime, sync_sandbox: MetaSandbox
 ) -> None:

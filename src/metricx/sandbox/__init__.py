@@ -17,7 +17,9 @@ HTTP surface (one server; point the SDK at it with `FacebookSession.GRAPH = base
   revoked.
 - Headers: x-app-usage always; x-business-use-case-usage, x-ad-account-usage and
   x-fb-ads-insights-throttle on every ad-account call, errors included. Throttling: 17/2446079 (or
-  613/1487742), 80000 / 80004 with 2446079; development tier 60 points / 300 s block.
+  613/1487742), 80000 / 80004 with 2446079; development tier 60 points / 300 s block. The
+  `throttle_rate` fault refuses a share of calls by the score limit with `throttle_seconds` left
+  (x-ad-account-usage at 100%, reset_time_duration in seconds).
 - Control (no auth): `GET /_sandbox`, `GET|POST /_sandbox/clock`, `POST /_sandbox/clock/advance`,
   `GET|POST|DELETE /_sandbox/faults`, `POST /_sandbox/token`, `POST /_sandbox/tokens/revoke`,
   `GET|POST /_sandbox/tier`, `GET /_sandbox/usage`, `POST /_sandbox/reset`,

@@ -71,6 +71,16 @@ def serve(
     fault_async_fail_rate: Annotated[
         float, typer.Option(help="Share of async report runs ending in 'Job Failed'.")
     ] = 0,
+    fault_throttle_rate: Annotated[
+        float,
+        typer.Option(
+            help="Share of ad-account calls refused by the score limit (17/2446079), as if "
+            "other traffic had used the account's score up."
+        ),
+    ] = 0,
+    fault_throttle_seconds: Annotated[
+        float, typer.Option(help="What is left of that block (reset_time_duration, seconds).")
+    ] = 60.0,
     fault_revoke_at: Annotated[
         str | None,
         typer.Option(
@@ -99,6 +109,8 @@ def serve(
         slow_seconds=fault_slow_seconds,
         truncate_rate=fault_truncate_rate,
         async_fail_rate=fault_async_fail_rate,
+        throttle_rate=fault_throttle_rate,
+        throttle_seconds=fault_throttle_seconds,
         revoke_at=_when(fault_revoke_at),
         permission_loss=fault_permission_loss,  # type: ignore[arg-type]
     )

@@ -29,6 +29,11 @@ class FaultConfig:
     permission_loss: Literal["", "200", "10"] = ""  # ads calls fail with (#200)/(#10)
     permission_loss_accounts: list[str] = field(default_factory=list)  # empty: every account
     throttle_code: Literal["17", "613"] = "17"  # which error the ad-account score limit returns
+    # An ad-account call refused by the score limit (throttle_code) as if the account's other
+    # traffic had used its score up, with throttle_seconds of the block left: x-ad-account-usage
+    # says 100% and reset_time_duration (seconds). Meta's standard-tier block is 60 s.
+    throttle_rate: float = 0.0
+    throttle_seconds: float = 60.0
 
     def update(self, changes: dict[str, Any]) -> None:
         names = {f.name for f in dataclasses.fields(self)}

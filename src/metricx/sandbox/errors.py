@@ -30,6 +30,7 @@ class GraphError(Exception):
         is_transient: bool | None = None,
         user_title: str | None = None,
         user_msg: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -40,6 +41,7 @@ class GraphError(Exception):
         self.is_transient = is_transient
         self.user_title = user_title
         self.user_msg = user_msg
+        self.headers = headers or {}  # replace the usage headers the response would carry
 
     def body(self) -> dict[str, Any]:
         err: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}

@@ -64,6 +64,9 @@ class FaultInjector:
         at = self.config.revoke_at
         return at is not None and now >= at and info.issued_at < at.timestamp()
 
+    def throttles(self) -> bool:
+        return self._draw("throttle", self.config.throttle_rate)
+
     def truncate(self) -> bool:
         return self._draw("truncate", self.config.truncate_rate)
 

@@ -138,6 +138,9 @@ def _handle(state: SandboxState, req: GraphRequest) -> GraphResponse:
         throttled = state.limiter.charge(
             account, kind, req.method == "POST", now.timestamp(), state.faults.config.throttle_code
         )
+        if throttled is None and state.faults.throttles():
+            config = state.faults.config
+            throttled = state.limiter.injected_block(config.throttle_code, config.throttle_seconds)
         if throttled is not None:
             raise throttled
         injected = state.faults.request_error()
@@ -146,7 +149,8 @@ def _handle(state: SandboxState, req: GraphRequest) -> GraphResponse:
         body = _dispatch(state, node, edge, req, now)
         return GraphResponse(200, body, _headers(state, account, req), delay)
     except GraphError as exc:
-        return GraphResponse(exc.status, exc.body(), _headers(state, account, req), delay)
+        headers = {**_headers(state, account, req), **exc.headers}
+        return GraphResponse(exc.status, exc.body(), headers, delay)
 
 
 def _headers(state: SandboxState, account: Account | None, req: GraphRequest) -> dict[str, str]:

@@ -4,6 +4,8 @@ API-level score: read 1 point, write 3; it decays linearly over 300 s. Developme
 blocked 300 s when reached; standard tier: max 9000, blocked 60 s. Errors 17/2446079 (or
 613/1487742). BUC hourly quotas per account: ads_insights (600 dev | 190000 std) + 400 x active
 ads, ads_management (300 | 100000) + 40 x active ads; errors 80000 / 80004 with subcode 2446079.
+The throttle fault refuses a call with the score error as if the account's other traffic had used
+the score up (the score is per ad account, whichever app calls).
 """
 
 from __future__ import annotations
@@ -106,6 +108,34 @@ class RateLimiter:
     def _score_error(code: str) -> GraphError:
         return errors.custom_rate_limit() if code == "613" else errors.user_request_limit()
 
+    def injected_block(self, code: str, seconds: float) -> GraphError:
+        """The score limit's error with ``seconds`` of the block left: the ad-account headers
+        at 100% with that reset_time_duration (seconds). The BUC quotas were not what ran out,
+        so x-business-use-case-usage keeps reporting them as they are."""
+        err = self._score_error(code)
+        tier = TIER_NAMES[self.tier]
+        err.headers = {
+            "x-ad-account-usage": json.dumps(
+                {
+                    "acc_id_util_pct": 100,
+                    "reset_time_duration": math.ceil(seconds),
+                    "ads_api_access_tier": tier,
+                }
+            ),
+            "x-fb-ads-insights-throttle": json.dumps(
+                {
+                    "app_id_util_pct": self._app_pct(),
+                    "acc_id_util_pct": 100,
+                    "ads_api_access_tier": tier,
+                }
+            ),
+        }
+        return err
+
+    def _app_pct(self) -> int:
+        with self._lock:
+            return min(100, len(self._app_calls) * 100 // APP_HOURLY_BUDGET)
+
     def snapshot(self, account: Account, now: float) -> dict[str, object]:
         max_score, decay, _ = TIERS[self.tier]
         with self._lock:
@@ -126,8 +156,7 @@ class RateLimiter:
 
     def headers(self, account: Account | None, now: float) -> dict[str, str]:
         tier = TIER_NAMES[self.tier]
-        with self._lock:
-            app_pct = min(100, len(self._app_calls) * 100 // APP_HOURLY_BUDGET)
+        app_pct = self._app_pct()
         out = {
             "x-app-usage": json.dumps(
                 {"call_count": app_pct, "total_time": app_pct // 2, "total_cputime": app_pct // 3}

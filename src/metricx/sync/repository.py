@@ -55,6 +55,19 @@ def lock_is_free(session: Session, connection_id: uuid.UUID) -> bool:
     )
 
 
+def has_pending_job(session: Session, fetch_id: uuid.UUID, task_name: str) -> bool:
+    """True when a job of ``task_name`` for this fetch waits in the queue or is being run."""
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE task_name = :task"
+                " AND args->>'fetch_id' = :fetch AND status IN ('todo', 'doing'))"
+            ),
+            {"task": task_name, "fetch": str(fetch_id)},
+        ).scalar_one()
+    )
+
+
 def connection_in(
     session: Session, workspace_id: uuid.UUID, connection_id: uuid.UUID
 ) -> Connection | None:

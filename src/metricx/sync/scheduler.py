@@ -34,11 +34,17 @@ def enqueue_due(session: Session, *, settings: Settings, now: datetime) -> list[
 
 
 def recover_stalled(session: Session, *, now: datetime) -> list[Fetch]:
-    """Running fetches nobody runs (their worker was killed: the connection's lock is free)
-    go back to the queue; they resume from their checkpoint."""
+    """Open fetches nobody runs or will run go back to the queue and resume from their
+    checkpoint: a running one whose worker was killed (the connection's lock is free), and a
+    queued one whose job died before the run started (a cut database session fails the job
+    while the fetch still says queued)."""
     recovered: list[Fetch] = []
     for fetch in repository.running_syncs(session):
-        if fetch.status is not RunStatus.RUNNING or fetch.connection_id is None:
+        if fetch.connection_id is None:
+            continue
+        if fetch.status is RunStatus.QUEUED and repository.has_pending_job(
+            session, fetch.id, service.SYNC_TASK
+        ):
             continue
         if not repository.lock_is_free(session, fetch.connection_id):
             continue

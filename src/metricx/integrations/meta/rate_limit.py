@@ -107,6 +107,13 @@ class UsageGovernor:
             with self._lock:
                 self.last = usage
 
+    def waited_out(self) -> None:
+        """Meta's regain-access wait is over: the reading that came with the throttling error
+        no longer holds (pausing for it again would wait twice); the next response brings a
+        fresh one."""
+        with self._lock:
+            self.last = Usage()
+
     def pause_for(self) -> float:
         pct = self.last.pct
         if pct <= self.threshold:

@@ -144,6 +144,7 @@ class GraphTransport:
                 )
                 self.stats.throttled_seconds += exc.retry_after
                 self.sleep(exc.retry_after)
+                self.governor.waited_out()
             except TransientError as exc:
                 if attempt >= self.options.max_retries:
                     raise
