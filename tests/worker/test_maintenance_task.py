@@ -39,7 +39,6 @@ def test_worker_runs_the_partition_maintenance_job(fresh_database, tmp_path: Pat
     worker.join(timeout=60)
     with engine.connect() as conn:  # our job: the worker may have deferred a periodic one too
         exists = conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": far}).scalar_one()
-        # ours (timestamp 0): the worker may defer a periodic one too
         status = conn.execute(
             text(
                 "SELECT status FROM procrastinate_jobs WHERE task_name = 'maintain_fact_partitions'"
