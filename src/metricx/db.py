@@ -65,15 +65,21 @@ def resolve_database_url(settings: Settings) -> str:
     return start_embedded_server(settings)
 
 
+SESSION_OPTIONS = "-c jit=off -c timezone=UTC -c plan_cache_mode=force_custom_plan"
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine whose sessions never JIT-compile (a dashboard query pays 1.7 s for it)."""
+    """An engine whose sessions never JIT-compile (a dashboard query pays 1.7 s for it) and
+    always plan with the actual parameters: psycopg prepares a statement after 5 runs, and
+    PostgreSQL's generic plan for a range and an id list took a dashboard query from 12 ms to
+    80 ms; planning each run costs well under a millisecond."""
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
     return create_engine(
         normalize_url(url),
-        connect_args={"options": "-c jit=off -c timezone=UTC", "connect_timeout": 5},
+        connect_args={"options": SESSION_OPTIONS, "connect_timeout": 5},
         **kwargs,
     )
 

@@ -183,3 +183,10 @@ def test_identical_questions_hit_the_cache_until_a_write(db: Session) -> None:
     after = service.query(ws, q)
     assert after is not first
     assert Decimal(after.totals[0].spend or 0) > Decimal(first.totals[0].spend or 0)
+
+
+def test_sessions_plan_every_run_with_its_own_parameters(db: Session) -> None:
+    # psycopg prepares a statement after 5 runs; PostgreSQL's generic plan for a date range
+    # and an id list made the top-N series 6x slower (bench/query.py). Sessions re-plan.
+    assert db.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
+    assert db.execute(text("SHOW jit")).scalar_one() == "off"
