@@ -1,7 +1,8 @@
 """Metrics sync benchmark: a sandbox account with N ads (default 1,000): a 30-day hourly +
 daily backfill, then an hourly incremental sync (lookback windows), against the naive
-per-entity approach (list campaigns/ad sets/ads, then one daily + one hourly insights call per
-ad) as the baseline of API calls.
+per-entity approach (the roadmap's: list campaigns/ad sets/ads, then insights per entity for
+the same data the sync stores: daily + hourly per ad, daily reach per ad set, campaign and
+account) as the baseline of API calls.
 
     .venv/bin/python bench/sync.py [--ads 1000] [--naive-sample 100]
                                    [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
@@ -113,33 +114,53 @@ def run_pass(runtime: Runtime, connection_id: Any, now: datetime, **window: Any)
 def naive_calls(
     settings: Settings, token: str, account: str, sample: int, since: str, until: str
 ) -> dict[str, Any]:
-    """The per-entity approach's calls, measured on ``sample`` ads and extrapolated."""
+    """The per-entity approach's calls (the roadmap's "iterate accounts/campaigns/adsets/ads,
+    fetch insights per entity") for the same data the sync stores: per ad, daily and hourly
+    rows; per account, campaign and ad set, the daily reach that cannot be derived from ads.
+    Measured on ``sample`` entities of each level and extrapolated."""
     client = MetaAdsClient.from_settings(settings, token)
     campaigns = list(client.iter_campaigns(account))
     adsets = list(client.iter_adsets(account))
     ads = list(client.iter_ads(account))
     listing = client.stats.calls
     time_range = {"since": since, "until": until}
-    for ad in ads[:sample]:
-        for options in ({}, {"breakdowns": ["hourly_stats_aggregated_by_advertiser_time_zone"]}):
-            for _ in client.get_insights(
-                ad["id"],
-                level="ad",
-                fields=["spend", "impressions", "clicks"],
-                time_range=time_range,
-                time_increment=1,
-                page_size=5000,
-                **options,
-            ):
-                pass
-    per_ad = (client.stats.calls - listing) / max(1, min(sample, len(ads)))
+    hourly = {"breakdowns": ["hourly_stats_aggregated_by_advertiser_time_zone"]}
+
+    daily = (["spend", "impressions", "clicks", "reach"], {})
+    hours = (["spend", "impressions", "clicks"], hourly)  # Meta has no hourly reach
+
+    def per_entity(level: str, ids: list[str], shapes: list[tuple[list[str], Any]]) -> float:
+        before = client.stats.calls
+        for entity_id in ids[:sample]:
+            for fields, options in shapes:
+                for _ in client.get_insights(
+                    entity_id,
+                    level=level,
+                    fields=fields,
+                    time_range=time_range,
+                    time_increment=1,
+                    page_size=5000,
+                    **options,
+                ):
+                    pass
+        return (client.stats.calls - before) / max(1, min(sample, len(ids)))
+
+    per_ad = per_entity("ad", [a["id"] for a in ads], [daily, hours])
+    per_adset = per_entity("adset", [a["id"] for a in adsets], [daily])
+    per_campaign = per_entity("campaign", [c["id"] for c in campaigns], [daily])
+    per_account = per_entity("account", [account], [daily])
+    insights = (
+        per_ad * len(ads) + per_adset * len(adsets) + per_campaign * len(campaigns) + per_account
+    )
     return {
         "campaigns": len(campaigns),
         "adsets": len(adsets),
         "ads": len(ads),
         "listing_calls": listing,
         "insights_calls_per_ad": round(per_ad, 2),
-        "total_calls": round(listing + per_ad * len(ads)),
+        "insights_calls_per_adset": round(per_adset, 2),
+        "insights_calls_per_campaign": round(per_campaign, 2),
+        "total_calls": round(listing + insights),
         "measured_ads": min(sample, len(ads)),
     }
 

@@ -153,7 +153,10 @@ class Settings(BaseSettings):
         default=31, description="Days of daily figures per backfill chunk (one checkpoint each)."
     )
     sync_chunk_days_hourly: int = Field(
-        default=7, description="Days of hourly figures per backfill chunk (one checkpoint each)."
+        default=14,
+        description="Days of hourly figures per backfill chunk (one checkpoint each; a chunk "
+        "is one report job, so longer chunks mean fewer jobs and more work redone after a "
+        "crash).",
     )
     sync_async_min_rows: int = Field(
         default=50_000,

@@ -123,6 +123,7 @@ def test_a_chunk_that_keeps_failing_is_dead_lettered_and_the_rest_goes_on(
     sync_runtime: Runtime, sync_sandbox: MetaSandbox
 ) -> None:
     sync_runtime.settings.sync_async_min_rows = 10**9
+    sync_runtime.settings.sync_chunk_days_hourly = 7  # two hourly chunks: one fails, one not
     connection = connect_account(sync_runtime, sync_sandbox, 3)
     today = local_today(connection, sandbox_now(sync_sandbox))
     since = today - timedelta(days=13)
