@@ -299,3 +299,32 @@ def test_reach_is_given_per_entity_and_day_never_summed(client: TestClient, db: 
     assert {p["reach"] for p in by_ad["series"]} == {80}
     totals = query(client, ws, start="2026-05-01", end="2026-05-01", level="workspace")
     assert totals["totals"][0]["reach"] is None  # across ads and campaigns: never a sum
+
+
+def test_daily_rows_of_two_providers_in_one_day_bucket_are_summed(
+    client: TestClient, db: Session
+) -> None:
+    # Meta's ad days and another provider's campaign days are two workspace rollup rows of
+    # one bucket: added up, and apart when grouped by provider.
+    ws = make_keyed_workspace(db)
+    ad = tree(db, ws)[0]
+    day = datetime(2026, 6, 10, tzinfo=UTC)
+    other = {"external_entity_id": "g-1", "provider": "google", "level": "campaign"}
+    ingest(
+        client,
+        ws,
+        [
+            fact(ad, day, "day", spend="2.50"),
+            {**{k: v for k, v in fact(ad, day, "day").items() if k != "entity_id"}, **other,
+             "spend": "4.00"},
+        ],
+    )  # fmt: skip
+    out = query(client, ws, start="2026-06-10", end="2026-06-10", level="workspace")
+    assert [(p["bucket"], p["spend"]) for p in out["series"]] == [("2026-06-10", "6.50")]
+    by_provider = query(
+        client, ws, start="2026-06-10", end="2026-06-10", level="workspace", group_by="provider"
+    )
+    assert {p["group"]: p["spend"] for p in by_provider["series"]} == {
+        "google": "4.00",
+        "meta": "2.50",
+    }
