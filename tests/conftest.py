@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg import sql
 from sqlalchemy import Connection, Engine, create_engine
@@ -148,8 +149,9 @@ def runtime(settings: Settings, engine: Engine) -> Runtime:
     )
 
 
-def app_client(runtime: Runtime, db: Session) -> Iterator[TestClient]:
-    """The ASGI app of ``runtime`` over HTTP, its requests inside the test's transaction."""
+def app_in_transaction(runtime: Runtime, db: Session) -> FastAPI:
+    """The ASGI app of ``runtime``, each request's database work inside the test's
+    transaction (a savepoint per request, rolled back if the request raises)."""
     app = create_app(runtime)
 
     def test_session() -> Iterator[Session]:
@@ -166,6 +168,12 @@ def app_client(runtime: Runtime, db: Session) -> Iterator[TestClient]:
             raise
 
     app.dependency_overrides[db_session] = test_session
+    return app
+
+
+def app_client(runtime: Runtime, db: Session) -> Iterator[TestClient]:
+    """That app over HTTP."""
+    app = app_in_transaction(runtime, db)
     with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
         yield c
 

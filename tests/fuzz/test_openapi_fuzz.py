@@ -17,10 +17,9 @@ from schemathesis.transport.asgi import ASGI_TRANSPORT
 from schemathesis.transport.requests import text_serializer
 from sqlalchemy.orm import Session
 
-from metricx.app import create_app
-from metricx.auth.dependencies import db_session
 from metricx.auth.service import create_api_key
 from metricx.runtime import Runtime
+from tests.conftest import app_in_transaction
 from tests.factories import make_workspace
 from tests.ingest.helpers import make_connection
 
@@ -35,21 +34,7 @@ def fuzz_target(runtime: Runtime, db: Session) -> Iterator[dict[str, Any]]:
     """The app (its requests inside the test's transaction) and a real workspace to aim at."""
     runtime.settings.meta_graph_url = "http://127.0.0.1:9"  # nothing listens: Meta fails fast
     runtime.settings.meta_max_retries = 0
-    app = create_app(runtime)
-
-    def test_session() -> Iterator[Session]:
-        savepoint = db.begin_nested()
-        try:
-            yield db
-            db.flush()
-            if savepoint.is_active:
-                savepoint.commit()
-        except BaseException:
-            if savepoint.is_active:
-                savepoint.rollback()
-            raise
-
-    app.dependency_overrides[db_session] = test_session
+    app = app_in_transaction(runtime, db)
     ws = make_workspace(db)
     conn = make_connection(db, ws.id)
     key = create_api_key(db, workspace_id=ws.id).key
