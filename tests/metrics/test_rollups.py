@@ -84,9 +84,9 @@ def to_fact(ads: list[Entity], raw: dict[str, Any]) -> FactInput:
 def rollup_rows(db: Session, ws: Workspace) -> list[tuple[Any, ...]]:
     rows = db.execute(
         text(
-            "SELECT level, entity_id, granularity, event_at, currency, fact_level, facts,"
+            "SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, facts,"
             " conversions_n, spend, impressions, clicks, conversions FROM metric_rollups"
-            " WHERE workspace_id = :ws AND facts <> 0 ORDER BY 1, 2, 3, 4, 5, 6"
+            " WHERE workspace_id = :ws AND facts <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
         ),
         {"ws": ws.id},
     )

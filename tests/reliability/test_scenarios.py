@@ -116,9 +116,9 @@ def rollups_as_rebuilt(runtime: Runtime, workspace_id: Any) -> bool:
     """Whether the incrementally kept rollups equal a recomputation from the facts under the
     current hierarchy (a moved ad set's spend counts for its new campaign only)."""
     sql = text(
-        "SELECT level, entity_id, granularity, event_at, currency, fact_level, facts,"
+        "SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, facts,"
         " conversions_n, spend, impressions, clicks, purchase_value FROM metric_rollups"
-        " WHERE workspace_id = :ws AND facts <> 0 ORDER BY 1, 2, 3, 4, 5, 6"
+        " WHERE workspace_id = :ws AND facts <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
     )
     with runtime.sessions() as session:
         kept = session.execute(sql, {"ws": workspace_id}).all()

@@ -25,7 +25,16 @@ ROLLUP_LEVELS = ("workspace", "account", "campaign", "adset")
 # 00:00 UTC), granularity "wk_hour" / "wk_day": a range's totals read its whole weeks from
 # these and only the days at its edges from the finer rows (``week_bounds``).
 BLOCK_PREFIX = "wk_"
-KEY = ("workspace_id", "granularity", "level", "event_at", "entity_id", "currency", "fact_level")
+KEY = (
+    "workspace_id",
+    "granularity",
+    "level",
+    "event_at",
+    "entity_id",
+    "currency",
+    "fact_level",
+    "provider",
+)
 
 DELTA_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS metricx_fact_delta (entity_id uuid, fact_level text,"
@@ -80,14 +89,14 @@ WITH by_parent AS (
     SELECT e.parent_id,
            CASE WHEN e.level = 'ad' THEN NULL ELSE e.id END AS self_id,
            CASE WHEN e.level = 'ad' THEN NULL ELSE e.level END AS self_level,
-           d.granularity, d.event_at, d.currency, d.fact_level, min(d.provider) AS provider,
+           d.granularity, d.event_at, d.currency, d.fact_level, d.provider,
            sum(d.facts) AS facts, sum(d.conversions_n) AS conversions_n, {sums}
     FROM {source} d JOIN entities e ON e.id = d.entity_id
     WHERE true {where}
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ), d AS (
     SELECT x.level, x.id AS entity_id, d.granularity, d.event_at, d.currency, d.fact_level,
-           min(d.provider) AS provider, sum(d.facts) AS facts,
+           d.provider, sum(d.facts) AS facts,
            sum(d.conversions_n) AS conversions_n, {sums}
     FROM by_parent d
     LEFT JOIN entities p1 ON p1.id = d.parent_id
@@ -97,13 +106,13 @@ WITH by_parent AS (
                                (p1.level, p1.id), (p2.level, p2.id), (p3.level, p3.id))
         AS x(level, id)
     WHERE x.id IS NOT NULL AND x.level IN ('workspace', 'account', 'campaign', 'adset')
-    GROUP BY 1, 2, 3, 4, 5, 6
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
 ), blocks AS (
     -- The same rows summed per UTC week: long ranges read whole weeks from these.
-    SELECT level, entity_id, 'wk_' || granularity AS granularity, {week} AS event_at,
-           currency, fact_level, min(provider) AS provider, sum(facts) AS facts,
+    SELECT level, entity_id, '{block}' || granularity AS granularity, {week} AS event_at,
+           currency, fact_level, provider, sum(facts) AS facts,
            sum(conversions_n) AS conversions_n, {sums}
-    FROM d GROUP BY 1, 2, 3, 4, 5, 6
+    FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7
 ), rows AS (
     SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, facts,
            conversions_n, {measures} FROM d
@@ -115,7 +124,7 @@ INSERT INTO metric_rollups AS r (workspace_id, level, entity_id, granularity, ev
     currency, fact_level, provider, facts, conversions_n, {measures})
 SELECT CAST(:ws AS uuid), level, entity_id, granularity, event_at, currency, fact_level,
        provider, facts, conversions_n, {measures}
-FROM rows ORDER BY granularity, level, event_at, entity_id, currency, fact_level
+FROM rows ORDER BY granularity, level, event_at, entity_id, currency, fact_level, provider
 ON CONFLICT ({key}) DO UPDATE SET facts = r.facts + EXCLUDED.facts,
     conversions_n = r.conversions_n + EXCLUDED.conversions_n, {adds}
 """
@@ -162,11 +171,11 @@ def rebuild_blocks(session: Session, granularity: str, start: datetime, end: dat
             INSERT INTO metric_rollups (workspace_id, level, entity_id, granularity, event_at,
                 currency, fact_level, provider, facts, conversions_n, {", ".join(MEASURES)})
             SELECT workspace_id, level, entity_id, :wg, {week}, currency, fact_level,
-                   min(provider), sum(facts), sum(conversions_n), {sums}
+                   provider, sum(facts), sum(conversions_n), {sums}
             FROM metric_rollups
             WHERE granularity = :g AND event_at > :lo AND event_at < :after
               AND {week} > :lo AND {week} < :hi
-            GROUP BY workspace_id, level, entity_id, {week}, currency, fact_level
+            GROUP BY workspace_id, level, entity_id, {week}, currency, fact_level, provider
             """
         ),
         params,
@@ -177,6 +186,7 @@ def _apply_sql(source: str, where: str = "") -> str:
     return _APPLY.format(
         sums=", ".join(f"sum(d.{m}) AS {m}" for m in MEASURES),
         week=week_sql("event_at"),
+        block=BLOCK_PREFIX,
         measures=", ".join(MEASURES),
         key=", ".join(KEY),
         adds=", ".join(f"{m} = r.{m} + EXCLUDED.{m}" for m in MEASURES),
@@ -219,7 +229,9 @@ _REROLL_SQL = _apply_sql(_subtree_facts(""))
 
 # Taken by the ingest merge before writing a workspace's facts (held to the transaction's
 # end): deltas are exact only if no two transactions write one fact at once.
-WRITER_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('metricx-facts:' || %(ws)s, 0))"
+_WRITER_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('metricx-facts:' || {ws}, 0))"
+WRITER_LOCK_SQL = _WRITER_LOCK.format(ws="%(ws)s")  # psycopg cursors (the ingest merge)
+WRITER_LOCK = text(_WRITER_LOCK.format(ws="CAST(:ws AS text)"))  # sessions
 
 
 def apply_deltas(cursor: Any, workspace_id: uuid.UUID) -> None:
@@ -236,7 +248,7 @@ def moving(session: Session, workspace_id: uuid.UUID, moved: list[uuid.UUID]) ->
     rollups. Returns the step to run after the move, which adds them to the new ancestors.
     Only the moved subtrees' facts are read; the rest of the rollups stays as it is."""
     params = {"ws": workspace_id, "moved": moved}
-    session.execute(text(WRITER_LOCK_SQL.replace("%(ws)s", "CAST(:ws AS text)")), params)
+    session.execute(WRITER_LOCK, params)
     session.execute(text(_UNROLL_SQL), params)
 
     def moved_in() -> None:

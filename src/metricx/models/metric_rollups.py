@@ -14,7 +14,8 @@ from metricx.models.metric_facts import COUNT, MONEY
 
 class MetricRollup(Base):
     """Facts pre-summed at the grains dashboards read: per workspace and per account,
-    campaign and ad set, per fact bucket (hour or day), currency and source fact level.
+    campaign and ad set, per fact bucket (hour or day, and their UTC weeks), currency, source
+    fact level and provider (two providers' facts are never one row).
 
     Maintained incrementally by the ingest merge (a revision adds its delta; nothing is
     recomputed). ``level = 'workspace'`` rows carry the workspace id as ``entity_id``.
@@ -33,6 +34,7 @@ class MetricRollup(Base):
             "entity_id",
             "currency",
             "fact_level",
+            "provider",
         ),
     )
 
