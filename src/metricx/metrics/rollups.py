@@ -67,7 +67,8 @@ def _signed(alias: str, sign: str) -> str:
 # share one snapshot, so these are the values before the merge; no FOR UPDATE, which would
 # skip rows the same statement updates). Writers of one workspace are serialized by
 # ``WRITER_LOCK_SQL``, so no other transaction changes those rows in between; ``merged`` must
-# RETURN FACT_RETURNING; ``deltas`` writes +new and -old for every row the merge changed.
+# RETURN FACT_RETURNING and ``inserted``; ``deltas`` writes +new for every row the merge
+# wrote and -old for every row it updated (an inserted row had none: it is not probed for one).
 OLD_CTE = (
     # A LATERAL probe per staged row: the primary-key index of one partition, never a scan.
     f"old AS (SELECT {', '.join('o.' + c for c in _FACT_COLUMNS.split(', '))}"
@@ -80,7 +81,7 @@ DELTA_CTE = (
     "deltas AS (INSERT INTO metricx_fact_delta"
     f" SELECT {_signed('m', '')} FROM merged m"
     f" UNION ALL SELECT {_signed('o', '-')} FROM old o JOIN merged m2"
-    " ON m2.natural_key = o.natural_key AND m2.event_at = o.event_at)"
+    " ON m2.natural_key = o.natural_key AND m2.event_at = o.event_at AND NOT m2.inserted)"
 )
 
 _APPLY = """
