@@ -18,7 +18,7 @@ from metricx.config import Settings, get_settings
 from metricx.db import unit_of_work
 from metricx.errors import MetricxError
 from metricx.logging import configure_logging
-from metricx.runtime import Runtime, build_runtime
+from metricx.runtime import Runtime, build_runtime, tune_garbage_collector
 
 warnings.filterwarnings("ignore", module="platformdirs")
 
@@ -219,7 +219,9 @@ def serve(port: PortOption = 8000, host: HostOption = "127.0.0.1") -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
     runtime = build_runtime(settings)
-    uvicorn.run(create_app(runtime), host=host, port=port, log_config=None, access_log=False)
+    app = create_app(runtime)
+    tune_garbage_collector()
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()
@@ -243,6 +245,7 @@ def worker(
     configure_logging(settings.log_format, settings.log_level)
     runtime = build_runtime(settings)
     set_runtime(runtime)
+    tune_garbage_collector()
     port = settings.worker_metrics_port if metrics_port is None else metrics_port
     if port:
         telemetry.watch_database(runtime)

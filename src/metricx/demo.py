@@ -20,7 +20,7 @@ from metricx.demo_connect import connect_sandbox_accounts
 from metricx.logging import configure_logging
 from metricx.migrate import upgrade
 from metricx.models import Workspace
-from metricx.runtime import build_runtime
+from metricx.runtime import build_runtime, tune_garbage_collector
 from metricx.sandbox.config import SandboxConfig
 from metricx.sandbox.server import run_in_thread
 from metricx.worker.context import set_runtime
@@ -129,6 +129,7 @@ async def _serve_with_worker(
     server = uvicorn.Server(
         uvicorn.Config(api, host=host, port=port, log_config=None, access_log=False)  # type: ignore[arg-type]
     )
+    tune_garbage_collector()
     queue = build_queue(database_url)
     async with queue.open_async():
         worker = asyncio.create_task(

@@ -1,5 +1,6 @@
-"""Running an HTTP ingest: the body is parsed chunk by chunk in a worker thread while the
-previous chunk is written to PostgreSQL, so parsing and the database's work overlap."""
+"""Running an HTTP ingest: each chunk of the body is parsed and prepared (checked, placed in
+time, keyed, formatted) in a worker thread while the previous chunk is written to PostgreSQL
+in another, so the Python work and the database's work overlap."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from starlette.concurrency import run_in_threadpool
 from metricx.config import Settings
 from metricx.ingest import service
 from metricx.ingest.body import IngestBody
-from metricx.ingest.records import ParsedItem, parse_items
+from metricx.ingest.chunk import Chunk
+from metricx.ingest.records import parse_items
+
+
+def _prepared(ingestion: service.Ingestion, raws: list[Any], start: int) -> Chunk:
+    return ingestion.prepare(parse_items(raws, start))
 
 
 async def run_ingest(
@@ -48,10 +54,10 @@ async def run_ingest(
     writing: asyncio.Future[None] | None = None
     try:
         async for start, raws in body.records(settings.ingest_chunk_records):
-            items: list[ParsedItem] = await run_in_threadpool(parse_items, raws, start)
+            chunk = await run_in_threadpool(_prepared, ingestion, raws, start)
             if writing is not None:
                 await writing
-            writing = asyncio.ensure_future(run_in_threadpool(ingestion.add, items))
+            writing = asyncio.ensure_future(run_in_threadpool(ingestion.write, chunk))
         if writing is not None:
             await writing
             writing = None

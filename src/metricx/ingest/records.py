@@ -160,6 +160,14 @@ def _finite(value: float | Decimal) -> bool:
 
 
 def _number(field: str, value: Any, whole: bool) -> Number:
+    if value.__class__ is str and not whole:  # money as Meta sends it: one Decimal, no detour
+        try:
+            number = Decimal(value)  # strips surrounding whitespace itself
+        except InvalidOperation:
+            raise _fail(field, "must be a number") from None
+        if number.is_finite() and abs(number) < LIMITS[field]:
+            return number
+        value = number  # out of range: the checks below say how
     if isinstance(value, bool):
         raise _fail(field, "must be a number")
     if isinstance(value, str):
@@ -206,7 +214,7 @@ def parse_record(raw: Any) -> FactInput:
     granularity = _choice(raw, "granularity", GRANULARITIES)
     if granularity is None:
         raise _fail("granularity", "required: minute, hour or day")
-    fact = FactInput(granularity=granularity)
+    fact = FactInput(granularity)
     entity_id = raw.get("entity_id")
     if entity_id is not None:
         try:
@@ -241,9 +249,10 @@ def parse_record(raw: Any) -> FactInput:
             raise _fail("event_date", "must be a date (YYYY-MM-DD)") from None
     elif event_at is None:
         raise _fail("event_at", "required (or event_date + hour)")
-    fact.hour = _small_int(raw, "hour", 0, 23)
-    fact.minute = _small_int(raw, "minute", 0, 59)
-    fact.fold = _small_int(raw, "fold", 0, 1)
+    if event_date is not None or "hour" in raw or "minute" in raw or "fold" in raw:
+        fact.hour = _small_int(raw, "hour", 0, 23)
+        fact.minute = _small_int(raw, "minute", 0, 59)
+        fact.fold = _small_int(raw, "fold", 0, 1)
     if raw.get("utc_offset") is not None:
         fact.utc_offset = parse_offset(raw["utc_offset"])
     currency = raw.get("currency")
@@ -262,18 +271,21 @@ def parse_record(raw: Any) -> FactInput:
     return fact
 
 
+_LIMITED = tuple((field, LIMITS[field]) for field in MEASURES)
+
+
 def check_measures(fact: FactInput) -> None:
     """The rules of every fact's numbers, whoever sends it."""
-    for field in MEASURES:
+    for field, limit in _LIMITED:
         value = getattr(fact, field)
         if value is None:
             continue
-        if isinstance(value, float | Decimal) and not _finite(value):
+        if type(value) is not int and not _finite(value):
             raise _fail(field, "must be a finite number (not NaN or infinity)")
         if value < 0:
             raise _fail(field, "must not be negative")
-        if value >= LIMITS[field]:
-            raise _fail(field, f"too large (must be below {LIMITS[field]:.0e})")
+        if value >= limit:
+            raise _fail(field, f"too large (must be below {limit:.0e})")
 
 
 @dataclass(slots=True)

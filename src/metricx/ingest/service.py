@@ -11,7 +11,7 @@ import time as clock
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -23,26 +23,16 @@ from metricx.alerts.service import raise_alert
 from metricx.config import Settings
 from metricx.errors import Conflict, NotFound
 from metricx.ingest import repository
-from metricx.ingest.keys import natural_key_text, utc_stamp
+from metricx.ingest.chunk import AccountInfo, Chunk, KnownEntity, fill
 from metricx.ingest.partitions import PartitionCache
-from metricx.ingest.records import (
-    FactInput,
-    ParsedItem,
-    RecordError,
-    RecordRefused,
-    check_measures,
-    fact_payload,
-    jsonable,
-)
+from metricx.ingest.records import FactInput, ParsedItem, RecordError, fact_payload, jsonable
 from metricx.ingest.repository import EntityRef, ExternalRef
-from metricx.ingest.timing import bucket_start_utc, zone
+from metricx.ingest.timing import zone
 from metricx.logging import get_logger
 from metricx.models import FailedRecordStatus, Import, ImportStatus, Severity
-from metricx.models.metric_facts import FLAG_CLICKS_OVER_IMPRESSIONS, FLAG_SPEND_WITHOUT_IMPRESSIONS
 
 log = get_logger("metricx.ingest")
 ALERT_KIND = "ingest_failures"
-NULL = "\\N"
 PARTITIONS = PartitionCache()
 ENTITY_CACHE_LIMIT = 200_000
 
@@ -81,18 +71,9 @@ class IngestResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class AccountInfo:
-    tz: tzinfo
-    currency: str | None
-
-
-def _n(value: object) -> str:
-    return NULL if value is None else str(value)
-
-
 class Ingestion:
-    """One import in progress: ``add`` chunks of parsed records, then ``finish``."""
+    """One import in progress: ``add`` chunks of parsed records (or ``prepare`` each in one
+    thread and ``write`` it in the session's), then ``finish``."""
 
     def __init__(
         self,
@@ -121,10 +102,10 @@ class Ingestion:
                 raise NotFound("no such connection in this workspace")
             self.connection = AccountInfo(zone(conn.timezone), conn.currency)
         self.connection_id, self.fetch_id = connection_id, fetch_id
-        self.by_id: dict[uuid.UUID, EntityRef] = {}
-        self.by_external: dict[ExternalRef, EntityRef] = {}
-        # per entity: (natural key prefix, id as text), built once per import
-        self.entity_text: dict[uuid.UUID, tuple[str, str]] = {}
+        self.max_future = timedelta(hours=settings.ingest_max_future_hours)
+        # Read by ``prepare`` in one thread while ``write`` adds to it in another: entries are
+        # only added, and the cache is replaced whole (never cleared) when it grows too large.
+        self.entities: dict[uuid.UUID | ExternalRef, KnownEntity] = {}
         self.imp = Import(
             workspace_id=workspace_id,
             source=source,
@@ -147,16 +128,16 @@ class Ingestion:
 
     # -- entities and accounts -------------------------------------------------------------
     def _resolve_entities(self, facts: Sequence[FactInput]) -> None:
-        ids = {f.entity_id for f in facts if f.entity_id is not None} - self.by_id.keys()
+        """Look up (or create) the entities of ``facts`` not in the cache yet."""
+        if len(self.entities) > ENTITY_CACHE_LIMIT:
+            self.entities = {}
+        cache = self.entities
+        ids = {f.entity_id for f in facts if f.entity_id is not None} - cache.keys()
         externals: set[ExternalRef] = {
             (str(f.provider), str(f.level), str(f.external_entity_id))
             for f in facts
             if f.entity_id is None
-        } - self.by_external.keys()
-        if len(self.by_id) + len(self.by_external) > ENTITY_CACHE_LIMIT:
-            self.by_id.clear()
-            self.by_external.clear()
-            self.entity_text.clear()
+        } - cache.keys()
         found: list[EntityRef] = []
         if ids:
             found += repository.entities_by_id(self.session, self.workspace_id, list(ids))
@@ -177,120 +158,73 @@ class Ingestion:
                     found += repository.entities_by_external(
                         self.session, self.workspace_id, sorted(raced)
                     )
-        for ref in found:
-            self.entity_text[ref.id] = (
-                f"{self.workspace_id}|{ref.provider}|{ref.level}|{ref.external_id}|",
-                str(ref.id),
-            )
-            self.by_id[ref.id] = ref
-            self.by_external[(ref.provider, ref.level, ref.external_id)] = ref
         wanted = {r.connection_id for r in found if r.connection_id} - self.accounts.keys()
         for conn in repository.connections_in(self.session, self.workspace_id, wanted):
             self.accounts[conn.id] = AccountInfo(zone(conn.timezone), conn.currency)
-
-    def _entity(self, fact: FactInput) -> EntityRef:
-        if fact.entity_id is None:
-            ref = self.by_external[(fact.provider, fact.level, fact.external_entity_id)]  # type: ignore[index]
-            return ref
-        found = self.by_id.get(fact.entity_id)
-        if found is None:
-            raise RecordRefused(RecordError("entity_id", "unknown entity", "not_found"))
-        for name, value in (
-            ("provider", found.provider),
-            ("level", found.level),
-            ("external_entity_id", found.external_id),
-        ):
-            given = getattr(fact, name)
-            if given is not None and given != value:
-                raise RecordRefused(RecordError(name, f"contradicts the entity's {value!r}"))
-        return found
-
-    def _account(self, ref: EntityRef) -> AccountInfo:
-        if self.connection is not None:
-            return self.connection
-        if ref.connection_id is not None and ref.connection_id in self.accounts:
-            return self.accounts[ref.connection_id]
-        return self.default_account
+        for ref in found:
+            account = self.accounts.get(ref.connection_id) if ref.connection_id else None
+            known_entity = KnownEntity(
+                ref,
+                f"{self.workspace_id}|{ref.provider}|{ref.level}|{ref.external_id}|",
+                str(ref.id),
+                account or self.default_account,
+            )
+            cache[ref.id] = known_entity
+            cache[(ref.provider, ref.level, ref.external_id)] = known_entity
 
     # -- records ---------------------------------------------------------------------------
-    def add(self, items: Sequence[ParsedItem]) -> None:
-        """Write one chunk: good records merged into metric_facts, bad ones dead-lettered."""
-        self.received += len(items)
-        self._resolve_entities([i.fact for i in items if i.fact is not None])
-        now = datetime.now(UTC)
-        max_future = timedelta(hours=self.settings.ingest_max_future_hours)
-        rows: dict[str, tuple[str, bool]] = {}
-        # Most records of a chunk share a few bucket starts: place each (time, zone) once.
-        placed: dict[tuple[datetime, str, tzinfo], tuple[datetime, str, str]] = {}
-        months: set[date] = set()
-        dead: list[dict[str, Any]] = []
-        for item in items:
-            fact = item.fact
-            try:
-                if fact is None:
-                    assert item.error is not None
-                    raise RecordRefused(item.error)
-                ref = self._entity(fact)
-                account = self._account(ref)
-                if fact.event_at is not None:
-                    slot = (fact.event_at, fact.granularity, account.tz)
-                    known = placed.get(slot)
-                    if known is None:
-                        utc = bucket_start_utc(fact, account.tz, now=now, max_future=max_future)
-                        known = placed[slot] = (utc, utc_stamp(utc), utc.isoformat())
-                else:
-                    utc = bucket_start_utc(fact, account.tz, now=now, max_future=max_future)
-                    known = (utc, utc_stamp(utc), utc.isoformat())
-                check_measures(fact)
-                currency = fact.currency or account.currency
-                if currency is None:
-                    raise RecordRefused(
-                        RecordError(
-                            "currency", "required: no connection gives this entity a currency"
-                        )
-                    )
-                if account.currency is not None and currency != account.currency:
-                    raise RecordRefused(
-                        RecordError(
-                            "currency",
-                            f"{currency} contradicts the ad account's {account.currency}",
-                        )
-                    )
-            except RecordRefused as refused:
-                self._reject(item, refused.error, dead)
-                continue
-            flags = 0
-            if fact.clicks > fact.impressions:
-                flags |= FLAG_CLICKS_OVER_IMPRESSIONS
-            if fact.spend > 0 and fact.impressions == 0:
-                flags |= FLAG_SPEND_WITHOUT_IMPRESSIONS
-            utc, stamp, iso = known
-            prefix, entity_text = self.entity_text[ref.id]
-            key = natural_key_text(prefix, fact.granularity, stamp)
-            if key in rows:
-                self.result.duplicates += 1  # the last record of a fact wins
-            months.add(date(utc.year, utc.month, 1))
-            rows[key] = (
-                f"{key}\t{iso}\t{entity_text}\t{ref.provider}\t{ref.level}\t"
-                f"{fact.granularity}\t{fact.spend}\t{fact.impressions}\t{fact.clicks}\t"
-                f"{_n(fact.reach)}\t{_n(fact.conversions)}\t{_n(fact.leads)}\t"
-                f"{_n(fact.purchases)}\t{_n(fact.purchase_value)}\t{currency}\t{flags}\n",
-                flags != 0,
+    def prepare(self, items: Sequence[ParsedItem]) -> Chunk:
+        """The CPU half of a chunk (no database; safe in another thread than ``write``)."""
+        chunk = Chunk(received=len(items))
+        fill(
+            chunk,
+            items,
+            entities=self.entities,
+            connection=self.connection,
+            max_future=self.max_future,
+            final=False,
+        )
+        return chunk
+
+    def write(self, chunk: Chunk) -> None:
+        """Write a prepared chunk: good records merged into metric_facts, bad ones
+        dead-lettered. Records of entities not seen before are finished here, once their
+        entities are looked up or created."""
+        if chunk.pending:
+            self._resolve_entities([i.fact for i in chunk.pending if i.fact is not None])
+            pending, chunk.pending = chunk.pending, []
+            fill(
+                chunk,
+                pending,
+                entities=self.entities,
+                connection=self.connection,
+                max_future=self.max_future,
+                final=True,
             )
+        self.received += chunk.received
+        self.result.duplicates += chunk.duplicates
+        dead: list[dict[str, Any]] = []
+        for item, error in sorted(chunk.refused, key=lambda refused: refused[0].index):
+            self._reject(item, error, dead)
+        rows = chunk.rows
         if rows:
-            PARTITIONS.ensure(self.session, months)
+            PARTITIONS.ensure(self.session, chunk.months)
             inserted, updated = repository.merge_facts(
                 self.session,
                 workspace_id=self.workspace_id,
                 import_id=self.imp.id,
                 fetch_id=self.fetch_id,
-                lines=(line for line, _ in rows.values()),
+                lines=(line for _, line, _ in rows.values()),
             )
             self.result.inserted += inserted
             self.result.updated += updated
             self.result.unchanged += len(rows) - inserted - updated
-            self.result.flagged += sum(1 for _, flagged in rows.values() if flagged)
+            self.result.flagged += sum(1 for _, _, flagged in rows.values() if flagged)
         repository.add_failed_records(self.session, dead)
+
+    def add(self, items: Sequence[ParsedItem]) -> None:
+        """Prepare and write one chunk in this thread."""
+        self.write(self.prepare(items))
 
     def _reject(self, item: ParsedItem, error: RecordError, dead: list[dict[str, Any]]) -> None:
         self.result.failed += 1
