@@ -39,6 +39,7 @@ from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
 from metricx.metrics.service import UnifiedMetricService
 from metricx.migrate import upgrade
 from metricx.models import Entity, Level, Provider, User, Workspace
+from metricx.runtime import tune_garbage_collector
 
 END = date(2026, 11, 1)
 
@@ -156,6 +157,7 @@ def main() -> None:
         help="time the questions on a database a previous --keep run loaded (skips the load)",
     )
     args = p.parse_args()
+    tune_garbage_collector()  # as ``metricx serve`` runs: the answers are built in its process
 
     dbname = args.reuse or f"metricx_qbench_{secrets.token_hex(3)}"
     if not args.reuse:

@@ -130,6 +130,38 @@ def test_rollup_questions_use_the_rollup_key(db: Session) -> None:
         assert all("Index" in n or "Bitmap" in n for n, _ in rollup_scans), rollup_scans
 
 
+def test_a_top_n_series_reads_only_the_chosen_entities_rows(db: Session) -> None:
+    ws = load(db)
+    q = MetricQuery(
+        start=date(2026, 9, 10),
+        end=date(2026, 9, 29),
+        granularity=Bucket.WEEK,
+        level=GroupLevel.ADSET,
+        group_by=GroupBy.ENTITY,
+        limit=2,
+    )
+    with captured(db) as statements:
+        out = UnifiedMetricService(db, use_cache=False).query(ws, q)
+    assert len(out.groups) == 2 and {p.group for p in out.series} == {g.group for g in out.groups}
+    [series] = [s for s in statements if "metric_rollups" in s[0] and "ORDER BY 1, 2, 3" in s[0]]
+    [plan] = plans(db, [series])
+    # The entity index, its condition on the chosen ids: not a scan of all 12 ad sets' days.
+    assert "ix_metric_rollups_entity" in plan
+    assert "entity_id = ANY" in json.dumps(
+        [n for n in _nodes(json.loads(plan)) if n.get("Index Name") == "ix_metric_rollups_entity"]
+    )
+
+
+def _nodes(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
+
+
 def test_fact_questions_use_the_indexes_and_prune_partitions(db: Session) -> None:
     ws = load(db)
     q = MetricQuery(

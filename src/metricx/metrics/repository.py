@@ -92,9 +92,10 @@ _PRICES_SQL = (
 
 
 def formatted(sums_sql: str) -> str:
-    """Series rows (bucket, grp and the sums) as API rows, ordered by bucket and group."""
+    """Series rows (bucket, grp and the sums) as API rows keyed as the API's series points
+    (``group``, not ``grp``), ordered by bucket and group."""
     return f"""
-        SELECT t.bucket, t.grp, {_FORMATTED_SQL}
+        SELECT t.bucket, t.grp AS "group", {_FORMATTED_SQL}
         FROM ({sums_sql}) t CROSS JOIN LATERAL (SELECT {_PRICES_SQL}) p
         ORDER BY 1, 2, 3
     """
@@ -104,7 +105,7 @@ def _rows(session: Session, sql: str, params: dict[str, Any]) -> list[dict[str, 
     """The rows as dicts, fetched in one go (iterating fetches row by row: 5 µs each)."""
     result = session.execute(text(sql), params)
     keys = tuple(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result.all()]
+    return [dict(zip(keys, row, strict=False)) for row in result.all()]
 
 
 @dataclass

@@ -38,6 +38,7 @@ from metricx.metrics.schemas import (
     MetricRow,
     SeriesPoint,
     trusted,
+    trusted_all,
 )
 from metricx.models import Workspace
 
@@ -116,6 +117,18 @@ def bucket_label(value: datetime, bucket: Bucket, tz: str) -> tuple[str, str | N
         instant = value if value.tzinfo else value.replace(tzinfo=UTC)
         return instant.astimezone(ZoneInfo(tz)).isoformat(), instant.astimezone(UTC).isoformat()
     return value.date().isoformat(), None
+
+
+def label_buckets(points: list[dict[str, Any]], bucket: Bucket, tz: str) -> None:
+    """Each point's ``bucket`` (a timestamp from the database) as its label and UTC start;
+    a series repeats a few dozen buckets over thousands of points: each is labelled once."""
+    labels: dict[datetime, tuple[str, str | None]] = {}
+    for p in points:
+        value = p["bucket"]
+        label = labels.get(value)
+        if label is None:
+            label = labels[value] = bucket_label(value, bucket, tz)
+        p["bucket"], p["bucket_utc"] = label
 
 
 def _sum_rows(rows: list[dict[str, Any]], key: Any) -> dict[Any, dict[str, Any]]:
@@ -259,12 +272,10 @@ class UnifiedMetricService:
             if query.group_by is not GroupBy.NONE:
                 chosen = [g["group"] for g in groups]
         points = series_of(self.session, scope, bucket=query.granularity, groups=chosen, **kwargs)
-        for p in points:
-            p["bucket"], p["bucket_utc"] = bucket_label(p["bucket"], query.granularity, tz)
-            p["group"] = p.pop("grp")
+        label_buckets(points, query.granularity, tz)
         if query.granularity is Bucket.DAY and query.group_by is GroupBy.ENTITY:
             self._add_reach(scope, query, points, groups)
-        series = [trusted(SeriesPoint, p) for p in points]
+        series = trusted_all(SeriesPoint, points)
         per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
         totals = [MetricRow(**metric_row(per_currency[c])) for c in sorted(per_currency)]
         if len(totals) > 1:
@@ -325,7 +336,7 @@ class UnifiedMetricService:
                 workspace.id, newest - timedelta(hours=hours - 1), newest + timedelta(hours=1), tz
             )
             source = repository.rollup_fact_levels(self.session, scope, ["hour"])
-            for p in repository.rollup_series(
+            rows = repository.rollup_series(
                 self.session,
                 scope,
                 bucket=Bucket.HOUR,
@@ -333,10 +344,9 @@ class UnifiedMetricService:
                 group_by=GroupBy.NONE,
                 source=source,
                 grain="hour",
-            ):
-                p["bucket"], p["bucket_utc"] = bucket_label(p["bucket"], Bucket.HOUR, tz)
-                p["group"] = p.pop("grp")
-                points.append(trusted(SeriesPoint, p))
+            )
+            label_buckets(rows, Bucket.HOUR, tz)
+            points = trusted_all(SeriesPoint, rows)
         fresh = []
         for r in repository.freshness(self.session, workspace.id):
             newest_hour = r["newest_hour"]
