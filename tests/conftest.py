@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 from metricx.app import create_app
 from metricx.auth.dependencies import db_session
 from metricx.config import Settings
-from metricx.db import libpq_url, make_engine, make_sessionmaker, normalize_url
+from metricx.db import libpq_url, make_engine, normalize_url
 from metricx.kit.crypto import Cipher
 from metricx.migrate import upgrade
-from metricx.runtime import Runtime
+from metricx.runtime import Runtime, build_runtime
 
 
 @dataclass
@@ -138,15 +138,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def runtime(settings: Settings, engine: Engine) -> Runtime:
-    assert settings.encryption_keys is not None and settings.secret_key is not None
-    return Runtime(
-        settings=settings,
-        database_url=str(engine.url.render_as_string(hide_password=False)),
-        engine=engine,
-        sessions=make_sessionmaker(engine),
-        cipher=Cipher.from_csv(settings.encryption_keys.get_secret_value()),
-        secret_key=settings.secret_key.get_secret_value(),
-    )
+    return build_runtime(settings, engine=engine)
 
 
 def app_in_transaction(runtime: Runtime, db: Session) -> FastAPI:

@@ -40,9 +40,16 @@ def signing_key(settings: Settings) -> str:
     return read_or_create_secret(settings.data_dir / "secret.key", lambda: secrets.token_hex(32))
 
 
-def build_runtime(settings: Settings, database_url: str | None = None) -> Runtime:
-    url = database_url or resolve_database_url(settings)
-    engine = make_engine(url)
+def build_runtime(
+    settings: Settings, database_url: str | None = None, *, engine: Engine | None = None
+) -> Runtime:
+    """The process's runtime; on ``engine`` when the caller already has one (the tests share
+    one per database), else on a new engine for ``database_url`` or the settings' database."""
+    if engine is not None:
+        url = engine.url.render_as_string(hide_password=False)
+    else:
+        url = database_url or resolve_database_url(settings)
+        engine = make_engine(url)
     return Runtime(
         settings=settings,
         database_url=url,

@@ -9,9 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from metricx.config import Settings
-from metricx.db import make_sessionmaker
-from metricx.kit.crypto import Cipher
-from metricx.runtime import Runtime
+from metricx.runtime import Runtime, build_runtime
 from tests.conftest import app_client
 from tests.meta_sandbox import MetaSandbox, big_config, sandbox_fixture
 
@@ -35,15 +33,7 @@ def meta_settings(meta_sandbox: MetaSandbox, tmp_path: Path, database_url: str) 
 
 @pytest.fixture
 def meta_runtime(meta_settings: Settings, engine: Engine) -> Runtime:
-    assert meta_settings.encryption_keys and meta_settings.secret_key
-    return Runtime(
-        settings=meta_settings,
-        database_url=engine.url.render_as_string(hide_password=False),
-        engine=engine,
-        sessions=make_sessionmaker(engine),
-        cipher=Cipher.from_csv(meta_settings.encryption_keys.get_secret_value()),
-        secret_key=meta_settings.secret_key.get_secret_value(),
-    )
+    return build_runtime(meta_settings, engine=engine)
 
 
 @pytest.fixture

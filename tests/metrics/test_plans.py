@@ -92,22 +92,24 @@ def plans(db: Session, statements: list[tuple[str, Any]]) -> list[str]:
     return out
 
 
+def plan_nodes(node: Any) -> Iterator[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from plan_nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from plan_nodes(value)
+
+
 def scans_of(plan: str, prefix: str) -> list[tuple[str, str]]:
     """(node type, relation) of every scan of a relation whose name starts with prefix."""
-    found: list[tuple[str, str]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("Relation Name", "")).startswith(prefix):
-                found.append((node["Node Type"], node["Relation Name"]))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(json.loads(plan))
-    return found
+    return [
+        (n["Node Type"], n["Relation Name"])
+        for n in plan_nodes(json.loads(plan))
+        if str(n.get("Relation Name", "")).startswith(prefix)
+    ]
 
 
 def test_rollup_questions_use_the_rollup_key(db: Session) -> None:
@@ -126,7 +128,7 @@ def test_rollup_questions_use_the_rollup_key(db: Session) -> None:
     assert explained
     for plan in explained:
         # One of the rollups' own indexes (which one depends on the table's statistics).
-        names = {n["Index Name"] for n in _nodes(json.loads(plan)) if "Index Name" in n}
+        names = {n["Index Name"] for n in plan_nodes(json.loads(plan)) if "Index Name" in n}
         used = {name for name in names if "metric_rollups" in name}  # not the entity names'
         assert used and used <= {"pk_metric_rollups", "ix_metric_rollups_entity"}, names
         assert scans_of(plan, "metric_facts") == []  # the facts are not read at all
@@ -152,18 +154,12 @@ def test_a_top_n_series_reads_only_the_chosen_entities_rows(db: Session) -> None
     # The entity index, its condition on the chosen ids: not a scan of all 12 ad sets' days.
     assert "ix_metric_rollups_entity" in plan
     assert "entity_id = ANY" in json.dumps(
-        [n for n in _nodes(json.loads(plan)) if n.get("Index Name") == "ix_metric_rollups_entity"]
+        [
+            n
+            for n in plan_nodes(json.loads(plan))
+            if n.get("Index Name") == "ix_metric_rollups_entity"
+        ]
     )
-
-
-def _nodes(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _nodes(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _nodes(value)
 
 
 def test_fact_questions_use_the_indexes_and_prune_partitions(db: Session) -> None:

@@ -18,11 +18,10 @@ from sqlalchemy import create_engine
 
 import metricx.sync.metrics  # noqa: F401  (registers the sync's metrics, as a worker does)
 from metricx.app import create_app
-from metricx.db import make_engine, make_sessionmaker, unit_of_work
-from metricx.kit.crypto import Cipher
+from metricx.db import make_engine, unit_of_work
 from metricx.migrate import upgrade
 from metricx.models import Connection
-from metricx.runtime import Runtime
+from metricx.runtime import Runtime, build_runtime
 from metricx.sync import runner, service
 from metricx.sync.service import local_today
 from metricx.worker.enqueue import defer_job
@@ -118,15 +117,7 @@ def synced(
     plain.dispose()
     settings = box.settings(tmp_path, url)
     engine = make_engine(url)
-    assert settings.encryption_keys and settings.secret_key
-    runtime = Runtime(
-        settings=settings,
-        database_url=url,
-        engine=engine,
-        sessions=make_sessionmaker(engine),
-        cipher=Cipher.from_csv(settings.encryption_keys.get_secret_value()),
-        secret_key=settings.secret_key.get_secret_value(),
-    )
+    runtime = build_runtime(settings, engine=engine)
     connection = connect_account(runtime, box, 2)
     now = datetime.fromisoformat(box.http.get("/_sandbox/clock").json()["now"])
     with unit_of_work(runtime.sessions) as session:

@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from metricx.db import make_sessionmaker, unit_of_work
-from metricx.kit.crypto import Cipher
+from metricx.db import unit_of_work
 from metricx.models import Fetch, RunStatus
-from metricx.runtime import Runtime
+from metricx.runtime import Runtime, build_runtime
 from metricx.sandbox.config import SandboxConfig
 from metricx.sync import scheduler
 from tests.meta_sandbox import MetaSandbox, sandbox_fixture
@@ -60,15 +59,7 @@ def crowd_runtime(
     crowd_sandbox: MetaSandbox, tmp_path: Path, sync_database: str, sync_engine: Any
 ) -> Runtime:
     settings = crowd_sandbox.settings(tmp_path, sync_database, sync_backfill_days=2)
-    assert settings.encryption_keys and settings.secret_key
-    return Runtime(
-        settings=settings,
-        database_url=sync_engine.url.render_as_string(hide_password=False),
-        engine=sync_engine,
-        sessions=make_sessionmaker(sync_engine),
-        cipher=Cipher.from_csv(settings.encryption_keys.get_secret_value()),
-        secret_key=settings.secret_key.get_secret_value(),
-    )
+    return build_runtime(settings, engine=sync_engine)
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 
 from metricx.config import Settings
 from metricx.connections.service import add_with_token
-from metricx.db import make_engine, make_sessionmaker, unit_of_work
+from metricx.db import make_engine, unit_of_work
 from metricx.integrations.meta.client import MetaAdsClient
-from metricx.kit.crypto import Cipher, Secret
+from metricx.kit.crypto import Secret
 from metricx.migrate import upgrade
 from metricx.models import Connection
-from metricx.runtime import Runtime
+from metricx.runtime import Runtime, build_runtime
 from metricx.sandbox.config import SandboxConfig
 from tests.factories import make_workspace
 from tests.meta_sandbox import MetaSandbox, sandbox_fixture
@@ -75,15 +75,7 @@ def sync_settings(sync_sandbox: MetaSandbox, tmp_path: Path, sync_database: str)
 
 @pytest.fixture
 def sync_runtime(sync_settings: Settings, sync_engine: Engine) -> Iterator[Runtime]:
-    assert sync_settings.encryption_keys and sync_settings.secret_key
-    yield Runtime(
-        settings=sync_settings,
-        database_url=sync_engine.url.render_as_string(hide_password=False),
-        engine=sync_engine,
-        sessions=make_sessionmaker(sync_engine),
-        cipher=Cipher.from_csv(sync_settings.encryption_keys.get_secret_value()),
-        secret_key=sync_settings.secret_key.get_secret_value(),
-    )
+    yield build_runtime(sync_settings, engine=sync_engine)
 
 
 @pytest.fixture(autouse=True)

@@ -14,11 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select, text
 
-from metricx.db import make_sessionmaker, unit_of_work
+from metricx.db import unit_of_work
 from metricx.ingest.timing import day_start_utc
-from metricx.kit.crypto import Cipher
 from metricx.models import Connection, FailedRecord, Fetch, Import, RunStatus
-from metricx.runtime import Runtime
+from metricx.runtime import Runtime, build_runtime
 from metricx.sandbox.config import SandboxConfig
 from metricx.sync import runner, service
 from tests.meta_sandbox import MetaSandbox, sandbox_fixture
@@ -61,15 +60,7 @@ def dst_runtime(dst_sandbox: MetaSandbox, tmp_path: Path, sync_engine: Engine) -
         sync_retry_base_seconds=0.01,
         sync_retry_max_seconds=0.05,
     )
-    assert settings.encryption_keys and settings.secret_key
-    return Runtime(
-        settings=settings,
-        database_url=sync_engine.url.render_as_string(hide_password=False),
-        engine=sync_engine,
-        sessions=make_sessionmaker(sync_engine),
-        cipher=Cipher.from_csv(settings.encryption_keys.get_secret_value()),
-        secret_key=settings.secret_key.get_secret_value(),
-    )
+    return build_runtime(settings, engine=sync_engine)
 
 
 def first_backfill(runtime: Runtime, box: MetaSandbox, connection: Connection) -> Fetch:

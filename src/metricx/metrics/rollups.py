@@ -15,8 +15,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
+
+from metricx.models.metric_rollups import MetricRollup
 
 MEASURES = ("spend", "impressions", "clicks", "conversions", "leads", "purchases", "purchase_value")
 ACTION_MEASURES = ("conversions", "leads", "purchases", "purchase_value")
@@ -25,16 +27,7 @@ ROLLUP_LEVELS = ("workspace", "account", "campaign", "adset")
 # 00:00 UTC), granularity "wk_hour" / "wk_day": a range's totals read its whole weeks from
 # these and only the days at its edges from the finer rows (``week_bounds``).
 BLOCK_PREFIX = "wk_"
-KEY = (
-    "workspace_id",
-    "granularity",
-    "level",
-    "event_at",
-    "entity_id",
-    "currency",
-    "fact_level",
-    "provider",
-)
+KEY = tuple(c.name for c in inspect(MetricRollup).primary_key)  # the ON CONFLICT target
 
 DELTA_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS metricx_fact_delta (entity_id uuid, fact_level text,"

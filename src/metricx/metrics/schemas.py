@@ -146,13 +146,7 @@ def trusted(cls: type[M], values: dict[str, Any]) -> M:
     """A model from values the query layer made itself, already in the model's types, with a
     value for every field: no validation and none of ``model_construct``'s per-field work
     (dashboards build thousands of series points per answer)."""
-    model = cls.__new__(cls)
-    setattr_ = object.__setattr__
-    setattr_(model, "__dict__", values)
-    setattr_(model, "__pydantic_fields_set__", _all_fields(cls))
-    setattr_(model, "__pydantic_extra__", None)
-    setattr_(model, "__pydantic_private__", None)
-    return model
+    return trusted_all(cls, [values])[0]
 
 
 def trusted_all(cls: type[M], rows: list[dict[str, Any]]) -> list[M]:
