@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from metricx.app import create_app
+from metricx.migrate import upgrade
+from metricx.models import User, UserSession
 from metricx.runtime import build_runtime
 from tests.conftest import make_settings
-from tests.factories import make_keyed_workspace
+from tests.factories import PASSWORD, make_keyed_workspace, make_user
 
 
 def test_healthz_and_readyz(client: TestClient) -> None:
@@ -85,3 +88,34 @@ def test_openapi_lists_error_responses(client: TestClient) -> None:
     doc = client.get("/openapi.json").json()
     get_ws = doc["paths"]["/api/v1/workspaces/{workspace_id}"]["get"]
     assert {"401", "404"} <= set(get_ws["responses"])
+
+
+def test_a_request_commits_before_its_response_is_sent(tmp_path: Path, fresh_database) -> None:  # type: ignore[no-untyped-def]
+    # A browser follows a redirect as soon as the response starts: the write it was told of
+    # must already be visible to another connection by then (sign-in, then the dashboard).
+    url = fresh_database("commit_order")
+    runtime = build_runtime(make_settings(tmp_path, url))
+    upgrade(runtime.engine)
+    with runtime.sessions.begin() as s:
+        user_id = make_user(s).id
+        email = s.get(User, user_id).email  # type: ignore[union-attr]
+    app = create_app(runtime)
+    seen: list[int] = []
+
+    async def watching(scope, receive, send):  # type: ignore[no-untyped-def]
+        async def on_send(message):  # type: ignore[no-untyped-def]
+            if message["type"] == "http.response.start" and scope["path"].endswith("/login"):
+                with runtime.engine.connect() as other:
+                    seen.append(
+                        other.scalar(select(func.count()).where(UserSession.user_id == user_id))
+                        or 0
+                    )
+            await send(message)
+
+        await app(scope, receive, on_send)
+
+    with TestClient(watching) as c:
+        r = c.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    runtime.dispose()
+    assert r.status_code == 200
+    assert seen == [1]

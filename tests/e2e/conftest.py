@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+FAILURES = Path("test-artifacts/failures")
 
 CHROMIUM = os.environ.get("METRICX_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -31,6 +34,15 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    page = getattr(item, "funcargs", {}).get("page")
+    if report.when == "call" and report.failed and isinstance(page, Page):
+        report.sections.append(("the browser at failure", _show_failure(page, item.name)))
+    return report
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context()
@@ -38,3 +50,15 @@ def page(browser: Browser) -> Iterator[Page]:
     pg.set_default_timeout(15_000)
     yield pg
     context.close()
+
+
+def _show_failure(pg: Page, name: str) -> str:
+    """What the browser showed when a test failed: a screenshot in test-artifacts/failures,
+    and the page's address and text for the test's report (all CI keeps is its output)."""
+    try:
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(FAILURES / f"{name}.png"), full_page=True)
+        text = pg.inner_text("body", timeout=2_000)
+    except Exception as exc:  # the page may be gone; the test's own error matters more
+        text = f"(could not read the page: {exc})"
+    return f"{pg.url}\n{text[:4000]}"

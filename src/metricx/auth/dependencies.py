@@ -30,12 +30,16 @@ def get_runtime(request: Request) -> Runtime:
 
 
 def db_session(request: Request) -> Iterator[Session]:
-    """One unit of work per request: committed after the endpoint, rolled back if it raised."""
+    """One unit of work per request: committed after the endpoint, rolled back if it raised.
+
+    Its scope is the endpoint function, so the commit lands before the response is sent: a
+    client (or a browser following a redirect) never reads before the write it was told of,
+    and a failed commit is an error, not a success already sent."""
     with unit_of_work(get_runtime(request).sessions) as session:
         yield session
 
 
-DbSession = Annotated[Session, Depends(db_session)]
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
