@@ -21,11 +21,13 @@ from metricx.db import unit_of_work
 from metricx.models import Connection, Fetch, RunStatus
 from metricx.runtime import Runtime
 from metricx.sync import scheduler, service
+from metricx.worker.stalled import release_stalled_jobs
 from tests.meta_sandbox import MetaSandbox
 from tests.sync.conftest import (  # noqa: F401  (fixtures)
     connect_account,
     sync_database,
     sync_engine,
+    sync_jobs,
     sync_runtime,
     sync_sandbox,
     sync_settings,
@@ -136,9 +138,14 @@ def test_killed_worker_resumes_from_last_chunk(
     with unit_of_work(sync_runtime.sessions) as session:
         recovered = scheduler.recover_stalled(session, now=datetime.now().astimezone())
         assert fetch.id in [f.id for f in recovered]
+    with unit_of_work(sync_runtime.sessions) as session:  # no live worker: any age is stale
+        release_stalled_jobs(session, closed={service.SYNC_TASK}, seconds=0)
+        assert sync_jobs(session, fetch.id) == ["failed", "todo"]  # the dead's, recovery's
     sync_sandbox.http.delete("/_sandbox/faults")
     start_worker("rescuer")
     wait_for(lambda: load(sync_runtime, fetch.id).status is RunStatus.SUCCEEDED)
+    with unit_of_work(sync_runtime.sessions) as session:  # nothing left 'doing' by the dead
+        assert sync_jobs(session, fetch.id) == ["failed", "succeeded"]
     final = load(sync_runtime, fetch.id)
     chunks = final.checkpoint["chunks"]
     assert all(chunks[i]["attempts"] == 1 for i in done_before)  # never redone

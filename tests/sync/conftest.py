@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection as DbConnection
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from metricx.config import Settings
@@ -117,3 +119,23 @@ def sandbox_clients(box: MetaSandbox) -> Callable[[Settings, Secret], MetaAdsCli
 
 def session_of(runtime: Runtime) -> Session:
     return runtime.sessions()
+
+
+_SYNC_JOBS = (
+    "FROM procrastinate_jobs WHERE task_name = 'run_metrics_sync' AND args->>'fetch_id' = :f"
+)
+
+
+def sync_jobs(db: Session | DbConnection, fetch_id: object) -> list[str]:
+    """The statuses of a fetch's run jobs, oldest first."""
+    sql = text(f"SELECT status {_SYNC_JOBS} ORDER BY id")
+    return [str(s) for s in db.execute(sql, {"f": str(fetch_id)}).scalars()]
+
+
+def set_sync_jobs(db: DbConnection, fetch_id: object, assignments: str, **params: Any) -> list[int]:
+    """Change a fetch's run jobs (``assignments``: an UPDATE's SET list); their ids."""
+    sql = text(
+        f"UPDATE procrastinate_jobs SET {assignments} WHERE id IN (SELECT id {_SYNC_JOBS})"
+        " RETURNING id"
+    )
+    return [int(i) for i in db.execute(sql, {**params, "f": str(fetch_id)}).scalars()]

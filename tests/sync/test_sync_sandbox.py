@@ -3,6 +3,7 @@ faults, failures, gaps. Every stored fact must equal the sandbox's truth."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,8 +27,9 @@ from metricx.models import (
 from metricx.runtime import Runtime
 from metricx.sync import repository, runner, scheduler, service
 from metricx.sync.service import local_today
+from metricx.worker.stalled import release_stalled_jobs
 from tests.meta_sandbox import MetaSandbox
-from tests.sync.conftest import connect_account, sandbox_clients
+from tests.sync.conftest import connect_account, sandbox_clients, set_sync_jobs, sync_jobs
 from tests.sync.truth import assert_matches_truth
 
 
@@ -249,31 +251,52 @@ def test_a_second_run_waits_while_the_connection_is_locked(
     assert run(sync_runtime, sync_sandbox, fetch).status is RunStatus.SUCCEEDED
 
 
+def recovered(runtime: Runtime) -> list[uuid.UUID]:
+    """The fetches one pass of the stalled-sync recovery queues again."""
+    with unit_of_work(runtime.sessions) as session:
+        return [f.id for f in scheduler.recover_stalled(session, now=datetime.now(UTC))]
+
+
 def test_a_queued_sync_whose_job_died_before_it_ran_is_queued_again(
     sync_runtime: Runtime, sync_sandbox: MetaSandbox
 ) -> None:
     connection = connect_account(sync_runtime, sync_sandbox, 2)
     fetch = request(sync_runtime, connection, sync_sandbox)
-    jobs = text(
-        "SELECT status FROM procrastinate_jobs WHERE task_name = 'run_metrics_sync'"
-        " AND args->>'fetch_id' = :f ORDER BY id"
-    )
     with sync_runtime.engine.begin() as db:
         # What Procrastinate records when the job raises before the run starts (its database
         # session was cut): the fetch still says queued, and no job will ever run it.
+        set_sync_jobs(db, fetch.id, "status = 'failed'")
+    assert recovered(sync_runtime) == [fetch.id]
+    assert recovered(sync_runtime) == []  # queued now
+    with unit_of_work(sync_runtime.sessions) as session:
+        assert sync_jobs(session, fetch.id) == ["failed", "todo"]
+    assert run(sync_runtime, sync_sandbox, fetch).status is RunStatus.SUCCEEDED
+
+
+def test_a_queued_sync_whose_worker_died_before_starting_it_is_queued_again(
+    sync_runtime: Runtime, sync_sandbox: MetaSandbox
+) -> None:
+    connection = connect_account(sync_runtime, sync_sandbox, 2)
+    fetch = request(sync_runtime, connection, sync_sandbox)
+    with sync_runtime.engine.begin() as db:
+        # A worker took the job (as Procrastinate's fetch does) and was killed before the run
+        # began: the fetch still says queued, the job says doing.
+        worker = db.execute(text("SELECT procrastinate_register_worker_v1()")).scalar_one()
+        [job] = set_sync_jobs(db, fetch.id, "status = 'doing', worker_id = :w", w=worker)
+    assert recovered(sync_runtime) == []  # its heartbeat is fresh: not yet
+    with sync_runtime.engine.begin() as db:
         db.execute(
             text(
-                "UPDATE procrastinate_jobs SET status = 'failed'"
-                " WHERE task_name = 'run_metrics_sync' AND args->>'fetch_id' = :f"
+                "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '10 minutes'"
+                " WHERE id = :w"
             ),
-            {"f": str(fetch.id)},
+            {"w": worker},
         )
-    with unit_of_work(sync_runtime.sessions) as session:
-        recovered = scheduler.recover_stalled(session, now=datetime.now(UTC))
-        assert [f.id for f in recovered] == [fetch.id]
-    with unit_of_work(sync_runtime.sessions) as session:
-        assert scheduler.recover_stalled(session, now=datetime.now(UTC)) == []  # queued now
-        assert list(session.execute(jobs, {"f": str(fetch.id)}).scalars()) == ["failed", "todo"]
+    assert recovered(sync_runtime) == [fetch.id]
+    with unit_of_work(sync_runtime.sessions) as session:  # the dead worker's job is closed
+        released = release_stalled_jobs(session, closed={service.SYNC_TASK})
+        assert job in released.closed and job not in released.retried
+        assert sync_jobs(session, fetch.id) == ["failed", "todo"]
     assert run(sync_runtime, sync_sandbox, fetch).status is RunStatus.SUCCEEDED
 
 

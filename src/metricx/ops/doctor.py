@@ -13,9 +13,10 @@ from sqlalchemy.engine import make_url
 
 from metricx.config import Settings
 from metricx.kit.crypto import Cipher, DecryptionError
+from metricx.worker.stalled import STALLED_AFTER_SECONDS
 
 Status = Literal["ok", "warn", "fail", "skip"]
-HEARTBEAT_SECONDS = 60
+HEARTBEAT_SECONDS = STALLED_AFTER_SECONDS
 FERNET_HINT = (
     "generate one with: python -c 'from cryptography.fernet import Fernet; "
     "print(Fernet.generate_key().decode())'"

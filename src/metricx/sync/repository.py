@@ -22,6 +22,7 @@ from metricx.models import (
     ImportStatus,
     RunStatus,
 )
+from metricx.worker.stalled import LIVE_WORKER_SQL, STALLED_AFTER_SECONDS
 
 SYNC_KINDS = ("backfill", "sync", "gap_fill")
 OPEN = (RunStatus.QUEUED, RunStatus.RUNNING)
@@ -55,17 +56,19 @@ def lock_is_free(session: Session, connection_id: uuid.UUID) -> bool:
     )
 
 
+_PENDING_JOB = text(
+    "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs j WHERE j.task_name = :task"
+    " AND j.args->>'fetch_id' = :fetch AND (j.status = 'todo' OR (j.status = 'doing' AND "
+    + LIVE_WORKER_SQL.format(job="j", seconds=":seconds")
+    + ")))"
+)
+
+
 def has_pending_job(session: Session, fetch_id: uuid.UUID, task_name: str) -> bool:
-    """True when a job of ``task_name`` for this fetch waits in the queue or is being run."""
-    return bool(
-        session.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE task_name = :task"
-                " AND args->>'fetch_id' = :fetch AND status IN ('todo', 'doing'))"
-            ),
-            {"task": task_name, "fetch": str(fetch_id)},
-        ).scalar_one()
-    )
+    """True when a job of ``task_name`` for this fetch waits in the queue, or a live worker
+    runs it (a dead worker's job, even one it picked up but never started, does not count)."""
+    params = {"task": task_name, "fetch": str(fetch_id), "seconds": STALLED_AFTER_SECONDS}
+    return bool(session.execute(_PENDING_JOB, params).scalar_one())
 
 
 def connection_in(

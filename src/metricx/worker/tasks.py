@@ -21,8 +21,10 @@ from metricx.metrics.partitions import ensure_partitions_ahead
 from metricx.notifications.tasks import dispatch_notifications, send_notification
 from metricx.quality.tasks import validate_all_connections, validate_connection
 from metricx.retention.tasks import enforce_retention
+from metricx.sync.service import SYNC_TASK
 from metricx.sync.tasks import enqueue_due_syncs, fill_sync_gaps, run_metrics_sync
 from metricx.worker.context import current_runtime
+from metricx.worker.stalled import release_stalled_jobs
 
 log = get_logger("metricx.worker")
 
@@ -47,7 +49,26 @@ def maintain_fact_partitions(timestamp: int) -> list[str]:
     return created
 
 
+def release_dead_workers_jobs(timestamp: int) -> dict[str, int]:
+    """Periodic (every 5 minutes): jobs left 'doing' by a dead worker run again, or are
+    closed where something else runs them again (sync runs: the sync's own recovery)."""
+    runtime = current_runtime()
+    with unit_of_work(runtime.sessions) as session:
+        released = release_stalled_jobs(session, closed={SYNC_TASK})
+    summary = {"retried": len(released.retried), "closed": len(released.closed)}
+    if released.retried or released.closed:
+        log.info("jobs of dead workers released", scheduled_at=timestamp, **summary)
+    return summary
+
+
 TASKS: list[TaskSpec] = [
+    TaskSpec(
+        release_dead_workers_jobs,
+        name="release_dead_workers_jobs",
+        queue="maintenance",
+        cron="*/5 * * * *",
+        options={"queueing_lock": "release_dead_workers_jobs"},
+    ),
     TaskSpec(
         maintain_fact_partitions,
         name="maintain_fact_partitions",
