@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from psycopg import Connection as PgConnection
-from sqlalchemy import ARRAY, Executable, Text, cast, func, insert, literal, select, text
+from psycopg.types.json import Jsonb
+from sqlalchemy import ARRAY, Executable, Text, cast, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from metricx.metrics import rollups
@@ -286,9 +287,20 @@ def count_unsuccessful_since(session: Session, workspace_id: uuid.UUID, since: d
     return int(session.scalar(stmt) or 0)
 
 
+FAILED_COLUMNS = ("id", "workspace_id", "import_id", "record_index", "payload", "errors", "status")
+JSON_COLUMNS = frozenset({"payload", "errors"})
+
+
 def add_failed_records(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(FailedRecord), list(rows))
+    """Dead-letter ``rows`` (dicts of ``FAILED_COLUMNS``) by COPY: a batch of bad records is
+    as large as a good one, and row-by-row inserts ran at 8k/s."""
+    if not rows:
+        return
+    columns = [(c, c in JSON_COLUMNS) for c in FAILED_COLUMNS]
+    copy = f"COPY failed_records ({', '.join(FAILED_COLUMNS)}) FROM STDIN"
+    with driver_connection(session).cursor() as cur, cur.copy(copy) as cp:
+        for row in rows:
+            cp.write_row([Jsonb(row[c]) if js else row[c] for c, js in columns])
 
 
 def failed_record_in(

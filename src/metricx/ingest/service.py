@@ -245,7 +245,7 @@ class Ingestion:
                     "record_index": item.index,
                     "payload": jsonable(payload),
                     "errors": [jsonable(problem)],
-                    "status": FailedRecordStatus.PENDING,
+                    "status": FailedRecordStatus.PENDING.value,
                 }
             )
 
