@@ -162,6 +162,45 @@ def test_a_top_n_series_reads_only_the_chosen_entities_rows(db: Session) -> None
     )
 
 
+def test_a_day_series_over_aligned_daily_rows_sums_nothing(db: Session) -> None:
+    ws = load(db, days=2, ads_per_set=1)
+    ads = db.query(Entity).filter_by(workspace_id=ws.id, level=Level.AD).all()
+    daily = [
+        FactInput(
+            granularity="day",
+            entity_id=ad.id,
+            event_at=DAY0 + timedelta(days=d),
+            currency="USD",
+            spend=Decimal(d + 1),
+            impressions=1000,
+            clicks=d,
+        )
+        for ad in ads
+        for d in range(2)
+    ]
+    upsert_facts(db, settings=Settings(), workspace_id=ws.id, records=daily, source="test")
+
+    def series_plan(timezone: str) -> list[str]:
+        q = MetricQuery(
+            start=date(2026, 9, 10),
+            end=date(2026, 9, 11),
+            granularity=Bucket.DAY,
+            level=GroupLevel.CAMPAIGN,
+            group_by=GroupBy.ENTITY,
+            timezone=timezone,
+        )
+        with captured(db) as statements:
+            out = UnifiedMetricService(db, use_cache=False).query(ws, q)
+        assert out.source["granularity"] == "day" and out.series
+        [series] = [s for s in statements if "ORDER BY 1, 2, 3" in s[0]]
+        [plan] = plans(db, [series])
+        return [n["Node Type"] for n in plan_nodes(json.loads(plan)) if "Node Type" in n]
+
+    # The daily rows start UTC days: each is one point. Pacific days cut across them: sums.
+    assert "Aggregate" not in series_plan("UTC")
+    assert "Aggregate" in series_plan("America/Los_Angeles")
+
+
 def test_fact_questions_use_the_indexes_and_prune_partitions(db: Session) -> None:
     ws = load(db)
     q = MetricQuery(

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from metricx.config import Settings
 from metricx.ingest.records import FactInput
 from metricx.ingest.service import upsert_facts
-from metricx.metrics import rollups
+from metricx.metrics import repository, rollups
+from metricx.metrics.repository import FactScope
 from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
 from metricx.metrics.service import UnifiedMetricService
 from metricx.models import Entity, Level, Provider, Workspace
@@ -117,13 +118,17 @@ def test_rollups_equal_recomputation_after_random_upserts(
         incremental = rollup_rows(db, ws)
         answers: dict[Any, Any] = {}
         sources: dict[Any, Any] = {}
+        questions = [
+            (Bucket.HOUR, GroupLevel.WORKSPACE, GroupBy.NONE, None),
+            (Bucket.DAY, GroupLevel.CAMPAIGN, GroupBy.ENTITY, "America/Los_Angeles"),
+            (Bucket.WEEK, GroupLevel.ADSET, GroupBy.ENTITY, "Asia/Kolkata"),
+            # Daily facts start UTC days: rollup rows are the points (no sums) here.
+            (Bucket.DAY, GroupLevel.CAMPAIGN, GroupBy.ENTITY, "UTC"),
+            (Bucket.DAY, GroupLevel.WORKSPACE, GroupBy.PROVIDER, "UTC"),
+        ]
         for use in (True, False):
             service = UnifiedMetricService(db, use_rollups=use)
-            for granularity, level, group, tz in [
-                (Bucket.HOUR, GroupLevel.WORKSPACE, GroupBy.NONE, None),
-                (Bucket.DAY, GroupLevel.CAMPAIGN, GroupBy.ENTITY, "America/Los_Angeles"),
-                (Bucket.WEEK, GroupLevel.ADSET, GroupBy.ENTITY, "Asia/Kolkata"),
-            ]:
+            for n, (granularity, level, group, tz) in enumerate(questions):
                 q = MetricQuery(
                     start=START.date() + timedelta(days=1),  # edges cut into weeks and days
                     end=(START + timedelta(days=19)).date(),
@@ -133,17 +138,17 @@ def test_rollups_equal_recomputation_after_random_upserts(
                     timezone=tz,
                 )
                 out = service.query(ws, q).model_dump()
-                answers[(use, granularity)] = (out["totals"], out["groups"], out["series"])
-                sources[(use, granularity)] = out["source"]
-        for granularity in (Bucket.HOUR, Bucket.DAY, Bucket.WEEK):
-            rolled, raw = answers[(True, granularity)], answers[(False, granularity)]
+                answers[(use, n)] = (out["totals"], out["groups"], out["series"])
+                sources[(use, n)] = out["source"]
+        for n in range(len(questions)):
+            rolled, raw = answers[(True, n)], answers[(False, n)]
             if rolled != raw:
-                print("SOURCES", sources[(True, granularity)], sources[(False, granularity)])
+                print("SOURCES", sources[(True, n)], sources[(False, n)])
                 for part in (2,):
                     print("ROLLED", [(p["bucket"], p["group"], p["spend"]) for p in rolled[part]])
                     print("RAW   ", [(p["bucket"], p["group"], p["spend"]) for p in raw[part]])
             assert rolled == raw, (
-                granularity,
+                questions[n],
                 [
                     (k, a.get(k), b.get(k))
                     for part_a, part_b in zip(rolled, raw, strict=True)
@@ -205,3 +210,47 @@ def test_revision_changes_rollup_by_its_delta(db: Session) -> None:
         {"ws": ws.id, "at": at},
     ).one()
     assert (row.facts, row.spend, row.impressions) == (2, Decimal("13.50"), 130)
+
+
+def test_aligned_daily_rows_are_the_points_of_a_day_series(db: Session) -> None:
+    ws = make_workspace(db)
+    ads = build_tree(db, ws)
+    facts = [
+        FactInput(
+            granularity="day",
+            entity_id=ad.id,
+            event_at=START.replace(hour=0) + timedelta(days=day),
+            currency=("EUR" if i == 3 and day == 1 else "USD"),
+            spend=Decimal(f"{i + day}.125"),
+            impressions=100 * i + day,
+            clicks=i,
+            conversions=Decimal(day) if i % 2 else None,
+        )
+        for i, ad in enumerate(ads)
+        for day in range(4)
+    ]
+    assert upsert_facts(db, settings=Settings(), workspace_id=ws.id, records=facts).failed == 0
+    lo = START.replace(hour=0)
+    utc = FactScope(ws.id, lo, lo + timedelta(days=4), "UTC")
+    pacific = FactScope(ws.id, lo, lo + timedelta(days=4), "America/Los_Angeles")
+    source, aligned = repository.rollup_fact_levels(db, utc, ["day", "hour"])
+    assert source == {"meta": "ad:day", "google": "ad:day"} and aligned
+    assert not repository.rollup_fact_levels(db, pacific, ["day", "hour"])[1]
+    for level, group_by in (
+        (GroupLevel.CAMPAIGN, GroupBy.ENTITY),
+        (GroupLevel.WORKSPACE, GroupBy.PROVIDER),
+    ):
+        answers = [
+            repository.rollup_series(
+                db,
+                utc,
+                bucket=Bucket.DAY,
+                level=level,
+                group_by=group_by,
+                source=source,
+                grain="day",
+                exact=exact,
+            )
+            for exact in (True, False)
+        ]
+        assert answers[0] == answers[1] and len(answers[0]) >= 8

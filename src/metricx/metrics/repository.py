@@ -336,16 +336,27 @@ def newest_fact_at(session: Session, workspace_id: uuid.UUID) -> datetime | None
 
 def rollup_fact_levels(
     session: Session, scope: FactScope, granularities: list[str]
-) -> dict[str, str]:
+) -> tuple[dict[str, str], bool]:
+    """The sources (as ``pick_sources``) and whether every daily rollup row in range starts a
+    day of the scope's time zone. The workspace rows carry every instant any rollup row has,
+    so when they all do, each entity has at most one daily row per local day and source:
+    rollup rows are already a day series' points (``rollup_series(exact=True)``)."""
     rows = session.execute(
         text(
-            "SELECT DISTINCT provider, fact_level, granularity FROM metric_rollups r"
+            "SELECT provider, fact_level, granularity, bool_and(r.event_at ="
+            " (date_trunc('day', r.event_at AT TIME ZONE :tz) AT TIME ZONE :tz))"
+            " FILTER (WHERE r.granularity = 'day')"
+            " FROM metric_rollups r"
             " WHERE r.workspace_id = :ws AND r.level = 'workspace' AND r.facts <> 0"
             " AND r.granularity = ANY(:grans) AND r.event_at >= :start AND r.event_at < :end"
+            " GROUP BY 1, 2, 3"
         ),
         {**scope.params(), "grans": granularities},
     ).all()
-    return pick_sources([tuple(r) for r in rows], granularities)
+    source = pick_sources([(r[0], r[1], r[2]) for r in rows], granularities)
+    aligned = {f"{r[0]}:{r[1]}:{r[2]}": bool(r[3]) for r in rows}
+    days = all(aligned.get(f"{p}:{spec}", False) for p, spec in source.items())
+    return source, days
 
 
 def _rollup_bucket_sql(bucket: Bucket) -> str:
@@ -387,6 +398,16 @@ ROLLUP_SUMS = """
 """
 
 
+# ROLLUP_SUMS of a single row.
+ROLLUP_VALUES = """
+    r.spend, r.impressions, r.clicks,
+    CASE WHEN r.conversions_n > 0 THEN r.conversions END AS conversions,
+    CASE WHEN r.conversions_n > 0 THEN r.leads END AS leads,
+    CASE WHEN r.conversions_n > 0 THEN r.purchases END AS purchases,
+    CASE WHEN r.conversions_n > 0 THEN r.purchase_value END AS purchase_value
+"""
+
+
 def _rollup_group_sql(group_by: GroupBy) -> tuple[str, str]:
     """The group key (grouped as is: a uuid hashes cheaper than its text) and the condition
     that keeps chosen groups (on the index's entity_id column: no heap fetch for the rest)."""
@@ -407,15 +428,25 @@ def rollup_series(
     source: dict[str, str],
     grain: str,
     groups: list[str] | None = None,
+    exact: bool = False,
 ) -> list[dict[str, Any]]:
+    """Series rows from rollups; ``exact`` when each rollup row is one point already (a
+    day series over aligned daily rows, one row per bucket and group): no sums then."""
     grp, chosen = _rollup_group_sql(group_by)
     only = f"AND {chosen}" if groups is not None else ""
-    sql = f"""
+    if exact:
+        sql = f"""
+        SELECT {_rollup_bucket_sql(bucket)} AS bucket, {grp}::text AS grp, r.currency,
+               {ROLLUP_VALUES}
+        {_rollups_in(source, level, scope)} {only}
+        """
+    else:
+        sql = f"""
         SELECT {_rollup_bucket_sql(bucket)} AS bucket, {grp}::text AS grp, r.currency,
                {ROLLUP_SUMS}
         {_rollups_in(source, level, scope)} {only}
         GROUP BY 1, {grp}, 3
-    """
+        """
     params = {**scope.params(), "grain": grain, "groups": groups or []}
     return _rows(session, formatted(sql), params)
 

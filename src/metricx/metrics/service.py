@@ -14,6 +14,7 @@ Rules the numbers follow:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -183,6 +184,15 @@ def rollups_answer(query: MetricQuery) -> bool:
     return not (query.level is GroupLevel.WORKSPACE and (query.connection_ids or query.statuses))
 
 
+def one_row_per_point(query: MetricQuery, read_level: GroupLevel, source: dict[str, str]) -> bool:
+    """Whether aligned daily rollup rows are one per series point: grouped by entity, or at
+    the workspace level per provider (one source each) or altogether from one source."""
+    if query.group_by is GroupBy.ENTITY:
+        return True
+    one_source = query.group_by is GroupBy.PROVIDER or len(source) <= 1
+    return read_level is GroupLevel.WORKSPACE and one_source
+
+
 def _sort_key(row: dict[str, Any], sort: str) -> tuple[int, Any]:
     v = row.get(sort)
     if v is None:
@@ -231,14 +241,16 @@ class UnifiedMetricService:
         grains = ["day", "hour"] if grain == "day" else [grain]
         use_rollups = self.use_rollups and rollups_answer(query)
         read_level = query.level
+        series_of: Callable[..., list[dict[str, Any]]]
         if use_rollups:
             if query.group_by is not GroupBy.ENTITY and not (
                 query.statuses or query.connection_ids
             ):
                 read_level = GroupLevel.WORKSPACE  # totals need no hierarchy: cheapest rows
-            source = repository.rollup_fact_levels(self.session, scope, grains)
+            source, days_aligned = repository.rollup_fact_levels(self.session, scope, grains)
             totals_of, series_of = repository.rollup_group_totals, repository.rollup_series
         else:
+            days_aligned = False
             source = repository.fact_levels(self.session, scope, grains)
             totals_of, series_of = repository.group_totals, repository.series
         notes: list[str] = []
@@ -271,6 +283,8 @@ class UnifiedMetricService:
             groups = groups[: query.limit]
             if query.group_by is not GroupBy.NONE:
                 chosen = [g["group"] for g in groups]
+        if use_rollups and query.granularity is Bucket.DAY and days_aligned:
+            kwargs["exact"] = one_row_per_point(query, read_level, source)
         points = series_of(self.session, scope, bucket=query.granularity, groups=chosen, **kwargs)
         label_buckets(points, query.granularity, tz)
         if query.granularity is Bucket.DAY and query.group_by is GroupBy.ENTITY:
@@ -308,8 +322,10 @@ class UnifiedMetricService:
     ) -> None:
         """Reach and frequency where Meta reported them: per entity and day at the grouped
         level; a group's total only when the range is one day."""
-        ids = sorted({p["group"] for p in points if p["group"]})
+        ids = sorted({g["group"] for g in groups})  # the points' groups: 80, not 2,400 points
         found = repository.daily_reach(self.session, scope, query.level, ids) if ids else {}
+        if not found:
+            return
         one_day: dict[str, int] = {}
         for p in points:
             reach = found.get((p["bucket"], p["group"] or ""))
@@ -335,7 +351,7 @@ class UnifiedMetricService:
             scope = FactScope(
                 workspace.id, newest - timedelta(hours=hours - 1), newest + timedelta(hours=1), tz
             )
-            source = repository.rollup_fact_levels(self.session, scope, ["hour"])
+            source, _ = repository.rollup_fact_levels(self.session, scope, ["hour"])
             rows = repository.rollup_series(
                 self.session,
                 scope,
