@@ -10,20 +10,16 @@ SDK, following cursors. Prints rows/s, elapsed and peak RSS. Target: under 60 s,
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 from datetime import UTC, date, datetime, timedelta
 
 from facebook_business.adobjects.adaccount import AdAccount
 from facebook_business.api import FacebookAdsApi, FacebookSession
+from rss import max_rss_mib  # bench/rss.py (the scripts run from bench/)
 
 from metricx.sandbox.config import SandboxConfig
 from metricx.sandbox.server import run_in_thread
 from metricx.sandbox.tokens import ALL_SCOPES, mint_user_token, sandbox_user_id
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -84,7 +80,7 @@ def main() -> None:
         }
         n_ads = args.campaigns * args.adsets_per_campaign * args.ads_per_adset
         print(f"sandbox {url}: {n_ads} ads x {args.days} days hourly, limit {args.limit}")
-        rss_start = peak_rss_mib()
+        rss_start = max_rss_mib()
         t0 = time.perf_counter()
         rows = 0
         spend = 0.0
@@ -96,12 +92,12 @@ def main() -> None:
             if rows % 100_000 == 0:
                 print(
                     f"  {rows} rows, {time.perf_counter() - t0:.1f} s,"
-                    f" peak RSS {peak_rss_mib():.0f} MiB"
+                    f" peak RSS {max_rss_mib():.0f} MiB"
                 )
         elapsed = time.perf_counter() - t0
         print(
             f"rows={rows} elapsed={elapsed:.1f}s rows/s={rows / elapsed:,.0f}"
-            f" peak_rss={peak_rss_mib():.0f}MiB (at start {rss_start:.0f}MiB)"
+            f" peak_rss={max_rss_mib():.0f}MiB (at start {rss_start:.0f}MiB)"
             f" grid={n_ads * args.days * 24} spend_total={spend:,.2f}"
         )
         print(

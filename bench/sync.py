@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import resource
 import secrets
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from rss import max_rss_mib  # bench/rss.py (the scripts run from bench/)
 from sqlalchemy import create_engine
 
 from metricx.auth.service import create_user
@@ -78,7 +78,7 @@ def peak_rss_mb() -> float:
     kib = _status_kib("VmHWM")
     if kib is not None:
         return kib / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return max_rss_mib()
 
 
 def run_pass(runtime: Runtime, connection_id: Any, now: datetime, **window: Any) -> dict[str, Any]:
