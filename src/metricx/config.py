@@ -9,6 +9,8 @@ import platformdirs
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+INTERACTIVE_WAIT = 2.0  # seconds: the longest single pause in a request a person waits on
+
 
 class Settings(BaseSettings):
     """Every knob metricx reads. The README's configuration table is generated from this."""
@@ -67,6 +69,11 @@ class Settings(BaseSettings):
         default=1.0, description="First retry delay; doubles per retry, with jitter."
     )
     meta_backoff_max_seconds: float = Field(default=60.0, description="Longest retry delay.")
+    meta_interactive_max_retries: int = Field(
+        default=1,
+        description="Retries of a transient Graph API failure while a person waits (connecting "
+        "accounts, validating now): a quick error beats a request held for a minute.",
+    )
     meta_max_throttle_wait_seconds: float = Field(
         default=600.0,
         description="Longest in-call wait when Meta throttles; longer waits end the job, "
@@ -308,6 +315,19 @@ class Settings(BaseSettings):
     @property
     def archive_path(self) -> Path:
         return self.archive_dir or self.data_dir / "archive"
+
+    def interactive(self) -> Settings:
+        """These settings for Graph calls a person waits on (an API request, a page): at most
+        ``meta_interactive_max_retries`` short retries, no waiting out a throttle; the error
+        comes back instead (background jobs keep the patient settings)."""
+        return self.model_copy(
+            update={
+                "meta_max_retries": min(self.meta_max_retries, self.meta_interactive_max_retries),
+                "meta_backoff_max_seconds": min(self.meta_backoff_max_seconds, INTERACTIVE_WAIT),
+                "meta_max_throttle_wait_seconds": 0.0,
+                "meta_slowdown_max_seconds": min(self.meta_slowdown_max_seconds, INTERACTIVE_WAIT),
+            }
+        )
 
 
 @lru_cache(maxsize=1)

@@ -3,9 +3,13 @@ reconnect, entity sync requests; tokens at rest, rotation and the periodic check
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -13,7 +17,9 @@ from sqlalchemy.orm import Session
 from metricx.alerts.service import open_alert
 from metricx.connections.service import EXPIRY_ALERT, REAUTH_ALERT, check_tokens
 from metricx.connections.tokens import reveal, rotate_all
-from metricx.kit.crypto import Cipher
+from metricx.integrations.meta.client import MetaAdsClient
+from metricx.integrations.meta.errors import MetaError
+from metricx.kit.crypto import Cipher, Secret
 from metricx.models import Connection, Token
 from metricx.runtime import Runtime
 from tests.factories import PASSWORD, make_keyed_workspace, make_user, make_workspace
@@ -214,3 +220,59 @@ def test_token_check_alerts_on_expiry_and_marks_invalid_tokens(
     assert a.status.value == "active"
     assert b.status.value == "needs_reauth"
     assert open_alert(db, workspace_id=ws.id, kind=REAUTH_ALERT, key=str(b.id))
+
+
+class _AlwaysTransient(BaseHTTPRequestHandler):
+    """A Graph API that answers every call with a transient error, and counts the calls."""
+
+    calls = 0
+
+    def _answer(self) -> None:
+        type(self).calls += 1
+        body = json.dumps(
+            {
+                "error": {
+                    "message": "An unexpected error has occurred.",
+                    "type": "OAuthException",
+                    "code": 2,
+                    "is_transient": True,
+                }
+            }
+        ).encode()
+        self.send_response(500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_request_waits_on_a_failing_meta_for_one_quick_retry_not_a_job_s_patience(
+    api: TestClient, db: Session, meta_runtime: Runtime
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AlwaysTransient)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = meta_runtime.settings
+    saved = settings.meta_graph_url, settings.meta_backoff_base_seconds
+    settings.meta_graph_url = f"http://127.0.0.1:{server.server_address[1]}"
+    settings.meta_backoff_base_seconds = 0.01
+    try:
+        keyed = make_keyed_workspace(db)
+        r = api.post(
+            f"/api/v1/workspaces/{keyed.workspace.id}/connections",
+            json={"token": "EAAsometoken"},
+            headers=keyed.headers,
+        )
+        assert r.status_code == 502 and "error" in r.json(), r.text
+        assert _AlwaysTransient.calls == 1 + settings.meta_interactive_max_retries
+        _AlwaysTransient.calls = 0  # a background job, same settings: the patient retries
+        with pytest.raises(MetaError):
+            MetaAdsClient.from_settings(settings, Secret("EAAsometoken")).get_me()
+        assert _AlwaysTransient.calls == 1 + settings.meta_max_retries > 2
+    finally:
+        settings.meta_graph_url, settings.meta_backoff_base_seconds = saved
+        server.shutdown()

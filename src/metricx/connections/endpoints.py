@@ -65,7 +65,7 @@ def add_connections(
     keeps its connection and gets the new token."""
     rows = service.add_with_token(
         session,
-        settings=runtime.settings,
+        settings=runtime.settings.interactive(),
         cipher=runtime.cipher,
         workspace_id=access.workspace.id,
         access_token=body.token.get_secret_value(),

@@ -107,7 +107,7 @@ def callback(
     try:
         grant = oauth_flow.handle_callback(
             session,
-            settings=runtime.settings,
+            settings=runtime.settings.interactive(),
             cipher=runtime.cipher,
             secret_key=runtime.secret_key,
             user_id=user.id,

@@ -68,7 +68,10 @@ def validate_connection(
     if connection is None:
         raise NotFound("no such connection")
     meta = service.meta_totals_for(
-        session, settings=runtime.settings, cipher=runtime.cipher, connection=connection
+        session,
+        settings=runtime.settings.interactive(),
+        cipher=runtime.cipher,
+        connection=connection,
     )
     result = service.validate_connection(
         session, settings=runtime.settings, connection=connection, meta=meta
