@@ -145,6 +145,36 @@ def test_retention_archives_and_drops_an_old_partition(own_db: Engine, tmp_path:
         assert service.plan(s, settings=settings, now=NOW) == []
 
 
+def test_a_file_left_by_a_run_that_died_is_set_aside_not_doubled(
+    own_db: Engine, tmp_path: Path
+) -> None:
+    settings = retention_settings(tmp_path)
+    sessions = make_sessionmaker(own_db)
+    with unit_of_work(sessions) as s:
+        seed(s, settings)
+        steps = service.plan(s, settings=settings, now=NOW)
+    february = steps[1]  # minutes only: their rows are deleted, the partition stays
+    with unit_of_work(sessions) as s:
+        service.apply(s, settings=settings, step=steps[0], now=NOW)
+    # A run that wrote February's file and died before its commit: the file stays, and so
+    # do the rows it holds.
+    with pytest.raises(RuntimeError), unit_of_work(sessions) as s:
+        service.apply(s, settings=settings, step=february, now=NOW - timedelta(hours=1))
+        raise RuntimeError("killed before the commit")
+    folder = settings.archive_path / "metric_facts" / "granularity=minute"
+    [left] = folder.glob("2024-02_*.parquet")
+    with unit_of_work(sessions) as s:
+        assert count(s, "SELECT count(*) FROM metric_facts WHERE granularity = 'minute'") == 20
+        [again] = service.plan(s, settings=settings, now=NOW)
+        service.apply(s, settings=settings, step=again, now=NOW)
+    with unit_of_work(sessions) as s:
+        recorded = {a.path for a in s.query(FactArchive)}
+    assert not left.exists() and left.with_name(left.name + ".orphaned").exists()
+    [kept] = folder.glob("2024-02_*.parquet")  # one February file: the recorded one
+    assert str(kept) in recorded and len(read_rows(kept)) == 20
+    assert all(Path(p).exists() for p in recorded)  # January's archives untouched
+
+
 def test_default_partition_stragglers_are_archived_and_deleted(
     own_db: Engine, tmp_path: Path
 ) -> None:

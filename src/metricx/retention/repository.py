@@ -10,11 +10,12 @@ from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from metricx.metrics import rollups
 from metricx.metrics.partitions import existing_partitions
+from metricx.models import FactArchive
 from metricx.retention.archive import COLUMNS, Totals
 
 DEFAULT_PARTITION = "metric_facts_default"
@@ -127,3 +128,8 @@ def delete_rollups(session: Session, start: datetime, end: datetime, g: str) -> 
     if g in ("hour", "day"):
         rollups.rebuild_blocks(session, g, start, end)
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def archived_paths(session: Session) -> set[str]:
+    """Every archive file fact_archives records."""
+    return set(session.scalars(select(FactArchive.path)))

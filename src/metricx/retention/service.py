@@ -84,10 +84,26 @@ def plan(session: Session, *, settings: Settings, now: datetime | None = None) -
     return steps
 
 
+ORPHANED = ".orphaned"
+
+
 def archive_file(settings: Settings, step: ArchiveStep, g: str, now: datetime) -> Path:
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     name = f"{step.month:%Y-%m}_{step.table}_{stamp}.parquet"
     return settings.archive_path / "metric_facts" / f"granularity={g}" / name
+
+
+def set_aside_orphans(session: Session, settings: Settings, step: ArchiveStep, g: str) -> None:
+    """Files of this month, table and granularity that no archive row records: an earlier run
+    wrote them and died (or its commit failed) before its rows left the database, so they
+    duplicate rows still there. They are renamed ``*.parquet.orphaned`` (out of every reader's
+    ``*.parquet``), not deleted: an archive directory shared by mistake loses nothing."""
+    folder = archive_file(settings, step, g, datetime.now(UTC)).parent
+    recorded = repository.archived_paths(session)
+    for path in sorted(folder.glob(f"{step.month:%Y-%m}_{step.table}_*.parquet")):
+        if str(path) not in recorded:
+            path.rename(path.with_name(path.name + ORPHANED))
+            log.warning("unrecorded archive file set aside", path=str(path), table=step.table)
 
 
 def apply(
@@ -106,6 +122,7 @@ def apply(
     written: list[Path] = []
     try:
         for g in step.granularities:
+            set_aside_orphans(session, settings, step, g)
             expected = repository.totals(session, step.table, start, end, g)
             path = archive_file(settings, step, g, now)
             write_parquet(path, repository.stream_rows(session, step.table, start, end, g))
