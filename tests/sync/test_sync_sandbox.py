@@ -315,3 +315,29 @@ def test_due_connections_get_one_sync_each(
             select(func.count()).select_from(Fetch).where(Fetch.connection_id == connection.id)
         )
         assert count == 1
+
+
+def test_a_synchronous_call_refused_mid_paging_goes_to_a_report_job_counted_once(
+    sync_runtime: Runtime, sync_sandbox: MetaSandbox
+) -> None:
+    connection = connect_account(sync_runtime, sync_sandbox, 1)
+    since = local_today(connection, sandbox_now(sync_sandbox)) - timedelta(days=2)
+    settings = sync_runtime.settings
+    saved = settings.sync_page_size, settings.sync_async_min_rows
+    settings.sync_page_size, settings.sync_async_min_rows = 20, 10**9  # synchronous, paged
+    try:
+        plain = run(
+            sync_runtime, sync_sandbox, request(sync_runtime, connection, sync_sandbox, since=since)
+        )
+        assert plain.async_jobs == 0 and plain.rows > 100
+        # Meta refuses the third page of any call: "reduce the amount of data" (100/1487534).
+        sync_sandbox.faults(sync_insights_max_rows=50)
+        refused = run(
+            sync_runtime, sync_sandbox, request(sync_runtime, connection, sync_sandbox, since=since)
+        )
+    finally:
+        settings.sync_page_size, settings.sync_async_min_rows = saved
+    assert refused.status is RunStatus.SUCCEEDED and refused.async_jobs > 0
+    assert refused.rows == plain.rows  # rows read before a refusal count once, as the job's
+    until = local_today(connection, sandbox_now(sync_sandbox))
+    assert_matches_truth(sync_runtime, sync_sandbox, connection, since, until)

@@ -19,7 +19,9 @@ HTTP surface (one server; point the SDK at it with `FacebookSession.GRAPH = base
   x-fb-ads-insights-throttle on every ad-account call, errors included. Throttling: 17/2446079 (or
   613/1487742), 80000 / 80004 with 2446079; development tier 60 points / 300 s block. The
   `throttle_rate` fault refuses a share of calls by the score limit with `throttle_seconds` left
-  (x-ad-account-usage at 100%, reset_time_duration in seconds).
+  (x-ad-account-usage at 100%, reset_time_duration in seconds). The `sync_insights_max_rows`
+  fault refuses a synchronous insights call's page that goes past that many rows with 100/1487534
+  ("reduce the amount of data"), as Meta refuses a call grown too big; report jobs are spared.
 - Control (no auth): `GET /_sandbox`, `GET|POST /_sandbox/clock`, `POST /_sandbox/clock/advance`,
   `GET|POST|DELETE /_sandbox/faults`, `POST /_sandbox/token`, `POST /_sandbox/tokens/revoke`,
   `GET|POST /_sandbox/tier`, `GET /_sandbox/usage`, `POST /_sandbox/reset`,

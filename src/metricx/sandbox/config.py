@@ -34,6 +34,9 @@ class FaultConfig:
     # says 100% and reset_time_duration (seconds). Meta's standard-tier block is 60 s.
     throttle_rate: float = 0.0
     throttle_seconds: float = 60.0
+    # A synchronous insights call that pages past this many rows is refused on that page with
+    # (#100) subcode 1487534, "reduce the amount of data" (0: never); report jobs are not.
+    sync_insights_max_rows: int = 0
 
     def update(self, changes: dict[str, Any]) -> None:
         names = {f.name for f in dataclasses.fields(self)}

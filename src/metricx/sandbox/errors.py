@@ -110,6 +110,15 @@ def invalid_param(message: str, subcode: int | None = None) -> GraphError:
     return GraphError(100, f"(#100) {message}", subcode=subcode, is_transient=False)
 
 
+def data_per_call_limit() -> GraphError:
+    return GraphError(
+        100,
+        "Please reduce the amount of data you're asking for, then retry your request",
+        subcode=1487534,
+        is_transient=False,
+    )
+
+
 def unknown_field(field: str, node_type: str) -> GraphError:
     return GraphError(
         100,

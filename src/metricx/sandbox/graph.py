@@ -267,7 +267,8 @@ def _dispatch(
             ],
         )
     if edge == "insights":
-        return _insights_page(state, insights.parse_query(node, req.params, now), req)
+        query = insights.parse_query(node, req.params, now)
+        return _insights_page(state, query, req, synchronous=True)
     level = edge[:-1]  # campaigns -> campaign
     pool: list[Any] = {
         "campaign": getattr(node, "campaigns", []),
@@ -279,11 +280,14 @@ def _dispatch(
 
 
 def _insights_page(
-    state: SandboxState, query: insights.InsightsQuery, req: GraphRequest
+    state: SandboxState, query: insights.InsightsQuery, req: GraphRequest, synchronous: bool = False
 ) -> dict[str, Any]:
     limit = paging.parse_limit(req.params)
     start = paging.start_position(req.params, limit)
     rows, end, more = insights.page(query, start, limit, truncate=state.faults.truncate())
+    most = state.faults.config.sync_insights_max_rows
+    if synchronous and most and end > most:
+        raise errors.data_per_call_limit()
     body: dict[str, Any] = {"data": rows}
     block = paging.paging_block(_self_url(req), req.params, start, end, more, len(rows))
     if block:

@@ -146,17 +146,21 @@ class MetaMetricsFetcher:
         if expected > self.options.async_min_rows:
             yield from self._async_rows(level, fields, options)
             return
+        read = 0
         try:
             for row in self.client.get_insights(
                 self.account, level=level, fields=fields, **options
             ):
+                read += 1
                 self.rows += 1
                 yield row
         except (BadRequestError, TransientError) as exc:
             # Meta refuses too much data for one synchronous call: the report job takes it.
-            # Rows already yielded are re-sent by the job; the ingest upsert makes that harmless.
+            # Rows already yielded are re-sent by the job; the ingest upsert makes that harmless,
+            # and they are counted once: as the job's.
             if not MetaAdsClient.wants_async(exc):
                 raise
+            self.rows -= read
             yield from self._async_rows(level, fields, options)
 
     def _async_rows(
