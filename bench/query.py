@@ -160,14 +160,26 @@ def probe_load(
 
 
 def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
-    fn()  # warm
-    samples = []
+    [figures] = timed_together([fn], runs)
+    return figures
+
+
+def timed_together(fns: list[Callable[[], Any]], runs: int) -> list[tuple[float, float]]:
+    """p50/p95 (ms) of each of ``fns``, run in turn within each round, so a machine that
+    slows down or speeds up mid-run weighs on every design alike."""
+    for fn in fns:
+        fn()  # warm
+    samples: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+        for fn, out in zip(fns, samples, strict=True):
+            t = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - t) * 1000)
+    figures = []
+    for out in samples:
+        out.sort()
+        figures.append((statistics.median(out), out[max(0, int(len(out) * 0.95) - 1)]))
+    return figures
 
 
 def main() -> None:
@@ -284,9 +296,10 @@ def time_questions(args: argparse.Namespace, url: str, factory: Any, ws_id: uuid
         raw = UnifiedMetricService(session, use_rollups=False, use_cache=False)
         cached = UnifiedMetricService(session)
         for name, q in questions.items():
-            a = timed(lambda q=q: fast.query(workspace, q), args.runs)
+            a, d = timed_together(
+                [lambda q=q: fast.query(workspace, q), lambda name=name: duck(name)], args.runs
+            )
             b = timed(lambda q=q: raw.query(workspace, q), max(5, args.runs // 6))
-            d = timed(lambda name=name: duck(name), args.runs)
             print(
                 f"{name:36} {a[0]:8.1f} /{a[1]:7.1f} {b[0]:9.1f} /{b[1]:8.1f}"
                 f" {d[0]:8.1f} /{d[1]:7.1f}   ms"
