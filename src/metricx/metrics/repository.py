@@ -354,9 +354,8 @@ def rollup_fact_levels(
         {**scope.params(), "grans": granularities},
     ).all()
     source = pick_sources([(r[0], r[1], r[2]) for r in rows], granularities)
-    aligned = {f"{r[0]}:{r[1]}:{r[2]}": bool(r[3]) for r in rows}
-    days = all(aligned.get(f"{p}:{spec}", False) for p, spec in source.items())
-    return source, days
+    aligned = {(r[0], f"{r[1]}:{r[2]}") for r in rows if r[3]}
+    return source, all(picked in aligned for picked in source.items())
 
 
 def _rollup_bucket_sql(bucket: Bucket) -> str:
@@ -434,19 +433,12 @@ def rollup_series(
     day series over aligned daily rows, one row per bucket and group): no sums then."""
     grp, chosen = _rollup_group_sql(group_by)
     only = f"AND {chosen}" if groups is not None else ""
-    if exact:
-        sql = f"""
-        SELECT {_rollup_bucket_sql(bucket)} AS bucket, {grp}::text AS grp, r.currency,
-               {ROLLUP_VALUES}
+    values, grouping = (ROLLUP_VALUES, "") if exact else (ROLLUP_SUMS, f"GROUP BY 1, {grp}, 3")
+    sql = f"""
+        SELECT {_rollup_bucket_sql(bucket)} AS bucket, {grp}::text AS grp, r.currency, {values}
         {_rollups_in(source, level, scope)} {only}
-        """
-    else:
-        sql = f"""
-        SELECT {_rollup_bucket_sql(bucket)} AS bucket, {grp}::text AS grp, r.currency,
-               {ROLLUP_SUMS}
-        {_rollups_in(source, level, scope)} {only}
-        GROUP BY 1, {grp}, 3
-        """
+        {grouping}
+    """
     params = {**scope.params(), "grain": grain, "groups": groups or []}
     return _rows(session, formatted(sql), params)
 

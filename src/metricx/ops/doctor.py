@@ -16,7 +16,6 @@ from metricx.kit.crypto import Cipher, DecryptionError
 from metricx.worker.stalled import STALLED_AFTER_SECONDS
 
 Status = Literal["ok", "warn", "fail", "skip"]
-HEARTBEAT_SECONDS = STALLED_AFTER_SECONDS
 FERNET_HINT = (
     "generate one with: python -c 'from cryptography.fernet import Fernet; "
     "print(Fernet.generate_key().decode())'"
@@ -176,14 +175,14 @@ def check_workers(engine: Engine) -> Check:
                 "SELECT count(*) FROM procrastinate_workers "
                 "WHERE last_heartbeat > now() - make_interval(secs => :s)"
             ),
-            {"s": HEARTBEAT_SECONDS},
+            {"s": STALLED_AFTER_SECONDS},
         ).scalar_one()
     if alive:
         return Check("workers", "ok", f"{alive} worker(s) sent a heartbeat in the last minute")
     return Check(
         "workers",
         "fail",
-        f"no worker sent a heartbeat in the last {HEARTBEAT_SECONDS} s, so syncs, alerts, "
+        f"no worker sent a heartbeat in the last {STALLED_AFTER_SECONDS} s, so syncs, alerts, "
         "notifications and retention are not running: start one with metricx worker",
     )
 

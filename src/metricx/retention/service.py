@@ -87,10 +87,17 @@ def plan(session: Session, *, settings: Settings, now: datetime | None = None) -
 ORPHANED = ".orphaned"
 
 
+def archive_folder(settings: Settings, g: str) -> Path:
+    return settings.archive_path / "metric_facts" / f"granularity={g}"
+
+
+def archive_prefix(step: ArchiveStep) -> str:
+    return f"{step.month:%Y-%m}_{step.table}_"
+
+
 def archive_file(settings: Settings, step: ArchiveStep, g: str, now: datetime) -> Path:
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    name = f"{step.month:%Y-%m}_{step.table}_{stamp}.parquet"
-    return settings.archive_path / "metric_facts" / f"granularity={g}" / name
+    name = f"{archive_prefix(step)}{now:%Y%m%dT%H%M%SZ}.parquet"
+    return archive_folder(settings, g) / name
 
 
 def set_aside_orphans(session: Session, settings: Settings, step: ArchiveStep, g: str) -> None:
@@ -98,9 +105,8 @@ def set_aside_orphans(session: Session, settings: Settings, step: ArchiveStep, g
     wrote them and died (or its commit failed) before its rows left the database, so they
     duplicate rows still there. They are renamed ``*.parquet.orphaned`` (out of every reader's
     ``*.parquet``), not deleted: an archive directory shared by mistake loses nothing."""
-    folder = archive_file(settings, step, g, datetime.now(UTC)).parent
     recorded = repository.archived_paths(session)
-    for path in sorted(folder.glob(f"{step.month:%Y-%m}_{step.table}_*.parquet")):
+    for path in sorted(archive_folder(settings, g).glob(f"{archive_prefix(step)}*.parquet")):
         if str(path) not in recorded:
             path.rename(path.with_name(path.name + ORPHANED))
             log.warning("unrecorded archive file set aside", path=str(path), table=step.table)
