@@ -114,6 +114,11 @@ def backfill(runtime: Runtime, box: MetaSandbox, connection: Connection, days: i
         return fetch
 
 
+def jobs_now(runtime: Runtime, fetch_id: object) -> list[str]:
+    with unit_of_work(runtime.sessions) as session:
+        return sync_jobs(session, fetch_id)
+
+
 def done_chunks(fetch: Fetch) -> int:
     return sum(1 for c in (fetch.checkpoint or {}).get("chunks", []) if c["status"] == "done")
 
@@ -144,8 +149,9 @@ def test_killed_worker_resumes_from_last_chunk(
     sync_sandbox.http.delete("/_sandbox/faults")
     start_worker("rescuer")
     wait_for(lambda: load(sync_runtime, fetch.id).status is RunStatus.SUCCEEDED)
-    with unit_of_work(sync_runtime.sessions) as session:  # nothing left 'doing' by the dead
-        assert sync_jobs(session, fetch.id) == ["failed", "succeeded"]
+    # Nothing is left 'doing' by the dead worker; the rescuer marks its own job done just
+    # after the run commits, so that one is waited for.
+    wait_for(lambda: jobs_now(sync_runtime, fetch.id) == ["failed", "succeeded"], timeout=30)
     final = load(sync_runtime, fetch.id)
     chunks = final.checkpoint["chunks"]
     assert all(chunks[i]["attempts"] == 1 for i in done_before)  # never redone
