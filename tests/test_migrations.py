@@ -64,3 +64,64 @@ def test_metric_facts_is_partitioned_by_month(engine) -> None:  # type: ignore[n
         ).scalar_one()
     assert strategy == "RANGE (event_at)"
     assert money == "numeric"
+
+
+def test_rollups_move_to_each_accounts_own_days(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    """Facts stored before rollups knew zones: the upgrade sums them again on each account's
+    calendar, exactly as the ingest merge now keeps them."""
+    engine = create_engine(fresh_database("zones"))
+    try:
+        upgrade(engine, "a3c9e1f7d2b4")
+        with engine.begin() as conn:
+            ws = conn.execute(
+                text(
+                    "INSERT INTO workspaces (id, name, timezone) VALUES (gen_random_uuid(),"
+                    " 'w', 'America/New_York') RETURNING id"
+                )
+            ).scalar_one()
+            conn_id = conn.execute(
+                text(
+                    "INSERT INTO connections (id, workspace_id, provider, external_account_id,"
+                    " name, currency, timezone, status) VALUES (gen_random_uuid(), :ws, 'meta', 'act_1',"
+                    " 'k', 'INR', 'Asia/Kolkata', 'active') RETURNING id"
+                ),
+                {"ws": ws},
+            ).scalar_one()
+            parent = None
+            for level in ("account", "campaign", "adset", "ad"):
+                parent = conn.execute(
+                    text(
+                        "INSERT INTO entities (id, workspace_id, connection_id, provider, level,"
+                        " external_id, parent_id) VALUES (gen_random_uuid(), :ws, :c, 'meta',"
+                        " :l, :l, :p) RETURNING id"
+                    ),
+                    {"ws": ws, "c": conn_id, "l": level, "p": parent},
+                ).scalar_one()
+            # Kolkata's 20 and 21 November (midnight IST is 18:30 UTC the day before).
+            for at, spend in (("2026-11-19T18:30Z", "10.5"), ("2026-11-20T18:30Z", "2.25")):
+                conn.execute(
+                    text(
+                        "INSERT INTO metric_facts (natural_key, event_at, workspace_id,"
+                        " entity_id, provider, level, granularity, spend, currency) VALUES"
+                        " (gen_random_uuid(), :at, :ws, :ad, 'meta', 'ad', 'day', :s, 'INR')"
+                    ),
+                    {"at": at, "ws": ws, "ad": parent, "s": spend},
+                )
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT level, granularity, day::text, zone, spend::text FROM metric_rollups"
+                    " WHERE level IN ('workspace', 'campaign') ORDER BY 1, 2, 3"
+                )
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            ("campaign", "day", "2026-11-20", "Asia/Kolkata", "10.500000"),
+            ("campaign", "day", "2026-11-21", "Asia/Kolkata", "2.250000"),
+            ("campaign", "wk_day", "2026-11-16", "Asia/Kolkata", "12.750000"),
+            ("workspace", "day", "2026-11-20", "Asia/Kolkata", "10.500000"),
+            ("workspace", "day", "2026-11-21", "Asia/Kolkata", "2.250000"),
+            ("workspace", "wk_day", "2026-11-16", "Asia/Kolkata", "12.750000"),
+        ]
+    finally:
+        engine.dispose()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +25,8 @@ class Runtime:
     sessions: sessionmaker[Session]
     cipher: Cipher
     secret_key: str
+    # What "today" is for date presets (tests pin it to a sandbox's frozen clock).
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def dispose(self) -> None:
         self.engine.dispose()

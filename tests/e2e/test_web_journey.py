@@ -58,10 +58,10 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def sign_in(page: Page, web: WebServer) -> str:
+def sign_in(page: Page, web: WebServer, timezone: str = "UTC") -> str:
     with web.runtime.sessions.begin() as s:
         user = make_user(s)
-        ws_id = str(make_workspace(s, owner=user, timezone="UTC").id)
+        ws_id = str(make_workspace(s, owner=user, timezone=timezone).id)
         email = user.email
     page.goto(web.base + "/")
     expect(page.locator("h1")).to_have_text("Sign in")

@@ -22,6 +22,7 @@ from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
 from metricx.metrics.service import UnifiedMetricService
 from metricx.models import Entity, Level, Provider, Workspace
 from tests.factories import make_workspace
+from tests.ingest.helpers import make_connection
 
 DAY0 = datetime(2026, 9, 10, tzinfo=UTC)
 
@@ -162,31 +163,34 @@ def test_a_top_n_series_reads_only_the_chosen_entities_rows(db: Session) -> None
     )
 
 
-def test_a_day_series_over_aligned_daily_rows_sums_nothing(db: Session) -> None:
+def test_a_day_series_over_one_zones_daily_rows_sums_nothing(db: Session) -> None:
     ws = load(db, days=2, ads_per_set=1)
     ads = db.query(Entity).filter_by(workspace_id=ws.id, level=Level.AD).all()
-    daily = [
-        FactInput(
-            granularity="day",
-            entity_id=ad.id,
-            event_at=DAY0 + timedelta(days=d),
-            currency="USD",
-            spend=Decimal(d + 1),
-            impressions=1000,
-            clicks=d,
-        )
-        for ad in ads
-        for d in range(2)
-    ]
-    upsert_facts(db, settings=Settings(), workspace_id=ws.id, records=daily, source="test")
 
-    def series_plan(timezone: str) -> list[str]:
+    def daily(ad_list: list[Entity], start: datetime) -> list[FactInput]:
+        return [
+            FactInput(
+                granularity="day",
+                entity_id=ad.id,
+                event_at=start + timedelta(days=d),
+                currency="USD",
+                spend=Decimal(d + 1),
+                impressions=1000,
+                clicks=d,
+            )
+            for ad in ad_list
+            for d in range(2)
+        ]
+
+    upsert_facts(db, settings=Settings(), workspace_id=ws.id, records=daily(ads, DAY0), source="t")
+
+    def series_plan(timezone: str, group_by: GroupBy, level: GroupLevel) -> list[str]:
         q = MetricQuery(
             start=date(2026, 9, 10),
             end=date(2026, 9, 11),
             granularity=Bucket.DAY,
-            level=GroupLevel.CAMPAIGN,
-            group_by=GroupBy.ENTITY,
+            level=level,
+            group_by=group_by,
             timezone=timezone,
         )
         with captured(db) as statements:
@@ -196,9 +200,30 @@ def test_a_day_series_over_aligned_daily_rows_sums_nothing(db: Session) -> None:
         [plan] = plans(db, [series])
         return [n["Node Type"] for n in plan_nodes(json.loads(plan)) if "Node Type" in n]
 
-    # The daily rows start UTC days: each is one point. Pacific days cut across them: sums.
-    assert "Aggregate" not in series_plan("UTC")
-    assert "Aggregate" in series_plan("America/Los_Angeles")
+    # Each rollup row is one account day: one point in whatever zone the view shows hours.
+    for tz in ("UTC", "America/Los_Angeles"):
+        assert "Aggregate" not in series_plan(tz, GroupBy.ENTITY, GroupLevel.CAMPAIGN)
+        assert "Aggregate" not in series_plan(tz, GroupBy.NONE, GroupLevel.WORKSPACE)
+    # A second account in another zone: the workspace's days add two accounts' rows.
+    berlin = make_connection(db, ws.id, timezone="Europe/Berlin")
+    other = Entity(
+        workspace_id=ws.id,
+        connection_id=berlin.id,
+        provider=Provider.META,
+        level=Level.AD,
+        external_id="berlin-ad",
+    )
+    db.add(other)
+    db.flush()
+    upsert_facts(
+        db,
+        settings=Settings(),
+        workspace_id=ws.id,
+        records=daily([other], DAY0 - timedelta(hours=2)),  # Berlin's midnight (CEST)
+        source="t",
+    )
+    assert "Aggregate" in series_plan("UTC", GroupBy.NONE, GroupLevel.WORKSPACE)
+    assert "Aggregate" not in series_plan("UTC", GroupBy.ENTITY, GroupLevel.CAMPAIGN)
 
 
 def test_fact_questions_use_the_indexes_and_prune_partitions(db: Session) -> None:

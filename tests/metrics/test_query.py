@@ -120,12 +120,16 @@ def test_half_hour_zone_buckets_start_at_half_past_utc(client: TestClient, db: S
     assert out["series"][0]["bucket_utc"] == "2026-06-09T18:30:00+00:00"
     day = query(client, ws, start="2026-06-10", end="2026-06-10")
     assert day["totals"][0]["spend"] == "24.00"
-    # Seen from UTC, each +05:30 hour falls in the UTC hour it starts in: none merged.
+    # Seen from UTC, the range is still the account's day (18:30Z to 18:30Z), and each +05:30
+    # hour falls in the UTC hour it starts in: none merged, none outside the day.
     utc = query(
         client, ws, start="2026-06-10", end="2026-06-10", granularity="hour", timezone="UTC"
     )
-    assert len(utc["series"]) == 19  # 00:30Z .. 18:30Z on 2026-06-10
+    assert len(utc["series"]) == 24
+    assert utc["series"][0]["bucket"] == "2026-06-09T18:00:00+00:00"
+    assert utc["series"][-1]["bucket"] == "2026-06-10T17:00:00+00:00"
     assert all(p["bucket"].endswith(":00:00+00:00") for p in utc["series"])
+    assert utc["totals"][0]["spend"] == "24.00"
 
 
 def test_currencies_are_never_added(client: TestClient, db: Session) -> None:

@@ -17,6 +17,7 @@ from metricx.config import Settings
 from metricx.ingest.records import FactInput
 from metricx.ingest.service import upsert_facts
 from metricx.metrics import repository, rollups
+from metricx.metrics.calendar import DayWindow
 from metricx.metrics.repository import FactScope
 from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
 from metricx.metrics.service import UnifiedMetricService
@@ -212,7 +213,7 @@ def test_revision_changes_rollup_by_its_delta(db: Session) -> None:
     assert (row.facts, row.spend, row.impressions) == (2, Decimal("13.50"), 130)
 
 
-def test_aligned_daily_rows_are_the_points_of_a_day_series(db: Session) -> None:
+def test_one_zones_daily_rows_are_the_points_of_a_day_series(db: Session) -> None:
     ws = make_workspace(db)
     ads = build_tree(db, ws)
     facts = [
@@ -231,11 +232,10 @@ def test_aligned_daily_rows_are_the_points_of_a_day_series(db: Session) -> None:
     ]
     assert upsert_facts(db, settings=Settings(), workspace_id=ws.id, records=facts).failed == 0
     lo = START.replace(hour=0)
-    utc = FactScope(ws.id, lo, lo + timedelta(days=4), "UTC")
-    pacific = FactScope(ws.id, lo, lo + timedelta(days=4), "America/Los_Angeles")
-    source, aligned = repository.rollup_fact_levels(db, utc, ["day", "hour"])
-    assert source == {"meta": "ad:day", "google": "ad:day"} and aligned
-    assert not repository.rollup_fact_levels(db, pacific, ["day", "hour"])[1]
+    days = [DayWindow(lo.date(), lo.date() + timedelta(days=3))]
+    utc = FactScope(ws.id, lo, lo + timedelta(days=4), "UTC", windows=days)
+    source, zones = repository.rollup_fact_levels(db, utc, ["day", "hour"])
+    assert source == {"meta": "ad:day", "google": "ad:day"} and zones == {"UTC"}
     for level, group_by in (
         (GroupLevel.CAMPAIGN, GroupBy.ENTITY),
         (GroupLevel.WORKSPACE, GroupBy.PROVIDER),

@@ -22,6 +22,7 @@ from metricx.errors import Conflict, InvalidInput, NotFound, UpstreamError
 from metricx.integrations.meta.client import AdAccountInfo, act_id
 from metricx.integrations.meta.errors import MetaError
 from metricx.kit.crypto import Cipher, Secret
+from metricx.metrics import rollups
 from metricx.models import Connection, ConnectionStatus, Provider, Severity, Token, TokenStatus
 
 REAUTH_ALERT = "connection_needs_reauth"
@@ -51,6 +52,7 @@ def connect_accounts(
     """One connection per account. An account already connected in this workspace keeps its
     row (id, history, settings) and gets the new token: that is how a reconnect works."""
     out: list[Connection] = []
+    rezoned = False
     for account in accounts:
         row = repository.connection_for_account(session, workspace_id, Provider.META, account.id)
         if row is None:
@@ -69,12 +71,16 @@ def connect_accounts(
             row.status = ConnectionStatus.ACTIVE
         row.name = account.name[:300]
         row.currency = account.currency[:3]
+        if row.timezone is not None and row.timezone != account.timezone:
+            rezoned = True  # its facts' days move: the rollups are summed again below
         row.timezone = account.timezone
         row.account_status = account.account_status
         row.token_id = token.id
         row.last_error = None
         out.append(row)
     session.flush()
+    if rezoned:
+        rollups.rebuild(session, workspace_id)
     for row in out:
         resolve_alert(session, workspace_id=workspace_id, kind=REAUTH_ALERT, key=str(row.id))
     resolve_alert(session, workspace_id=workspace_id, kind=EXPIRY_ALERT, key=str(token.id))

@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from metricx.auth.dependencies import DbSession, WorkspaceReader
+from metricx.auth.dependencies import DbSession, RuntimeDep, WorkspaceReader
 from metricx.errors import Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
+from metricx.metrics.calendar import Preset
 from metricx.metrics.schemas import (
     Bucket,
     GroupBy,
@@ -35,10 +36,23 @@ ERRORS = error_responses(Unauthorized, Forbidden, NotFound, InvalidInput)
 def query_metrics(
     access: WorkspaceReader,
     session: DbSession,
-    start: Annotated[date, Query(description="First day, local to the time zone.")],
-    end: Annotated[date, Query(description="Last day (inclusive).")],
+    runtime: RuntimeDep,
+    start: Annotated[
+        date | None, Query(description="First day (each ad account's own date).")
+    ] = None,
+    end: Annotated[date | None, Query(description="Last day (inclusive).")] = None,
+    preset: Annotated[
+        Preset | None,
+        Query(description="Instead of start and end: resolved in each ad account's zone."),
+    ] = None,
     granularity: Bucket = Bucket.DAY,
-    timezone: Annotated[str | None, Query(description="IANA zone; the workspace's.")] = None,
+    timezone: Annotated[
+        str | None,
+        Query(
+            description="IANA zone for hour and minute buckets: the accounts' zone when they "
+            "share one, else the workspace's."
+        ),
+    ] = None,
     level: GroupLevel = GroupLevel.CAMPAIGN,
     group_by: GroupBy = GroupBy.NONE,
     connection_id: Annotated[list[uuid.UUID] | None, Query()] = None,
@@ -50,10 +64,14 @@ def query_metrics(
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> MetricQueryResult | Response:
-    """A time series and totals for a date range.
+    """A time series and totals for a date range (``start``/``end``) or a ``preset``.
 
-    Buckets (minute, hour, day, week, month) are in ``timezone`` (the workspace's by default)
-    and DST-correct. ``group_by=entity`` groups by the entities at ``level`` (campaigns, ad
+    Days are each ad account's own calendar days, as in Ads Manager: day, week and month
+    buckets and the date range keep each account's facts by its local dates, whatever the
+    view's zone; a preset (today, yesterday, last_7d...) resolves in each account's zone, and
+    ``ranges`` says which dates that gave. Hour and minute buckets are instants shown in
+    ``timezone``, DST-correct. Weeks start on the workspace's ``week_start``.
+    ``group_by=entity`` groups by the entities at ``level`` (campaigns, ad
     sets, ads, accounts); ``sort``/``order``/``limit`` give a top-N. Ratios (CTR, CPC, CPM,
     CPA, ROAS, conversion rate, cost per lead) come from summed bases; a zero denominator
     gives null. Every row has a currency: amounts in different currencies are never added.
@@ -61,6 +79,7 @@ def query_metrics(
     q = MetricQuery(
         start=start,
         end=end,
+        preset=preset,
         granularity=granularity,
         timezone=timezone,
         level=level,
@@ -73,7 +92,7 @@ def query_metrics(
         descending=order == "desc",
         limit=limit,
     )
-    result = UnifiedMetricService(session).query(access.workspace, q)
+    result = UnifiedMetricService(session, clock=runtime.clock).query(access.workspace, q)
     if format == "csv":
         return Response(series_csv(result), media_type="text/csv")
     return result

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from metricx.metrics.calendar import DayWindow, instants, week_start_sql
 from metricx.metrics.rollups import BLOCK_PREFIX, week_bounds
 from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel
-from metricx.models import Provider
+from metricx.models import Provider, Workspace
 
 MEASURES = ("spend", "impressions", "clicks", "conversions", "leads", "purchases", "purchase_value")
 ACTIONS = ("conversions", "leads", "purchases", "purchase_value")
@@ -110,12 +111,18 @@ def _rows(session: Session, sql: str, params: dict[str, Any]) -> list[dict[str, 
 
 @dataclass
 class FactScope:
-    """Which facts answer a question: one workspace, a UTC range, and the filters."""
+    """Which facts answer a question: one workspace, its accounts' days (``windows``: each
+    account's facts are kept by its own local dates) within the UTC instants that hold them
+    (what the indexes read), and the filters. No windows: the instants alone."""
 
     workspace_id: uuid.UUID
     start_utc: datetime
     end_utc: datetime
-    timezone: str
+    timezone: str  # the view's: hour and minute buckets
+    windows: list[DayWindow] = field(default_factory=list)
+    zones: list[str] = field(default_factory=list)  # the accounts' zones in view
+    workspace_zone: str = "UTC"  # the zone of facts pushed without a connection
+    week_start: int = 1  # ISO weekday
     connection_ids: list[uuid.UUID] = field(default_factory=list)
     providers: list[str] = field(default_factory=list)
     entity_ids: list[uuid.UUID] = field(default_factory=list)
@@ -127,11 +134,45 @@ class FactScope:
             "start": self.start_utc,
             "end": self.end_utc,
             "tz": self.timezone,
+            "wstz": self.workspace_zone,
             "connections": self.connection_ids,
             "providers": self.providers,
             "entities": self.entity_ids,
             "statuses": self.statuses,
+            **window_params(self.windows, "w"),
         }
+
+    def days_sql(self, day: str, zone: str) -> str:
+        return days_sql(self.windows, day, zone, "w")
+
+
+def window_params(windows: list[DayWindow], tag: str) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for i, w in enumerate(windows):
+        params[f"{tag}{i}_start"], params[f"{tag}{i}_end"] = w.start, w.end
+        if w.zones is not None:
+            params[f"{tag}{i}_zones"] = list(w.zones)
+    return params
+
+
+def days_sql(windows: list[DayWindow], day: str, zone: str, tag: str) -> str:
+    """The condition that keeps rows whose local ``day`` is in the window of their account's
+    ``zone`` (parameters from ``window_params`` with the same tag)."""
+    if not windows:
+        return "true"
+    parts = []
+    for i, w in enumerate(windows):
+        cond = f"{day} BETWEEN :{tag}{i}_start AND :{tag}{i}_end"
+        if w.zones is not None:
+            cond = f"({zone} = ANY(CAST(:{tag}{i}_zones AS text[])) AND {cond})"
+        parts.append(cond)
+    return "(" + " OR ".join(parts) + ")"
+
+
+# The zone of a fact's account (its connection's, else the workspace's) and its local date
+# there, for the facts path: ``zc`` is the fact's connection, joined by ``_facts_in``.
+FACT_ZONE = "coalesce(zc.timezone, :wstz)"
+FACT_DAY = f"(f.event_at AT TIME ZONE {FACT_ZONE})::date"
 
 
 def pick_sources(rows: list[tuple[str, str, str]], granularities: list[str]) -> dict[str, str]:
@@ -182,15 +223,21 @@ def _source_sql(alias: str, level_col: str, source: dict[str, str]) -> str:
     return f"{alias}.granularity IN ({in_grains}) AND (" + " OR ".join(clauses) + ")"
 
 
-def _bucket_sql(bucket: Bucket) -> str:
+def _bucket_sql(bucket: Bucket, instant: str, day: str, week_start: int) -> str:
+    """Hour and minute buckets are instants in the view's zone (``:tz``); day, week and month
+    buckets are the account's local dates (``day``)."""
     if bucket is Bucket.MINUTE:
-        return "date_trunc('minute', f.event_at)"
+        return f"date_trunc('minute', {instant})"
     if bucket is Bucket.HOUR:
         # Truncate in local time by the offset in force at that instant, then back: the
         # repeated hour of a DST change stays two buckets, and +05:30 hours start at :30 UTC.
-        off = "((f.event_at AT TIME ZONE :tz) - (f.event_at AT TIME ZONE 'UTC'))"
-        return f"(date_trunc('hour', f.event_at + {off}) - {off})"
-    return f"date_trunc('{bucket.value}', f.event_at AT TIME ZONE :tz)"
+        off = f"(({instant} AT TIME ZONE :tz) - ({instant} AT TIME ZONE 'UTC'))"
+        return f"(date_trunc('hour', {instant} + {off}) - {off})"
+    if bucket is Bucket.WEEK:
+        return week_start_sql(day, week_start)
+    if bucket is Bucket.MONTH:
+        return f"(date_trunc('month', {day})::date)"
+    return day
 
 
 def _group_sql(group_by: GroupBy, level: GroupLevel) -> str:
@@ -214,13 +261,15 @@ GROUP_ENTITY = """
 """
 
 
-def _facts_in(source: dict[str, str]) -> str:
-    """The FROM/WHERE that scopes facts to the workspace, range, filters and sources."""
+def _facts_in(source: dict[str, str], scope: FactScope) -> str:
+    """The FROM/WHERE that scopes facts to the workspace, days, filters and sources."""
     return f"""
     FROM metric_facts f
     JOIN entities e ON e.id = f.entity_id
+    LEFT JOIN connections zc ON zc.id = e.connection_id
     {GROUP_ENTITY}
     WHERE f.workspace_id = :ws AND f.event_at >= :start AND f.event_at < :end
+      AND {scope.days_sql(FACT_DAY, FACT_ZONE)}
       AND {_source_sql("f", "level", source)}
       AND (cardinality(CAST(:connections AS uuid[])) = 0 OR e.connection_id = ANY(:connections))
       AND (cardinality(CAST(:providers AS text[])) = 0 OR f.provider = ANY(:providers))
@@ -246,9 +295,9 @@ def series(
     """Summed measures per (bucket, group, currency)."""
     only = "AND " + _group_sql(group_by, level) + " = ANY(:groups)" if groups is not None else ""
     sql = f"""
-        SELECT {_bucket_sql(bucket)} AS bucket, {_group_sql(group_by, level)} AS grp,
-               f.currency, {SUMS}
-        {_facts_in(source)} {only}
+        SELECT {_bucket_sql(bucket, "f.event_at", FACT_DAY, scope.week_start)} AS bucket,
+               {_group_sql(group_by, level)} AS grp, f.currency, {SUMS}
+        {_facts_in(source, scope)} {only}
         GROUP BY 1, 2, 3
     """
     params = {
@@ -273,7 +322,7 @@ def group_totals(
     name = "max(g.name)" if group_by is GroupBy.ENTITY else "NULL"
     sql = f"""
         SELECT {_group_sql(group_by, level)} AS grp, {name} AS name, f.currency, {SUMS}
-        {_facts_in(source)}
+        {_facts_in(source, scope)}
         GROUP BY 1, 3
     """
     params = {**scope.params(), "level": level.value, "by_entity": group_by is GroupBy.ENTITY}
@@ -287,16 +336,37 @@ def daily_reach(
     daily facts at the entity's own level (one fact per entity and day; never a sum)."""
     rows = session.execute(
         text(
-            "SELECT (date_trunc('day', f.event_at AT TIME ZONE :tz))::date AS day,"
-            " f.entity_id::text AS grp, min(f.reach) AS reach, count(*) AS n"
-            " FROM metric_facts f WHERE f.workspace_id = :ws AND f.level = :level"
+            f"SELECT {FACT_DAY} AS day, f.entity_id::text AS grp, min(f.reach) AS reach,"
+            " count(*) AS n"
+            " FROM metric_facts f JOIN entities e ON e.id = f.entity_id"
+            " LEFT JOIN connections zc ON zc.id = e.connection_id"
+            " WHERE f.workspace_id = :ws AND f.level = :level"
             " AND f.granularity = 'day' AND f.event_at >= :start AND f.event_at < :end"
+            f" AND {scope.days_sql(FACT_DAY, FACT_ZONE)}"
             " AND f.entity_id = ANY(CAST(:ids AS uuid[])) AND f.reach IS NOT NULL"
             " GROUP BY 1, 2"
         ),
         {**scope.params(), "level": level.value, "ids": entity_ids},
     )
     return {(r.day.isoformat(), r.grp): r.reach for r in rows if r.n == 1}
+
+
+def account_zones(
+    session: Session, workspace: Workspace, connection_ids: list[uuid.UUID]
+) -> list[str]:
+    """The time zones of the ad accounts in view (the chosen connections, else all), and the
+    workspace's own when facts pushed without a connection are in view too."""
+    rows = session.execute(
+        text(
+            "SELECT DISTINCT timezone FROM connections WHERE workspace_id = :ws"
+            " AND (cardinality(CAST(:connections AS uuid[])) = 0 OR id = ANY(:connections))"
+            " UNION SELECT CAST(:wstz AS text) WHERE cardinality(CAST(:connections AS uuid[])) = 0"
+            " AND EXISTS (SELECT 1 FROM entities WHERE workspace_id = :ws"
+            " AND connection_id IS NULL)"
+        ),
+        {"ws": workspace.id, "wstz": workspace.timezone, "connections": connection_ids},
+    )
+    return sorted(r[0] for r in rows)
 
 
 def freshness(session: Session, workspace_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -336,36 +406,31 @@ def newest_fact_at(session: Session, workspace_id: uuid.UUID) -> datetime | None
 
 def rollup_fact_levels(
     session: Session, scope: FactScope, granularities: list[str]
-) -> tuple[dict[str, str], bool]:
-    """The sources (as ``pick_sources``) and whether every daily rollup row in range starts a
-    day of the scope's time zone. The workspace rows carry every instant any rollup row has,
-    so when they all do, each entity has at most one daily row per local day and source:
-    rollup rows are already a day series' points (``rollup_series(exact=True)``)."""
+) -> tuple[dict[str, str], set[str]]:
+    """The sources (as ``pick_sources``) and the account zones their workspace rows in range
+    have. Rollup rows are one per entity, local day, zone and source: with one zone, daily
+    rows are already a day series' points (``rollup_series(exact=True)``)."""
     rows = session.execute(
         text(
-            "SELECT provider, fact_level, granularity, bool_and(r.event_at ="
-            " (date_trunc('day', r.event_at AT TIME ZONE :tz) AT TIME ZONE :tz))"
-            " FILTER (WHERE r.granularity = 'day')"
+            "SELECT provider, fact_level, granularity, array_agg(DISTINCT r.zone)"
             " FROM metric_rollups r"
             " WHERE r.workspace_id = :ws AND r.level = 'workspace' AND r.facts <> 0"
             " AND r.granularity = ANY(:grans) AND r.event_at >= :start AND r.event_at < :end"
+            f" AND {scope.days_sql('r.day', 'r.zone')}"
             " GROUP BY 1, 2, 3"
         ),
         {**scope.params(), "grans": granularities},
     ).all()
     source = pick_sources([(r[0], r[1], r[2]) for r in rows], granularities)
-    aligned = {(r[0], f"{r[1]}:{r[2]}") for r in rows if r[3]}
-    return source, all(picked in aligned for picked in source.items())
-
-
-def _rollup_bucket_sql(bucket: Bucket) -> str:
-    return _bucket_sql(bucket).replace("f.event_at", "r.event_at")
+    zones = {z for r in rows if (r[0], f"{r[1]}:{r[2]}") in source.items() for z in r[3]}
+    return source, zones
 
 
 def _rollups_in(
     source: dict[str, str],
     level: GroupLevel,
     scope: FactScope,
+    days: str,
     start: str = ":start",
     end: str = ":end",
 ) -> str:
@@ -381,7 +446,7 @@ def _rollups_in(
     FROM metric_rollups r
     {"LEFT JOIN entities g ON g.id = r.entity_id AND r.level <> 'workspace'" if joined else ""}
     WHERE r.workspace_id = :ws AND r.level = '{level.value}' AND r.facts <> 0
-      AND r.event_at >= {start} AND r.event_at < {end}
+      AND r.event_at >= {start} AND r.event_at < {end} AND {days}
       AND {_source_sql("r", "fact_level", source)}
       AND (cardinality(CAST(:providers AS text[])) = 0 OR r.provider = ANY(:providers))
       AND (cardinality(CAST(:entities AS uuid[])) = 0 OR r.entity_id = ANY(:entities)){filters}
@@ -434,13 +499,33 @@ def rollup_series(
     grp, chosen = _rollup_group_sql(group_by)
     only = f"AND {chosen}" if groups is not None else ""
     values, grouping = (ROLLUP_VALUES, "") if exact else (ROLLUP_SUMS, f"GROUP BY 1, {grp}, 3")
+    bucket_sql = _bucket_sql(bucket, "r.event_at", "r.day", scope.week_start)
     sql = f"""
-        SELECT {_rollup_bucket_sql(bucket)} AS bucket, {grp}::text AS grp, r.currency, {values}
-        {_rollups_in(source, level, scope)} {only}
+        SELECT {bucket_sql} AS bucket, {grp}::text AS grp, r.currency, {values}
+        {_rollups_in(source, level, scope, scope.days_sql("r.day", "r.zone"))} {only}
         {grouping}
     """
     params = {**scope.params(), "grain": grain, "groups": groups or []}
     return _rows(session, formatted(sql), params)
+
+
+def _spans(windows: list[DayWindow]) -> list[tuple[DayWindow, bool]]:
+    """The windows cut into spans read from the finer rows and spans of whole Monday weeks
+    read from the week rows (``True``): a long range reads its weeks, not its days."""
+    out = []
+    for w in windows:
+        weeks = week_bounds(w.start, w.end)
+        if weeks is None:
+            out.append((w, False))
+            continue
+        first, after = weeks
+        day = timedelta(days=1)
+        if w.start < first:
+            out.append((DayWindow(w.start, first - day, w.zones), False))
+        out.append((DayWindow(first, after - day, w.zones), True))
+        if after <= w.end:
+            out.append((DayWindow(after, w.end, w.zones), False))
+    return out
 
 
 def rollup_group_totals(
@@ -454,16 +539,28 @@ def rollup_group_totals(
 ) -> list[dict[str, Any]]:
     grp, _ = _rollup_group_sql(group_by)
     params: dict[str, Any] = {**scope.params(), "grain": grain}
-    spans = [_rollups_in(source, level, scope)]
-    weeks = week_bounds(scope.start_utc, scope.end_utc)
-    if weeks is not None:  # whole weeks from the week rows, the edges from the finer rows
-        params["wstart"], params["wend"] = weeks
-        blocks = {p: spec.replace(":", ":" + BLOCK_PREFIX) for p, spec in source.items()}
-        spans = [
-            _rollups_in(source, level, scope, ":start", ":wstart"),
-            _rollups_in(blocks, level, scope, ":wstart", ":wend"),
-            _rollups_in(source, level, scope, ":wend", ":end"),
-        ]
+    blocks = {p: spec.replace(":", ":" + BLOCK_PREFIX) for p, spec in source.items()}
+    spans = []
+    for i, (span, from_blocks) in enumerate(_spans(scope.windows)):
+        # Each span reads only the instants that hold its days (the index's range).
+        tag = f"s{i}_"
+        params.update(window_params([span], tag))
+        zones = span.zones or scope.zones
+        params[tag + "lo"], params[tag + "hi"] = instants(
+            span.start, span.end + timedelta(days=1), zones
+        )
+        spans.append(
+            _rollups_in(
+                blocks if from_blocks else source,
+                level,
+                scope,
+                days_sql([span], "r.day", "r.zone", tag),
+                f":{tag}lo",
+                f":{tag}hi",
+            )
+        )
+    if not spans:
+        spans = [_rollups_in(source, level, scope, "true")]
     columns = f"{grp} AS grp, r.currency, r.facts, r.conversions_n, " + ", ".join(
         "r." + m for m in MEASURES
     )

@@ -1,5 +1,11 @@
 """Rollups: facts pre-summed at the grains dashboards read, kept current by every upsert.
 
+Every rollup row carries the time zone of the account its facts belong to (``zone``: the
+connection's, or the workspace's for facts pushed without one) and the local date of its
+bucket in that zone (``day``). Day, week and month questions group by ``day`` and filter on
+it, so a day is always the account's own calendar day, whatever zone the viewer uses; hour
+rows keep their instant (``event_at``) and are shown in any zone.
+
 The ingest merge records, for each fact it inserts or changes, a +new row and (for a
 revision) a -old row in the session's ``metricx_fact_delta`` table (``DELTA_CTE`` is part of
 its statement). ``apply_deltas`` then adds the summed deltas to the fact's workspace, account,
@@ -12,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import inspect, text
@@ -23,9 +29,10 @@ from metricx.models.metric_rollups import MetricRollup
 MEASURES = ("spend", "impressions", "clicks", "conversions", "leads", "purchases", "purchase_value")
 ACTION_MEASURES = ("conversions", "leads", "purchases", "purchase_value")
 ROLLUP_LEVELS = ("workspace", "account", "campaign", "adset")
-# Besides the hour and day rows, every rollup row is also summed into its UTC week (Monday
-# 00:00 UTC), granularity "wk_hour" / "wk_day": a range's totals read its whole weeks from
-# these and only the days at its edges from the finer rows (``week_bounds``).
+# Besides the hour and day rows, every rollup row is also summed into the Monday-to-Sunday week
+# of its local day, granularity "wk_hour" / "wk_day" (``day`` is that Monday, ``event_at`` its
+# first instant in the row's zone): a range's totals read its whole weeks from these and only
+# the days at its edges from the finer rows (``week_bounds``).
 BLOCK_PREFIX = "wk_"
 KEY = tuple(c.name for c in inspect(MetricRollup).primary_key)  # the ON CONFLICT target
 
@@ -84,13 +91,16 @@ WITH by_parent AS (
            CASE WHEN e.level = 'ad' THEN NULL ELSE e.id END AS self_id,
            CASE WHEN e.level = 'ad' THEN NULL ELSE e.level END AS self_level,
            d.granularity, d.event_at, d.currency, d.fact_level, d.provider,
+           {zone} AS zone,
            sum(d.facts) AS facts, sum(d.conversions_n) AS conversions_n, {sums}
     FROM {source} d JOIN entities e ON e.id = d.entity_id
+    {zone_join}
     WHERE true {where}
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
 ), d AS (
     SELECT x.level, x.id AS entity_id, d.granularity, d.event_at, d.currency, d.fact_level,
-           d.provider, sum(d.facts) AS facts,
+           d.provider, d.zone, (d.event_at AT TIME ZONE d.zone)::date AS day,
+           sum(d.facts) AS facts,
            sum(d.conversions_n) AS conversions_n, {sums}
     FROM by_parent d
     LEFT JOIN entities p1 ON p1.id = d.parent_id
@@ -100,76 +110,88 @@ WITH by_parent AS (
                                (p1.level, p1.id), (p2.level, p2.id), (p3.level, p3.id))
         AS x(level, id)
     WHERE x.id IS NOT NULL AND x.level IN ('workspace', 'account', 'campaign', 'adset')
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
 ), blocks AS (
-    -- The same rows summed per UTC week: long ranges read whole weeks from these.
-    SELECT level, entity_id, '{block}' || granularity AS granularity, {week} AS event_at,
-           currency, fact_level, provider, sum(facts) AS facts,
+    -- The same rows summed per local week: long ranges read whole weeks from these.
+    SELECT level, entity_id, '{block}' || granularity AS granularity,
+           {week_day} AS day, currency, fact_level, provider, zone, sum(facts) AS facts,
            sum(conversions_n) AS conversions_n, {sums}
-    FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7
+    FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ), rows AS (
-    SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, facts,
-           conversions_n, {measures} FROM d
+    SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, zone, day,
+           facts, conversions_n, {measures} FROM d
     UNION ALL
-    SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, facts,
-           conversions_n, {measures} FROM blocks
+    SELECT level, entity_id, granularity, day::timestamp AT TIME ZONE zone, currency,
+           fact_level, provider, zone, day, facts, conversions_n, {measures} FROM blocks
 )
 INSERT INTO metric_rollups AS r (workspace_id, level, entity_id, granularity, event_at,
-    currency, fact_level, provider, facts, conversions_n, {measures})
+    currency, fact_level, provider, zone, day, facts, conversions_n, {measures})
 SELECT CAST(:ws AS uuid), level, entity_id, granularity, event_at, currency, fact_level,
-       provider, facts, conversions_n, {measures}
-FROM rows ORDER BY granularity, level, event_at, entity_id, currency, fact_level, provider
+       provider, zone, day, facts, conversions_n, {measures}
+FROM rows ORDER BY granularity, level, event_at, entity_id, currency, fact_level, provider, zone
 ON CONFLICT ({key}) DO UPDATE SET facts = r.facts + EXCLUDED.facts,
     conversions_n = r.conversions_n + EXCLUDED.conversions_n, {adds}
 """
 
 
+# The zone of a fact's account: its connection's, else the workspace's (facts pushed without
+# a connection were placed on the workspace's calendar). ``e`` is the fact's entity.
+ZONE_JOIN = (
+    "LEFT JOIN connections zc ON zc.id = e.connection_id"
+    " CROSS JOIN (SELECT timezone FROM workspaces WHERE id = CAST(:ws AS uuid)) zw"
+)
+ZONE_SQL = "coalesce(zc.timezone, zw.timezone)"
+
+
 def week_sql(column: str) -> str:
-    """The start of the UTC week (Monday) holding ``column``'s instant."""
-    return f"(date_trunc('week', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+    """The Monday of the week holding the date ``column``."""
+    return f"(date_trunc('week', {column})::date)"
 
 
-def week_bounds(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
-    """The whole UTC weeks inside [start, end), as [first Monday, last Monday), or None."""
-    first = (start.astimezone(UTC) + timedelta(days=7) - timedelta(microseconds=1)).date()
-    first -= timedelta(days=first.weekday())
-    lo = datetime.combine(first, time(), UTC)
-    last = end.astimezone(UTC).date()
-    hi = datetime.combine(last - timedelta(days=last.weekday()), time(), UTC)
+def week_bounds(start: date, end: date) -> tuple[date, date] | None:
+    """The whole Monday-to-Sunday weeks inside the days [start, end], as [first Monday,
+    Monday after the last), or None."""
+    lo = start + timedelta(days=(7 - start.weekday()) % 7)
+    after = end + timedelta(days=1)
+    hi = after - timedelta(days=after.weekday())
     return (lo, hi) if lo < hi else None
 
 
 def rebuild_blocks(session: Session, granularity: str, start: datetime, end: datetime) -> None:
     """Recompute the week rows of ``granularity`` for the weeks touching [start, end) from the
     finer rows, every workspace (after retention deleted a month of finer rows)."""
-    lo = start.astimezone(UTC) - timedelta(days=7)
+    # Rows of the UTC range have local days from the day before its first to the day after
+    # its last (zones are at most 14 hours from UTC): the weeks (by Monday, in (lo, hi)) that
+    # hold any of those days are summed again from all their finer rows.
+    lo = start.astimezone(UTC).date() - timedelta(days=8)
+    hi = end.astimezone(UTC).date() + timedelta(days=2)
     params = {
         "g": granularity,
         "wg": BLOCK_PREFIX + granularity,
         "lo": lo,
-        "hi": end,
-        "after": end + timedelta(days=7),
+        "hi": hi,
+        "after": hi + timedelta(days=7),
     }
     session.execute(
-        text(
-            "DELETE FROM metric_rollups WHERE granularity = :wg AND event_at > :lo"
-            " AND event_at < :hi"
-        ),
+        text("DELETE FROM metric_rollups WHERE granularity = :wg AND day > :lo AND day < :hi"),
         params,
     )
     sums = ", ".join(f"sum({m})" for m in MEASURES)
-    week = week_sql("event_at")
+    week = week_sql("day")
     session.execute(
         text(
             f"""
             INSERT INTO metric_rollups (workspace_id, level, entity_id, granularity, event_at,
-                currency, fact_level, provider, facts, conversions_n, {", ".join(MEASURES)})
-            SELECT workspace_id, level, entity_id, :wg, {week}, currency, fact_level,
-                   provider, sum(facts), sum(conversions_n), {sums}
+                currency, fact_level, provider, zone, day, facts, conversions_n,
+                {", ".join(MEASURES)})
+            SELECT workspace_id, level, entity_id, :wg, {week}::timestamp AT TIME ZONE zone,
+                   currency, fact_level, provider, zone, {week}, sum(facts),
+                   sum(conversions_n), {sums}
             FROM metric_rollups
-            WHERE granularity = :g AND event_at > :lo AND event_at < :after
+            WHERE granularity = :g AND day > :lo AND day < :after
               AND {week} > :lo AND {week} < :hi
-            GROUP BY workspace_id, level, entity_id, {week}, currency, fact_level, provider
+            GROUP BY workspace_id, level, entity_id, {week}, currency, fact_level, provider,
+                     zone
             """
         ),
         params,
@@ -179,7 +201,9 @@ def rebuild_blocks(session: Session, granularity: str, start: datetime, end: dat
 def _apply_sql(source: str, where: str = "") -> str:
     return _APPLY.format(
         sums=", ".join(f"sum(d.{m}) AS {m}" for m in MEASURES),
-        week=week_sql("event_at"),
+        week_day=week_sql("day"),
+        zone=ZONE_SQL,
+        zone_join=ZONE_JOIN,
         block=BLOCK_PREFIX,
         measures=", ".join(MEASURES),
         key=", ".join(KEY),
@@ -253,6 +277,7 @@ def moving(session: Session, workspace_id: uuid.UUID, moved: list[uuid.UUID]) ->
 
 def rebuild(session: Session, workspace_id: uuid.UUID) -> None:
     """Recompute a workspace's rollups from its facts."""
+    session.execute(WRITER_LOCK, {"ws": workspace_id})
     session.execute(
         text("DELETE FROM metric_rollups WHERE workspace_id = :ws"), {"ws": workspace_id}
     )

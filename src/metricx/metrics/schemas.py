@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
+from metricx.metrics.calendar import Preset
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -49,13 +51,18 @@ SORTABLE = (*BASE_MEASURES, *DERIVED_METRICS, "name")
 
 
 class MetricQuery(BaseModel):
-    """A question to the query layer. Dates are inclusive and local to ``timezone``."""
+    """A question to the query layer: days (``start`` and ``end``, inclusive, or a
+    ``preset``) are each ad account's own calendar days; ``timezone`` shows hour and minute
+    buckets."""
 
-    start: date
-    end: date
+    start: date | None = None
+    end: date | None = None
+    preset: Preset | None = None
     granularity: Bucket = Bucket.DAY
     timezone: str | None = Field(
-        default=None, description="IANA zone for buckets and dates; the workspace's by default."
+        default=None,
+        description="IANA zone hour and minute buckets are shown in: the accounts' zone when "
+        "they share one, else the workspace's. Days are always each account's own.",
     )
     level: GroupLevel = GroupLevel.CAMPAIGN
     group_by: GroupBy = GroupBy.NONE
@@ -110,13 +117,32 @@ class GroupRow(MetricRow):
     level: str | None = None
 
 
+class DayRange(BaseModel):
+    start: date
+    end: date
+    timezones: list[str] = Field(
+        description="The account zones these dates are for; empty: every account in view."
+    )
+
+
 class MetricQueryResult(BaseModel):
-    timezone: str
+    timezone: str = Field(description="The zone hour and minute buckets are shown in.")
     granularity: Bucket
     level: GroupLevel
     group_by: GroupBy
-    start: date
-    end: date
+    start: date = Field(description="The first day any account's range covers.")
+    end: date = Field(description="The last day any account's range covers.")
+    preset: Preset | None = None
+    ranges: list[DayRange] = Field(
+        default_factory=list,
+        description="The days per account zone: one range unless a preset falls on "
+        "different dates in the accounts' zones (around midnight).",
+    )
+    account_timezones: list[str] = Field(
+        default_factory=list,
+        description="The zones of the ad accounts in view: each one's days are its own.",
+    )
+    week_start: str = "monday"
     source: dict[str, Any] = Field(
         description="Which facts answered: granularity used and fact level per provider."
     )

@@ -1,9 +1,12 @@
 """UnifiedMetricService: time series and totals for dashboards and the API.
 
 Rules the numbers follow:
-- Buckets are in the chosen time zone (the workspace's by default). Hours are split by the
-  offset in force, so a DST day has 23 or 25 hourly buckets and +05:30 hours start at :30 UTC;
-  days, weeks (ISO, Monday) and months are local calendar periods.
+- Days are each ad account's own calendar days (``calendar.py``): day, week and month buckets
+  and every date range keep an account's facts by its local dates, whatever zone the view
+  uses; presets resolve in each account's zone. Weeks start on the workspace's week start.
+- Hour and minute buckets are instants shown in the view's zone: the accounts' zone when they
+  share one, else the workspace's, unless the question names one. Hours are split by the
+  offset in force, so a DST day has 23 or 25 hourly buckets and +05:30 hours start at :30 UTC.
 - Hour and minute buckets read hourly / minute facts. Day, week and month buckets read daily
   facts, and hourly facts only for entities that have no daily facts in the range.
 - Additive measures are summed from one fact level per provider (the deepest present: ads for
@@ -15,7 +18,8 @@ Rules the numbers follow:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,10 +29,12 @@ from sqlalchemy.orm import Session
 from metricx.errors import InvalidInput
 from metricx.kit.tz import is_valid_timezone
 from metricx.metrics import cache, repository
+from metricx.metrics.calendar import WEEKDAYS, DayWindow, instants, resolve
 from metricx.metrics.repository import FactScope
 from metricx.metrics.schemas import (
     SORTABLE,
     Bucket,
+    DayRange,
     Freshness,
     GroupBy,
     GroupLevel,
@@ -106,24 +112,22 @@ def metric_row(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def local_range(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
-    zone = ZoneInfo(tz)
-    lo = datetime.combine(start, time(), zone).astimezone(UTC)
-    hi = datetime.combine(end + timedelta(days=1), time(), zone).astimezone(UTC)
-    return lo, hi
-
-
-def bucket_label(value: datetime, bucket: Bucket, tz: str) -> tuple[str, str | None]:
-    if bucket in (Bucket.HOUR, Bucket.MINUTE):
-        instant = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return instant.astimezone(ZoneInfo(tz)).isoformat(), instant.astimezone(UTC).isoformat()
-    return value.date().isoformat(), None
+def bucket_label(value: datetime | date, bucket: Bucket, tz: str) -> tuple[str, str | None]:
+    if isinstance(value, datetime):
+        if bucket in (Bucket.HOUR, Bucket.MINUTE):
+            instant = value if value.tzinfo else value.replace(tzinfo=UTC)
+            return (
+                instant.astimezone(ZoneInfo(tz)).isoformat(),
+                instant.astimezone(UTC).isoformat(),
+            )
+        value = value.date()
+    return value.isoformat(), None
 
 
 def label_buckets(points: list[dict[str, Any]], bucket: Bucket, tz: str) -> None:
     """Each point's ``bucket`` (a timestamp from the database) as its label and UTC start;
     a series repeats a few dozen buckets over thousands of points: each is labelled once."""
-    labels: dict[datetime, tuple[str, str | None]] = {}
+    labels: dict[datetime | date, tuple[str, str | None]] = {}
     for p in points:
         value = p["bucket"]
         label = labels.get(value)
@@ -152,13 +156,64 @@ def _sum_rows(rows: list[dict[str, Any]], key: Any) -> dict[Any, dict[str, Any]]
     return out
 
 
-def validate(query: MetricQuery, workspace: Workspace) -> str:
-    tz = query.timezone or workspace.timezone
-    if not is_valid_timezone(tz):
-        raise InvalidInput(f"unknown time zone {tz!r}", details={"field": "timezone"})
-    if query.end < query.start:
+def check_timezone(tz: str | None, field: str = "timezone") -> None:
+    if tz is not None and not is_valid_timezone(tz):
+        raise InvalidInput(
+            f"unknown time zone {tz!r}: use an IANA name such as Europe/Berlin",
+            details={"field": field},
+        )
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The days a question covers: per account zone, and the zone its hours are shown in."""
+
+    zones: tuple[str, ...]  # the accounts' zones in view (a workspace's own for pushed facts)
+    timezone: str  # the view's: hour and minute buckets
+    windows: tuple[DayWindow, ...]
+
+    @property
+    def start(self) -> date:
+        return min(w.start for w in self.windows)
+
+    @property
+    def end(self) -> date:
+        return max(w.end for w in self.windows)
+
+    def instants(self) -> tuple[datetime, datetime]:
+        spans = [
+            instants(w.start, w.end + timedelta(days=1), w.zones or self.zones or [self.timezone])
+            for w in self.windows
+        ]
+        return min(lo for lo, _ in spans), max(hi for _, hi in spans)
+
+
+def calendar_for(
+    session: Session, workspace: Workspace, query: MetricQuery, now: datetime
+) -> Calendar:
+    """The question's days in each account's zone and its view zone (an unknown zone is a
+    422 whichever field names it)."""
+    check_timezone(query.timezone)
+    zones = tuple(repository.account_zones(session, workspace, query.connection_ids))
+    view = query.timezone or (zones[0] if len(zones) == 1 else workspace.timezone)
+    if query.preset is not None:
+        if query.start is not None or query.end is not None:
+            raise InvalidInput(
+                "give a preset or start and end, not both", details={"field": "preset"}
+            )
+        windows = resolve(query.preset, zones or (view,), now)
+    elif query.start is None or query.end is None:
+        field = "start" if query.start is None else "end"
+        raise InvalidInput("give start and end (dates), or a preset", details={"field": field})
+    else:
+        windows = [DayWindow(query.start, query.end)]
+    return Calendar(zones, view, tuple(windows))
+
+
+def validate(query: MetricQuery, cal: Calendar) -> None:
+    if cal.end < cal.start:
         raise InvalidInput("end is before start", details={"field": "end"})
-    days = (query.end - query.start).days + 1
+    days = max((w.end - w.start).days + 1 for w in cal.windows)
     limit = MAX_RANGE_DAYS.get(query.granularity, 3 * 366)
     if days > limit:
         raise InvalidInput(
@@ -172,7 +227,6 @@ def validate(query: MetricQuery, workspace: Workspace) -> str:
         raise InvalidInput(
             "group by entity needs a level below workspace", details={"field": "level"}
         )
-    return tz
 
 
 def rollups_answer(query: MetricQuery) -> bool:
@@ -204,34 +258,48 @@ class UnifiedMetricService:
     """Reads metric facts for dashboards and the API (the only reader of facts)."""
 
     def __init__(
-        self, session: Session, *, use_rollups: bool = True, use_cache: bool = True
+        self,
+        session: Session,
+        *,
+        use_rollups: bool = True,
+        use_cache: bool = True,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.session = session
         self.use_rollups = use_rollups
         self.use_cache = use_cache
+        self.clock = clock or (lambda: datetime.now(UTC))  # what "today" is, for presets
 
     def query(self, workspace: Workspace, query: MetricQuery) -> MetricQueryResult:
         """The answer, from the short-lived cache when the same question was just asked and
         nothing was written since."""
+        cal = calendar_for(self.session, workspace, query, self.clock())
+        validate(query, cal)
         if not self.use_cache:
-            return self._query(workspace, query)
+            return self._query(workspace, query, cal)
         key = (
             workspace.id,
             workspace.timezone,
+            workspace.week_start,
             cache.write_version(self.session, workspace.id),
             self.use_rollups,
             query.model_dump_json(),
+            cal,
         )
-        return cache.ANSWERS.get_or_compute(key, lambda: self._query(workspace, query))
+        return cache.ANSWERS.get_or_compute(key, lambda: self._query(workspace, query, cal))
 
-    def _query(self, workspace: Workspace, query: MetricQuery) -> MetricQueryResult:
-        tz = validate(query, workspace)
-        lo, hi = local_range(query.start, query.end, tz)
+    def _query(self, workspace: Workspace, query: MetricQuery, cal: Calendar) -> MetricQueryResult:
+        tz = cal.timezone
+        lo, hi = cal.instants()
         scope = FactScope(
             workspace_id=workspace.id,
             start_utc=lo,
             end_utc=hi,
             timezone=tz,
+            windows=list(cal.windows),
+            zones=list(cal.zones),
+            workspace_zone=workspace.timezone,
+            week_start=WEEKDAYS.index(workspace.week_start) + 1,
             connection_ids=query.connection_ids,
             providers=query.providers,
             entity_ids=query.entity_ids,
@@ -247,7 +315,12 @@ class UnifiedMetricService:
                 query.statuses or query.connection_ids
             ):
                 read_level = GroupLevel.WORKSPACE  # totals need no hierarchy: cheapest rows
-            source, days_aligned = repository.rollup_fact_levels(self.session, scope, grains)
+            source, zones = repository.rollup_fact_levels(self.session, scope, grains)
+            # Daily rollup rows are one per entity, day, zone and source: one series point
+            # when the picked sources are daily and one zone's days (or one entity's) answer.
+            days_aligned = all(spec.endswith(":day") for spec in source.values()) and (
+                len(zones) <= 1 or query.group_by is GroupBy.ENTITY
+            )
             totals_of, series_of = repository.rollup_group_totals, repository.rollup_series
         else:
             days_aligned = False
@@ -288,12 +361,28 @@ class UnifiedMetricService:
         points = series_of(self.session, scope, bucket=query.granularity, groups=chosen, **kwargs)
         label_buckets(points, query.granularity, tz)
         if query.granularity is Bucket.DAY and query.group_by is GroupBy.ENTITY:
-            self._add_reach(scope, query, points, groups)
+            one_day = all(w.start == w.end for w in cal.windows)  # per account zone
+            self._add_reach(scope, query, points, groups, one_day=one_day)
         series = trusted_all(SeriesPoint, points)
         per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
         totals = [MetricRow(**metric_row(per_currency[c])) for c in sorted(per_currency)]
         if len(totals) > 1:
             notes.append("amounts are in several currencies: totals are given per currency")
+        if len(cal.zones) > 1:
+            notes.append(
+                "days are each ad account's own calendar days ("
+                + ", ".join(cal.zones)
+                + ")"
+                + (f"; hours are shown in {tz}" if grain in ("hour", "minute") else "")
+            )
+        if len(cal.windows) > 1:
+            notes.append(
+                "the accounts' zones are on different dates now: "
+                + "; ".join(
+                    f"{', '.join(w.zones or ())}: {w.start.isoformat()} to {w.end.isoformat()}"
+                    for w in cal.windows
+                )
+            )
         if grain == "hour" and any(p.conversions is None for p in series):
             notes.append(
                 "conversions, leads and purchases are null where the source has no hourly "
@@ -304,8 +393,12 @@ class UnifiedMetricService:
             granularity=query.granularity,
             level=level,
             group_by=query.group_by,
-            start=query.start,
-            end=query.end,
+            start=cal.start,
+            end=cal.end,
+            preset=query.preset,
+            ranges=[DayRange(**w.as_dict()) for w in cal.windows],
+            account_timezones=list(cal.zones),
+            week_start=workspace.week_start,
             source={"granularity": grain, "fact_level": source, "rollups": use_rollups},
             totals=totals,
             groups=[trusted(GroupRow, g) for g in groups],
@@ -319,31 +412,33 @@ class UnifiedMetricService:
         query: MetricQuery,
         points: list[dict[str, Any]],
         groups: list[dict[str, Any]],
+        *,
+        one_day: bool,
     ) -> None:
         """Reach and frequency where Meta reported them: per entity and day at the grouped
-        level; a group's total only when the range is one day."""
+        level; a group's total only when the range is one day (in each account's zone)."""
         ids = sorted({g["group"] for g in groups})  # the points' groups: 80, not 2,400 points
         found = repository.daily_reach(self.session, scope, query.level, ids) if ids else {}
         if not found:
             return
-        one_day: dict[str, int] = {}
+        whole: dict[str, int] = {}  # a group's reach over the range: its one day's
         for p in points:
             reach = found.get((p["bucket"], p["group"] or ""))
             if reach is not None:
                 p["reach"], p["frequency"] = reach, _share(p["impressions"], reach)
-                if query.start == query.end:
-                    one_day[p["group"]] = reach
+                if one_day:
+                    whole[p["group"]] = reach
         for g in groups:
-            reach = one_day.get(g["group"])
+            reach = whole.get(g["group"])
             if reach is not None:
                 g["reach"], g["frequency"] = reach, _share(g["impressions"], reach)
 
     def latest(
         self, workspace: Workspace, *, hours: int, timezone: str | None = None
     ) -> LatestResult:
-        tz = timezone or workspace.timezone
-        if not is_valid_timezone(tz):
-            raise InvalidInput(f"unknown time zone {tz!r}", details={"field": "timezone"})
+        check_timezone(timezone)
+        zones = repository.account_zones(self.session, workspace, [])
+        tz = timezone or (zones[0] if len(zones) == 1 else workspace.timezone)
         now = datetime.now(UTC)
         newest = repository.newest_fact_at(self.session, workspace.id)
         points: list[SeriesPoint] = []

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, PrimaryKeyConstraint, String
+from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,8 +14,9 @@ from metricx.models.metric_facts import COUNT, MONEY
 
 class MetricRollup(Base):
     """Facts pre-summed at the grains dashboards read: per workspace and per account,
-    campaign and ad set, per fact bucket (hour or day, and their UTC weeks), currency, source
-    fact level and provider (two providers' facts are never one row).
+    campaign and ad set, per fact bucket (hour or day, and their local weeks), currency, source
+    fact level, provider (two providers' facts are never one row) and account time zone (so
+    each account's facts keep their own calendar days).
 
     Maintained incrementally by the ingest merge (a revision adds its delta; nothing is
     recomputed). ``level = 'workspace'`` rows carry the workspace id as ``entity_id``.
@@ -35,6 +36,7 @@ class MetricRollup(Base):
             "currency",
             "fact_level",
             "provider",
+            "zone",
         ),
         # The chosen entities' rows of a range (a top-N series): the primary key orders by
         # time first, so reading 20 ad sets' days of a quarter would scan all 400's.
@@ -56,6 +58,10 @@ class MetricRollup(Base):
     currency: Mapped[str] = mapped_column(String(3))
     fact_level: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str] = mapped_column(String(16))
+    # The account's time zone and the bucket's local date in it: days, weeks and months are
+    # each account's own calendar days (``day`` follows from ``event_at`` and ``zone``).
+    zone: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
     facts: Mapped[int] = mapped_column(Integer, server_default="0")
     conversions_n: Mapped[int] = mapped_column(Integer, server_default="0")
     spend: Mapped[Decimal] = mapped_column(MONEY, server_default="0")

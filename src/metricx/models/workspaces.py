@@ -10,13 +10,16 @@ from metricx.models.base import Base, StrEnum, created_at, text_enum, uuid_pk
 
 
 class Workspace(Base):
-    """A tenant: its members, connections, entities and facts. ``timezone`` is for display."""
+    """A tenant: its members, connections, entities and facts. ``timezone`` shows hours (days
+    are each ad account's own); ``week_start`` starts week buckets."""
 
     __tablename__ = "workspaces"
 
     id: Mapped[uuid.UUID] = uuid_pk()
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), server_default="UTC", default="UTC")
+    # The first day of a week bucket (a weekday name, as WEEKDAYS in metrics/calendar.py).
+    week_start: Mapped[str] = mapped_column(String(9), server_default="monday", default="monday")
     created_at: Mapped[datetime] = created_at()
 
 

@@ -15,11 +15,16 @@ from metricx.sandbox.hashing import mix, unit
 from metricx.sandbox.tokens import sandbox_user_id
 
 # (currency, minor-unit exponent, timezone name, Meta timezone_id, typical CPM in minor units)
+# Accounts cycle through these by index (account i gets profile i % 5): tests name accounts
+# by index, so new profiles go at the end. The fifth, a USD account in Tokyo (+09:00, no DST;
+# Meta's TZ_ASIA_TOKYO is 77), shares its currency with Los Angeles 17 hours behind it: the
+# same date is a different span of time in each, and their totals still add up per currency.
 ACCOUNT_PROFILES: tuple[tuple[str, int, str, int, int], ...] = (
     ("USD", 2, "America/Los_Angeles", 1, 900),
     ("EUR", 2, "Europe/Berlin", 69, 750),
     ("JPY", 0, "UTC", 0, 1300),
     ("INR", 2, "Asia/Kolkata", 83, 16000),
+    ("USD", 2, "Asia/Tokyo", 77, 900),
 )
 
 ODAX_OBJECTIVES = (

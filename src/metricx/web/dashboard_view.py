@@ -10,8 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
+from metricx.kit.tz import is_valid_timezone
+from metricx.metrics.calendar import Preset
 from metricx.metrics.schemas import (
     BASE_MEASURES,
     Bucket,
@@ -32,6 +33,17 @@ PRESETS = {
     "this_month": "This month",
     "last_month": "Last month",
     "custom": "Custom range",
+}
+# The page's range names (kept for links already shared) and the query layer's presets, which
+# resolve in each ad account's own zone as Ads Manager does.
+RANGE_PRESETS = {
+    "today": Preset.TODAY,
+    "yesterday": Preset.YESTERDAY,
+    "7d": Preset.LAST_7D,
+    "14d": Preset.LAST_14D,
+    "30d": Preset.LAST_30D,
+    "this_month": Preset.THIS_MONTH,
+    "last_month": Preset.LAST_MONTH,
 }
 GRANULARITIES = {"minute": "Minute", "hour": "Hour", "day": "Day", "week": "Week", "month": "Month"}
 LEVELS = {"campaign": "Campaigns", "adset": "Ad sets", "ad": "Ads"}
@@ -57,7 +69,7 @@ class DashboardFilters:
     start: date | None = None
     end: date | None = None
     granularity: str = "day"
-    timezone: str = "UTC"
+    timezone: str | None = None  # chosen for hours; None: the accounts' zone (or workspace's)
     level: str = "campaign"
     metric: str = "spend"
     sort: str = "spend"
@@ -66,8 +78,10 @@ class DashboardFilters:
     adset: uuid.UUID | None = None
 
     @classmethod
-    def parse(cls, params: dict[str, str], default_tz: str) -> DashboardFilters:
-        f = cls(timezone=params.get("tz") or default_tz)
+    def parse(cls, params: dict[str, str]) -> DashboardFilters:
+        """The page's question; an unknown time zone raises ``InvalidInput`` (after the rest
+        is parsed: the page shows the question without it)."""
+        f = cls()
         f.range = params.get("range", "7d") if params.get("range") in PRESETS else "7d"
         f.granularity = params.get("granularity", "") or (
             "hour" if f.range in ("today", "yesterday") else "day"
@@ -80,7 +94,12 @@ class DashboardFilters:
         f.order = "asc" if params.get("order") == "asc" else "desc"
         f.campaign = _uuid(params.get("campaign"))
         f.adset = _uuid(params.get("adset"))
-        f.start, f.end = _dates(f.range, params, f.timezone)
+        if f.range == "custom":
+            f.start, f.end = _custom_dates(params)
+        tz = params.get("tz") or None
+        if tz is not None and not is_valid_timezone(tz):
+            raise InvalidTimezone(f, tz)
+        f.timezone = tz
         return f
 
     @property
@@ -92,11 +111,11 @@ class DashboardFilters:
         return self.level
 
     def query(self) -> MetricQuery:
-        assert self.start is not None and self.end is not None
         drill = [i for i in (self.adset or self.campaign,) if i is not None]
         return MetricQuery(
-            start=self.start,
-            end=self.end,
+            start=self.start if self.range == "custom" else None,
+            end=self.end if self.range == "custom" else None,
+            preset=RANGE_PRESETS.get(self.range),
             granularity=Bucket(self.granularity),
             timezone=self.timezone,
             level=GroupLevel(self.table_level),
@@ -134,29 +153,22 @@ def _uuid(value: str | None) -> uuid.UUID | None:
         return None
 
 
-def _dates(preset: str, params: dict[str, str], tz: str) -> tuple[date, date]:
+class InvalidTimezone(ValueError):
+    """The page named a zone that does not exist: ``filters`` is the rest of its question."""
+
+    def __init__(self, filters: DashboardFilters, name: str) -> None:
+        super().__init__(f"Unknown time zone {name!r}: pick one from the list.")
+        self.filters = filters
+
+
+def _custom_dates(params: dict[str, str]) -> tuple[date, date]:
     try:
-        today = datetime.now(ZoneInfo(tz)).date()
-    except (KeyError, ValueError):
+        start = date.fromisoformat(params.get("start", ""))
+        end = date.fromisoformat(params.get("end", ""))
+        return (start, end) if start <= end else (end, start)
+    except ValueError:
         today = datetime.now(UTC).date()
-    if preset == "custom":
-        try:
-            start = date.fromisoformat(params.get("start", ""))
-            end = date.fromisoformat(params.get("end", ""))
-            return (start, end) if start <= end else (end, start)
-        except ValueError:
-            return today - timedelta(days=6), today
-    if preset == "today":
-        return today, today
-    if preset == "yesterday":
-        return today - timedelta(days=1), today - timedelta(days=1)
-    if preset == "this_month":
-        return today.replace(day=1), today
-    if preset == "last_month":
-        last = today.replace(day=1) - timedelta(days=1)
-        return last.replace(day=1), last
-    days = {"7d": 7, "14d": 14, "30d": 30}[preset]
-    return today - timedelta(days=days - 1), today
+        return today - timedelta(days=7), today - timedelta(days=1)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
-from metricx.auth.dependencies import DbSession
+from metricx.auth.dependencies import DbSession, RuntimeDep
 from metricx.errors import InvalidInput
 from metricx.metrics.schemas import Freshness, MetricQueryResult
 from metricx.metrics.service import UnifiedMetricService
@@ -24,6 +24,7 @@ from metricx.web.dashboard_view import (
     PRESETS,
     Crumb,
     DashboardFilters,
+    InvalidTimezone,
     chart_data,
     combined_totals,
 )
@@ -88,19 +89,30 @@ def freshness_summary(items: list[Freshness]) -> dict[str, Any]:
 
 
 @router.get("/w/{workspace_id}")
-def dashboard(request: Request, ws: PageWorkspace, session: DbSession) -> Response:
+def dashboard(
+    request: Request, ws: PageWorkspace, session: DbSession, runtime: RuntimeDep
+) -> Response:
     base = f"/w/{ws.workspace.id}"
-    filters = DashboardFilters.parse(dict(request.query_params), ws.timezone)
-    service = UnifiedMetricService(session)
+    service = UnifiedMetricService(session, clock=runtime.clock)
     result: MetricQueryResult | None = None
     problem = None
+    status = 200
     try:
-        result = service.query(ws.workspace, filters.query())
-    except InvalidInput as exc:
-        problem = exc.message[0].upper() + exc.message[1:] + "."
-    latest = service.latest(
-        ws.workspace, hours=1, timezone=filters.timezone if problem is None else None
-    )
+        filters = DashboardFilters.parse(dict(request.query_params))
+    except InvalidTimezone as exc:
+        filters, problem, status = exc.filters, str(exc), 400
+    if problem is None:
+        try:
+            result = service.query(ws.workspace, filters.query())
+        except InvalidInput as exc:
+            problem = exc.message[0].upper() + exc.message[1:] + "."
+            status = 400
+    latest = service.latest(ws.workspace, hours=1, timezone=filters.timezone)
+    # What the answer covers: its zone for hours, and its first and last day (a preset falls
+    # on each account's own dates).
+    filters.timezone = result.timezone if result else latest.timezone
+    if result is not None:
+        filters.start, filters.end = result.start, result.end
     chart = chart_data(result, filters.metric) if result else None
     context: dict[str, Any] = {
         "ws": ws,
@@ -121,11 +133,16 @@ def dashboard(request: Request, ws: PageWorkspace, session: DbSession) -> Respon
         "levels": LEVELS,
         "metrics": METRICS,
         "columns": TABLE_COLUMNS,
-        "zones": timezone_choices(filters.timezone, ws.workspace.timezone, ws.viewer.user.timezone),
+        "zones": timezone_choices(
+            filters.timezone,
+            ws.workspace.timezone,
+            ws.viewer.user.timezone,
+            extra=result.account_timezones if result else (),
+        ),
         "now": datetime.now(UTC),
         "has_connections": bool(latest.freshness),
         "self_url": filters.url(base),
     }
     if is_htmx(request):
-        return render(request, "_dashboard.html", **context)
-    return render(request, "dashboard.html", **context)
+        return render(request, "_dashboard.html", status, **context)
+    return render(request, "dashboard.html", status, **context)

@@ -39,7 +39,13 @@ def list_workspaces(user: CurrentUser, session: DbSession) -> list[WorkspaceRead
 )
 def create_workspace(body: WorkspaceCreate, user: CurrentUser, session: DbSession) -> WorkspaceRead:
     """Create a workspace; the signed-in user becomes its owner."""
-    ws = service.create_workspace(session, name=body.name, owner_id=user.id, timezone=body.timezone)
+    ws = service.create_workspace(
+        session,
+        name=body.name,
+        owner_id=user.id,
+        timezone=body.timezone,
+        week_start=body.week_start,
+    )
     return WorkspaceRead.model_validate(ws).model_copy(update={"role": "owner"})
 
 
@@ -67,8 +73,13 @@ def get_workspace(access: WorkspaceMember) -> WorkspaceRead:
 def update_workspace(
     body: WorkspaceUpdate, access: WorkspaceAdmin, session: DbSession
 ) -> WorkspaceRead:
-    """Rename the workspace or change its display time zone."""
+    """Rename the workspace, change its time zone (it shows hour buckets, and dates facts
+    pushed without a connection; each ad account's days stay its own) or its week start."""
     ws = service.update_workspace(
-        session, workspace=access.workspace, name=body.name, timezone=body.timezone
+        session,
+        workspace=access.workspace,
+        name=body.name,
+        timezone=body.timezone,
+        week_start=body.week_start,
     )
     return WorkspaceRead.model_validate(ws)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from metricx.models import Membership, Workspace
@@ -30,3 +30,18 @@ def workspaces_of_user(session: Session, user_id: uuid.UUID) -> list[tuple[Works
         .order_by(Workspace.created_at)
     )
     return [(w, m) for w, m in rows]
+
+
+def has_unconnected_facts(session: Session, workspace_id: uuid.UUID) -> bool:
+    """Whether any entity with facts was pushed without a connection (its days are the
+    workspace's)."""
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM entities e WHERE e.workspace_id = :ws"
+                " AND e.connection_id IS NULL AND EXISTS (SELECT 1 FROM metric_facts f"
+                " WHERE f.workspace_id = :ws AND f.entity_id = e.id))"
+            ),
+            {"ws": workspace_id},
+        ).scalar()
+    )

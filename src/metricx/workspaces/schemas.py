@@ -2,18 +2,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from metricx.kit.inputs import Name, ZoneName
+
+WeekStart = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
 
 class WorkspaceCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    timezone: str = Field(default="UTC", max_length=64, description="IANA time zone for display.")
+    name: Name
+    timezone: ZoneName = Field(default="UTC", description="IANA time zone for display.")
+    week_start: WeekStart = Field(default="monday", description="The first day of a week bucket.")
 
 
 class WorkspaceUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    timezone: str | None = Field(default=None, max_length=64)
+    name: Name | None = None
+    timezone: ZoneName | None = None
+    week_start: WeekStart | None = None
 
 
 class WorkspaceRead(BaseModel):
@@ -22,6 +29,7 @@ class WorkspaceRead(BaseModel):
     id: uuid.UUID
     name: str
     timezone: str
+    week_start: str
     created_at: datetime
     role: str | None = None
     scopes: list[str] = Field(default_factory=list)

@@ -9,12 +9,19 @@ from sqlalchemy.orm import Session
 from metricx.auth import repository as users
 from metricx.errors import InvalidInput, NotFound
 from metricx.kit.tz import is_valid_timezone
+from metricx.metrics import rollups
+from metricx.metrics.calendar import WEEKDAYS
 from metricx.models import Membership, Role, Workspace
 from metricx.workspaces import repository
 
 
 def create_workspace(
-    session: Session, *, name: str, owner_id: uuid.UUID, timezone: str = "UTC"
+    session: Session,
+    *,
+    name: str,
+    owner_id: uuid.UUID,
+    timezone: str = "UTC",
+    week_start: str = "monday",
 ) -> Workspace:
     name = name.strip()
     if not name:
@@ -26,7 +33,7 @@ def create_workspace(
         )
     if users.user_by_id(session, owner_id) is None:
         raise NotFound("no such user")
-    ws = Workspace(name=name, timezone=timezone)
+    ws = Workspace(name=name, timezone=timezone, week_start=_week_start(week_start))
     session.add(ws)
     session.flush()
     session.add(Membership(workspace_id=ws.id, user_id=owner_id, role=Role.OWNER))
@@ -47,8 +54,21 @@ def add_member(
     return m
 
 
+def _week_start(value: str) -> str:
+    if value not in WEEKDAYS:
+        raise InvalidInput(
+            f"week_start must be one of {', '.join(WEEKDAYS)}", details={"field": "week_start"}
+        )
+    return value
+
+
 def update_workspace(
-    session: Session, *, workspace: Workspace, name: str | None, timezone: str | None
+    session: Session,
+    *,
+    workspace: Workspace,
+    name: str | None,
+    timezone: str | None,
+    week_start: str | None = None,
 ) -> Workspace:
     if name is not None:
         if not name.strip():
@@ -57,7 +77,15 @@ def update_workspace(
     if timezone is not None:
         if not is_valid_timezone(timezone):
             raise InvalidInput(f"unknown time zone {timezone!r}", details={"field": "timezone"})
-        workspace.timezone = timezone
+        if timezone != workspace.timezone:
+            workspace.timezone = timezone
+            # Facts pushed without a connection are on the workspace's calendar: their
+            # rollups move to the new zone's days.
+            session.flush()
+            if repository.has_unconnected_facts(session, workspace.id):
+                rollups.rebuild(session, workspace.id)
+    if week_start is not None:
+        workspace.week_start = _week_start(week_start)
     session.flush()
     return workspace
 
