@@ -1,6 +1,10 @@
 """Entity sync: account -> campaigns -> ad sets -> ads into entities, in three paged
 account-level calls (not one per parent). Idempotent: a re-run writes only what changed;
-entities Meta stopped returning get ``removed_at``, never deleted. Each run is a fetch."""
+entities Meta stopped returning get ``removed_at``, never deleted. Each run is a fetch.
+
+An ad that delivered before a sync listed it is already stored, filed under the ad set its
+insights named (ingest/service.py): the same row (unique per workspace, provider, level and
+external id) gets its name and status here when Meta lists it."""
 
 from __future__ import annotations
 
@@ -95,6 +99,14 @@ def fetch_records(client: MetaAdsClient, account_id: str) -> list[EntityRecord]:
     return records
 
 
+def only_from_insights(state: tuple[Any, ...] | None) -> bool:
+    """Whether an entity (``entity_state``'s tuple) was never listed by an entity sync: the
+    ingest service made it from facts naming it (no name, no status). Meta cannot have
+    stopped returning what it never returned, so it is not marked removed; its facts keep
+    counting, and it gets its name and status when a sync lists it."""
+    return state is not None and state[3] is None and state[4] is None
+
+
 def write_records(
     session: Session, connection: Connection, records: Iterable[EntityRecord], now: datetime
 ) -> SyncCounts:
@@ -159,7 +171,7 @@ def write_records(
             for ext, (eid, removed) in repository.connection_entity_ids(
                 session, connection, level
             ).items()
-            if ext not in ids and removed is None
+            if ext not in ids and removed is None and not only_from_insights(existing.get(ext))
         ]
         repository.mark_removed(session, gone, now)
         counts.add(level, "removed", len(gone))

@@ -96,6 +96,10 @@ class FactInput:
     The time: ``event_at`` (timezone-aware), or ``event_date`` + ``hour`` (+ ``minute``) as
     wall-clock time in the account's time zone; on the repeated hour of a DST change, ``fold``
     (0 = first occurrence, 1 = second) or ``utc_offset`` says which one.
+    ``parents``: the external ids of the entity's ancestors, nearest first (an ad's ad set,
+    campaign and account), as the provider reported them with the fact. Only the sync sets
+    it (the API does not take it): an entity first seen in facts is filed under them at once,
+    so its facts count at every level before an entity sync lists it.
     """
 
     granularity: str
@@ -118,6 +122,7 @@ class FactInput:
     leads: Number | None = None
     purchases: Number | None = None
     purchase_value: Number | None = None
+    parents: tuple[str, ...] | None = None
 
 
 def _fail(field: str, reason: str) -> RecordRefused:
@@ -373,7 +378,7 @@ def fact_payload(fact: FactInput) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in FactInput.__slots__:
         value = getattr(fact, name)
-        if value is None:
+        if value is None or name not in FIELDS:  # a replay goes through the API's parser
             continue
         if name == "utc_offset":
             minutes = int(value.total_seconds() // 60)

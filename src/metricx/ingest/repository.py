@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ class EntityRef:
     level: str
     external_id: str
     connection_id: uuid.UUID | None
+    parent_id: uuid.UUID | None = None
 
 
 S = TypeVar("S", bound=Executable)
@@ -62,11 +63,12 @@ _ENTITY_COLUMNS = (
     Entity.level,
     Entity.external_id,
     Entity.connection_id,
+    Entity.parent_id,
 )
 
 
 def _ref(row: Any) -> EntityRef:
-    return EntityRef(row[0], str(row[1]), str(row[2]), row[3], row[4])
+    return EntityRef(row[0], str(row[1]), str(row[2]), row[3], row[4], row[5])
 
 
 def entities_by_id(
@@ -97,15 +99,20 @@ def create_entities(
     workspace_id: uuid.UUID,
     refs: Sequence[ExternalRef],
     connection_id: uuid.UUID | None,
+    parents: Mapping[ExternalRef, uuid.UUID] | None = None,
 ) -> list[EntityRef]:
-    """Insert the entities not there yet in one statement; return those this call created."""
+    """Insert the entities not there yet in one statement, each under its parent in
+    ``parents`` (if named there); return those this call created."""
+    parents = parents or {}
     rows = session.execute(
         text(
-            "INSERT INTO entities (id, workspace_id, connection_id, provider, level, external_id)"
-            " SELECT gen_random_uuid(), :ws, :conn, p, l, e"
-            " FROM unnest(CAST(:p AS text[]), CAST(:l AS text[]), CAST(:e AS text[])) AS t(p, l, e)"
+            "INSERT INTO entities"
+            " (id, workspace_id, connection_id, provider, level, external_id, parent_id)"
+            " SELECT gen_random_uuid(), :ws, :conn, p, l, e, parent"
+            " FROM unnest(CAST(:p AS text[]), CAST(:l AS text[]), CAST(:e AS text[]),"
+            " CAST(:parent AS uuid[])) AS t(p, l, e, parent)"
             " ON CONFLICT (workspace_id, provider, level, external_id) DO NOTHING"
-            " RETURNING id, provider, level, external_id, connection_id"
+            " RETURNING id, provider, level, external_id, connection_id, parent_id"
         ),
         {
             "ws": workspace_id,
@@ -113,9 +120,25 @@ def create_entities(
             "p": [r[0] for r in refs],
             "l": [r[1] for r in refs],
             "e": [r[2] for r in refs],
+            "parent": [parents.get(r) for r in refs],
         },
     )
     return [_ref(r) for r in rows]
+
+
+def attach_to_parents(
+    session: Session, workspace_id: uuid.UUID, parents: Mapping[uuid.UUID, uuid.UUID]
+) -> None:
+    """Give entities that have no parent the one named (entity id -> parent id); one that got
+    a parent meanwhile (an entity sync) keeps it."""
+    session.execute(
+        text(
+            "UPDATE entities e SET parent_id = t.parent, updated_at = now()"
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:parents AS uuid[])) AS t(id, parent)"
+            " WHERE e.workspace_id = :ws AND e.id = t.id AND e.parent_id IS NULL"
+        ),
+        {"ws": workspace_id, "ids": list(parents), "parents": list(parents.values())},
+    )
 
 
 STAGE_COLUMNS = (

@@ -29,12 +29,19 @@ from metricx.ingest.records import FactInput, ParsedItem, RecordError, fact_payl
 from metricx.ingest.repository import EntityRef, ExternalRef
 from metricx.ingest.timing import zone
 from metricx.logging import get_logger
+from metricx.metrics import rollups
 from metricx.models import FailedRecordStatus, Import, ImportStatus, Severity
 
 log = get_logger("metricx.ingest")
 ALERT_KIND = "ingest_failures"
 PARTITIONS = PartitionCache()
 ENTITY_CACHE_LIMIT = 200_000
+# The levels above each level, nearest first (the order of ``FactInput.parents``).
+ANCESTOR_LEVELS = {
+    "ad": ("adset", "campaign", "account"),
+    "adset": ("campaign", "account"),
+    "campaign": ("account",),
+}
 
 
 @dataclass
@@ -128,7 +135,10 @@ class Ingestion:
 
     # -- entities and accounts -------------------------------------------------------------
     def _resolve_entities(self, facts: Sequence[FactInput]) -> None:
-        """Look up (or create) the entities of ``facts`` not in the cache yet."""
+        """Look up (or create) the entities of ``facts`` not in the cache yet. Facts that name
+        their entity's ancestors (``FactInput.parents``) file it under them: a new entity is
+        created under its parent (ancestors Meta has not listed yet become placeholders), and
+        one that has no parent yet is attached, so its facts roll up at every level."""
         if len(self.entities) > ENTITY_CACHE_LIMIT:
             self.entities = {}
         cache = self.entities
@@ -146,10 +156,12 @@ class Ingestion:
                 self.session, self.workspace_id, list(externals)
             )
             found += known
+            links = parent_links(facts, externals)
+            parents = self._file_under_parents(links, known) if links else {}
             missing = externals - {(e.provider, e.level, e.external_id) for e in known}
             if missing:
                 created = repository.create_entities(
-                    self.session, self.workspace_id, sorted(missing), self.connection_id
+                    self.session, self.workspace_id, sorted(missing), self.connection_id, parents
                 )
                 self.result.entities_created += len(created)
                 found += created
@@ -171,6 +183,47 @@ class Ingestion:
             )
             cache[ref.id] = known_entity
             cache[(ref.provider, ref.level, ref.external_id)] = known_entity
+
+    def _file_under_parents(
+        self, links: dict[ExternalRef, ExternalRef], known: Sequence[EntityRef]
+    ) -> dict[ExternalRef, uuid.UUID]:
+        """Make every parent ``links`` names exist (placeholders, top level first, each under
+        its own parent), attach the known entities among the children that have no parent
+        yet, and answer each child's parent id (for the children still to be created)."""
+        by_ref = {(e.provider, e.level, e.external_id): e for e in known}
+        wanted = set(links.values()) - by_ref.keys()
+        if wanted:
+            for e in repository.entities_by_external(self.session, self.workspace_id, list(wanted)):
+                by_ref[(e.provider, e.level, e.external_id)] = e
+        for level in reversed(ANCESTOR_LEVELS["ad"]):  # account, campaign, ad set
+            missing = sorted(r for r in wanted - by_ref.keys() if r[1] == level)
+            if not missing:
+                continue
+            above = {r: by_ref[links[r]].id for r in missing if links.get(r) in by_ref}
+            created = repository.create_entities(
+                self.session, self.workspace_id, missing, self.connection_id, above
+            )
+            self.result.entities_created += len(created)
+            raced = set(missing) - {(e.provider, e.level, e.external_id) for e in created}
+            if raced:
+                created += repository.entities_by_external(
+                    self.session, self.workspace_id, sorted(raced)
+                )
+            by_ref.update({(e.provider, e.level, e.external_id): e for e in created})
+        orphans = {
+            by_ref[child].id: by_ref[parent].id
+            for child, parent in links.items()
+            if child in by_ref and by_ref[child].parent_id is None and parent in by_ref
+        }
+        if orphans:
+            # Their facts so far reached only the ancestors they had (the workspace, for an
+            # ad): ``moving`` re-rolls them under the new ones. The deltas this import has not
+            # applied yet go in first, so every fact is re-rolled exactly once.
+            repository.apply_rollup_deltas(self.session, self.workspace_id)
+            moved_in = rollups.moving(self.session, self.workspace_id, list(orphans))
+            repository.attach_to_parents(self.session, self.workspace_id, orphans)
+            moved_in()
+        return {child: by_ref[parent].id for child, parent in links.items() if parent in by_ref}
 
     # -- records ---------------------------------------------------------------------------
     def prepare(self, items: Sequence[ParsedItem]) -> Chunk:
@@ -318,6 +371,26 @@ class Ingestion:
             count=count,
             window_minutes=window,
         )
+
+
+def parent_links(
+    facts: Sequence[FactInput], refs: set[ExternalRef]
+) -> dict[ExternalRef, ExternalRef]:
+    """Child -> parent, one step at a time, along the ancestors the facts of ``refs`` name
+    (an ad's facts: ad -> ad set -> campaign -> account); the first naming wins."""
+    links: dict[ExternalRef, ExternalRef] = {}
+    for fact in facts:
+        if not fact.parents or fact.entity_id is not None:
+            continue
+        child = (str(fact.provider), str(fact.level), str(fact.external_entity_id))
+        if child not in refs or child in links:
+            continue
+        levels = ANCESTOR_LEVELS.get(child[1], ())
+        for level, external_id in zip(levels, fact.parents, strict=False):
+            parent = (child[0], level, external_id)
+            links.setdefault(child, parent)
+            child = parent
+    return links
 
 
 def upsert_facts(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
 from metricx.models import Connection, EntityParentSnapshot, QualityFinding, Severity
@@ -114,3 +115,41 @@ def record_parents(
             snap.recorded_at = now
     session.flush()
     return list(known.values())
+
+
+# Ads a sync stored from insights before any entity sync listed them: an entity sync always
+# writes a name and a status, the ingest service's placeholder has neither. Their facts are
+# read through the (entity_id, event_at) index: there are few such ads.
+_UNLISTED_ADS = text(
+    """
+    SELECT c.id AS connection_id, c.name AS connection_name, c.currency, e.id AS entity_id,
+           e.external_id, s.external_id AS adset_external_id,
+           p.external_id AS campaign_external_id, e.created_at AS first_seen_at,
+           count(f.event_at) AS facts,
+           (min(f.event_at) AT TIME ZONE c.timezone)::date AS first_day,
+           (max(f.event_at) AT TIME ZONE c.timezone)::date AS last_day,
+           coalesce(sum(f.spend) FILTER (WHERE f.granularity = 'day'),
+                    sum(f.spend) FILTER (WHERE f.granularity = 'hour'), 0) AS spend
+    FROM entities e
+    JOIN connections c ON c.id = e.connection_id AND c.workspace_id = :ws
+    LEFT JOIN entities s ON s.id = e.parent_id
+    LEFT JOIN entities p ON p.id = s.parent_id
+    LEFT JOIN metric_facts f ON f.entity_id = e.id AND f.workspace_id = :ws AND f.level = 'ad'
+    WHERE e.workspace_id = :ws AND e.level = 'ad' AND e.name IS NULL AND e.status IS NULL
+      AND (CAST(:cid AS uuid) IS NULL OR e.connection_id = CAST(:cid AS uuid))
+    GROUP BY c.id, e.id, s.external_id, p.external_id
+    ORDER BY c.name, c.id, spend DESC, e.external_id
+    LIMIT :limit
+    """
+)
+
+
+def unlisted_ads(
+    session: Session, workspace_id: uuid.UUID, *, connection_id: uuid.UUID | None, limit: int
+) -> list[dict[str, Any]]:
+    """Ads of the workspace's connections known only from insights, with their facts so far
+    (``_UNLISTED_ADS``'s columns), per connection, the biggest spenders first."""
+    rows = session.execute(
+        _UNLISTED_ADS, {"ws": workspace_id, "cid": connection_id, "limit": limit}
+    )
+    return [dict(r._mapping) for r in rows]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -259,6 +260,45 @@ def request_validation(session: Session, *, connection: Connection) -> None:
             )
     except IntegrityError:
         log.debug("validation already queued", connection_id=str(connection.id))
+
+
+UNLISTED_ADS_NOTE = (
+    "Meta reported delivery for these ads before its list of ads included them (an ad created "
+    "since the last entity sync, or one Meta's listing leaves out). Their spend is counted in "
+    "their ad set, campaign and account totals; their names and statuses arrive with the next "
+    "entity sync."
+)
+
+
+@dataclass(frozen=True)
+class UnlistedAd:
+    """An ad known only from insights: stored, and counted under the ad set, campaign and
+    account its insights named, but not listed by an entity sync yet (no name, no status)."""
+
+    connection_id: uuid.UUID
+    connection_name: str
+    entity_id: uuid.UUID
+    external_id: str
+    adset_external_id: str | None
+    campaign_external_id: str | None
+    first_seen_at: datetime
+    facts: int
+    first_day: date | None
+    last_day: date | None
+    spend: Decimal
+    currency: str
+
+
+def unlisted_ads(
+    session: Session,
+    *,
+    workspace_id: uuid.UUID,
+    connection_id: uuid.UUID | None = None,
+    limit: int = 500,
+) -> list[UnlistedAd]:
+    """Ads known only from insights, per connection (the biggest spenders first)."""
+    rows = repository.unlisted_ads(session, workspace_id, connection_id=connection_id, limit=limit)
+    return [UnlistedAd(**row) for row in rows]
 
 
 def list_findings(

@@ -22,6 +22,10 @@ HTTP surface (one server; point the SDK at it with `FacebookSession.GRAPH = base
   (x-ad-account-usage at 100%, reset_time_duration in seconds). The `sync_insights_max_rows`
   fault refuses a synchronous insights call's page that goes past that many rows with 100/1487534
   ("reduce the amount of data"), as Meta refuses a call grown too big; report jobs are spared.
+  The `unlisted_ids` fault leaves those campaigns, ad sets or ads out of every listing edge (as
+  Meta does for a while after an object is created): they still deliver, insights rows name
+  them (each row also carries `adset_id`, `campaign_id` and `account_id` when asked, the account
+  without `act_`), a GET by id finds them, and the truth counts them.
 - Control (no auth): `GET /_sandbox`, `GET|POST /_sandbox/clock`, `POST /_sandbox/clock/advance`,
   `GET|POST|DELETE /_sandbox/faults`, `POST /_sandbox/token`, `POST /_sandbox/tokens/revoke`,
   `GET|POST /_sandbox/tier`, `GET /_sandbox/usage`, `POST /_sandbox/reset`,

@@ -37,6 +37,10 @@ class FaultConfig:
     # A synchronous insights call that pages past this many rows is refused on that page with
     # (#100) subcode 1487534, "reduce the amount of data" (0: never); report jobs are not.
     sync_insights_max_rows: int = 0
+    # Campaign, ad set and ad ids the listing edges (`act_X/campaigns`, `/adsets`, `/ads` and a
+    # campaign's or ad set's own) leave out, as Meta's listing does for a while after an
+    # object is created: insights, a GET of the object by id, and the truth still have them.
+    unlisted_ids: list[str] = field(default_factory=list)
 
     def update(self, changes: dict[str, Any]) -> None:
         names = {f.name for f in dataclasses.fields(self)}

@@ -19,6 +19,11 @@ straight into the ingest service, so a window is never held in memory.
   the deepest level present (ads), so these rows never add to a sum.
 - Account-level insights hide DELETED/ARCHIVED objects unless `filtering` names every
   effective_status: deleted ads delivered and keep accruing actions, so they are included.
+- Every row also names its ad set, campaign and account (`adset_id`, `campaign_id`,
+  `account_id`: ids as strings, the account's without `act_`). An ad (or ad set) can deliver
+  before the entity sync lists it (created since, or left out of Meta's listing); its facts
+  carry these as ``FactInput.parents`` and the ingest service files it under them at once, so
+  its spend counts at every level; the next entity sync gives it its name and status.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ from metricx.integrations.meta.client import ALL_EFFECTIVE_STATUSES, MetaAdsClie
 from metricx.integrations.meta.errors import BadRequestError, TransientError
 
 HOURLY = "hourly_stats_aggregated_by_advertiser_time_zone"
+PARENT_FIELDS = ("adset_id", "campaign_id", "account_id")
 DAILY_AD_FIELDS = (
     "ad_id",
+    *PARENT_FIELDS,
     "objective",
     "spend",
     "impressions",
@@ -45,8 +52,15 @@ DAILY_AD_FIELDS = (
     "action_values",
     "date_start",
 )
-HOURLY_AD_FIELDS = ("ad_id", "spend", "impressions", "clicks", "date_start")
+HOURLY_AD_FIELDS = ("ad_id", *PARENT_FIELDS, "spend", "impressions", "clicks", "date_start")
 REACH_LEVELS = ("account", "campaign", "adset")
+# The ancestors a row of a level names, nearest first.
+ANCESTOR_FIELDS = {
+    "ad": PARENT_FIELDS,
+    "adset": PARENT_FIELDS[1:],
+    "campaign": PARENT_FIELDS[2:],
+    "account": (),
+}
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,18 @@ def parse_hour(value: Any) -> int:
 
 def _count(value: Any) -> int:
     return int(number(value))
+
+
+def parents_of(row: dict[str, Any], level: str) -> tuple[str, ...] | None:
+    """The external ids of the row's ancestors, nearest first, as entities store them (the
+    account as `act_<id>`); cut at the first one the row does not name."""
+    chain: list[str] = []
+    for key in ANCESTOR_FIELDS[level]:
+        value = row.get(key)
+        if value in (None, ""):
+            break
+        chain.append(act_id(str(value)) if key == "account_id" else str(value))
+    return tuple(chain) or None
 
 
 class MetaMetricsFetcher:
@@ -102,7 +128,7 @@ class MetaMetricsFetcher:
         """Daily reach of the account, its campaigns and ad sets (reach-only facts)."""
         for level in REACH_LEVELS:
             key = "account_id" if level == "account" else f"{level}_id"
-            fields = (key, "reach", "date_start")
+            fields = (key, *ANCESTOR_FIELDS[level], "reach", "date_start")
             for row in self.rows_of(level, fields, since, until, hourly=False, expected=0):
                 external = str(row[key])
                 if level == "account":
@@ -114,6 +140,7 @@ class MetaMetricsFetcher:
                     level=level,
                     event_date=date.fromisoformat(str(row["date_start"])),
                     reach=_count(row.get("reach")),
+                    parents=parents_of(row, level),
                 )
 
     # ---- rows ---------------------------------------------------------------------------------
@@ -191,6 +218,7 @@ def ad_fact(row: dict[str, Any], *, hourly: bool) -> FactInput:
         spend=number(row.get("spend")),
         impressions=_count(row.get("impressions")),
         clicks=_count(row.get("clicks")),
+        parents=parents_of(row, "ad"),
     )
     if hourly:
         fact.hour = parse_hour(row.get(HOURLY))

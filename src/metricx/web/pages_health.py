@@ -1,5 +1,5 @@
-"""Data health: open alerts and validation findings, sync history (fetches and imports), and
-failed records with a replay button."""
+"""Data health: open alerts and validation findings, ads known only from insights, sync
+history (fetches and imports), and failed records with a replay button."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from metricx.auth.dependencies import DbSession, RuntimeDep
 from metricx.errors import Forbidden, MetricxError
 from metricx.ingest import history
 from metricx.models import FailedRecordStatus
+from metricx.quality.service import UNLISTED_ADS_NOTE, unlisted_ads
 from metricx.web import repository
 from metricx.web.context import CsrfViewer, PageWorkspace, WorkspaceView
 from metricx.web.templating import is_htmx, render
@@ -35,6 +36,8 @@ def _context(ws: WorkspaceView, session: DbSession) -> dict[str, Any]:
         "failed": history.list_failed_records(
             session, workspace_id=ws.workspace.id, status=FailedRecordStatus.PENDING, limit=50
         ),
+        "unlisted_ads": unlisted_ads(session, workspace_id=ws.workspace.id, limit=200),
+        "unlisted_note": UNLISTED_ADS_NOTE,
         "names": repository.connection_names(session, ws.workspace.id),
         "notice": None,
         "notice_tone": "ok",
