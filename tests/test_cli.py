@@ -9,8 +9,19 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
+from sqlalchemy import create_engine
+
+from metricx.migrate import upgrade
+from metricx.runtime import build_runtime
+from metricx.sync.service import local_today
+from tests.meta_sandbox import MetaSandbox, sandbox_fixture
+from tests.sync.conftest import NOW, connect_account, small_config
 
 METRICX = str(Path(sys.executable).parent / "metricx")
 
@@ -66,6 +77,12 @@ def bootstrap(env: dict[str, str]) -> None:
     assert json.loads(missing.stderr)["error"]["code"] == "not_found"
     bad = run(env, "api-keys", "create", "--workspace", "nope", ok=False)
     assert bad.returncode == 1 and "UUID" in bad.stderr
+    zone = run(
+        env, "workspaces", "create", "--name", "Z", "--owner", "ana@example.com",
+        "--timezone", "Mars/Olympus", ok=False,
+    )  # fmt: skip
+    assert zone.returncode == 1 and "unknown time zone 'Mars/Olympus'" in zone.stderr
+    assert "Traceback" not in zone.stderr
 
 
 def test_cli_bootstrap_on_configured_database(tmp_path: Path, fresh_database) -> None:  # type: ignore[no-untyped-def]
@@ -88,3 +105,56 @@ def test_cli_bootstrap_on_embedded_database(tmp_path: Path) -> None:
     # Unix socket only: the server listens on no TCP address.
     conf = (pgdata / "postmaster.pid").read_text() if (pgdata / "postmaster.pid").exists() else ""
     assert conf == ""  # and it stopped when the last command exited
+
+
+@pytest.fixture
+def sync_box() -> Iterator[MetaSandbox]:
+    yield from sandbox_fixture(small_config())
+
+
+def test_a_partial_sync_exits_with_its_own_code(
+    tmp_path: Path,
+    fresh_database,  # type: ignore[no-untyped-def]
+    sync_box: MetaSandbox,
+) -> None:
+    """`metricx sync` exits 3 when some chunks failed and the rest was stored (a script must
+    not take it for a complete sync), 0 when it succeeded."""
+    url = fresh_database("cli_sync")
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    settings = sync_box.settings(tmp_path, url)
+    runtime = build_runtime(settings)
+    connection = connect_account(runtime, sync_box, 2)
+    runtime.dispose()
+    assert settings.encryption_keys is not None and settings.meta_app_secret is not None
+    env = base_env(tmp_path)
+    env.update(
+        METRICX_DATABASE_URL=url,
+        METRICX_ENCRYPTION_KEYS=settings.encryption_keys.get_secret_value(),
+        METRICX_SECRET_KEY="s" * 32,
+        METRICX_META_APP_ID=sync_box.config.app_id,
+        METRICX_META_APP_SECRET=settings.meta_app_secret.get_secret_value(),
+        METRICX_META_GRAPH_URL=sync_box.url,
+        METRICX_META_BACKOFF_BASE_SECONDS="0.01",
+        METRICX_META_BACKOFF_MAX_SECONDS="0.05",
+        # Hourly chunks (20 ads x 24 h a day) go through async report jobs, which the sandbox
+        # now fails; daily chunks are synchronous calls and succeed.
+        METRICX_SYNC_ASYNC_MIN_ROWS="500",
+        METRICX_SYNC_CHUNK_ATTEMPTS="1",
+        METRICX_SYNC_RETRY_BASE_SECONDS="0.01",
+        METRICX_SYNC_RETRY_MAX_SECONDS="0.05",
+    )
+    sync_box.faults(async_fail_rate=1.0)
+    since = (local_today(connection, NOW) - timedelta(days=2)).isoformat()
+    args = ("sync", "--connection", str(connection.id), "--since", since, "--json")
+    partial = run(env, *args, ok=False)
+    assert partial.returncode == 3, partial.stderr
+    out = json.loads(partial.stdout)
+    assert out["status"] == "partial" and out["error_code"] == "chunks_failed"
+    assert out["rows"] > 0  # the daily chunks were stored
+
+    sync_box.faults(reset=True)
+    done = run(env, *args, ok=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "succeeded"

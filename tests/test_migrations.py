@@ -82,8 +82,8 @@ def test_rollups_move_to_each_accounts_own_days(fresh_database) -> None:  # type
             conn_id = conn.execute(
                 text(
                     "INSERT INTO connections (id, workspace_id, provider, external_account_id,"
-                    " name, currency, timezone, status) VALUES (gen_random_uuid(), :ws, 'meta', 'act_1',"
-                    " 'k', 'INR', 'Asia/Kolkata', 'active') RETURNING id"
+                    " name, currency, timezone, status) VALUES (gen_random_uuid(), :ws, 'meta',"
+                    " 'act_1', 'k', 'INR', 'Asia/Kolkata', 'active') RETURNING id"
                 ),
                 {"ws": ws},
             ).scalar_one()

@@ -20,6 +20,7 @@ from metricx.connections import endpoints as connection_endpoints
 from metricx.connections import oauth_endpoints
 from metricx.errors import MetricxError, envelope
 from metricx.ingest import endpoints as ingest_endpoints
+from metricx.kit.inputs import NUL, NUL_REASON, nul_in_query
 from metricx.logging import get_logger
 from metricx.metrics import endpoints as metrics_endpoints
 from metricx.notifications import endpoints as notification_endpoints
@@ -70,6 +71,126 @@ class RequestIdMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+class RefuseNulMiddleware:
+    """Answers 422 to a request whose path, query string or a header holds a NUL (``%00``):
+    PostgreSQL cannot store one, and checked here every query parameter and header of every
+    endpoint is covered, including one added later. Body and form fields are checked by their
+    type (``metricx.kit.inputs.Text``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        found = _nul_in_request(scope)
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        field, location = found
+        problem = {
+            "field": field,
+            "location": location,
+            "reason": NUL_REASON,
+            "type": "value_error",
+        }
+        answer = JSONResponse(
+            envelope("validation_error", f"invalid request: {field}: {NUL_REASON}", [problem]),
+            status_code=422,
+        )
+        await answer(scope, receive, send)
+
+
+def _nul_in_request(scope: Scope) -> tuple[str, str] | None:
+    """(field, location) of the first NUL in the request's path, query or headers; field is
+    named as validation_error_handler names it (``query.kind``, ``header.idempotency-key``)."""
+    if NUL in scope["path"]:
+        return "path", "path"
+    name = nul_in_query(scope.get("query_string", b""))
+    if name is not None:
+        return f"query.{name}", "query"
+    for key, value in scope["headers"]:
+        if b"\x00" in value:
+            return f"header.{key.decode('latin-1')}", "header"
+    return None
+
+
+# The pages load their scripts and styles from /static only (no inline script, style or event
+# handler; htmx is told not to inject its indicator style nor evaluate code); the favicon is
+# a data: image; live updates are an EventSource to this origin.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# Answers that are not pages (JSON, CSV, SSE) never load anything.
+API_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+# FastAPI's interactive docs load Swagger UI / ReDoc from a CDN with an inline bootstrap
+# script; they show the OpenAPI document only, never user data.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+HSTS = "max-age=31536000"
+
+
+def _security_headers(path: str, content_type: str, hsts: bool) -> list[tuple[bytes, bytes]]:
+    if path in DOCS_PATHS:
+        csp = DOCS_CSP
+    elif content_type.startswith("text/html"):
+        csp = PAGE_CSP
+    else:
+        csp = API_CSP
+    headers = {
+        "content-security-policy": csp,
+        "x-frame-options": "DENY",
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "same-origin",
+    }
+    if not path.startswith("/static/"):
+        # Pages and API answers carry someone's data (and CSRF tokens): never kept by the
+        # browser or a shared cache. Only the static files are cacheable.
+        headers["cache-control"] = "no-store"
+    if hsts:
+        headers["strict-transport-security"] = HSTS
+    return [(k.encode(), v.encode()) for k, v in headers.items()]
+
+
+class SecurityHeadersMiddleware:
+    """Security headers on every response: a Content-Security-Policy (pages: own scripts and
+    styles only; API: nothing at all), no framing, no MIME sniffing, same-origin referrers,
+    ``Cache-Control: no-store`` outside /static, and HSTS when the base URL is https. A header
+    the endpoint set itself is kept."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                kind = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                for name, value in _security_headers(path, kind.decode("latin-1"), self.hsts):
+                    if name not in present:
+                        headers.append((name, value))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -128,7 +249,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.runtime = runtime
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RefuseNulMiddleware)
+    app.add_middleware(
+        SecurityHeadersMiddleware, hsts=runtime.settings.base_url.lower().startswith("https://")
+    )
+    app.add_middleware(RequestIdMiddleware)  # the outermost: it sees every answer
     app.add_exception_handler(MetricxError, metricx_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

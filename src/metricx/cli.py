@@ -39,6 +39,9 @@ app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(keys_app, name="api-keys")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+# Exit codes (README, "Exit codes"): 2 is click's usage error.
+EXIT_FAILED = 1
+EXIT_PARTIAL = 3
 
 
 def fail(message: str, *, as_json: bool = False, code: str = "error") -> NoReturn:
@@ -46,7 +49,7 @@ def fail(message: str, *, as_json: bool = False, code: str = "error") -> NoRetur
         typer.echo(json.dumps({"error": {"code": code, "message": message}}), err=True)
     else:
         typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(EXIT_FAILED)
 
 
 def emit(data: dict[str, Any], as_json: bool, human: str) -> None:
@@ -123,7 +126,16 @@ def users_create(
 def workspaces_create(
     name: Annotated[str, typer.Option(help="The workspace's name.")],
     owner: Annotated[str, typer.Option(help="The owner's e-mail (an existing user).")],
-    timezone: Annotated[str, typer.Option(help="Display time zone (IANA name).")] = "UTC",
+    timezone: Annotated[
+        str,
+        typer.Option(
+            help="IANA zone for hour buckets and for facts pushed without a connection "
+            "(each ad account's days are its own)."
+        ),
+    ] = "UTC",
+    week_start: Annotated[
+        str, typer.Option(help="The first day of week buckets (monday ... sunday).")
+    ] = "monday",
     as_json: JsonFlag = False,
 ) -> None:
     """Create a workspace owned by an existing user."""
@@ -135,8 +147,16 @@ def workspaces_create(
         user = user_by_email(session, owner)
         if user is None:
             raise NotFound(f"no user with e-mail {owner}; create it with 'metricx users create'")
-        ws = create_workspace(session, name=name, owner_id=user.id, timezone=timezone)
-        return {"id": str(ws.id), "name": ws.name, "timezone": ws.timezone, "owner": user.email}
+        ws = create_workspace(
+            session, name=name, owner_id=user.id, timezone=timezone, week_start=week_start
+        )
+        return {
+            "id": str(ws.id),
+            "name": ws.name,
+            "timezone": ws.timezone,
+            "week_start": ws.week_start,
+            "owner": user.email,
+        }
 
     out = in_transaction(as_json, work)
     emit(out, as_json, f"created workspace {out['name']} ({out['id']})")
@@ -210,16 +230,32 @@ HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
 
 
 @app.command()
-def serve(port: PortOption = 8000, host: HostOption = "127.0.0.1") -> None:
+def serve(
+    port: PortOption = 8000,
+    host: HostOption = "127.0.0.1",
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            help="Also serve /metrics, without a token, on this operator port (0: none; the "
+            "public port has /metrics only with METRICX_METRICS_TOKEN)."
+        ),
+    ] = 0,
+    metrics_host: Annotated[
+        str, typer.Option(help="Interface of the operator port.")
+    ] = "127.0.0.1",
+) -> None:
     """Run the web app and API (uvicorn)."""
     import uvicorn
 
+    from metricx import telemetry
     from metricx.app import create_app
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
     runtime = build_runtime(settings)
     app = create_app(runtime)
+    if metrics_port:
+        telemetry.serve_metrics(metrics_port, metrics_host)
     tune_garbage_collector()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 

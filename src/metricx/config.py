@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from metricx.kit.egress import AllowList
 
 INTERACTIVE_WAIT = 2.0  # seconds: the longest single pause in a request a person waits on
 
@@ -204,6 +206,12 @@ class Settings(BaseSettings):
         description="Port on which `metricx worker` serves /metrics for Prometheus (0: none; "
         "`--metrics-port` overrides). Each worker process needs its own port.",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Prometheus sends to scrape /metrics on the web app's port "
+        "(`Authorization: Bearer ...`). Unset: /metrics answers 404 there; scrape a worker's "
+        "or `metricx serve --metrics-port`'s operator port instead.",
+    )
     metrics_db_timeout_ms: int = Field(
         default=2000,
         description="Statement timeout of the database gauges computed at each /metrics scrape.",
@@ -228,6 +236,14 @@ class Settings(BaseSettings):
     )
     notification_timeout_seconds: float = Field(
         default=10.0, description="Timeout of one webhook call or SMTP session."
+    )
+    notify_allowed_hosts: str = Field(
+        default="",
+        description="Webhook and SMTP destinations allowed although they are not public: "
+        "comma-separated host names and networks (`relay.internal,10.20.0.0/16`). Others "
+        "resolving to loopback, private, link-local, unique-local, multicast or reserved "
+        "addresses are refused when a channel is saved and at each send; cloud metadata "
+        "addresses always are.",
     )
     retention_minute_days: int = Field(
         default=14, description="Minute facts are archived after this many days (0: kept forever)."
@@ -300,6 +316,16 @@ class Settings(BaseSettings):
         default=3.0,
         description="How often an open dashboard's live-update stream checks for new data.",
     )
+
+    @field_validator("notify_allowed_hosts")
+    @classmethod
+    def _valid_allow_list(cls, value: str) -> str:
+        AllowList.parse(value)  # a typo in a network fails at start, not at the first send
+        return value
+
+    @property
+    def notify_allow_list(self) -> AllowList:
+        return AllowList.parse(self.notify_allowed_hosts)
 
     @property
     def embedded(self) -> bool:

@@ -75,11 +75,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     id list took a dashboard query from 12 ms to 80 ms; planning each run costs well under a
     millisecond. Server-side plans keep PostgreSQL's own caching: forcing custom plans
     server-wide (``plan_cache_mode``) re-planned every foreign-key check, once per row
-    written, and cost the ingest merge a third of its speed."""
+    written, and cost the ingest merge a third of its speed.
+
+    Bound values never appear in SQLAlchemy's errors or logs (``hide_parameters``): they are
+    e-mail addresses, token hashes, encrypted secrets and customer data, and an error message
+    ends up in logs, alerts and tracebacks."""
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("hide_parameters", True)
     return create_engine(
         normalize_url(url),
         connect_args={"options": SESSION_OPTIONS, "connect_timeout": 5, "prepare_threshold": None},

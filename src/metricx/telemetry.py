@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,6 +25,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from metricx.errors import NotFound, Unauthorized, error_responses
+from metricx.kit.crypto import same_secret
 from metricx.logging import get_logger
 
 if TYPE_CHECKING:
@@ -208,14 +210,30 @@ def watch_database(runtime: Runtime) -> None:
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
-    """/metrics on its own port, for processes without a web app (workers)."""
+    """/metrics on its own port (the operator's, not the public one): for workers, and for
+    `metricx serve --metrics-port`. No token there: keep the port off the public network."""
     start_http_server(port, addr=host, registry=REGISTRY)
 
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", response_class=Response)
-def metrics() -> Response:
-    """Prometheus exposition of the process's metrics."""
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses=error_responses(NotFound, Unauthorized),
+)
+def metrics(request: Request) -> Response:
+    """Prometheus exposition of the process's metrics, for the bearer of
+    ``METRICX_METRICS_TOKEN``. Without that setting the public app has no /metrics (404):
+    queue depths, connection ids and error rates are for operators, not for the internet."""
+    expected = request.app.state.runtime.settings.metrics_token
+    if expected is None:
+        raise NotFound("not found")
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not same_secret(sent.strip(), expected.get_secret_value()):
+        raise Unauthorized(
+            "send the metrics token as 'Authorization: Bearer <METRICX_METRICS_TOKEN>'",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -338,10 +339,13 @@ def test_client_may_not_send_natural_key(client: TestClient, db: Session) -> Non
     assert body["errors"][0]["field"] == "natural_key"
 
 
-def test_prometheus_metrics_count_records(client: TestClient, db: Session) -> None:
+def test_prometheus_metrics_count_records(
+    client: TestClient, db: Session, runtime: Runtime
+) -> None:
+    runtime.settings.metrics_token = SecretStr("t")  # /metrics is for its bearer only
     ws = make_keyed_workspace(db)
     ingest(client, ws, [fact("a"), fact("b", spend=-1)])
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers={"Authorization": "Bearer t"}).text
     assert 'metricx_ingest_records_total{outcome="failed"}' in text
     assert "metricx_ingest_request_seconds_bucket" in text
     assert "metricx_ingest_batch_records_bucket" in text

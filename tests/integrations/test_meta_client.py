@@ -231,6 +231,7 @@ def test_no_token_or_proof_reaches_logs_or_errors(
     messages.append(str(err3.value))
     everything = log_output.getvalue() + "\n".join(messages)
     assert "retrying" in everything  # the retries were logged
-    assert "access_token=***" in everything  # urllib3 logged the URL, redacted
+    assert "appsecret_proof=***" in everything  # urllib3 logged the URL, redacted
+    assert "access_token=" not in everything  # the token is in a header, never a URL
     for secret in (token, proof, meta_sandbox.config.app_secret):
         assert secret not in everything

@@ -27,12 +27,20 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.fail_next = 0
+        self.requests = 0
+        self.hosts: list[str] = []
+        self.redirect_to: str | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                outer.requests += 1
+                outer.hosts.append(self.headers["Host"])
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                if outer.fail_next:
+                if outer.redirect_to:
+                    self.send_response(307)
+                    self.send_header("Location", outer.redirect_to)
+                elif outer.fail_next:
                     outer.fail_next -= 1
                     self.send_response(503)
                 else:
@@ -117,6 +125,7 @@ def test_a_failed_send_is_retried_and_arrives_once(
     ws = make_keyed_workspace(db)
     service.create_channel(
         db,
+        settings=runtime.settings,
         cipher=runtime.cipher,
         workspace_id=ws.workspace.id,
         body=ChannelCreate(kind="webhook", name="ops", webhook_url=receiver.url),  # type: ignore[arg-type]
@@ -144,6 +153,7 @@ def test_alerts_of_a_workspace_without_channels_are_not_replayed_later(
     service.dispatch(db)
     service.create_channel(
         db,
+        settings=runtime.settings,
         cipher=runtime.cipher,
         workspace_id=ws.workspace.id,
         body=ChannelCreate(kind="webhook", name="ops", webhook_url=receiver.url),  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 from sqlalchemy import create_engine
 
 import metricx.sync.metrics  # noqa: F401  (registers the sync's metrics, as a worker does)
@@ -29,6 +30,8 @@ from tests.meta_sandbox import MetaSandbox, sandbox_fixture
 from tests.sync.conftest import connect_account, sandbox_clients, small_config
 
 OPS = Path(__file__).resolve().parents[2] / "ops"
+TOKEN = "prometheus-scrape-token"
+SCRAPER = {"Authorization": f"Bearer {TOKEN}"}
 SUFFIXES = {
     "counter": ("_total", "_created"),
     "histogram": ("_bucket", "_count", "_sum", "_created"),
@@ -84,8 +87,13 @@ def dashboard_expressions() -> list[str]:
     return [t["expr"] for p in doc["panels"] for t in p["targets"]]
 
 
-def test_rules_and_dashboard_name_only_exposed_metrics(client: TestClient) -> None:
-    body = client.get("/metrics").text
+def test_rules_and_dashboard_name_only_exposed_metrics(
+    client: TestClient, runtime: Runtime
+) -> None:
+    runtime.settings.metrics_token = SecretStr(TOKEN)
+    answer = client.get("/metrics", headers=SCRAPER)
+    assert answer.status_code == 200, answer.text
+    body = answer.text
     exposed = exposed_names(body)
     for source, exprs in (
         ("alerts.yml", rule_expressions()),
@@ -115,7 +123,7 @@ def synced(
     plain = create_engine(url)
     upgrade(plain)
     plain.dispose()
-    settings = box.settings(tmp_path, url)
+    settings = box.settings(tmp_path, url, metrics_token=TOKEN)
     engine = make_engine(url)
     runtime = build_runtime(settings, engine=engine)
     connection = connect_account(runtime, box, 2)
@@ -144,7 +152,7 @@ def synced(
 def test_metrics_after_a_sandbox_sync(synced: tuple[Runtime, Connection]) -> None:
     runtime, connection = synced
     with TestClient(create_app(runtime)) as http:
-        body = http.get("/metrics").text
+        body = http.get("/metrics", headers=SCRAPER).text
     got = samples(body)
     conn = str(connection.id)
 
@@ -168,3 +176,20 @@ def test_metrics_after_a_sandbox_sync(synced: tuple[Runtime, Connection]) -> Non
     assert 0 <= value("metricx_job_oldest_waiting_seconds", queue="ops-test") < 600
     tokens = [v for ls, v in got.get("metricx_token_expiry_days", []) if ls["connection"] == conn]
     assert all(0 < d < 400 for d in tokens)
+
+
+def test_the_scrape_config_matches_the_app_and_the_rules() -> None:
+    doc = yaml.safe_load((OPS / "prometheus" / "scrape.yml").read_text())
+    jobs = {job["job_name"]: job for job in doc["scrape_configs"]}
+    assert len(jobs) == len(doc["scrape_configs"]), "Prometheus needs unique job names"
+    assert doc["rule_files"] == ["alerts.yml"]
+    # The public web app answers /metrics only with the bearer token.
+    web = jobs["metricx-web"]
+    assert web["metrics_path"] == "/metrics"
+    assert web["authorization"]["type"] == "Bearer" and web["authorization"]["credentials_file"]
+    # MetricxDown watches every job of the file.
+    [down] = [r for g in yaml.safe_load((OPS / "prometheus" / "alerts.yml").read_text())["groups"]
+              for r in g["rules"] if r["alert"] == "MetricxDown"]  # fmt: skip
+    selector = re.search(r'job=~"([^"]+)"', down["expr"])
+    assert selector is not None
+    assert all(re.fullmatch(selector.group(1), name) for name in jobs)

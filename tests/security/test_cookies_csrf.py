@@ -39,7 +39,8 @@ def cookie_flags(header: str) -> set[str]:
 
 
 def session_cookie(answer: httpx.Response) -> str:
-    found = [c for c in answer.headers.get_list("set-cookie") if c.startswith("metricx_session=")]
+    name = "__Host-metricx_session="  # Secure cookies: the __Host- prefix
+    found = [c for c in answer.headers.get_list("set-cookie") if c.startswith(name)]
     assert len(found) == 1, answer.headers.get_list("set-cookie")
     return found[0]
 

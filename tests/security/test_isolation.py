@@ -33,6 +33,7 @@ from tests.factories import PASSWORD, make_user, make_workspace
 from tests.ingest.helpers import fact, ingest_url, make_connection
 
 PARAM = re.compile(r"{([a-z_]+)}")
+SESSION = "__Host-metricx_session"  # the session cookie with Secure cookies (the tests' https)
 # Routes that take a workspace id in the path but are not under it by name.
 WORKSPACE_PARAM = "workspace_id"
 
@@ -83,6 +84,8 @@ def build_victim(client: TestClient, db: Session, runtime: Runtime) -> Victim:
     admin = create_api_key(db, workspace_id=ws.id, name="admin").key
     spare = create_api_key(db, workspace_id=ws.id, name="spare")
     headers = {"Authorization": f"Bearer {admin}"}
+    # The channel's host is the operator's: allowed without resolving it (no DNS here).
+    runtime.settings.notify_allowed_hosts = "hooks.example.com"
     conn = make_connection(db, ws.id)
     conn.token_id = store_token(
         db, runtime.cipher, workspace_id=ws.id, access_token="EAAvictim", details=None,
@@ -208,7 +211,7 @@ def signed_in_cookie(client: TestClient, email: str) -> tuple[str, str]:
     client.cookies.clear()
     r = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert r.status_code == 200, r.text
-    token = client.cookies.get("metricx_session")
+    token = client.cookies.get(SESSION)
     client.cookies.clear()
     assert token
     return token, r.json()["csrf_token"]
@@ -223,7 +226,7 @@ def test_another_workspace_gets_404_on_every_route_and_changes_nothing(
     theirs = make_workspace(db, owner=outsider)
     if intruder == "member":
         cookie, csrf = signed_in_cookie(client, outsider.email)
-        headers = {"Cookie": f"metricx_session={cookie}", "X-CSRF-Token": csrf}
+        headers = {"Cookie": f"{SESSION}={cookie}", "X-CSRF-Token": csrf}
     else:
         key = create_api_key(db, workspace_id=theirs.id, name="all scopes").key
         headers = {"Authorization": f"Bearer {key}"}
@@ -294,7 +297,7 @@ def test_pending_oauth_choice_belongs_to_the_user_who_started_it(
     db.flush()
     stranger = make_user(db)
     cookie, csrf = signed_in_cookie(client, stranger.email)
-    headers = {"Cookie": f"metricx_session={cookie}", "X-CSRF-Token": csrf}
+    headers = {"Cookie": f"{SESSION}={cookie}", "X-CSRF-Token": csrf}
     before = snapshot(db, ws.id)
     path = f"/api/v1/auth/meta/pending/{grant.id}"
     assert client.get(path, headers=headers).status_code == 404

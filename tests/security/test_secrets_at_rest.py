@@ -101,10 +101,11 @@ def test_no_secret_in_clear_in_the_database_dump_or_the_logs(
         email, ws_id = user.email, ws.id
     bearer = {"Authorization": f"Bearer {key}"}
     base = f"/api/v1/workspaces/{ws_id}"
+    sync_runtime.settings.notify_allowed_hosts = "hooks.example.com"  # no DNS here
     with TestClient(create_app(sync_runtime), base_url="https://testserver") as http:
         signed = http.post("/api/v1/auth/login", json={"email": email, "password": password})
         assert signed.status_code == 200
-        cookie = http.cookies.get("metricx_session")
+        cookie = http.cookies.get("__Host-metricx_session")
         csrf = signed.json()["csrf_token"]
         assert cookie
         made = http.post(

@@ -11,6 +11,7 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from metricx.auth import service
+from metricx.auth.cookies import session_token
 from metricx.auth.schemas import ApiKeyScope
 from metricx.db import unit_of_work
 from metricx.errors import Forbidden, NotFound, Unauthorized
@@ -19,7 +20,6 @@ from metricx.models import ApiKey, Role, User, UserSession, Workspace
 from metricx.runtime import Runtime
 from metricx.workspaces import repository as workspaces
 
-SESSION_COOKIE = "metricx_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -69,7 +69,7 @@ def optional_principal(request: Request, session: DbSession) -> Principal | None
         if api_key is None:
             raise Unauthorized("unknown or revoked API key")
         return Principal(api_key=api_key)
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = session_token(request)
     if not cookie:
         return None
     found = service.session_user(session, token=cookie)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from metricx.auth import service
+from metricx.auth.cookies import clear_session_cookie, set_session_cookie
 from metricx.auth.dependencies import (
-    SESSION_COOKIE,
     CurrentPrincipal,
     CurrentUser,
     DbSession,
@@ -74,24 +74,18 @@ def login(
     new = service.start_session(
         session, user=user, max_age_seconds=runtime.settings.session_max_age_seconds
     )
-    response.set_cookie(
-        SESSION_COOKIE,
-        new.token,
-        max_age=runtime.settings.session_max_age_seconds,
-        httponly=True,
-        secure=runtime.settings.secure_cookies,
-        samesite="lax",
-        path="/",
-    )
+    set_session_cookie(response, runtime.settings, new.token)
     return SessionRead(user=UserRead.model_validate(user), csrf_token=new.row.csrf_token)
 
 
 @router.post("/auth/logout", status_code=204, responses=error_responses(Unauthorized))
-def logout(principal: CurrentPrincipal, response: Response, session: DbSession) -> Response:
+def logout(
+    principal: CurrentPrincipal, response: Response, session: DbSession, runtime: RuntimeDep
+) -> Response:
     """End the browser session."""
     if principal.user_session is not None:
         service.end_session(session, row=principal.user_session)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response, runtime.settings)
     response.status_code = 204
     return response
 

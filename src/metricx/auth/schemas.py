@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from metricx.kit.inputs import Name, Text
+
 
 class ApiKeyScope(StrEnum):
     READ = "read"
@@ -14,8 +16,8 @@ class ApiKeyScope(StrEnum):
 
 
 class LoginRequest(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=1000)
+    email: Text = Field(min_length=3, max_length=320)
+    password: Text = Field(min_length=1, max_length=1000)
 
 
 class UserRead(BaseModel):
@@ -33,7 +35,7 @@ class SessionRead(BaseModel):
 
 
 class ApiKeyCreate(BaseModel):
-    name: str = Field(default="api key", min_length=1, max_length=200)
+    name: Name = "api key"
     scopes: list[ApiKeyScope] = Field(
         default_factory=lambda: [ApiKeyScope.READ, ApiKeyScope.INGEST, ApiKeyScope.ADMIN],
         min_length=1,

@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from metricx.auth import service as auth_service
-from metricx.auth.dependencies import SESSION_COOKIE, CurrentUser, DbSession, RuntimeDep
+from metricx.auth.cookies import session_token
+from metricx.auth.dependencies import CurrentUser, DbSession, RuntimeDep
 from metricx.config import Settings
 from metricx.connections import oauth_flow
 from metricx.connections.endpoints import read
@@ -32,6 +33,7 @@ from metricx.errors import (
     error_responses,
 )
 from metricx.kit.crypto import same_secret
+from metricx.kit.inputs import Text
 from metricx.models import Connection, User
 from metricx.sync import service as sync_service
 
@@ -159,7 +161,7 @@ def choose_accounts(
 
 
 def _browser_user(request: Request, session: DbSession) -> tuple[User, str]:
-    found = auth_service.session_user(session, token=request.cookies.get(SESSION_COOKIE, ""))
+    found = auth_service.session_user(session, token=session_token(request))
     if found is None:
         raise Unauthorized("sign in to metricx first, then connect again")
     user, row = found
@@ -198,8 +200,8 @@ def choose_submit(
     request: Request,
     session: DbSession,
     runtime: RuntimeDep,
-    account: Annotated[list[str] | None, Form()] = None,
-    csrf_token: Annotated[str, Form()] = "",
+    account: Annotated[list[Text] | None, Form()] = None,
+    csrf_token: Annotated[Text, Form()] = "",
 ) -> Response:
     try:
         user, csrf = _browser_user(request, session)

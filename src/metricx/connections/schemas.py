@@ -4,14 +4,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
+
+from metricx.kit.inputs import SecretText, Text
 
 
 class ConnectionCreate(BaseModel):
     """A pasted token (e.g. a system user's) and the ad accounts to connect."""
 
-    token: SecretStr = Field(description="A Meta access token with ads_read.")
-    accounts: list[str] = Field(
+    token: SecretText = Field(description="A Meta access token with ads_read.")
+    accounts: list[Text] = Field(
         default_factory=list,
         description="Ad account ids (act_N or N); empty: every account the token reaches.",
     )
@@ -88,4 +90,4 @@ class PendingRead(BaseModel):
 
 
 class AccountChoice(BaseModel):
-    accounts: list[str] = Field(min_length=1, description="Ad account ids (act_N) to connect.")
+    accounts: list[Text] = Field(min_length=1, description="Ad account ids (act_N) to connect.")

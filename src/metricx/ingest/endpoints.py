@@ -30,6 +30,7 @@ from metricx.ingest.schemas import (
     ReplayRequest,
     ReplayResponse,
 )
+from metricx.kit.inputs import MAX_OFFSET
 from metricx.models import FailedRecordStatus, ImportStatus
 from metricx.telemetry import INGEST_REQUEST_LATENCY
 
@@ -156,7 +157,7 @@ def list_imports(
     session: DbSession,
     status: ImportStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[ImportRead]:
     """The workspace's imports, newest first: source, status (running / success / partial /
     failed), counts and duration."""
@@ -189,7 +190,7 @@ def list_failed_records(
     status: FailedRecordStatus | None = None,
     import_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[FailedRecordRead]:
     """Records refused by imports (the dead-letter store): payload, errors, status (pending /
     replayed / discarded); filter by status and import."""

@@ -48,9 +48,15 @@ def create_channel(
 ) -> ChannelRead:
     """Add a channel. Every alert that opens from now on is sent to it once, and once more
     when it resolves; failed sends are retried with backoff. The webhook URL or SMTP password
-    is stored encrypted."""
+    is stored encrypted. The webhook's or SMTP server's host must resolve to public
+    addresses only (loopback, private, link-local, unique-local, multicast and metadata
+    addresses answer 422) unless the operator allows it (``METRICX_NOTIFY_ALLOWED_HOSTS``)."""
     row = service.create_channel(
-        session, cipher=runtime.cipher, workspace_id=access.workspace.id, body=body
+        session,
+        settings=runtime.settings,
+        cipher=runtime.cipher,
+        workspace_id=access.workspace.id,
+        body=body,
     )
     return read(row)
 

@@ -4,23 +4,25 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from metricx.kit.inputs import Name, SecretText, Text
 
 
 class EmailSettings(BaseModel):
-    host: str = Field(min_length=1, max_length=253)
+    host: Text = Field(min_length=1, max_length=253)
     port: int = Field(default=587, ge=1, le=65535)
-    username: str | None = None
-    password: SecretStr | None = None
-    sender: str = Field(min_length=3, max_length=320, description="The From: address.")
-    recipients: list[str] = Field(min_length=1, max_length=50)
+    username: Text | None = None
+    password: SecretText | None = None
+    sender: Text = Field(min_length=3, max_length=320, description="The From: address.")
+    recipients: list[Text] = Field(min_length=1, max_length=50)
     security: Literal["starttls", "ssl", "none"] = "starttls"
 
 
 class ChannelCreate(BaseModel):
     kind: Literal["webhook", "email"]
-    name: str = Field(min_length=1, max_length=200)
-    webhook_url: SecretStr | None = Field(
+    name: Name
+    webhook_url: SecretText | None = Field(
         default=None, description="A Slack-compatible incoming webhook URL (kept encrypted)."
     )
     email: EmailSettings | None = None

@@ -10,11 +10,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
 from metricx.config import Settings
-from metricx.errors import NotFound
+from metricx.errors import InvalidInput, NotFound
+from metricx.kit import egress
 from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
 from metricx.models import (
@@ -34,8 +36,17 @@ QUEUE = "notifications"
 
 
 def create_channel(
-    session: Session, *, cipher: Cipher, workspace_id: uuid.UUID, body: ChannelCreate
+    session: Session,
+    *,
+    settings: Settings,
+    cipher: Cipher,
+    workspace_id: uuid.UUID,
+    body: ChannelCreate,
+    resolve: egress.Resolver = egress.system_resolver,
 ) -> NotificationChannel:
+    """Add a channel whose destination is a public address (or one the operator allows):
+    InvalidInput otherwise. Sends check it again (DNS may change after this)."""
+    check_destination(body, settings.notify_allow_list, resolve)
     secret: str | None = None
     config: dict[str, Any] = {}
     if body.kind == "webhook":
@@ -55,6 +66,34 @@ def create_channel(
     session.add(row)
     session.flush()
     return row
+
+
+def check_destination(
+    body: ChannelCreate, allowed: egress.AllowList, resolve: egress.Resolver
+) -> None:
+    if body.kind == "webhook":
+        assert body.webhook_url is not None
+        field = "webhook_url"
+        try:
+            parts = urlsplit(body.webhook_url.get_secret_value())
+            host, port = parts.hostname or "", parts.port
+        except ValueError:
+            raise InvalidInput(
+                "webhook_url is not a valid URL",
+                details=[{"field": field, "reason": "not a valid URL"}],
+            ) from None
+        port = port or (443 if parts.scheme == "https" else 80)
+    else:
+        assert body.email is not None
+        field, host, port = "email.host", body.email.host, body.email.port
+    try:
+        egress.check_destination(host, port, allowed, resolve)
+    except egress.RefusedDestination as exc:
+        raise InvalidInput(
+            f"{field}: {exc}. Notifications go to public addresses only; an operator can allow "
+            "internal ones with METRICX_NOTIFY_ALLOWED_HOSTS",
+            details=[{"field": field, "reason": str(exc)}],
+        ) from None
 
 
 def list_channels(session: Session, *, workspace_id: uuid.UUID) -> list[NotificationChannel]:
@@ -120,9 +159,17 @@ def webhook_payload(alert: Alert, event: DeliveryEvent, base_url: str) -> dict[s
     }
 
 
-def deliver(session: Session, *, settings: Settings, cipher: Cipher, delivery_id: uuid.UUID) -> str:
+def deliver(
+    session: Session,
+    *,
+    settings: Settings,
+    cipher: Cipher,
+    delivery_id: uuid.UUID,
+    resolve: egress.Resolver = egress.system_resolver,
+) -> str:
     """Send one delivery. Returns ``sent``, ``already_sent``, ``gone`` or ``gave_up``; raises
-    ``DeliveryFailed`` (after recording the attempt) so the job is retried."""
+    ``DeliveryFailed`` (after recording the attempt) so the job is retried: a destination
+    refused at send time too, in case the operator's allow-list changes."""
     delivery = repository.delivery_for_update(session, delivery_id)
     if delivery is None:
         return "gone"
@@ -136,7 +183,7 @@ def deliver(session: Session, *, settings: Settings, cipher: Cipher, delivery_id
         return "gone"
     delivery.attempts += 1
     try:
-        _send(channel, alert, delivery, settings, cipher)
+        _send(channel, alert, delivery, settings, cipher, resolve)
     except senders.DeliveryFailed as exc:
         delivery.last_error = str(exc)
         session.flush()
@@ -161,17 +208,27 @@ def _send(
     delivery: NotificationDelivery,
     settings: Settings,
     cipher: Cipher,
+    resolve: egress.Resolver,
 ) -> None:
     secret = cipher.decrypt(channel.secret_enc) if channel.secret_enc else None
     timeout = settings.notification_timeout_seconds
+    allowed = settings.notify_allow_list
     if channel.kind is ChannelKind.WEBHOOK:
         if secret is None:
             raise senders.DeliveryFailed("the webhook channel has no URL")
         payload = webhook_payload(alert, delivery.event, settings.base_url)
-        senders.send_webhook(secret, payload, timeout=timeout)
+        senders.send_webhook(secret, payload, timeout=timeout, allowed=allowed, resolve=resolve)
     else:
         subject, body = render(alert, delivery.event, settings.base_url)
-        senders.send_email(channel.config, secret, subject=subject, body=body, timeout=timeout)
+        senders.send_email(
+            channel.config,
+            secret,
+            subject=subject,
+            body=body,
+            timeout=timeout,
+            allowed=allowed,
+            resolve=resolve,
+        )
 
 
 def rotate_secrets(session: Session, cipher: Cipher) -> int:

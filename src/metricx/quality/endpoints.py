@@ -11,7 +11,13 @@ from fastapi import APIRouter, Query
 from metricx.auth.dependencies import DbSession, RuntimeDep, WorkspaceIngester, WorkspaceReader
 from metricx.errors import Forbidden, NotFound, Unauthorized, error_responses
 from metricx.quality import repository, service
-from metricx.quality.schemas import FindingList, FindingRead, ValidationRunRead
+from metricx.quality.schemas import (
+    FindingList,
+    FindingRead,
+    UnlistedAdList,
+    UnlistedAdRead,
+    ValidationRunRead,
+)
 
 router = APIRouter(tags=["quality"])
 BASE = "/workspaces/{workspace_id}"
@@ -48,6 +54,25 @@ def list_findings(
         limit=limit,
     )
     return FindingList(findings=[FindingRead.model_validate(r) for r in rows])
+
+
+@router.get(BASE + "/quality/unlisted-ads", response_model=UnlistedAdList, responses=ERRORS)
+def list_unlisted_ads(
+    access: WorkspaceReader,
+    session: DbSession,
+    connection_id: Annotated[uuid.UUID | None, Query(description="Only this connection.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> UnlistedAdList:
+    """Ads known only from insights: Meta reported their delivery before its list of ads
+    included them. Their facts are stored and counted under the ad set, campaign and account
+    their insights named; the next entity sync that lists them gives them their name and
+    status, and they leave this list. Per connection, the biggest spenders first."""
+    ads = service.unlisted_ads(
+        session, workspace_id=access.workspace.id, connection_id=connection_id, limit=limit
+    )
+    return UnlistedAdList(
+        note=service.UNLISTED_ADS_NOTE, ads=[UnlistedAdRead.model_validate(a) for a in ads]
+    )
 
 
 @router.post(

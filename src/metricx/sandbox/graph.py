@@ -276,7 +276,9 @@ def _dispatch(
         "ad": getattr(node, "ads", []),
     }[level]
     keep, _ = build_filter(req.params, level)
-    return _paginate(req, [o for o in pool if keep(o)], lambda o: render(o, fields, now))
+    unlisted = set(state.faults.config.unlisted_ids)
+    listed = [o for o in pool if keep(o) and o.id not in unlisted]
+    return _paginate(req, listed, lambda o: render(o, fields, now))
 
 
 def _insights_page(

@@ -14,7 +14,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")
 
 
 def register(app: typer.Typer) -> None:
-    from metricx.cli import emit, fail, parse_uuid, runtime_for
+    from metricx.cli import EXIT_FAILED, EXIT_PARTIAL, emit, fail, parse_uuid, runtime_for
 
     @app.command("sync")
     def sync(
@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
         as_json: JsonFlag = False,
     ) -> None:
         """Sync one connection's metrics now, in the foreground, until done (a backfill with
-        --since). Exits non-zero when the sync failed."""
+        --since). Exit code: 0 when every chunk synced; 3 when the sync is partial (some
+        chunks failed and were set aside, the rest is stored); 1 when it failed."""
         from metricx.db import unit_of_work
         from metricx.errors import MetricxError, NotFound
         from metricx.models import Connection, Fetch
@@ -60,8 +61,10 @@ def register(app: typer.Typer) -> None:
             + (f"\nerror: {out['error']}" if out["error"] else "")
         )
         emit(out, as_json, human)
-        if out["status"] not in ("succeeded", "partial"):
-            raise typer.Exit(1)
+        if out["status"] == "partial":
+            raise typer.Exit(EXIT_PARTIAL)  # a script must not take a partial sync for done
+        if out["status"] != "succeeded":
+            raise typer.Exit(EXIT_FAILED)
 
 
 def _day(value: str | None, name: str, as_json: bool) -> date | None:

@@ -12,7 +12,8 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from metricx.auth import service as auth_service
-from metricx.auth.dependencies import CSRF_HEADER, ROLE_SCOPES, SESSION_COOKIE, DbSession
+from metricx.auth.cookies import session_token
+from metricx.auth.dependencies import CSRF_HEADER, ROLE_SCOPES, DbSession
 from metricx.auth.schemas import ApiKeyScope
 from metricx.errors import Forbidden, NotFound
 from metricx.kit.crypto import same_secret
@@ -50,7 +51,7 @@ class Viewer:
 
 
 def signed_in(request: Request, session: DbSession) -> Viewer | None:
-    token = request.cookies.get(SESSION_COOKIE, "")
+    token = session_token(request)
     found = auth_service.session_user(session, token=token) if token else None
     if found is None:
         return None

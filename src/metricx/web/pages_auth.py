@@ -9,8 +9,10 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from metricx.auth import service as auth_service
-from metricx.auth.dependencies import SESSION_COOKIE, DbSession, RuntimeDep
+from metricx.auth.cookies import clear_session_cookie, set_session_cookie
+from metricx.auth.dependencies import DbSession, RuntimeDep
 from metricx.errors import Forbidden
+from metricx.kit.inputs import Text
 from metricx.kit.tz import is_valid_timezone
 from metricx.runtime import Runtime
 from metricx.web.context import CsrfViewer, PageViewer, signed_in
@@ -81,10 +83,10 @@ def login_submit(
     request: Request,
     session: DbSession,
     runtime: RuntimeDep,
-    email: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/",
-    csrf_token: Annotated[str, Form()] = "",
+    email: Annotated[Text, Form()] = "",
+    password: Annotated[Text, Form()] = "",
+    next: Annotated[Text, Form()] = "/",
+    csrf_token: Annotated[Text, Form()] = "",
 ) -> Response:
     if not login_form_token_matches(runtime, request, csrf_token):
         # Not this site's form (login CSRF), or one left open too long: nobody is signed
@@ -122,24 +124,16 @@ def login_submit(
         session, user=attempt.user, max_age_seconds=runtime.settings.session_max_age_seconds
     )
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        new.token,
-        max_age=runtime.settings.session_max_age_seconds,
-        httponly=True,
-        secure=runtime.settings.secure_cookies,
-        samesite="lax",
-        path="/",
-    )
+    set_session_cookie(response, runtime.settings, new.token)
     forget_login_form_token(runtime, response)
     return response
 
 
 @router.post("/logout")
-def logout(viewer: CsrfViewer, session: DbSession) -> Response:
+def logout(viewer: CsrfViewer, session: DbSession, runtime: RuntimeDep) -> Response:
     auth_service.end_session(session, row=viewer.session_row)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response, runtime.settings)
     return response
 
 
@@ -165,8 +159,8 @@ def create_first_workspace(
     request: Request,
     viewer: CsrfViewer,
     session: DbSession,
-    name: Annotated[str, Form()] = "",
-    timezone: Annotated[str, Form()] = "UTC",
+    name: Annotated[Text, Form()] = "",
+    timezone: Annotated[Text, Form()] = "UTC",
 ) -> Response:
     if not name.strip() or not is_valid_timezone(timezone):
         return render(
@@ -198,7 +192,7 @@ def account_save(
     request: Request,
     viewer: CsrfViewer,
     session: DbSession,
-    timezone: Annotated[str, Form()] = "",
+    timezone: Annotated[Text, Form()] = "",
 ) -> Response:
     """The viewer's time zone: dashboards open in it (empty: each workspace's own)."""
     if timezone and not is_valid_timezone(timezone):

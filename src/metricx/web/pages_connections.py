@@ -16,6 +16,7 @@ from metricx.auth.dependencies import DbSession, RuntimeDep
 from metricx.connections import entity_sync
 from metricx.connections import service as connections
 from metricx.errors import InvalidInput, MetricxError
+from metricx.kit.inputs import Text
 from metricx.web.connection_view import connection_cards
 from metricx.web.context import CsrfViewer, PageWorkspace, WorkspaceView
 from metricx.web.sync_bridge import request_sync
@@ -88,7 +89,7 @@ def connection_action(
     _viewer: CsrfViewer,
     session: DbSession,
     runtime: RuntimeDep,
-    since: Annotated[str, Form()] = "",
+    since: Annotated[Text, Form()] = "",
 ) -> Response:
     """One button of an account card; answers the refreshed list (htmx) or the page."""
     tone = "ok"

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from metricx.auth import service as auth_service
-from metricx.auth.dependencies import SESSION_COOKIE, get_runtime
+from metricx.auth.cookies import session_token
+from metricx.auth.dependencies import get_runtime
 from metricx.runtime import Runtime
 from metricx.web import repository
 from metricx.workspaces import repository as workspaces
@@ -60,7 +61,7 @@ async def changes(
 @router.get("/w/{workspace_id}/events")
 async def events(workspace_id: uuid.UUID, request: Request) -> Response:
     runtime = get_runtime(request)
-    token = request.cookies.get(SESSION_COOKIE, "")
+    token = session_token(request)
     if not await anyio.to_thread.run_sync(_allowed, runtime, token, workspace_id):
         return Response(status_code=404)
     return StreamingResponse(

@@ -2,9 +2,15 @@
 throttling waits and typed errors. Every call of the client and of OAuth goes through here.
 
 SDK facts relied on (../shared/SDK_NOTES.md): `FacebookSession.GRAPH` is a class attribute
-read at call time; the session puts access_token and appsecret_proof in every query string
-(so a URL is never logged); timeouts default to none; an HTML 5xx body can come back as a
-success; a timeout raises a `requests` exception, not FacebookRequestError.
+read at call time; the session puts access_token and appsecret_proof in every query string;
+timeouts default to none; an HTML 5xx body can come back as a success; a timeout raises a
+`requests` exception, not FacebookRequestError.
+
+Tokens never travel in a URL (URLs end up in proxy, load balancer and server logs): the
+session's token moves from its query parameters to an `Authorization: Bearer` header, as
+does a token a single call names (`access_token`, e.g. the app token of debug_token); Meta
+reads both. `appsecret_proof` (HMAC-SHA256 of the token keyed by the app secret, sent when
+the app secret is known) stays a parameter: it is worthless without the token.
 """
 
 from __future__ import annotations
@@ -104,6 +110,10 @@ class GraphTransport:
         )
         if access_token and app_secret:
             self._secrets.append(session.appsecret_proof)
+        session.requests.params.pop("access_token", None)
+        self._token = access_token
+        if access_token and _sendable(access_token):
+            session.requests.headers["Authorization"] = f"Bearer {access_token}"
         session.requests.hooks["response"].append(self._on_response)
         self.api = FacebookAdsApi(session, api_version=options.api_version)
 
@@ -177,8 +187,22 @@ class GraphTransport:
         return body
 
     def _call(self, method: str, path: Path, params: dict[str, Any]) -> dict[str, Any]:
+        headers = {}
+        token = params.pop("access_token", None)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if not all(_sendable(t) for t in (token, self._token) if t):
+            # What Meta answers a token it cannot parse; a header could not even carry it.
+            raise classify(
+                code=190,
+                subcode=None,
+                message="Invalid OAuth access token - Cannot parse access token",
+                http_status=400,
+                is_transient=False,
+                retry_after=0.0,
+            )
         try:
-            response = self.api.call(method, path, params=params)
+            response = self.api.call(method, path, params=params, headers=headers)
         except FacebookRequestError as exc:
             raise self._from_sdk(exc) from None
         except requests.Timeout:
@@ -240,6 +264,11 @@ class GraphTransport:
             if not data or not paging.get("next") or not after:
                 return
             params["after"] = after
+
+
+def _sendable(token: str) -> bool:
+    """Whether ``token`` fits in an HTTP header: visible ASCII, as every Meta token is."""
+    return token.isascii() and token.isprintable() and " " not in token
 
 
 def _int(value: Any) -> int | None:

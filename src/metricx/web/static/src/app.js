@@ -38,7 +38,7 @@
     if (!holder || !source || typeof uPlot === "undefined") return;
     var data = JSON.parse(source.textContent || "{}");
     if (!data.labels || !data.labels.length) {
-      holder.innerHTML = '<p class="muted" style="padding:2rem 0;text-align:center">No data in this range yet.</p>';
+      holder.innerHTML = '<p class="muted chart-empty">No data in this range yet.</p>';
       return;
     }
     var xs = data.labels.map(function (_, i) { return i; });

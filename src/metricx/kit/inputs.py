@@ -1,0 +1,68 @@
+"""Input that PostgreSQL can store: text without NUL characters or lone surrogates, integers
+within bigint.
+
+PostgreSQL's text types cannot hold NUL (psycopg refuses to send one) nor a lone UTF-16
+surrogate (a JSON ``"\\ud800"`` decodes to one, and it has no UTF-8 form), and a bound integer
+past 2^63 - 1 overflows bigint: each reached the database and answered 500. Every string a
+request carries is checked before that: the query string, path and headers once at the edge
+(``nul_in_query``, used by the app's middleware, so a new endpoint is covered without anyone
+remembering to), body and form fields by their type (``Text``, ``SecretText``); integer query
+parameters carry ``le=`` bounds (``MAX_OFFSET`` for offsets).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from pydantic import AfterValidator, SecretStr, StringConstraints
+
+NUL = "\x00"
+NUL_REASON = "must not contain NUL (\\x00) characters"
+SURROGATE_REASON = "must be valid Unicode text (no lone surrogate)"
+# The deepest offset a listing may be asked for: far beyond any real table, well inside bigint.
+MAX_OFFSET = 10**12
+
+
+def storable_text(value: str) -> str:
+    """``value``, if PostgreSQL can store it as text; else a ValueError saying why."""
+    if NUL in value:
+        raise ValueError(NUL_REASON)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(SURROGATE_REASON) from None
+    return value
+
+
+def storable_secret(value: SecretStr) -> SecretStr:
+    storable_text(value.get_secret_value())
+    return value
+
+
+# A string of a request body or form field (it may reach PostgreSQL).
+Text = Annotated[str, AfterValidator(storable_text)]
+# Length limits go before the check, so that pydantic's own string messages ("String should
+# have at least 1 character") stay, also where the field is optional.
+# A name someone gives a thing (a workspace, an API key, a channel).
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(storable_text)
+]
+# An IANA time zone name, as typed (checked against the zone database by the service).
+ZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(storable_text)]
+# A secret of a request body (a token, a webhook URL, a password): checked the same way.
+SecretText = Annotated[SecretStr, AfterValidator(storable_secret)]
+
+
+def nul_in_query(query_string: bytes) -> str | None:
+    """The name of the first query parameter whose name or value holds a NUL (``%00`` or a raw
+    byte), or None. Decoded as Starlette decodes it (UTF-8, errors replaced, so no surrogate
+    can come out of a query string)."""
+    text = query_string.decode("latin-1")
+    if "%00" not in text and NUL not in text:
+        return None  # the common case: no parse at all
+    for name, value in parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace"):
+        if NUL in name or NUL in value:
+            return name.replace(NUL, "\\x00")
+    return None
