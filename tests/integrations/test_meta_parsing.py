@@ -1,4 +1,4 @@
-"""Meta's wire format, parsed from the real payloads in ../shared/meta-payloads/."""
+"""Meta's wire format, parsed from real payloads kept in tests/fixtures/meta/."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from metricx.integrations.meta.errors import (
 from metricx.integrations.meta.insights import is_complete
 from metricx.integrations.meta.rate_limit import UsageGovernor, parse_usage, retry_after
 
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "meta-payloads"  # beside the repo
+PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "meta"
 
 
 def load(name: str) -> dict:  # type: ignore[type-arg]

@@ -1,7 +1,7 @@
 """One Graph API connection on the facebook-business SDK: timeouts, usage headers, retries,
 throttling waits and typed errors. Every call of the client and of OAuth goes through here.
 
-SDK facts relied on (../shared/SDK_NOTES.md): `FacebookSession.GRAPH` is a class attribute
+SDK facts relied on: `FacebookSession.GRAPH` is a class attribute
 read at call time; the session puts access_token and appsecret_proof in every query string;
 timeouts default to none; an HTML 5xx body can come back as a success; a timeout raises a
 `requests` exception, not FacebookRequestError.
