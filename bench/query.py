@@ -32,8 +32,8 @@ from sqlalchemy import select, text
 
 from metricx.config import Settings
 from metricx.db import make_engine, make_sessionmaker, unit_of_work
-from metricx.ingest import repository as ingest_repository
-from metricx.ingest.records import FactInput
+from metricx.facts import writer as fact_writer
+from metricx.facts.types import FactInput
 from metricx.ingest.service import upsert_facts
 from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
 from metricx.metrics.service import UnifiedMetricService
@@ -144,13 +144,13 @@ def probe_load(
 ) -> float:
     """Rows/s of loading 2 days beyond the bench's range into empty tables, with or without
     the rollup step; the tables are emptied again afterwards."""
-    original = ingest_repository.apply_rollup_deltas
+    original = fact_writer.apply_rollup_deltas
     if not rollups_on:
-        ingest_repository.apply_rollup_deltas = lambda *a, **k: None  # type: ignore[assignment]
+        fact_writer.apply_rollup_deltas = lambda *a, **k: None  # type: ignore[assignment]
     try:
         rate = load(factory, settings, ws_id, ad_ids, 2, day_offset=days)
     finally:
-        ingest_repository.apply_rollup_deltas = original
+        fact_writer.apply_rollup_deltas = original
     with unit_of_work(factory) as s:
         s.execute(text("DELETE FROM metric_facts WHERE workspace_id = :ws"), {"ws": ws_id})
         s.execute(text("DELETE FROM metric_rollups WHERE workspace_id = :ws"), {"ws": ws_id})

@@ -277,4 +277,18 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(sync_endpoints.router, prefix=API_PREFIX)
     app.include_router(quality_endpoints.router, prefix=API_PREFIX)
     telemetry.watch_database(runtime)
+    _add_schemas(app, ingest_endpoints.OPENAPI_SCHEMAS)
     return app
+
+
+def _add_schemas(app: FastAPI, schemas: dict[str, Any]) -> None:
+    """Schemas that hand-written request bodies refer to, added to the OpenAPI components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from metricx.config import Settings
+from metricx.facts.rollups import week_bounds
 from metricx.ingest.records import FactInput
 from metricx.ingest.service import upsert_facts
 from metricx.metrics.calendar import DayWindow, Preset, instants, resolve
-from metricx.metrics.rollups import week_bounds
 from metricx.metrics.schemas import Bucket, GroupLevel, MetricQuery
 from metricx.metrics.service import UnifiedMetricService
 from metricx.models import Connection, Workspace

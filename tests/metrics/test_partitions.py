@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from metricx.metrics.partitions import (
+from metricx.facts.partitions import (
     ensure_partitions,
     ensure_partitions_ahead,
     existing_partitions,

@@ -14,9 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from metricx.config import Settings
+from metricx.facts import rollups
 from metricx.ingest.records import FactInput
 from metricx.ingest.service import upsert_facts
-from metricx.metrics import repository, rollups
+from metricx.metrics import repository
 from metricx.metrics.calendar import DayWindow
 from metricx.metrics.repository import FactScope
 from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 from metricx.app import create_app
 from metricx.auth.service import create_api_key
 from metricx.db import unit_of_work
-from metricx.metrics import rollups
+from metricx.facts import rollups
 from metricx.models import Entity, Fetch, MetricFact, RunStatus
 from metricx.runtime import Runtime
 from metricx.sync import runner, scheduler

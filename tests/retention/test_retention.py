@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from metricx.config import Settings
 from metricx.db import make_sessionmaker, unit_of_work
+from metricx.facts.partitions import existing_partitions
 from metricx.ingest.records import FactInput
 from metricx.ingest.service import upsert_facts
-from metricx.metrics.partitions import existing_partitions
 from metricx.migrate import upgrade
 from metricx.models import FactArchive
 from metricx.retention import service

@@ -15,9 +15,9 @@ from sqlalchemy import select, text
 
 from metricx.connections.entity_sync import run_entity_sync
 from metricx.db import unit_of_work
+from metricx.facts import rollups
 from metricx.integrations.meta.client import MetaAdsClient
 from metricx.kit.crypto import Secret
-from metricx.metrics import rollups
 from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
 from metricx.metrics.service import UnifiedMetricService
 from metricx.models import Connection, Entity, Fetch, RunStatus, Workspace

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from metricx.metrics.partitions import add_months, month_start, partition_name
+from metricx.facts.partitions import add_months, month_start, partition_name
 from metricx.migrate import upgrade
 from metricx.runtime import build_runtime
 from metricx.worker.context import set_runtime

@@ -22,6 +22,7 @@ from metricx.connections import repository
 from metricx.connections.service import mark_needs_reauth, token_invalid
 from metricx.connections.tokens import ClientFactory, default_client_factory, reveal
 from metricx.errors import Conflict
+from metricx.facts import rollups
 from metricx.integrations.meta.client import MetaAdsClient
 from metricx.integrations.meta.entities import (
     EntityRecord,
@@ -37,7 +38,6 @@ from metricx.integrations.meta.errors import (
 )
 from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
-from metricx.metrics import rollups
 from metricx.models import Connection, ConnectionStatus, Fetch, Provider, RunStatus, Token
 from metricx.worker.enqueue import defer_job
 

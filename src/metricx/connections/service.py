@@ -19,10 +19,10 @@ from metricx.connections.tokens import (
     store_token,
 )
 from metricx.errors import Conflict, InvalidInput, NotFound, UpstreamError
+from metricx.facts import rollups
 from metricx.integrations.meta.client import AdAccountInfo, act_id
 from metricx.integrations.meta.errors import MetaError
 from metricx.kit.crypto import Cipher, Secret
-from metricx.metrics import rollups
 from metricx.models import Connection, ConnectionStatus, Provider, Severity, Token, TokenStatus
 
 REAUTH_ALERT = "connection_needs_reauth"

@@ -14,13 +14,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
+from metricx.facts.types import (
+    FLAG_CLICKS_OVER_IMPRESSIONS,
+    FLAG_SPEND_WITHOUT_IMPRESSIONS,
+    FactInput,
+)
+from metricx.facts.writer import stage_line
 from metricx.ingest.keys import natural_key_text, utc_stamp
-from metricx.ingest.records import FactInput, ParsedItem, RecordError, RecordRefused, check_measures
+from metricx.ingest.records import ParsedItem, RecordError, RecordRefused, check_measures
 from metricx.ingest.repository import EntityRef, ExternalRef
 from metricx.ingest.timing import bucket_start_utc
-from metricx.models.metric_facts import FLAG_CLICKS_OVER_IMPRESSIONS, FLAG_SPEND_WITHOUT_IMPRESSIONS
-
-NULL = "\\N"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +60,6 @@ class Chunk:
     refused: list[tuple[ParsedItem, RecordError]] = field(default_factory=list)
     pending: list[ParsedItem] = field(default_factory=list)
     duplicates: int = 0
-
-
-def _n(value: object) -> str:
-    return NULL if value is None else str(value)
 
 
 def _placed(
@@ -153,19 +152,8 @@ def fill(
             if earlier[0] > item.index:  # a pending record met a later one of the same fact
                 continue
         months.add(month)
-        actions = (
-            "\\N\t\\N\t\\N\t\\N"
-            if fact.conversions is None
-            and fact.leads is None
-            and fact.purchases is None
-            and fact.purchase_value is None
-            else f"{_n(fact.conversions)}\t{_n(fact.leads)}\t{_n(fact.purchases)}\t"
-            f"{_n(fact.purchase_value)}"
-        )
         rows[key] = (
             item.index,
-            f"{key}\t{iso}\t{known.id_text}\t{ref.provider}\t{ref.level}\t"
-            f"{fact.granularity}\t{fact.spend}\t{fact.impressions}\t{fact.clicks}\t"
-            f"{_n(fact.reach)}\t{actions}\t{currency}\t{flags}\n",
+            stage_line(key, iso, known.id_text, ref.provider, ref.level, fact, currency, flags),
             flags != 0,
         )

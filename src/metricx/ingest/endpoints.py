@@ -42,6 +42,16 @@ def _status_of(answer: dict[str, Any]) -> int:
     return 422 if answer["status"] == ImportStatus.FAILED.value else 200
 
 
+def _request_schemas() -> dict[str, Any]:
+    """The ingest body's schema and those it refers to, for the OpenAPI document's components
+    (the body is read by hand, so FastAPI does not add them itself)."""
+    schema = IngestRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**schema.pop("$defs", {}), "IngestRequest": schema}
+
+
+OPENAPI_SCHEMAS = _request_schemas()
+
+
 @router.post(
     f"{BASE}/ingest",
     response_model=IngestResponse,
@@ -55,11 +65,7 @@ def _status_of(answer: dict[str, Any]) -> int:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {
-                    "schema": IngestRequest.model_json_schema(
-                        ref_template="#/components/schemas/{model}"
-                    )
-                },
+                "application/json": {"schema": {"$ref": "#/components/schemas/IngestRequest"}},
                 "application/x-ndjson": {
                     "schema": {
                         "type": "string",

@@ -18,52 +18,16 @@ from typing import Any
 
 import orjson
 
+from metricx.facts import measures as registry
+from metricx.facts.types import INPUT_FIELDS, FactInput, Number
 from metricx.ingest.currencies import is_known_currency
 from metricx.models.base import Granularity, Level, Provider
 
-Number = int | float | Decimal
-
-MONEY_FIELDS = ("spend", "purchase_value")
-COUNT_FIELDS = ("conversions", "leads", "purchases")  # decimal counts (Meta sends strings)
-INT_FIELDS = ("impressions", "clicks", "reach")
-MEASURES = (
-    "spend",
-    "impressions",
-    "clicks",
-    "reach",
-    "conversions",
-    "leads",
-    "purchases",
-    "purchase_value",
-)
-# numeric(18,6) and numeric(18,4) hold values below these; bigint below 2**63.
-LIMITS: dict[str, Number] = {
-    "spend": 10**12,
-    "purchase_value": 10**12,
-    "conversions": 10**14,
-    "leads": 10**14,
-    "purchases": 10**14,
-    "impressions": 2**63,
-    "clicks": 2**63,
-    "reach": 2**63,
-}
-FIELDS = frozenset(
-    {
-        "entity_id",
-        "external_entity_id",
-        "provider",
-        "level",
-        "granularity",
-        "event_at",
-        "event_date",
-        "hour",
-        "minute",
-        "fold",
-        "utc_offset",
-        "currency",
-        *MEASURES,
-    }
-)
+MEASURES = registry.names()
+WHOLE = frozenset(m.name for m in registry.all_measures() if m.whole)
+# What each measure's column holds: values are below these.
+LIMITS: dict[str, Number] = {m.name: m.limit for m in registry.all_measures()}
+FIELDS = frozenset({*INPUT_FIELDS, *MEASURES})
 PROVIDERS = frozenset(p.value for p in Provider)
 LEVELS = frozenset(lv.value for lv in Level)
 GRANULARITIES = frozenset(g.value for g in Granularity)
@@ -86,43 +50,6 @@ class RecordRefused(Exception):
     def __init__(self, error: RecordError) -> None:
         super().__init__(error.reason)
         self.error = error
-
-
-@dataclass(slots=True)
-class FactInput:
-    """A fact before the server resolves its entity, its UTC bucket and its natural key.
-
-    The entity: ``entity_id``, or ``external_entity_id`` + ``provider`` + ``level``.
-    The time: ``event_at`` (timezone-aware), or ``event_date`` + ``hour`` (+ ``minute``) as
-    wall-clock time in the account's time zone; on the repeated hour of a DST change, ``fold``
-    (0 = first occurrence, 1 = second) or ``utc_offset`` says which one.
-    ``parents``: the external ids of the entity's ancestors, nearest first (an ad's ad set,
-    campaign and account), as the provider reported them with the fact. Only the sync sets
-    it (the API does not take it): an entity first seen in facts is filed under them at once,
-    so its facts count at every level before an entity sync lists it.
-    """
-
-    granularity: str
-    entity_id: uuid.UUID | None = None
-    external_entity_id: str | None = None
-    provider: str | None = None
-    level: str | None = None
-    event_at: datetime | None = None
-    event_date: date | None = None
-    hour: int | None = None
-    minute: int | None = None
-    fold: int | None = None
-    utc_offset: timedelta | None = None
-    currency: str | None = None
-    spend: Number = 0
-    impressions: int = 0
-    clicks: int = 0
-    reach: int | None = None
-    conversions: Number | None = None
-    leads: Number | None = None
-    purchases: Number | None = None
-    purchase_value: Number | None = None
-    parents: tuple[str, ...] | None = None
 
 
 def _fail(field: str, reason: str) -> RecordRefused:
@@ -272,7 +199,7 @@ def parse_record(raw: Any) -> FactInput:
         if type(value) is int:  # the common case first: no call, no conversion
             setattr(fact, field, value)
         else:
-            setattr(fact, field, _number(field, value, field in INT_FIELDS))
+            setattr(fact, field, _number(field, value, field in WHOLE))
     return fact
 
 

@@ -1,21 +1,19 @@
-"""All SQL of ingestion: entities by reference, the COPY-and-merge of facts, imports and the
-dead-letter store. Every query is scoped by workspace."""
+"""All SQL of ingestion: entities by reference, imports and the dead-letter store (the facts
+themselves are written by ``metricx.facts.writer``). Every query is scoped by workspace."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
-from psycopg import Connection as PgConnection
 from psycopg.types.json import Jsonb
 from sqlalchemy import ARRAY, Executable, Text, cast, func, literal, select, text
 from sqlalchemy.orm import Session
 
-from metricx.metrics import rollups
+from metricx.facts.writer import driver_connection
 from metricx.models import Connection, Entity, FailedRecord, Import, ImportStatus, Workspace
 
 ExternalRef = tuple[str, str, str]  # (provider, level, external_id)
@@ -139,142 +137,6 @@ def attach_to_parents(
         ),
         {"ws": workspace_id, "ids": list(parents), "parents": list(parents.values())},
     )
-
-
-STAGE_COLUMNS = (
-    "natural_key",
-    "event_at",
-    "entity_id",
-    "provider",
-    "level",
-    "granularity",
-    "spend",
-    "impressions",
-    "clicks",
-    "reach",
-    "conversions",
-    "leads",
-    "purchases",
-    "purchase_value",
-    "currency",
-    "flags",
-)
-_VALUE_COLUMNS = (
-    "spend",
-    "impressions",
-    "clicks",
-    "reach",
-    "conversions",
-    "leads",
-    "purchases",
-    "purchase_value",
-    "currency",
-    "flags",
-)
-
-STAGE_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS metricx_fact_stage (natural_key uuid, event_at timestamptz,"
-    " entity_id uuid, provider text, level text, granularity text, spend numeric,"
-    " impressions bigint, clicks bigint, reach bigint, conversions numeric, leads numeric,"
-    " purchases numeric, purchase_value numeric, currency text, flags smallint)"
-    " ON COMMIT DELETE ROWS"
-)
-# One statement writes the staged chunk: new keys are inserted, changed ones updated, and the
-# IS DISTINCT FROM guard leaves identical re-sends untouched (no dead tuple, no WAL).
-# A partitioned table cannot RETURN xmax, so inserted rows are told apart by their created_at:
-# the statement stamps new rows with a marker unique to it, and an update never touches
-# created_at.
-# It also records each change's delta for the rollups (metricx.metrics.rollups): the old
-# values are read, locked, in the same statement, so they are exactly what the merge replaced.
-MERGE_SQL = (
-    "WITH "
-    + rollups.OLD_CTE
-    + ", merged AS (INSERT INTO metric_facts AS f ("
-    + ", ".join(STAGE_COLUMNS)
-    + ", workspace_id, import_id, fetch_id, created_at, updated_at)"
-    " SELECT "
-    + ", ".join(f"s.{c}" for c in STAGE_COLUMNS)
-    + ", %(ws)s, %(imp)s, %(fetch)s, %(marker)s, %(marker)s"
-    " FROM metricx_fact_stage s"
-    " ON CONFLICT (natural_key, event_at) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _VALUE_COLUMNS)
-    + ", import_id = EXCLUDED.import_id, fetch_id = EXCLUDED.fetch_id, updated_at = now()"
-    " WHERE ("
-    + ", ".join(f"f.{c}" for c in _VALUE_COLUMNS)
-    + ") IS DISTINCT FROM ("
-    + ", ".join(f"EXCLUDED.{c}" for c in _VALUE_COLUMNS)
-    + ")"
-    " RETURNING "
-    + rollups.FACT_RETURNING
-    + ", f.created_at = %(marker)s AS inserted), "
-    + rollups.DELTA_CTE
-    + " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
-)
-
-
-class _Markers:
-    """Strictly increasing timestamps, one per merge statement of this process."""
-
-    def __init__(self) -> None:
-        self._last = datetime.min.replace(tzinfo=UTC)
-        self._lock = threading.Lock()
-
-    def next(self) -> datetime:
-        with self._lock:
-            now = datetime.now(UTC)
-            self._last = now if now > self._last else self._last + timedelta(microseconds=1)
-            return self._last
-
-
-_MARKERS = _Markers()
-
-
-def driver_connection(session: Session) -> PgConnection[Any]:
-    raw = session.connection().connection.driver_connection
-    assert isinstance(raw, PgConnection)
-    return raw
-
-
-def merge_facts(
-    session: Session,
-    *,
-    workspace_id: uuid.UUID,
-    import_id: uuid.UUID,
-    fetch_id: uuid.UUID | None,
-    lines: Iterable[str],
-) -> tuple[int, int]:
-    """COPY the chunk's tab-separated rows (``STAGE_COLUMNS``) into the session's staging
-    table, merge them into metric_facts; return (inserted, updated)."""
-    conn = driver_connection(session)
-    with conn.cursor() as cur:
-        cur.execute(rollups.WRITER_LOCK_SQL, {"ws": str(workspace_id)})
-        cur.execute(STAGE_DDL)
-        cur.execute(rollups.DELTA_DDL)
-        cur.execute("TRUNCATE metricx_fact_stage")
-        with cur.copy(f"COPY metricx_fact_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as cp:
-            buffer: list[str] = []
-            for line in lines:
-                buffer.append(line)
-                if len(buffer) >= 2000:
-                    cp.write("".join(buffer))
-                    buffer.clear()
-            if buffer:
-                cp.write("".join(buffer))
-        cur.execute(
-            MERGE_SQL,
-            {"ws": workspace_id, "imp": import_id, "fetch": fetch_id, "marker": _MARKERS.next()},
-        )
-        row = cur.fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
-
-
-def apply_rollup_deltas(session: Session, workspace_id: uuid.UUID) -> None:
-    """Fold the import's accumulated fact deltas into the rollups: once per import, so a
-    rollup row touched by many chunks is written once."""
-    with driver_connection(session).cursor() as cur:
-        cur.execute(rollups.DELTA_DDL)
-        rollups.apply_deltas(cur, workspace_id)
 
 
 def import_by_key(session: Session, workspace_id: uuid.UUID, key: str) -> Import | None:

@@ -6,15 +6,16 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from metricx.facts import measures as registry
 from metricx.models import FailedRecordStatus, ImportStatus
 from metricx.models.base import Granularity, Level, Provider
 
 
-class MetricFactCreate(BaseModel):
+class _FactCreateBase(BaseModel):
     """One fact. The entity: ``entity_id``, or ``external_entity_id`` + ``provider`` + ``level``
     (found, or created in the workspace). The time: ``event_at`` with a UTC offset, or
     ``event_date`` + ``hour`` (+ ``minute``) in the account's time zone."""
@@ -33,14 +34,25 @@ class MetricFactCreate(BaseModel):
     )
     utc_offset: str | None = Field(default=None, examples=["-04:00", "+05:30"])
     currency: str | None = Field(default=None, description="ISO 4217; default: the account's.")
-    spend: Decimal = Decimal(0)
-    impressions: int = 0
-    clicks: int = 0
-    reach: int | None = None
-    conversions: Decimal | None = None
-    leads: Decimal | None = None
-    purchases: Decimal | None = None
-    purchase_value: Decimal | None = None
+
+
+def _measure_field(m: registry.Measure) -> tuple[Any, Any]:
+    kind: Any = int if m.whole else Decimal
+    if m.nullable:
+        return (kind | None, Field(default=None, description=m.description or m.label))
+    return (kind, Field(default=0, description=m.description or m.label))
+
+
+if TYPE_CHECKING:
+    MetricFactCreate = _FactCreateBase
+else:
+    # One field per registry measure (metricx.facts.measures).
+    MetricFactCreate = create_model(
+        "MetricFactCreate",
+        __base__=_FactCreateBase,
+        __doc__=_FactCreateBase.__doc__,
+        **{m.name: _measure_field(m) for m in registry.all_measures()},
+    )
 
 
 class IngestRequest(BaseModel):

@@ -22,14 +22,15 @@ from metricx import telemetry
 from metricx.alerts.service import raise_alert
 from metricx.config import Settings
 from metricx.errors import Conflict, NotFound
+from metricx.facts import rollups, writer
+from metricx.facts.partitions import PartitionCache
+from metricx.facts.types import FactInput
 from metricx.ingest import repository
 from metricx.ingest.chunk import AccountInfo, Chunk, KnownEntity, fill
-from metricx.ingest.partitions import PartitionCache
-from metricx.ingest.records import FactInput, ParsedItem, RecordError, fact_payload, jsonable
+from metricx.ingest.records import ParsedItem, RecordError, fact_payload, jsonable
 from metricx.ingest.repository import EntityRef, ExternalRef
 from metricx.ingest.timing import zone
 from metricx.logging import get_logger
-from metricx.metrics import rollups
 from metricx.models import FailedRecordStatus, Import, ImportStatus, Severity
 
 log = get_logger("metricx.ingest")
@@ -219,7 +220,7 @@ class Ingestion:
             # Their facts so far reached only the ancestors they had (the workspace, for an
             # ad): ``moving`` re-rolls them under the new ones. The deltas this import has not
             # applied yet go in first, so every fact is re-rolled exactly once.
-            repository.apply_rollup_deltas(self.session, self.workspace_id)
+            writer.apply_rollup_deltas(self.session, self.workspace_id)
             moved_in = rollups.moving(self.session, self.workspace_id, list(orphans))
             repository.attach_to_parents(self.session, self.workspace_id, orphans)
             moved_in()
@@ -262,7 +263,7 @@ class Ingestion:
         rows = chunk.rows
         if rows:
             PARTITIONS.ensure(self.session, chunk.months)
-            inserted, updated = repository.merge_facts(
+            inserted, updated = writer.merge_facts(
                 self.session,
                 workspace_id=self.workspace_id,
                 import_id=self.imp.id,
@@ -314,7 +315,7 @@ class Ingestion:
             else ImportStatus.FAILED
         )
         if stored:
-            repository.apply_rollup_deltas(self.session, self.workspace_id)
+            writer.apply_rollup_deltas(self.session, self.workspace_id)
         duration = clock.perf_counter() - self.started
         imp = self.imp
         imp.status, imp.received, imp.failed = r.status, self.received, r.failed

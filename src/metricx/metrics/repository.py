@@ -10,33 +10,30 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from metricx.facts import measures as registry
+from metricx.facts import rollups
+from metricx.facts.rollups import BLOCK_PREFIX, week_bounds
 from metricx.metrics.calendar import DayWindow, instants, week_start_sql
-from metricx.metrics.rollups import BLOCK_PREFIX, week_bounds
-from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel
+from metricx.metrics.schemas import DERIVED_METRICS, Bucket, GroupBy, GroupLevel
 from metricx.models import Provider, Workspace
 
-MEASURES = ("spend", "impressions", "clicks", "conversions", "leads", "purchases", "purchase_value")
-ACTIONS = ("conversions", "leads", "purchases", "purchase_value")
+# The additive registry measures (summed here), and the reporting group among them.
+MEASURES = rollups.MEASURES
+ACTIONS = rollups.ACTION_MEASURES
+_WHOLE = frozenset(m.name for m in registry.rolled() if m.whole)
 
 LEVEL_DEPTH = {"account": 0, "campaign": 1, "adset": 2, "ad": 3}
 # Fact granularities, and the rollups' week rows of them.
 GRAINS = frozenset(("minute", "hour", "day", BLOCK_PREFIX + "hour", BLOCK_PREFIX + "day"))
 
-_REPORTED = (
-    "count(*) FILTER (WHERE "
-    + " OR ".join(
-        f"f.{m} IS NOT NULL" for m in ("conversions", "leads", "purchases", "purchase_value")
-    )
-    + ") > 0"
-)
-# Action measures are null only where no fact had any action figure (Meta's hourly rows);
+_REPORTED = f"count(*) FILTER (WHERE {rollups.reported_sql('f')}) > 0"
+# Reported measures are null only where no fact reported any of them (Meta's hourly rows);
 # otherwise a missing one counts as zero, exactly as the rollups keep them.
-SUMS = (
-    "sum(f.spend) AS spend, sum(f.impressions) AS impressions, sum(f.clicks) AS clicks, "
-    + ", ".join(
-        f"CASE WHEN {_REPORTED} THEN coalesce(sum(f.{m}), 0) END AS {m}"
-        for m in ("conversions", "leads", "purchases", "purchase_value")
-    )
+SUMS = ", ".join(
+    f"CASE WHEN {_REPORTED} THEN coalesce(sum(f.{m}), 0) END AS {m}"
+    if m in ACTIONS
+    else f"sum(f.{m}) AS {m}"
+    for m in MEASURES
 )
 
 
@@ -49,32 +46,17 @@ def _money_sql(x: str) -> str:
 # bases, computed where the rows are (a dashboard series is thousands of points). The same
 # rules as ``service.metric_row``: costs per unit rounded half up to 4 places, shares as a
 # float quotient of the bases as floats, null where the denominator is zero or null.
-FORMATTED = (
-    "currency",
-    "spend",
-    "impressions",
-    "clicks",
-    "conversions",
-    "leads",
-    "purchases",
-    "purchase_value",
-    "ctr",
-    "cpc",
-    "cpm",
-    "cpa",
-    "roas",
-    "conversion_rate",
-    "cost_per_lead",
-    "reach",
-    "frequency",
-)
+FORMATTED = ("currency", *MEASURES, *DERIVED_METRICS, "reach", "frequency")
+
+
+def _measure_sql(m: str) -> str:
+    return f"t.{m}::bigint AS {m}" if m in _WHOLE else f"{_money_sql('t.' + m)} AS {m}"
+
+
 _FORMATTED_SQL = ", ".join(
     [
         "t.currency",
-        f"{_money_sql('t.spend')} AS spend",
-        "t.impressions::bigint AS impressions",
-        "t.clicks::bigint AS clicks",
-        *(f"{_money_sql('t.' + m)} AS {m}" for m in ACTIONS),
+        *(_measure_sql(m) for m in MEASURES),
         "t.clicks::float8 / nullif(t.impressions, 0)::float8 AS ctr",
         *(f"{_money_sql('p.' + m)} AS {m}" for m in ("cpc", "cpm", "cpa")),
         "t.purchase_value::float8 / nullif(t.spend, 0)::float8 AS roas",
@@ -453,23 +435,17 @@ def _rollups_in(
     """
 
 
-ROLLUP_SUMS = """
-    sum(r.spend) AS spend, sum(r.impressions) AS impressions, sum(r.clicks) AS clicks,
-    CASE WHEN sum(r.conversions_n) > 0 THEN sum(r.conversions) END AS conversions,
-    CASE WHEN sum(r.conversions_n) > 0 THEN sum(r.leads) END AS leads,
-    CASE WHEN sum(r.conversions_n) > 0 THEN sum(r.purchases) END AS purchases,
-    CASE WHEN sum(r.conversions_n) > 0 THEN sum(r.purchase_value) END AS purchase_value
-"""
-
-
+ROLLUP_SUMS = ", ".join(
+    f"CASE WHEN sum(r.conversions_n) > 0 THEN sum(r.{m}) END AS {m}"
+    if m in ACTIONS
+    else f"sum(r.{m}) AS {m}"
+    for m in MEASURES
+)
 # ROLLUP_SUMS of a single row.
-ROLLUP_VALUES = """
-    r.spend, r.impressions, r.clicks,
-    CASE WHEN r.conversions_n > 0 THEN r.conversions END AS conversions,
-    CASE WHEN r.conversions_n > 0 THEN r.leads END AS leads,
-    CASE WHEN r.conversions_n > 0 THEN r.purchases END AS purchases,
-    CASE WHEN r.conversions_n > 0 THEN r.purchase_value END AS purchase_value
-"""
+ROLLUP_VALUES = ", ".join(
+    f"CASE WHEN r.conversions_n > 0 THEN r.{m} END AS {m}" if m in ACTIONS else f"r.{m}"
+    for m in MEASURES
+)
 
 
 def _rollup_group_sql(group_by: GroupBy) -> tuple[str, str]:

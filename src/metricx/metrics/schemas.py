@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
+from metricx.facts import measures as registry
 from metricx.metrics.calendar import Preset
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,15 +38,8 @@ class GroupLevel(StrEnum):
     AD = "ad"
 
 
-BASE_MEASURES = (
-    "spend",
-    "impressions",
-    "clicks",
-    "conversions",
-    "leads",
-    "purchases",
-    "purchase_value",
-)
+# The summed registry measures (every additive one), in the API's order.
+BASE_MEASURES = registry.names(registry.rolled())
 DERIVED_METRICS = ("ctr", "cpc", "cpm", "cpa", "roas", "conversion_rate", "cost_per_lead")
 SORTABLE = (*BASE_MEASURES, *DERIVED_METRICS, "name")
 
@@ -75,20 +69,35 @@ class MetricQuery(BaseModel):
     limit: int | None = Field(default=None, ge=1, le=1000)
 
 
-class MetricRow(BaseModel):
+class _RowBase(BaseModel):
+    currency: str
+
+
+def _row_measure(m: registry.Measure) -> tuple[Any, Any]:
+    kind: Any = int | None if m.whole else str | None
+    text = f"{m.label}" + (" (decimal text)" if not m.whole else "")
+    return (kind, Field(default=None, description=text))
+
+
+if TYPE_CHECKING:
+
+    class _RowMeasures(_RowBase):
+        def __getattr__(self, measure: str) -> Any: ...  # one field per summed measure
+
+else:
+    _RowMeasures = create_model(
+        "_RowMeasures",
+        __base__=_RowBase,
+        **{m.name: _row_measure(m) for m in registry.rolled()},
+    )
+
+
+class MetricRow(_RowMeasures):
     """Summed base measures (money as decimal strings) and the ratios derived from them.
 
     A measure is null where the source has no such figure (Meta gives no off-Meta
     conversions per hour); a ratio is null where its denominator is zero or null."""
 
-    currency: str
-    spend: str | None = None
-    impressions: int | None = None
-    clicks: int | None = None
-    conversions: str | None = None
-    leads: str | None = None
-    purchases: str | None = None
-    purchase_value: str | None = None
     ctr: float | None = None
     cpc: str | None = None
     cpm: str | None = None

@@ -27,11 +27,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from metricx.errors import InvalidInput
+from metricx.facts import measures as registry
 from metricx.kit.tz import is_valid_timezone
 from metricx.metrics import cache, repository
 from metricx.metrics.calendar import WEEKDAYS, DayWindow, instants, resolve
 from metricx.metrics.repository import FactScope
 from metricx.metrics.schemas import (
+    BASE_MEASURES,
     SORTABLE,
     Bucket,
     DayRange,
@@ -83,6 +85,9 @@ def _share(num: Decimal | int | None, den: Decimal | int | None) -> float | None
     return float(num) / float(den)
 
 
+_ROW_MEASURES = registry.rolled()
+
+
 def metric_row(values: dict[str, Any]) -> dict[str, Any]:
     """Base measures as the API shows them, plus the ratios derived from them (series rows
     get the same from ``repository.formatted``, computed in the database)."""
@@ -91,15 +96,12 @@ def metric_row(values: dict[str, Any]) -> dict[str, Any]:
     conv, leads, value = get("conversions"), get("leads"), get("purchase_value")
     if spend is not None and not isinstance(spend, Decimal):
         spend = Decimal(spend)
-    return {
-        "currency": values["currency"],
-        "spend": money(spend),
-        "impressions": int(imps) if imps is not None else None,
-        "clicks": int(clicks) if clicks is not None else None,
-        "conversions": money(conv),
-        "leads": money(leads),
-        "purchases": money(get("purchases")),
-        "purchase_value": money(value),
+    row: dict[str, Any] = {"currency": values["currency"]}
+    for m in _ROW_MEASURES:
+        v = get(m.name)
+        row[m.name] = (int(v) if v is not None else None) if m.whole else money(v)
+    row["spend"] = money(spend)
+    return row | {
         "ctr": _share(clicks, imps),
         "cpc": _price(spend, clicks),
         "cpm": _price(spend, imps, _THOUSAND),
@@ -141,15 +143,7 @@ def _sum_rows(rows: list[dict[str, Any]], key: Any) -> dict[Any, dict[str, Any]]
     for r in rows:
         k = key(r)
         acc = out.setdefault(k, {"currency": r["currency"]})
-        for m in (
-            "spend",
-            "impressions",
-            "clicks",
-            "conversions",
-            "leads",
-            "purchases",
-            "purchase_value",
-        ):
+        for m in BASE_MEASURES:
             v = r.get(m)
             if v is not None:
                 acc[m] = acc.get(m, 0) + v

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Column,
     DateTime,
     ForeignKey,
     Index,
@@ -17,7 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
+from metricx.facts import measures as registry
 from metricx.models.base import (
     Base,
     Granularity,
@@ -30,6 +33,21 @@ from metricx.models.base import (
 
 MONEY = Numeric(18, 6)
 COUNT = Numeric(18, 4)  # action counts: Meta reports them as decimal strings
+_TYPES: dict[str, TypeEngine[Any]] = {
+    registry.MONEY_SQL: MONEY,
+    registry.COUNT_SQL: COUNT,
+    registry.INT_SQL: BigInteger(),
+}
+
+
+def measure_column(measure: registry.Measure, *, nullable: bool) -> Column[object]:
+    """The column of one registry measure (facts and rollups)."""
+    return Column(
+        measure.name,
+        _TYPES[measure.sql_type],
+        nullable=nullable,
+        server_default=None if nullable else "0",
+    )
 
 
 class MetricFact(Base):
@@ -37,7 +55,7 @@ class MetricFact(Base):
 
     Partitioned by month on ``event_at``. The primary key is the natural key plus the partition
     key: a uuid5 of (workspace, provider, level, external id, granularity, UTC bucket start),
-    computed by the ingest service (``metricx.ingest.keys.natural_key_for``), so the same fact
+    computed by the fact writer (``metricx.ingest.keys.natural_key_for``), so the same fact
     from the same source is one row and no two workspaces, providers, levels or granularities
     can collide. Only the ingest service writes here.
     """
@@ -62,22 +80,14 @@ class MetricFact(Base):
     provider: Mapped[Provider] = mapped_column(text_enum(Provider, "provider"))
     level: Mapped[Level] = mapped_column(text_enum(Level, "level"))
     granularity: Mapped[Granularity] = mapped_column(text_enum(Granularity, "granularity"))
-    spend: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
-    impressions: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    clicks: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    reach: Mapped[int | None] = mapped_column(BigInteger)
-    conversions: Mapped[Decimal | None] = mapped_column(COUNT)
-    leads: Mapped[Decimal | None] = mapped_column(COUNT)
-    purchases: Mapped[Decimal | None] = mapped_column(COUNT)
-    purchase_value: Mapped[Decimal | None] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3))
     flags: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     import_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     fetch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+    # ...and one column per registry measure (metricx.facts.measures), added below.
 
 
-# Bits of MetricFact.flags: suspicious but possible data, stored and flagged, not rejected.
-FLAG_CLICKS_OVER_IMPRESSIONS = 1
-FLAG_SPEND_WITHOUT_IMPRESSIONS = 2
+for _m in registry.all_measures():
+    setattr(MetricFact, _m.name, measure_column(_m, nullable=_m.nullable))

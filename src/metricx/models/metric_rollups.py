@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 
-from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, PrimaryKeyConstraint, String
+from sqlalchemy import Date, DateTime, Index, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from metricx.facts import measures as registry
 from metricx.models.base import Base
-from metricx.models.metric_facts import COUNT, MONEY
+from metricx.models.metric_facts import measure_column
 
 
 class MetricRollup(Base):
@@ -20,9 +20,9 @@ class MetricRollup(Base):
 
     Maintained incrementally by the ingest merge (a revision adds its delta; nothing is
     recomputed). ``level = 'workspace'`` rows carry the workspace id as ``entity_id``.
-    ``facts`` counts contributing facts and ``conversions_n`` those that had any action figure
-    (conversions, leads, purchases or purchase value),
-    so a sum of "not reported" stays distinguishable from a reported zero.
+    ``facts`` counts contributing facts and ``conversions_n`` those that reported any measure of
+    the reporting group (``registry.reported()``: conversions, leads, purchases, purchase
+    value), so a sum of "not reported" stays distinguishable from a reported zero.
     """
 
     __tablename__ = "metric_rollups"
@@ -64,10 +64,8 @@ class MetricRollup(Base):
     day: Mapped[date] = mapped_column(Date)
     facts: Mapped[int] = mapped_column(Integer, server_default="0")
     conversions_n: Mapped[int] = mapped_column(Integer, server_default="0")
-    spend: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
-    impressions: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    clicks: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    conversions: Mapped[Decimal] = mapped_column(COUNT, server_default="0")
-    leads: Mapped[Decimal] = mapped_column(COUNT, server_default="0")
-    purchases: Mapped[Decimal] = mapped_column(COUNT, server_default="0")
-    purchase_value: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    # ...and one column per rolled-up registry measure (metricx.facts.measures), added below.
+
+
+for _m in registry.rolled():
+    setattr(MetricRollup, _m.name, measure_column(_m, nullable=False))

@@ -15,9 +15,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from metricx.facts import measures as registry
+
 _MONEY = pa.decimal128(18, 6)
 _COUNT = pa.decimal128(18, 4)
 _TS = pa.timestamp("us", tz="UTC")
+
+
+def _arrow_type(m: registry.Measure) -> pa.DataType:
+    if m.whole:
+        return pa.int64()
+    return _MONEY if m.unit is registry.Unit.MONEY else _COUNT
+
 
 SCHEMA = pa.schema(
     [
@@ -28,14 +37,7 @@ SCHEMA = pa.schema(
         ("provider", pa.string()),
         ("level", pa.string()),
         ("granularity", pa.string()),
-        ("spend", _MONEY),
-        ("impressions", pa.int64()),
-        ("clicks", pa.int64()),
-        ("reach", pa.int64()),
-        ("conversions", _COUNT),
-        ("leads", _COUNT),
-        ("purchases", _COUNT),
-        ("purchase_value", _MONEY),
+        *((m.name, _arrow_type(m)) for m in registry.all_measures()),
         ("currency", pa.string()),
         ("flags", pa.int16()),
         ("import_id", pa.string()),
@@ -53,10 +55,13 @@ class Totals:
     """What must match between PostgreSQL and the file before rows may go."""
 
     rows: int
-    spend: Decimal
-    impressions: int
-    clicks: int
-    purchase_value: Decimal
+    sums: tuple[Decimal, ...]  # of each additive measure (``CHECKED``), nulls as 0
+
+    def of(self, measure: str) -> Decimal:
+        return self.sums[CHECKED.index(measure)]
+
+
+CHECKED = registry.names(registry.rolled())
 
 
 class ArchiveMismatch(Exception):
@@ -96,17 +101,14 @@ def _sum(column: pa.Array, zero: Any) -> Any:
 
 def read_totals(path: Path) -> Totals:
     """Read the file back, batch by batch, and total what retention checks."""
-    rows = impressions = clicks = 0
-    spend = purchase_value = Decimal(0)
+    rows = 0
+    sums = [Decimal(0)] * len(CHECKED)
     parquet = pq.ParquetFile(path)
-    wanted = ["spend", "impressions", "clicks", "purchase_value"]
-    for batch in parquet.iter_batches(columns=wanted, batch_size=65_536):
+    for batch in parquet.iter_batches(columns=list(CHECKED), batch_size=65_536):
         rows += batch.num_rows
-        spend += _sum(batch.column(0), Decimal(0))
-        impressions += _sum(batch.column(1), 0)
-        clicks += _sum(batch.column(2), 0)
-        purchase_value += _sum(batch.column(3), Decimal(0))
-    return Totals(rows, spend, impressions, clicks, purchase_value)
+        for i in range(len(CHECKED)):
+            sums[i] += Decimal(_sum(batch.column(i), 0))
+    return Totals(rows, tuple(sums))
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

@@ -8,15 +8,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from metricx.metrics import rollups
-from metricx.metrics.partitions import existing_partitions
+from metricx.facts import rollups
+from metricx.facts.partitions import existing_partitions
 from metricx.models import FactArchive
-from metricx.retention.archive import COLUMNS, Totals
+from metricx.retention.archive import CHECKED, COLUMNS, Totals
 
 DEFAULT_PARTITION = "metric_facts_default"
 _PARTITION = re.compile(r"^metric_facts_p(\d{4})_(\d{2})$")
@@ -66,15 +67,12 @@ _WINDOW = "event_at >= :start AND event_at < :end AND granularity = :g"
 
 
 def totals(session: Session, table: str, start: datetime, end: datetime, g: str) -> Totals:
+    sums = ", ".join(f"coalesce(sum({m}), 0)" for m in CHECKED)
     row = session.execute(
-        text(
-            "SELECT count(*), coalesce(sum(spend), 0), coalesce(sum(impressions), 0), "
-            "coalesce(sum(clicks), 0), coalesce(sum(purchase_value), 0) "
-            f"FROM {fact_table(table)} WHERE {_WINDOW}"
-        ),
+        text(f"SELECT count(*), {sums} FROM {fact_table(table)} WHERE {_WINDOW}"),
         {"start": start, "end": end, "g": g},
     ).one()
-    return Totals(int(row[0]), row[1], int(row[2]), int(row[3]), row[4])
+    return Totals(int(row[0]), tuple(Decimal(v) for v in row[1:]))
 
 
 def count_rows(session: Session, table: str) -> int:

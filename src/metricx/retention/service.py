@@ -18,8 +18,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from metricx.config import Settings
+from metricx.facts.partitions import add_months
 from metricx.logging import get_logger
-from metricx.metrics.partitions import add_months
 from metricx.models import FactArchive, Granularity
 from metricx.retention import repository
 from metricx.retention.archive import ArchiveMismatch, read_totals, write_parquet
@@ -148,9 +148,9 @@ def apply(
                 method="drop_partition" if step.drop_partition else "delete_rows",
                 path=str(path),
                 rows=expected.rows,
-                spend=expected.spend,
-                impressions=expected.impressions,
-                clicks=expected.clicks,
+                spend=expected.of("spend"),
+                impressions=int(expected.of("impressions")),
+                clicks=int(expected.of("clicks")),
             )
             session.add(row)
             done.append(row)

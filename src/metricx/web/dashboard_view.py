@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from metricx.facts import measures as registry
 from metricx.kit.tz import is_valid_timezone
 from metricx.metrics.calendar import Preset
 from metricx.metrics.schemas import (
@@ -47,17 +48,25 @@ RANGE_PRESETS = {
 }
 GRANULARITIES = {"minute": "Minute", "hour": "Hour", "day": "Day", "week": "Week", "month": "Month"}
 LEVELS = {"campaign": "Campaigns", "adset": "Ad sets", "ad": "Ads"}
+
+
+def measure_column(name: str) -> tuple[str, str]:
+    """A registry measure's label and kind (money or count)."""
+    m = registry.by_name()[name]
+    return m.label, "money" if m.unit is registry.Unit.MONEY else "count"
+
+
 # metric -> (label, kind): kind picks the formatting and whether currencies may be combined.
 METRICS: dict[str, tuple[str, str]] = {
-    "spend": ("Spend", "money"),
-    "impressions": ("Impressions", "count"),
-    "clicks": ("Clicks", "count"),
+    "spend": measure_column("spend"),
+    "impressions": measure_column("impressions"),
+    "clicks": measure_column("clicks"),
     "ctr": ("CTR", "percent"),
     "cpc": ("CPC", "money"),
     "cpm": ("CPM", "money"),
-    "conversions": ("Conversions", "count"),
+    "conversions": measure_column("conversions"),
     "cpa": ("Cost per conversion", "money"),
-    "purchase_value": ("Purchase value", "money"),
+    "purchase_value": measure_column("purchase_value"),
     "roas": ("ROAS", "multiple"),
 }
 COMBINABLE = frozenset({"impressions", "clicks", "conversions", "ctr"})

@@ -27,19 +27,20 @@ from metricx.web.dashboard_view import (
     InvalidTimezone,
     chart_data,
     combined_totals,
+    measure_column,
 )
 from metricx.web.templating import is_htmx, render
 from metricx.web.timezones import timezone_choices
 
 router = APIRouter(include_in_schema=False)
 TABLE_COLUMNS = (
-    ("spend", "Spend", "money"),
-    ("impressions", "Impressions", "count"),
-    ("clicks", "Clicks", "count"),
+    ("spend", *measure_column("spend")),
+    ("impressions", *measure_column("impressions")),
+    ("clicks", *measure_column("clicks")),
     ("ctr", "CTR", "percent"),
     ("cpc", "CPC", "money"),
     ("cpm", "CPM", "money"),
-    ("conversions", "Conversions", "count"),
+    ("conversions", *measure_column("conversions")),
     ("cpa", "Cost / conv.", "money"),
     ("roas", "ROAS", "multiple"),
 )

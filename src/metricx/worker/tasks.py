@@ -16,8 +16,8 @@ from metricx.alerts.tasks import evaluate_alerts
 from metricx.auth.tasks import forget_sign_in_failures
 from metricx.connections.tasks import check_meta_tokens, sync_connection_entities
 from metricx.db import unit_of_work
+from metricx.facts.partitions import ensure_partitions_ahead
 from metricx.logging import get_logger
-from metricx.metrics.partitions import ensure_partitions_ahead
 from metricx.notifications.tasks import dispatch_notifications, send_notification
 from metricx.quality.tasks import validate_all_connections, validate_connection
 from metricx.retention.tasks import enforce_retention

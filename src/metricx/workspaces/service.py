@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 
 from metricx.auth import repository as users
 from metricx.errors import InvalidInput, NotFound
+from metricx.facts import rollups
 from metricx.kit.tz import is_valid_timezone
-from metricx.metrics import rollups
 from metricx.metrics.calendar import WEEKDAYS
 from metricx.models import Membership, Role, Workspace
 from metricx.workspaces import repository

@@ -24,10 +24,21 @@ from typing import Any
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
+from metricx.facts import measures as registry
 from metricx.models.metric_rollups import MetricRollup
 
-MEASURES = ("spend", "impressions", "clicks", "conversions", "leads", "purchases", "purchase_value")
-ACTION_MEASURES = ("conversions", "leads", "purchases", "purchase_value")
+# The registry's additive measures, summed; ``conversions_n`` counts the facts that reported
+# any measure of the reporting group (null there means "not reported", not 0).
+MEASURES = registry.names(registry.rolled())
+ACTION_MEASURES = registry.names(registry.reported())
+
+
+def reported_sql(alias: str) -> str:
+    """True where the fact ``alias`` reported any measure of the reporting group."""
+    prefix = f"{alias}." if alias else ""
+    return " OR ".join(f"{prefix}{m} IS NOT NULL" for m in ACTION_MEASURES) or "false"
+
+
 ROLLUP_LEVELS = ("workspace", "account", "campaign", "adset")
 # Besides the hour and day rows, every rollup row is also summed into the Monday-to-Sunday week
 # of its local day, granularity "wk_hour" / "wk_day" (``day`` is that Monday, ``event_at`` its
@@ -39,8 +50,9 @@ KEY = tuple(c.name for c in inspect(MetricRollup).primary_key)  # the ON CONFLIC
 DELTA_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS metricx_fact_delta (entity_id uuid, fact_level text,"
     " provider text, granularity text, event_at timestamptz, currency text, facts int,"
-    " conversions_n int, spend numeric, impressions bigint, clicks bigint, conversions numeric,"
-    " leads numeric, purchases numeric, purchase_value numeric) ON COMMIT DELETE ROWS"
+    " conversions_n int, "
+    + ", ".join(f"{m.name} {'bigint' if m.whole else 'numeric'}" for m in registry.rolled())
+    + ") ON COMMIT DELETE ROWS"
 )
 
 _FACT_COLUMNS = "natural_key, event_at, entity_id, level, provider, granularity, currency, " + (
@@ -57,7 +69,7 @@ def _signed(alias: str, sign: str) -> str:
         f"{alias}.event_at",
         f"{alias}.currency",
         f"{sign}1",
-        f"{sign}({' OR '.join(f'{alias}.{m} IS NOT NULL' for m in ACTION_MEASURES)})::int",
+        f"{sign}({reported_sql(alias)})::int",
     ]
     parts += [f"{sign}coalesce({alias}.{m}, 0)" for m in MEASURES]
     return ", ".join(parts)
@@ -219,7 +231,7 @@ APPLY_DELTAS_SQL = _apply_sql("metricx_fact_delta", "AND d.granularity IN ('hour
 _FROM_FACTS = (
     "(SELECT entity_id, level AS fact_level, provider, granularity, event_at, currency,"
     " 1 AS facts, ("
-    + " OR ".join(f"{m} IS NOT NULL" for m in ACTION_MEASURES)
+    + reported_sql("")
     + ")::int AS conversions_n, "
     + ", ".join(f"coalesce({m}, 0) AS {m}" for m in MEASURES)
     + " FROM metric_facts WHERE workspace_id = :ws AND granularity IN ('hour', 'day'))"
@@ -232,7 +244,7 @@ def _subtree_facts(sign: str) -> str:
     return (
         "(SELECT f.entity_id, f.level AS fact_level, f.provider, f.granularity, f.event_at,"
         f" f.currency, {sign}1 AS facts, {sign}("
-        + " OR ".join(f"f.{m} IS NOT NULL" for m in ACTION_MEASURES)
+        + reported_sql("f")
         + ")::int AS conversions_n, "
         + ", ".join(f"{sign}coalesce(f.{m}, 0) AS {m}" for m in MEASURES)
         + " FROM metric_facts f WHERE f.workspace_id = :ws AND f.granularity IN ('hour', 'day')"
