@@ -7,7 +7,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection, pool
 
-import metricx.models  # noqa: F401  (registers every table)
+import metricx.facts.tables  # noqa: F401  (registers the fact store's tables)
+import metricx.models  # noqa: F401  (registers every other table)
 from metricx.config import get_settings
 from metricx.db import make_engine, resolve_database_url
 from metricx.models.base import Base

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
-import uuid
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.orm import Session
 
-from metricx.config import Settings, get_settings
-from metricx.db import unit_of_work
-from metricx.errors import MetricxError
+from metricx.config import get_settings
+from metricx.connections.cli import register as register_connections
+from metricx.console import (
+    JsonFlag,
+    emit,
+    fail,
+    in_transaction,
+    parse_uuid,
+    runtime_for,
+)
 from metricx.logging import configure_logging
+from metricx.ops.cli import register as register_operations
 from metricx.runtime import Runtime, build_runtime, tune_garbage_collector
+from metricx.sync.cli import register as register_sync
 
 warnings.filterwarnings("ignore", module="platformdirs")
 
@@ -37,46 +41,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(keys_app, name="api-keys")
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-# Exit codes (README, "Exit codes"): 2 is click's usage error.
-EXIT_FAILED = 1
-EXIT_PARTIAL = 3
-
-
-def fail(message: str, *, as_json: bool = False, code: str = "error") -> NoReturn:
-    if as_json:
-        typer.echo(json.dumps({"error": {"code": code, "message": message}}), err=True)
-    else:
-        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(EXIT_FAILED)
-
-
-def emit(data: dict[str, Any], as_json: bool, human: str) -> None:
-    typer.echo(json.dumps(data, default=str) if as_json else human)
-
-
-@contextmanager
-def runtime_for(settings: Settings | None = None, *, as_json: bool = False) -> Iterator[Runtime]:
-    settings = settings or get_settings()
-    configure_logging("console" if sys.stderr.isatty() else settings.log_format, "WARNING")
-    try:
-        runtime = build_runtime(settings)
-    except Exception as exc:
-        fail(f"cannot reach the database: {exc}", as_json=as_json, code="database_unreachable")
-    try:
-        yield runtime
-    finally:
-        runtime.dispose()
-
-
-def in_transaction(as_json: bool, work: Callable[[Session, Runtime], Any]) -> Any:
-    with runtime_for(as_json=as_json) as runtime:
-        try:
-            with unit_of_work(runtime.sessions) as session:
-                return work(session, runtime)
-        except MetricxError as exc:
-            fail(exc.message, as_json=as_json, code=exc.code)
 
 
 @db_app.command("upgrade")
@@ -160,13 +124,6 @@ def workspaces_create(
 
     out = in_transaction(as_json, work)
     emit(out, as_json, f"created workspace {out['name']} ({out['id']})")
-
-
-def parse_uuid(value: str, what: str, as_json: bool) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        fail(f"{what} must be a UUID, got {value!r}", as_json=as_json, code="invalid_input")
 
 
 @keys_app.command("create")
@@ -313,31 +270,9 @@ def _mount_optional() -> None:
 _mount_optional()
 
 
-def _mount_connections() -> None:
-    from metricx.connections.cli import register
-
-    register(app)
-
-
-_mount_connections()
-
-
-def _mount_operations() -> None:
-    from metricx.ops.cli import register
-
-    register(app)
-
-
-_mount_operations()
-
-
-def _mount_sync() -> None:
-    from metricx.sync.cli import register
-
-    register(app)
-
-
-_mount_sync()
+register_connections(app)
+register_operations(app)
+register_sync(app)
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from metricx.facts.tables import MetricFact
 from metricx.ingest.records import parse_items
-from metricx.models import MetricFact
 from tests.factories import KeyedWorkspace, make_keyed_workspace
 from tests.ingest.helpers import ingest_url
 

@@ -12,8 +12,9 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from metricx.facts.tables import MetricFact
 from metricx.facts.types import FLAG_CLICKS_OVER_IMPRESSIONS
-from metricx.models import Entity, FailedRecord, MetricFact
+from metricx.models import Entity, FailedRecord
 from metricx.runtime import Runtime
 from tests.factories import make_keyed_workspace
 from tests.ingest.helpers import fact, ingest, ingest_url, make_connection

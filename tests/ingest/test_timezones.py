@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from metricx.models import MetricFact
+from metricx.facts.tables import MetricFact
 from tests.factories import make_keyed_workspace
 from tests.ingest.helpers import fact, ingest, ingest_url, make_connection
 

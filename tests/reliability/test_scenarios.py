@@ -19,7 +19,8 @@ from metricx.app import create_app
 from metricx.auth.service import create_api_key
 from metricx.db import unit_of_work
 from metricx.facts import rollups
-from metricx.models import Entity, Fetch, MetricFact, RunStatus
+from metricx.facts.tables import MetricFact
+from metricx.models import Entity, Fetch, RunStatus
 from metricx.runtime import Runtime
 from metricx.sync import runner, scheduler
 from metricx.sync.service import local_today

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from metricx.console import emit, fail, in_transaction, parse_uuid
 from metricx.runtime import Runtime
 
 TOKEN_ENV = "METRICX_META_ACCESS_TOKEN"
@@ -15,7 +16,6 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")
 
 
 def register(app: typer.Typer) -> None:
-    from metricx.cli import emit, fail, in_transaction, parse_uuid
 
     connections_app = typer.Typer(help="Linked ad accounts.", no_args_is_help=True)
     meta_app = typer.Typer(help="Meta access checks.", no_args_is_help=True)

@@ -25,7 +25,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
 from metricx.facts import measures as registry
-from metricx.models.metric_rollups import MetricRollup
+from metricx.facts.tables import MetricRollup
 
 # The registry's additive measures, summed; ``conversions_n`` counts the facts that reported
 # any measure of the reporting group (null there means "not reported", not 0).

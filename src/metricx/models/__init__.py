@@ -1,4 +1,5 @@
-"""Every table, one file each. Importing this package registers them all on ``Base.metadata``."""
+"""Every table but the fact store's (``metricx.facts.tables``), one file each. Importing this
+package registers them on ``Base.metadata``."""
 
 from metricx.models.alerts import Alert, Severity
 from metricx.models.api_keys import ApiKey
@@ -9,8 +10,6 @@ from metricx.models.fact_archives import FactArchive
 from metricx.models.failed_records import FailedRecord, FailedRecordStatus
 from metricx.models.fetches import Fetch, RunStatus
 from metricx.models.imports import Import, ImportStatus
-from metricx.models.metric_facts import MetricFact
-from metricx.models.metric_rollups import MetricRollup
 from metricx.models.notifications import (
     ChannelKind,
     DeliveryEvent,
@@ -43,8 +42,6 @@ __all__ = [
     "ImportStatus",
     "Level",
     "Membership",
-    "MetricFact",
-    "MetricRollup",
     "NotificationChannel",
     "NotificationDelivery",
     "OAuthGrant",

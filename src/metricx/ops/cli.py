@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from metricx.console import emit, in_transaction, runtime_for
 from metricx.runtime import Runtime
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
@@ -18,7 +19,6 @@ _COLOR = {"ok": typer.colors.GREEN, "warn": typer.colors.YELLOW, "fail": typer.c
 
 
 def register(app: typer.Typer) -> None:
-    from metricx.cli import emit, in_transaction, runtime_for
 
     retention_app = typer.Typer(help="Archiving old metric facts.", no_args_is_help=True)
     alerts_app = typer.Typer(help="In-app alerts.", no_args_is_help=True)

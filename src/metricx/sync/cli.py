@@ -10,11 +10,12 @@ from typing import Annotated, Any
 
 import typer
 
+from metricx.console import EXIT_FAILED, EXIT_PARTIAL, emit, fail, parse_uuid, runtime_for
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def register(app: typer.Typer) -> None:
-    from metricx.cli import EXIT_FAILED, EXIT_PARTIAL, emit, fail, parse_uuid, runtime_for
 
     @app.command("sync")
     def sync(
@@ -68,8 +69,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _day(value: str | None, name: str, as_json: bool) -> date | None:
-    from metricx.cli import fail
-
     if value is None:
         return None
     try:
