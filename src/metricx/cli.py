@@ -231,7 +231,7 @@ def worker(
 ) -> None:
     """Run a Procrastinate worker: syncs, maintenance and the periodic schedule."""
     from metricx import telemetry
-    from metricx.worker.context import set_runtime
+    from metricx.jobs.context import set_runtime
     from metricx.worker.queue import run_worker
 
     settings = get_settings()

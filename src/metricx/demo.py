@@ -17,13 +17,13 @@ from metricx.auth.service import create_user
 from metricx.config import Settings
 from metricx.db import unit_of_work
 from metricx.demo_connect import connect_sandbox_accounts
+from metricx.jobs.context import set_runtime
 from metricx.logging import configure_logging
 from metricx.migrate import upgrade
 from metricx.models import Workspace
 from metricx.runtime import build_runtime, tune_garbage_collector
 from metricx.sandbox.config import SandboxConfig
 from metricx.sandbox.server import run_in_thread
-from metricx.worker.context import set_runtime
 from metricx.worker.queue import build_queue
 from metricx.workspaces.repository import workspaces_of_user
 from metricx.workspaces.service import create_workspace

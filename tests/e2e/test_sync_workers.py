@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import text
 
 from metricx.db import unit_of_work
+from metricx.jobs.stalled import release_stalled_jobs
 from metricx.models import Connection, Fetch, RunStatus
 from metricx.runtime import Runtime
 from metricx.sync import scheduler, service
-from metricx.worker.stalled import release_stalled_jobs
 from tests.meta_sandbox import MetaSandbox
 from tests.sync.conftest import (  # noqa: F401  (fixtures)
     connect_account,

@@ -15,10 +15,10 @@ import uvicorn
 from sqlalchemy import create_engine
 
 from metricx.app import create_app
+from metricx.jobs.context import set_runtime
 from metricx.migrate import upgrade
 from metricx.runtime import Runtime, build_runtime
 from metricx.sandbox.server import free_port
-from metricx.worker.context import set_runtime
 from metricx.worker.queue import build_queue
 from tests.meta_sandbox import MetaSandbox
 

@@ -20,12 +20,12 @@ from sqlalchemy import create_engine
 import metricx.sync.metrics  # noqa: F401  (registers the sync's metrics, as a worker does)
 from metricx.app import create_app
 from metricx.db import make_engine, unit_of_work
+from metricx.jobs.enqueue import defer_job
 from metricx.migrate import upgrade
 from metricx.models import Connection
 from metricx.runtime import Runtime, build_runtime
 from metricx.sync import runner, service
 from metricx.sync.service import local_today
-from metricx.worker.enqueue import defer_job
 from tests.meta_sandbox import MetaSandbox, sandbox_fixture
 from tests.sync.conftest import connect_account, sandbox_clients, small_config
 

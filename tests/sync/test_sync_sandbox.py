@@ -14,6 +14,7 @@ from metricx.config import Settings
 from metricx.db import unit_of_work
 from metricx.integrations.meta.client import MetaAdsClient
 from metricx.integrations.meta.errors import TransientError
+from metricx.jobs.stalled import release_stalled_jobs
 from metricx.kit.crypto import Secret
 from metricx.models import (
     Alert,
@@ -27,7 +28,6 @@ from metricx.models import (
 from metricx.runtime import Runtime
 from metricx.sync import repository, runner, scheduler, service
 from metricx.sync.service import local_today
-from metricx.worker.stalled import release_stalled_jobs
 from tests.meta_sandbox import MetaSandbox
 from tests.sync.conftest import connect_account, sandbox_clients, set_sync_jobs, sync_jobs
 from tests.sync.truth import assert_matches_truth

@@ -10,9 +10,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from metricx.facts.partitions import add_months, month_start, partition_name
+from metricx.jobs.context import set_runtime
 from metricx.migrate import upgrade
 from metricx.runtime import build_runtime
-from metricx.worker.context import set_runtime
 from metricx.worker.queue import build_queue
 from tests.conftest import make_settings
 

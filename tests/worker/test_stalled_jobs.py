@@ -8,9 +8,9 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from metricx.worker.enqueue import defer_job
+from metricx.jobs.enqueue import defer_job
+from metricx.jobs.stalled import MAX_KILLED_RUNS, STALLED_AFTER_SECONDS, release_stalled_jobs
 from metricx.worker.queue import build_queue
-from metricx.worker.stalled import MAX_KILLED_RUNS, STALLED_AFTER_SECONDS, release_stalled_jobs
 
 
 def register_worker(db: Session, *, silent_for: float = 0) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from metricx.alerts.evaluation import evaluate
 from metricx.db import unit_of_work
+from metricx.jobs.context import current_runtime
 from metricx.logging import get_logger
-from metricx.worker.context import current_runtime
 
 log = get_logger("metricx.alerts")
 

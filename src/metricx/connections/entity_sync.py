@@ -36,10 +36,10 @@ from metricx.integrations.meta.errors import (
     ThrottledError,
     TokenInvalidError,
 )
+from metricx.jobs.enqueue import defer_job
 from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, Fetch, Provider, RunStatus, Token
-from metricx.worker.enqueue import defer_job
 
 log = get_logger("metricx.connections")
 ENTITY_SYNC_TASK = "sync_connection_entities"

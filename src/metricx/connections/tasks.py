@@ -7,9 +7,9 @@ import uuid
 from metricx.connections import service
 from metricx.connections.entity_sync import run_entity_sync
 from metricx.db import unit_of_work
+from metricx.jobs.context import current_runtime
 from metricx.logging import get_logger
 from metricx.models import Fetch, RunStatus
-from metricx.worker.context import current_runtime
 
 log = get_logger("metricx.connections")
 

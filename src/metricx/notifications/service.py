@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from metricx.config import Settings
 from metricx.errors import InvalidInput, NotFound
+from metricx.jobs.enqueue import defer_job
 from metricx.kit import egress
 from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
@@ -28,7 +29,6 @@ from metricx.models import (
 )
 from metricx.notifications import repository, senders
 from metricx.notifications.schemas import ChannelCreate
-from metricx.worker.enqueue import defer_job
 
 log = get_logger("metricx.notifications")
 SEND_TASK = "send_notification"

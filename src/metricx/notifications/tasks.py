@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 
 from metricx.db import unit_of_work
+from metricx.jobs.context import current_runtime
 from metricx.logging import get_logger
 from metricx.notifications import service
-from metricx.worker.context import current_runtime
 
 log = get_logger("metricx.notifications")
 

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from metricx.config import Settings
+from metricx.jobs.stalled import STALLED_AFTER_SECONDS
 from metricx.kit.crypto import Cipher, DecryptionError
-from metricx.worker.stalled import STALLED_AFTER_SECONDS
 
 Status = Literal["ok", "warn", "fail", "skip"]
 FERNET_HINT = (

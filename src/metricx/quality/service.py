@@ -17,13 +17,13 @@ from metricx.alerts.service import raise_alert, resolve_alert
 from metricx.config import Settings
 from metricx.connections.tokens import ClientFactory, default_client_factory, reveal
 from metricx.integrations.meta.errors import MetaError
+from metricx.jobs.enqueue import defer_job
 from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, QualityFinding, Severity, Token
 from metricx.quality import anomalies, completeness, hierarchy, reconciliation, repository
 from metricx.quality import finding as f
 from metricx.quality.finding import ENTITY_MOVED, NEW_ENTITY_WITHOUT_DATA, Finding, Window
-from metricx.worker.enqueue import defer_job
 
 log = get_logger("metricx.quality")
 ALERT_KIND = "validation_discrepancy"

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from metricx.db import unit_of_work
+from metricx.jobs.context import current_runtime
 from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus
 from metricx.quality import service
-from metricx.worker.context import current_runtime
 
 log = get_logger("metricx.quality")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from metricx.db import unit_of_work
+from metricx.jobs.context import current_runtime
 from metricx.logging import get_logger
 from metricx.retention import service
 from metricx.runtime import Runtime
-from metricx.worker.context import current_runtime
 
 log = get_logger("metricx.retention")
 

@@ -11,6 +11,7 @@ from sqlalchemy import Connection as DbConnection
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from metricx.jobs.stalled import LIVE_WORKER_SQL, STALLED_AFTER_SECONDS
 from metricx.models import (
     Connection,
     ConnectionStatus,
@@ -22,7 +23,6 @@ from metricx.models import (
     ImportStatus,
     RunStatus,
 )
-from metricx.worker.stalled import LIVE_WORKER_SQL, STALLED_AFTER_SECONDS
 
 SYNC_KINDS = ("backfill", "sync", "gap_fill")
 OPEN = (RunStatus.QUEUED, RunStatus.RUNNING)

@@ -30,13 +30,13 @@ from metricx.integrations.meta.errors import (
     TokenInvalidError,
     TransientError,
 )
+from metricx.jobs.enqueue import defer_job
 from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, Fetch, RunStatus, Severity, Token
 from metricx.quality.service import request_validation
 from metricx.sync import metrics, plan, repository
 from metricx.sync.fetcher import FetchOptions, MetaMetricsFetcher
-from metricx.worker.enqueue import defer_job
 
 log = get_logger("metricx.sync")
 SYNC_TASK = "run_metrics_sync"

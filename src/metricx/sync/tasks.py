@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime
 
 from metricx.db import unit_of_work
+from metricx.jobs.context import current_runtime
 from metricx.logging import get_logger
 from metricx.sync import runner, scheduler
-from metricx.worker.context import current_runtime
 
 log = get_logger("metricx.sync")
 

@@ -17,14 +17,14 @@ from metricx.auth.tasks import forget_sign_in_failures
 from metricx.connections.tasks import check_meta_tokens, sync_connection_entities
 from metricx.db import unit_of_work
 from metricx.facts.partitions import ensure_partitions_ahead
+from metricx.jobs.context import current_runtime
+from metricx.jobs.stalled import release_stalled_jobs
 from metricx.logging import get_logger
 from metricx.notifications.tasks import dispatch_notifications, send_notification
 from metricx.quality.tasks import validate_all_connections, validate_connection
 from metricx.retention.tasks import enforce_retention
 from metricx.sync.service import SYNC_TASK
 from metricx.sync.tasks import enqueue_due_syncs, fill_sync_gaps, run_metrics_sync
-from metricx.worker.context import current_runtime
-from metricx.worker.stalled import release_stalled_jobs
 
 log = get_logger("metricx.worker")
 
