@@ -61,8 +61,8 @@ test-pg: setup
 	else echo "no PostgreSQL at $(METRICX_TEST_PG_URL): suite ran on the embedded server only"; fi
 
 lint: setup
-	$(VENV)/bin/ruff check src tests bench migrations
-	$(VENV)/bin/ruff format --check src tests bench migrations
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
 # The README's configuration table is generated from src/metricx/config.py.

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from metricx.migrate import check, current_revision, downgrade, head_revision, upgrade
+from metricx.migrate import (
+    MIGRATIONS_DIR,
+    check,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
+
+ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 
 DOMAIN_TABLES = {
     "users",
@@ -125,3 +140,39 @@ def test_rollups_move_to_each_accounts_own_days(fresh_database) -> None:  # type
         ]
     finally:
         engine.dispose()
+
+
+def chain_file_names(script_location: Path) -> list[str]:
+    """The version files from the first revision to the head, following down_revision."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    scripts = ScriptDirectory.from_config(cfg)
+    return [Path(s.path).name for s in reversed(list(scripts.walk_revisions("base", "heads")))]
+
+
+def test_file_names_sort_in_chain_order() -> None:
+    names = chain_file_names(MIGRATIONS_DIR)
+    assert names == sorted(names)
+    assert [n[:5] for n in names] == [f"{i:04d}_" for i in range(1, len(names) + 1)]
+    on_disk = sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("*.py"))
+    assert on_disk == names, "every version file is in the one chain"
+
+
+def test_a_new_revision_gets_the_next_number(fresh_database, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`alembic revision --autogenerate` from the checkout's alembic.ini, on a copy of the
+    scripts: the new file is named with the number after the newest one, on top of the head."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = chain_file_names(copy)
+    engine = create_engine(fresh_database("revision"))
+    try:
+        upgrade(engine)
+        cfg = Config(str(ALEMBIC_INI))
+        cfg.set_main_option("script_location", str(copy))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.revision(cfg, message="Add a thing", autogenerate=True)
+    finally:
+        engine.dispose()
+    after = chain_file_names(copy)
+    assert after == [*before, f"{len(before) + 1:04d}_add_a_thing.py"]

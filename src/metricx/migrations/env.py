@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from alembic import context
@@ -23,11 +25,24 @@ def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     return True
 
 
+def number_new_revision(_context: Any, _revision: Any, _directives: Any) -> None:
+    """A new migration's file is ``NNNN_<slug>.py``, the number after the highest one in
+    versions/, so the file names sort in the order the chain runs. Alembic's file_template has
+    no counter, so the template is set here, just before Alembic names the file."""
+    numbers = [
+        int(m.group(1))
+        for path in Path(context.script.versions).glob("*.py")
+        if (m := re.match(r"(\d{4})_", path.name))
+    ]
+    context.script.file_template = f"{max(numbers, default=0) + 1:04d}_%(slug)s"
+
+
 def run_with(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         include_name=include_name,
+        process_revision_directives=number_new_revision,
         compare_type=True,
         compare_server_default=False,
     )
