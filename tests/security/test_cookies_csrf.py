@@ -5,12 +5,16 @@ CSRF token on every state-changing request a cookie can authorize, pages and API
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from metricx.auth.service import email_digest
+from metricx.models import SignInFailure
 from metricx.runtime import Runtime
 from metricx.sync.service import request_sync
 from tests.factories import PASSWORD, make_user, make_workspace
@@ -141,12 +145,31 @@ def test_the_right_csrf_token_is_accepted(client: TestClient, db: Session) -> No
     assert owner.timezone == "Asia/Tokyo"
 
 
-def test_repeated_failed_sign_ins_on_the_form_are_slowed(client: TestClient, db: Session) -> None:
+def test_repeated_failed_sign_ins_on_the_form_are_slowed(
+    client: TestClient, db: Session, runtime: Runtime
+) -> None:
     user = make_user(db)
+    digest = email_digest(user.email, secret_key=runtime.secret_key)
     form = {"email": user.email, "password": "wrong", "csrf_token": login_form_token(client)}
-    codes = [client.post("/login", data=form).status_code for _ in range(8)]
-    assert codes[:5] == [401] * 5 and codes[-1] == 429  # locked for 2, 4, 8 s...
-    # Straight away (no new form first): the lock may be short.
+    codes = [client.post("/login", data=form).status_code for _ in range(5)]
+    assert codes == [401] * 5  # five free tries; the fifth locks the address for 1 s
+
+    def counter() -> SignInFailure:
+        db.expire_all()
+        return db.scalars(select(SignInFailure).where(SignInFailure.email_digest == digest)).one()
+
+    first = counter()
+    assert first.failures == 5 and first.locked_until is not None
+    assert first.locked_until - first.last_failed_at == timedelta(seconds=1)
+    # Four more failures later (each after the lock before it ran out), the lock has doubled
+    # each time: the tenth failure locks for 2**5 s, whatever the machine's speed.
+    first.failures, first.locked_until = 9, None
+    db.flush()
+    assert client.post("/login", data=form).status_code == 401
+    tenth = counter()
+    assert tenth.failures == 10 and tenth.locked_until is not None
+    assert tenth.locked_until - tenth.last_failed_at == timedelta(seconds=32)
+    # Even the right password is refused while locked.
     locked = client.post("/login", data={**form, "password": PASSWORD}, follow_redirects=False)
     assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
     assert "Too many failed sign-ins" in locked.text
