@@ -1,11 +1,11 @@
 """The periodic evaluation of alert conditions: raise while a condition holds (deduplicated
 and counted by ``raise_alert``), resolve as soon as it clears.
 
-Conditions evaluated here: stale data (an active account with no new complete hour for
-``alert_stale_hours``), repeated sync failures (``alert_sync_failures`` finished syncs in a
-row failed), and the clearing of alerts raised elsewhere: repeated ingest failures (raised by
-the ingest service), expiring tokens and connections needing re-authorization (raised by the
-connections service when it checks tokens). Flushes, never commits.
+Conditions evaluated here: stale data (by the one definition, ``metrics.freshness``),
+repeated sync failures (``alert_sync_failures`` finished syncs in a row failed), and the
+clearing of alerts raised elsewhere: repeated ingest failures (raised by the ingest service),
+expiring tokens and connections needing re-authorization (raised by the connections service
+when it checks tokens). Flushes, never commits.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from metricx.config import Settings
 from metricx.connections.service import EXPIRY_ALERT, REAUTH_ALERT
 from metricx.ingest.repository import count_unsuccessful_since
 from metricx.ingest.service import ALERT_KIND as INGEST_ALERT
+from metricx.metrics.freshness import FreshnessState, connection_freshness
 from metricx.models import Alert, Connection, ConnectionStatus, Severity, Token, TokenStatus
 
 STALE_ALERT = "stale_data"
 SYNC_ALERT = "sync_failures"
-META_ACCOUNT_ACTIVE = 1  # Meta's account_status for an account that can deliver ads
 
 
 def evaluate(session: Session, *, settings: Settings, now: datetime | None = None) -> Counter[str]:
@@ -54,15 +54,16 @@ def _resolve(session: Session, alert: Alert, tally: Counter[str]) -> None:
 
 
 def _stale_data(session: Session, settings: Settings, now: datetime, tally: Counter[str]) -> None:
+    """Connections whose data is stale by the one definition (``metrics.freshness``): behind
+    for ``alert_stale_hours``, expected to deliver, and not blocked by a cause that has its
+    own alert."""
     limit = timedelta(hours=settings.alert_stale_hours)
     stale: set[str] = set()
-    for f in conditions.freshness(session):
-        if f.account_status not in (None, META_ACCOUNT_ACTIVE):
-            continue  # a disabled or closed account delivers nothing: no news is expected
-        newest_end = f.newest_hour + timedelta(hours=1) if f.newest_hour else None
-        if now - (newest_end or f.created_at) < limit:
+    for f in connection_freshness(session):
+        if f.state(now, limit) is not FreshnessState.STALE:
             continue
         stale.add(str(f.connection_id))
+        newest_end = f.newest_end
         since = f"since {newest_end.isoformat()}" if newest_end else "since it was connected"
         raise_alert(
             session,
@@ -76,6 +77,7 @@ def _stale_data(session: Session, settings: Settings, now: datetime, tally: Coun
             details={
                 "connection_id": str(f.connection_id),
                 "newest_complete_hour_end": newest_end.isoformat() if newest_end else None,
+                "current_through": f.current_through.isoformat() if f.current_through else None,
                 "threshold_hours": settings.alert_stale_hours,
             },
         )
