@@ -243,3 +243,23 @@ def test_live_updates_hide_a_foreign_workspace_and_stream_to_a_member(
             assert "event: hello" in streamed.text
     finally:
         runtime.dispose()
+
+
+def test_no_other_module_reads_memberships_to_decide_access() -> None:
+    """Memberships are read for access in ``auth.access`` only; the workspaces service reads
+    them to add members, and the pages list the viewer's workspaces for the menu."""
+    import ast
+
+    import metricx
+
+    root = Path(metricx.__file__).parent
+    allowed = {"auth/access.py", "workspaces/repository.py", "workspaces/service.py"}
+    callers = set()
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+                if name == "membership" and rel not in allowed:
+                    callers.add(rel)
+    assert not callers, callers
