@@ -218,8 +218,8 @@ class Settings(BaseSettings):
     )
     alert_stale_hours: int = Field(
         default=6,
-        description="An active connection with no new complete hour of data for this many hours "
-        "raises a stale_data alert.",
+        description="An active connection whose data has not been current for this many hours "
+        "(no new complete hour and no successful sync) raises a stale_data alert.",
     )
     alert_sync_failures: int = Field(
         default=3,

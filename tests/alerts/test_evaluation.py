@@ -13,6 +13,7 @@ from metricx.config import Settings
 from metricx.connections.service import EXPIRY_ALERT, REAUTH_ALERT
 from metricx.ingest.service import ALERT_KIND as INGEST_ALERT
 from metricx.models import ConnectionStatus, Fetch, RunStatus, Severity
+from metricx.worker.alerting import evaluate_all
 from tests.alerts.helpers import connected_account, hour_ago, ingest_hour
 
 
@@ -99,10 +100,10 @@ def test_repeated_sync_failures_raise_and_a_success_resolves(
 def test_ingest_failure_alert_clears_after_a_quiet_window(db: Session, settings: Settings) -> None:
     conn, _ = connected_account(db)
     service.raise_alert(db, workspace_id=conn.workspace_id, kind=INGEST_ALERT, message="3 failed")
-    evaluate(db, settings=settings)
+    evaluate_all(db, settings=settings)
     assert len(open_alerts(db, conn.workspace_id, INGEST_ALERT)) == 1  # still in its window
     later = datetime.now(UTC) + timedelta(minutes=settings.ingest_alert_window_minutes + 1)
-    evaluate(db, settings=settings, now=later)
+    evaluate_all(db, settings=settings, now=later)
     assert open_alerts(db, conn.workspace_id, INGEST_ALERT) == []
 
 
@@ -115,11 +116,11 @@ def test_token_and_reauth_alerts_of_the_connections_service_clear(
     service.raise_alert(db, workspace_id=ws, kind=EXPIRY_ALERT, key=str(conn.id), message="y")
     conn.status = ConnectionStatus.NEEDS_REAUTH
     db.flush()
-    evaluate(db, settings=settings)
+    evaluate_all(db, settings=settings)
     assert len(open_alerts(db, ws, REAUTH_ALERT)) == 1
     assert open_alerts(db, ws, EXPIRY_ALERT) == []  # no token in use under that id
 
     conn.status = ConnectionStatus.ACTIVE
     db.flush()
-    evaluate(db, settings=settings)
+    evaluate_all(db, settings=settings)
     assert open_alerts(db, ws, REAUTH_ALERT) == []

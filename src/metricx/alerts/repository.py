@@ -63,6 +63,16 @@ def open_alert(session: Session, workspace_id: uuid.UUID, kind: str, key: str) -
     )
 
 
+def open_of_kind(session: Session, kind: str) -> list[Alert]:
+    return list(
+        session.scalars(
+            select(Alert)
+            .where(Alert.kind == kind, Alert.resolved_at.is_(None))
+            .order_by(Alert.first_seen_at)
+        )
+    )
+
+
 def alert_by_id(session: Session, workspace_id: uuid.UUID, alert_id: uuid.UUID) -> Alert | None:
     return session.scalar(
         select(Alert).where(Alert.workspace_id == workspace_id, Alert.id == alert_id)

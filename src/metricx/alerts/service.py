@@ -1,5 +1,9 @@
 """Alerts: raise (deduplicated and counted), list, resolve. Any domain uses it: ingest
-failures, sync errors, data-quality checks. Takes the session, flushes, never commits."""
+failures, sync errors, data-quality checks. Takes the session, flushes, never commits.
+
+The dependency goes one way: each domain raises and clears the alerts it owns through
+``raise_alert``, ``resolve_alert`` and (for periodic sweeps) ``open_alerts``; this package
+imports no domain's code."""
 
 from __future__ import annotations
 
@@ -57,6 +61,12 @@ def list_alerts(
     return repository.alerts_of(
         session, workspace_id, kind=kind, include_resolved=include_resolved, limit=limit
     )
+
+
+def open_alerts(session: Session, *, kind: str) -> list[Alert]:
+    """Every open alert of ``kind``, in all workspaces: what a domain's sweep looks over to
+    clear the alerts whose cause is gone."""
+    return repository.open_of_kind(session, kind)
 
 
 def resolve_alert(

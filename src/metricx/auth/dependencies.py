@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from metricx.auth import service
+from metricx.auth.access import ROLE_SCOPES as ROLE_SCOPES  # re-exported for endpoints
+from metricx.auth.access import Principal, WorkspaceAccess, workspace_access
 from metricx.auth.cookies import session_token
 from metricx.auth.schemas import ApiKeyScope
 from metricx.db import unit_of_work
-from metricx.errors import Forbidden, NotFound, Unauthorized
+from metricx.errors import Forbidden, Unauthorized
 from metricx.kit.crypto import same_secret
-from metricx.models import ApiKey, Role, User, UserSession, Workspace
+from metricx.models import User
 from metricx.runtime import Runtime
-from metricx.workspaces import repository as workspaces
 
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -41,15 +41,6 @@ def db_session(request: Request) -> Iterator[Session]:
 
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-@dataclass
-class Principal:
-    """Who is asking: a signed-in user (browser session) or an API key."""
-
-    user: User | None = None
-    user_session: UserSession | None = None
-    api_key: ApiKey | None = None
 
 
 def bearer_token(request: Request) -> str | None:
@@ -104,31 +95,6 @@ def current_user(principal: CurrentPrincipal) -> User:
 
 CurrentUser = Annotated[User, Depends(current_user)]
 
-ROLE_SCOPES: dict[Role, frozenset[str]] = {
-    Role.OWNER: frozenset(s.value for s in ApiKeyScope),
-    Role.ADMIN: frozenset(s.value for s in ApiKeyScope),
-    Role.MEMBER: frozenset({ApiKeyScope.READ.value, ApiKeyScope.INGEST.value}),
-    Role.VIEWER: frozenset({ApiKeyScope.READ.value}),
-}
-
-
-@dataclass
-class WorkspaceAccess:
-    """A workspace the principal may use, with what it may do there."""
-
-    workspace: Workspace
-    principal: Principal
-    role: Role | None
-    scopes: frozenset[str] = field(default_factory=frozenset)
-
-    def require(self, scope: ApiKeyScope) -> None:
-        if scope.value not in self.scopes:
-            raise Forbidden(f"this needs the {scope.value!r} permission in this workspace")
-
-    @property
-    def user_id(self) -> uuid.UUID | None:
-        return self.principal.user.id if self.principal.user else None
-
 
 def workspace_member(
     workspace_id: Annotated[uuid.UUID, Path(description="The workspace's id.")],
@@ -136,19 +102,7 @@ def workspace_member(
     session: DbSession,
 ) -> WorkspaceAccess:
     """The workspace, if the principal belongs to it; otherwise 404, exactly as if missing."""
-    missing = NotFound("no such workspace")
-    ws = workspaces.workspace_by_id(session, workspace_id)
-    if ws is None:
-        raise missing
-    if principal.api_key is not None:
-        if principal.api_key.workspace_id != ws.id:
-            raise missing
-        return WorkspaceAccess(ws, principal, None, frozenset(principal.api_key.scopes))
-    assert principal.user is not None
-    membership = workspaces.membership(session, ws.id, principal.user.id)
-    if membership is None:
-        raise missing
-    return WorkspaceAccess(ws, principal, membership.role, ROLE_SCOPES[membership.role])
+    return workspace_access(session, principal, workspace_id)
 
 
 WorkspaceMember = Annotated[WorkspaceAccess, Depends(workspace_member)]

@@ -14,19 +14,18 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from metricx.auth.dependencies import ROLE_SCOPES
+from metricx.auth.access import user_access
 from metricx.auth.schemas import ApiKeyScope
 from metricx.config import Settings
 from metricx.connections import repository
 from metricx.connections.service import connect_accounts
 from metricx.connections.tokens import ClientFactory, default_client_factory, store_token
-from metricx.errors import Forbidden, InvalidInput, MetricxError, NotFound, UpstreamError
+from metricx.errors import InvalidInput, MetricxError, NotFound, UpstreamError
 from metricx.integrations.meta.client import AdAccountInfo
 from metricx.integrations.meta.errors import MetaError
 from metricx.integrations.meta.oauth import MetaOAuth
 from metricx.kit.crypto import Cipher, Secret
 from metricx.models import Connection, OAuthGrant, OAuthState, Provider
-from metricx.workspaces import repository as workspaces
 
 STATE_SALT = "metricx.oauth.meta.state"
 GRANT_TTL = timedelta(hours=1)
@@ -44,13 +43,18 @@ def _serializer(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=STATE_SALT)
 
 
+CONNECT_REFUSAL = "connecting ad accounts needs the 'admin' permission in this workspace"
+
+
 def require_admin(session: Session, *, workspace_id: uuid.UUID, user_id: uuid.UUID) -> None:
     """Connecting accounts needs the admin permission in the workspace (else 404 / 403)."""
-    membership = workspaces.membership(session, workspace_id, user_id)
-    if membership is None:
-        raise NotFound("no such workspace")
-    if ApiKeyScope.ADMIN.value not in ROLE_SCOPES[membership.role]:
-        raise Forbidden("connecting ad accounts needs the 'admin' permission in this workspace")
+    user_access(
+        session,
+        user_id=user_id,
+        workspace_id=workspace_id,
+        need=ApiKeyScope.ADMIN,
+        refusal=CONNECT_REFUSAL,
+    )
 
 
 def start_authorization(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from metricx.alerts.service import raise_alert, resolve_alert
+from metricx.alerts.service import open_alerts, raise_alert, resolve_alert
 from metricx.config import Settings
 from metricx.connections import repository
 from metricx.connections.tokens import (
@@ -23,7 +23,15 @@ from metricx.facts import rollups
 from metricx.integrations.meta.client import AdAccountInfo, act_id
 from metricx.integrations.meta.errors import MetaError
 from metricx.kit.crypto import Cipher, Secret
-from metricx.models import Connection, ConnectionStatus, Provider, Severity, Token, TokenStatus
+from metricx.models import (
+    Alert,
+    Connection,
+    ConnectionStatus,
+    Provider,
+    Severity,
+    Token,
+    TokenStatus,
+)
 
 REAUTH_ALERT = "connection_needs_reauth"
 EXPIRY_ALERT = "token_expiring"
@@ -220,6 +228,49 @@ def token_expiring(session: Session, token: Token) -> None:
         "renew it (Meta has no refresh tokens).",
         details={"token_id": str(token.id), "expires_at": when},
     )
+
+
+def clear_settled_alerts(session: Session, *, settings: Settings, now: datetime) -> list[Alert]:
+    """This service's token and re-authorization alerts, resolved once their cause is gone (a
+    sweep of each alert evaluation): an expiry alert when its token is renewed and valid or
+    no longer in use; a re-authorization alert when its connection is active again,
+    disconnected or gone. Returns the alerts it resolved."""
+    warn = timedelta(days=settings.token_expiry_warning_days)
+    resolved: list[Alert] = []
+    for alert in open_alerts(session, kind=EXPIRY_ALERT):
+        if alert.workspace_id is None:
+            continue
+        token_id = _uuid(alert.key)
+        token = repository.token(session, alert.workspace_id, token_id) if token_id else None
+        in_use = token is not None and bool(repository.connections_using_token(session, token))
+        renewed = token is not None and (token.expires_at is None or token.expires_at - now >= warn)
+        if not in_use or (renewed and token is not None and token.status == TokenStatus.VALID):
+            resolved += _resolved(session, alert)
+    for alert in open_alerts(session, kind=REAUTH_ALERT):
+        if alert.workspace_id is None:
+            continue
+        connection_id = _uuid(alert.key)
+        row = (
+            repository.connection(session, alert.workspace_id, connection_id)
+            if connection_id
+            else None
+        )
+        if row is None or row.status in (ConnectionStatus.ACTIVE, ConnectionStatus.DISCONNECTED):
+            resolved += _resolved(session, alert)
+    return resolved
+
+
+def _resolved(session: Session, alert: Alert) -> list[Alert]:
+    assert alert.workspace_id is not None
+    done = resolve_alert(session, workspace_id=alert.workspace_id, kind=alert.kind, key=alert.key)
+    return [done] if done is not None else []
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
 
 
 def check_tokens(

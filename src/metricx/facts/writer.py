@@ -73,7 +73,7 @@ stage_line: Callable[[str, str, str, str, str, FactInput, str, int], str] = _lin
 # A partitioned table cannot RETURN xmax, so inserted rows are told apart by their created_at:
 # the statement stamps new rows with a marker unique to it, and an update never touches
 # created_at.
-# It also records each change's delta for the rollups (metricx.metrics.rollups): the old
+# It also records each change's delta for the rollups (metricx.facts.rollups): the old
 # values are read, locked, in the same statement, so they are exactly what the merge replaced.
 MERGE_SQL = (
     "WITH "

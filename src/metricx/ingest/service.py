@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from metricx import telemetry
-from metricx.alerts.service import raise_alert
+from metricx.alerts.service import open_alerts, raise_alert, resolve_alert
 from metricx.config import Settings
 from metricx.errors import Conflict, NotFound
 from metricx.facts import rollups, writer
@@ -31,7 +31,7 @@ from metricx.ingest.records import ParsedItem, RecordError, fact_payload, jsonab
 from metricx.ingest.repository import EntityRef, ExternalRef
 from metricx.ingest.timing import zone
 from metricx.logging import get_logger
-from metricx.models import FailedRecordStatus, Import, ImportStatus, Severity
+from metricx.models import Alert, FailedRecordStatus, Import, ImportStatus, Severity
 
 log = get_logger("metricx.ingest")
 ALERT_KIND = "ingest_failures"
@@ -440,3 +440,23 @@ def replayed_answer(imp: Import, *, request_hash: str) -> dict[str, Any]:
             "this Idempotency-Key was used for a different request", code="idempotency_key_reused"
         )
     return dict(imp.response)
+
+
+def clear_quiet_failure_alerts(
+    session: Session, *, settings: Settings, now: datetime
+) -> list[Alert]:
+    """The repeated-failure alerts this service raised, resolved once a whole window has
+    passed without reaching the threshold again (a sweep of each alert evaluation). Returns
+    the alerts it resolved."""
+    window = timedelta(minutes=settings.ingest_alert_window_minutes)
+    resolved: list[Alert] = []
+    for alert in open_alerts(session, kind=ALERT_KIND):
+        if alert.workspace_id is None or now - alert.last_seen_at < window:
+            continue
+        failures = repository.count_unsuccessful_since(session, alert.workspace_id, now - window)
+        if failures < settings.ingest_alert_failures:
+            done = resolve_alert(
+                session, workspace_id=alert.workspace_id, kind=alert.kind, key=alert.key
+            )
+            resolved += [done] if done is not None else []
+    return resolved

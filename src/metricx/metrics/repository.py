@@ -351,27 +351,6 @@ def account_zones(
     return sorted(r[0] for r in rows)
 
 
-def freshness(session: Session, workspace_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Per connection: its sync state and the newest hour that has data (from the account
-    rollups: one short index range per connection)."""
-    sql = """
-        SELECT c.id, c.name, c.status, c.last_success_at,
-               coalesce(
-                 (SELECT max(r.event_at) FROM entities a
-                    JOIN metric_rollups r ON r.workspace_id = :ws AND r.granularity = 'hour'
-                     AND r.level = 'account' AND r.entity_id = a.id AND r.facts <> 0
-                   WHERE a.workspace_id = :ws AND a.connection_id = c.id
-                     AND a.level = 'account'),
-                 -- facts pushed without an account above them: look at the facts themselves
-                 (SELECT max(f.event_at) FROM metric_facts f JOIN entities e ON e.id = f.entity_id
-                   WHERE f.workspace_id = :ws AND e.connection_id = c.id
-                     AND f.granularity = 'hour' AND f.event_at > now() - interval '40 days')
-               ) AS newest_hour
-        FROM connections c WHERE c.workspace_id = :ws ORDER BY c.name
-    """
-    return [dict(r._mapping) for r in session.execute(text(sql), {"ws": workspace_id})]
-
-
 def newest_fact_at(session: Session, workspace_id: uuid.UUID) -> datetime | None:
     value: datetime | None = session.execute(
         text(

@@ -168,7 +168,15 @@ class Freshness(BaseModel):
     last_success_at: str | None
     newest_hour: str | None = Field(description="UTC start of the newest hour with data.")
     age_minutes: int | None = Field(description="Minutes since the end of that hour.")
-    delayed: bool
+    delayed: bool = Field(
+        description="Behind for over 3 hours while expected to deliver: no successful sync "
+        "and no new hour for that long, or Meta access lost."
+    )
+    state: str = Field(
+        default="fresh",
+        description="fresh; stale (behind, syncs need a look); blocked (behind, Meta access "
+        "lost: reconnect); idle (paused, disconnected or disabled: nothing expected).",
+    )
 
 
 class LatestResult(BaseModel):

@@ -31,6 +31,7 @@ from metricx.facts import measures as registry
 from metricx.kit.tz import is_valid_timezone
 from metricx.metrics import cache, repository
 from metricx.metrics.calendar import WEEKDAYS, DayWindow, instants, resolve
+from metricx.metrics.freshness import DELAYED_AFTER, connection_freshness
 from metricx.metrics.repository import FactScope
 from metricx.metrics.schemas import (
     BASE_MEASURES,
@@ -52,7 +53,6 @@ from metricx.metrics.schemas import (
 from metricx.models import Workspace
 
 MAX_RANGE_DAYS = {Bucket.MINUTE: 2, Bucket.HOUR: 92}
-DELAYED_AFTER = timedelta(hours=3)
 
 
 _CENT = Decimal("0.01")
@@ -453,22 +453,21 @@ class UnifiedMetricService:
             label_buckets(rows, Bucket.HOUR, tz)
             points = trusted_all(SeriesPoint, rows)
         fresh = []
-        for r in repository.freshness(self.session, workspace.id):
-            newest_hour = r["newest_hour"]
-            age = None
-            if newest_hour is not None:
-                age = int((now - (newest_hour + timedelta(hours=1))).total_seconds() // 60)
+        for f in connection_freshness(self.session, workspace_id=workspace.id):
+            newest_end = f.newest_end
+            age = int((now - newest_end).total_seconds() // 60) if newest_end else None
             fresh.append(
                 Freshness(
-                    connection_id=r["id"],
-                    name=r["name"],
-                    status=str(r["status"]),
-                    last_success_at=r["last_success_at"].isoformat()
-                    if r["last_success_at"]
+                    connection_id=f.connection_id,
+                    name=f.name,
+                    status=f.status.value,
+                    last_success_at=f.last_success_at.isoformat() if f.last_success_at else None,
+                    newest_hour=f.newest_hour.astimezone(UTC).isoformat()
+                    if f.newest_hour
                     else None,
-                    newest_hour=newest_hour.astimezone(UTC).isoformat() if newest_hour else None,
                     age_minutes=age,
-                    delayed=age is None or age > DELAYED_AFTER.total_seconds() // 60,
+                    delayed=f.delayed(now),
+                    state=f.state(now, DELAYED_AFTER).value,
                 )
             )
         return LatestResult(timezone=tz, hours=points, freshness=fresh)

@@ -9,7 +9,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection, pool
 
-import metricx.facts.tables  # noqa: F401  (registers the fact store's tables)
+import metricx.facts.tables
 import metricx.models  # noqa: F401  (registers every other table)
 from metricx.config import get_settings
 from metricx.db import make_engine, resolve_database_url

@@ -88,10 +88,10 @@ def register(app: typer.Typer) -> None:
     @alerts_app.command("evaluate")
     def alerts_evaluate(as_json: JsonFlag = False) -> None:
         """Evaluate alert conditions now (what the 5-minute job does)."""
-        from metricx.alerts.evaluation import evaluate
+        from metricx.worker.alerting import evaluate_all
 
         def work(session: Session, rt: Runtime) -> dict[str, Any]:
-            return dict(evaluate(session, settings=rt.settings))
+            return dict(evaluate_all(session, settings=rt.settings))
 
         out = in_transaction(as_json, work)
         emit(out, as_json, ", ".join(f"{k}: {v}" for k, v in out.items()) or "nothing changed")

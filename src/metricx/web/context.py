@@ -12,10 +12,11 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from metricx.auth import service as auth_service
+from metricx.auth.access import Principal, WorkspaceAccess, workspace_access
 from metricx.auth.cookies import session_token
-from metricx.auth.dependencies import CSRF_HEADER, ROLE_SCOPES, DbSession
+from metricx.auth.dependencies import CSRF_HEADER, DbSession
 from metricx.auth.schemas import ApiKeyScope
-from metricx.errors import Forbidden, NotFound
+from metricx.errors import Forbidden
 from metricx.kit.crypto import same_secret
 from metricx.models import Membership, User, UserSession, Workspace
 from metricx.workspaces import repository as workspaces
@@ -72,34 +73,36 @@ PageViewer = Annotated[Viewer, Depends(current_viewer)]
 
 @dataclass
 class WorkspaceView:
-    """A workspace the viewer belongs to, with what they may do there."""
+    """A workspace the viewer belongs to, with what they may do there (``auth.access``)."""
 
     viewer: Viewer
-    workspace: Workspace
-    membership: Membership
+    access: WorkspaceAccess
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.access.workspace
 
     @property
     def can_admin(self) -> bool:
-        return ApiKeyScope.ADMIN.value in ROLE_SCOPES[self.membership.role]
+        return self.access.allows(ApiKeyScope.ADMIN)
 
     @property
     def can_ingest(self) -> bool:
-        return ApiKeyScope.INGEST.value in ROLE_SCOPES[self.membership.role]
+        return self.access.allows(ApiKeyScope.INGEST)
 
     def require_admin(self) -> None:
-        if not self.can_admin:
-            raise Forbidden("this needs the 'admin' permission in this workspace")
+        self.access.require(ApiKeyScope.ADMIN)
 
     @property
     def timezone(self) -> str:
         return self.viewer.user.timezone or self.workspace.timezone
 
 
-def workspace_view(workspace_id: uuid.UUID, viewer: PageViewer) -> WorkspaceView:
-    for ws, membership in viewer.memberships:
-        if ws.id == workspace_id:
-            return WorkspaceView(viewer, ws, membership)
-    raise NotFound("no such workspace")
+def workspace_view(
+    workspace_id: uuid.UUID, viewer: PageViewer, session: DbSession
+) -> WorkspaceView:
+    principal = Principal(user=viewer.user, user_session=viewer.session_row)
+    return WorkspaceView(viewer, workspace_access(session, principal, workspace_id))
 
 
 PageWorkspace = Annotated[WorkspaceView, Depends(workspace_view)]

@@ -14,11 +14,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from metricx.auth import service as auth_service
+from metricx.auth.access import Principal, workspace_access
 from metricx.auth.cookies import session_token
 from metricx.auth.dependencies import get_runtime
+from metricx.errors import NotFound
 from metricx.runtime import Runtime
 from metricx.web import repository
-from metricx.workspaces import repository as workspaces
 
 router = APIRouter(include_in_schema=False)
 KEEPALIVE_SECONDS = 15.0
@@ -26,11 +27,16 @@ STREAM_SECONDS = 600.0  # the browser reconnects by itself; bounded streams free
 
 
 def _allowed(runtime: Runtime, token: str, workspace_id: uuid.UUID) -> bool:
+    """Whether the session's user may watch the workspace (the pages' check, ``auth.access``)."""
     with runtime.sessions() as session:
         found = auth_service.session_user(session, token=token) if token else None
         if found is None:
             return False
-        return workspaces.membership(session, workspace_id, found[0].id) is not None
+        try:
+            workspace_access(session, Principal(user=found[0], user_session=found[1]), workspace_id)
+        except NotFound:
+            return False
+        return True
 
 
 def _marker(runtime: Runtime, workspace_id: uuid.UUID) -> str:

@@ -12,7 +12,6 @@ from typing import Any
 
 from procrastinate import RetryStrategy
 
-from metricx.alerts.tasks import evaluate_alerts
 from metricx.auth.tasks import forget_sign_in_failures
 from metricx.connections.tasks import check_meta_tokens, sync_connection_entities
 from metricx.db import unit_of_work
@@ -25,6 +24,7 @@ from metricx.quality.tasks import validate_all_connections, validate_connection
 from metricx.retention.tasks import enforce_retention
 from metricx.sync.service import SYNC_TASK
 from metricx.sync.tasks import enqueue_due_syncs, fill_sync_gaps, run_metrics_sync
+from metricx.worker.alerting import evaluate_alerts
 
 log = get_logger("metricx.worker")
 

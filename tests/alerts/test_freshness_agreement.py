@@ -1,0 +1,116 @@
+"""The stale-data alert and the dashboard's freshness (the ``/metrics/latest`` API the page
+is built from) read one definition (``metrics.freshness``), so they agree on the same data:
+fresh, stale, a revoked token, and an account that synced fine but delivered nothing new."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from metricx.alerts import service
+from metricx.alerts.evaluation import STALE_ALERT, evaluate
+from metricx.auth.service import create_api_key
+from metricx.connections.service import REAUTH_ALERT, token_invalid
+from metricx.connections.tokens import store_token
+from metricx.models import Fetch, RunStatus
+from metricx.runtime import Runtime
+from tests.alerts.helpers import connected_account, hour_ago, ingest_hour
+
+
+def dashboard_freshness(client: TestClient, db: Session, workspace_id: Any) -> dict[str, Any]:
+    key = create_api_key(db, workspace_id=workspace_id).key
+    answer = client.get(
+        f"/api/v1/workspaces/{workspace_id}/metrics/latest",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert answer.status_code == 200, answer.text
+    [item] = answer.json()["freshness"]
+    return dict(item)
+
+
+@pytest.mark.parametrize(
+    ("case", "alerted", "delayed", "state"),
+    [
+        ("fresh", False, False, "fresh"),
+        ("stale", True, True, "stale"),
+        ("revoked_token", False, True, "blocked"),
+        ("synced_without_delivery", False, False, "fresh"),
+    ],
+)
+def test_the_alert_and_the_dashboard_agree(
+    client: TestClient,
+    db: Session,
+    runtime: Runtime,
+    case: str,
+    alerted: bool,
+    delayed: bool,
+    state: str,
+) -> None:
+    settings = runtime.settings
+    conn, account = connected_account(db)
+    ws = conn.workspace_id
+    ingest_hour(db, settings, account, hour_ago(1 if case == "fresh" else 10))
+    if case == "revoked_token":
+        token = store_token(
+            db, runtime.cipher, workspace_id=ws, access_token="EAArevoked", details=None,
+            created_by=None,
+        )  # fmt: skip
+        conn.token_id = token.id
+        db.flush()
+        token_invalid(db, token, "the user removed the app", revoked=True)
+    if case == "synced_without_delivery":
+        finished = datetime.now(UTC) - timedelta(minutes=20)
+        db.add(
+            Fetch(
+                workspace_id=ws,
+                connection_id=conn.id,
+                kind="sync",
+                status=RunStatus.SUCCEEDED,
+                window_start=finished.replace(hour=0, minute=0) - timedelta(days=2),
+                window_end=finished.replace(hour=0, minute=0) + timedelta(days=1),
+                created_at=finished - timedelta(minutes=2),
+                finished_at=finished,
+            )
+        )
+        db.flush()
+
+    evaluate(db, settings=settings)
+    stale_alerts = service.list_alerts(db, workspace_id=ws, kind=STALE_ALERT)
+    shown = dashboard_freshness(client, db, ws)
+
+    assert bool(stale_alerts) is alerted
+    assert shown["delayed"] is delayed and shown["state"] == state
+    assert shown["newest_hour"] is not None  # every case has data; only its age differs
+    if case == "revoked_token":  # not stale-alerted: the cause has its own alert
+        assert service.list_alerts(db, workspace_id=ws, kind=REAUTH_ALERT)
+
+
+def test_an_old_backfill_or_a_partial_sync_does_not_make_data_fresh(
+    client: TestClient, db: Session, runtime: Runtime
+) -> None:
+    conn, account = connected_account(db)
+    ingest_hour(db, runtime.settings, account, hour_ago(10))
+    now = datetime.now(UTC)
+    for status, window_end in (
+        (RunStatus.SUCCEEDED, now - timedelta(days=30)),  # a backfill of past days
+        (RunStatus.PARTIAL, now + timedelta(hours=5)),  # some chunks failed
+    ):
+        db.add(
+            Fetch(
+                workspace_id=conn.workspace_id,
+                connection_id=conn.id,
+                kind="sync",
+                status=status,
+                window_start=now - timedelta(days=40),
+                window_end=window_end,
+                finished_at=now - timedelta(minutes=5),
+            )
+        )
+    db.flush()
+    evaluate(db, settings=runtime.settings)
+    assert service.list_alerts(db, workspace_id=conn.workspace_id, kind=STALE_ALERT)
+    assert dashboard_freshness(client, db, conn.workspace_id)["state"] == "stale"
