@@ -136,10 +136,10 @@ def api_keys_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an API key for a workspace. The key is printed once."""
+    from metricx.auth.repository import workspace_by_id
     from metricx.auth.schemas import ApiKeyScope
     from metricx.auth.service import create_api_key
     from metricx.errors import NotFound
-    from metricx.workspaces.repository import workspace_by_id
 
     ws_id = parse_uuid(workspace, "--workspace", as_json)
     try:

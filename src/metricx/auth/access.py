@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from metricx.auth import repository
 from metricx.auth.schemas import ApiKeyScope
 from metricx.errors import Forbidden, NotFound
 from metricx.models import ApiKey, Role, User, UserSession, Workspace
-from metricx.workspaces import repository as workspaces
 
 NO_SUCH_WORKSPACE = "no such workspace"
 
@@ -95,7 +95,7 @@ def workspace_access(
     Raises ``NotFound`` for a workspace the principal cannot see and ``Forbidden`` (with
     ``refusal``, else the scope's default message) for a missing permission."""
     ws_id = parse_workspace_id(workspace_id)
-    ws = workspaces.workspace_by_id(session, ws_id)
+    ws = repository.workspace_by_id(session, ws_id)
     if ws is None:
         raise NotFound(NO_SUCH_WORKSPACE)
     if principal.api_key is not None:
@@ -103,7 +103,7 @@ def workspace_access(
             raise NotFound(NO_SUCH_WORKSPACE)
         access = WorkspaceAccess(ws, principal, None, frozenset(principal.api_key.scopes))
     elif principal.user is not None:
-        membership = workspaces.membership(session, ws.id, principal.user.id)
+        membership = repository.membership(session, ws.id, principal.user.id)
         if membership is None:
             raise NotFound(NO_SUCH_WORKSPACE)
         access = WorkspaceAccess(ws, principal, membership.role, ROLE_SCOPES[membership.role])

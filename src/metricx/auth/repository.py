@@ -9,7 +9,16 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from metricx.models import ApiKey, OAuthGrant, OAuthState, SignInFailure, User, UserSession
+from metricx.models import (
+    ApiKey,
+    Membership,
+    OAuthGrant,
+    OAuthState,
+    SignInFailure,
+    User,
+    UserSession,
+    Workspace,
+)
 
 
 def user_by_email(session: Session, email: str) -> User | None:
@@ -94,3 +103,15 @@ def api_key_in(session: Session, workspace_id: uuid.UUID, key_id: uuid.UUID) -> 
 
 def touch_api_key(session: Session, key_id: uuid.UUID, now: datetime) -> None:
     session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+
+
+def workspace_by_id(session: Session, workspace_id: uuid.UUID) -> Workspace | None:
+    return session.get(Workspace, workspace_id)
+
+
+def membership(session: Session, workspace_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
+    return session.scalar(
+        select(Membership).where(
+            Membership.workspace_id == workspace_id, Membership.user_id == user_id
+        )
+    )

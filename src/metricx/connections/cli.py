@@ -35,9 +35,9 @@ def register(app: typer.Typer) -> None:
         as_json: JsonFlag = False,
     ) -> None:
         """Connect ad accounts with a token, validated as the OAuth flow validates it."""
+        from metricx.auth.repository import workspace_by_id
         from metricx.connections.service import add_with_token
         from metricx.errors import NotFound
-        from metricx.workspaces.repository import workspace_by_id
 
         ws_id = parse_uuid(workspace, "--workspace", as_json)
 

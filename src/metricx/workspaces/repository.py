@@ -14,14 +14,6 @@ def workspace_by_id(session: Session, workspace_id: uuid.UUID) -> Workspace | No
     return session.get(Workspace, workspace_id)
 
 
-def membership(session: Session, workspace_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
-    return session.scalar(
-        select(Membership).where(
-            Membership.workspace_id == workspace_id, Membership.user_id == user_id
-        )
-    )
-
-
 def workspaces_of_user(session: Session, user_id: uuid.UUID) -> list[tuple[Workspace, Membership]]:
     rows = session.execute(
         select(Workspace, Membership)

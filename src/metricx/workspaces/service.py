@@ -44,7 +44,7 @@ def create_workspace(
 def add_member(
     session: Session, *, workspace_id: uuid.UUID, user_id: uuid.UUID, role: Role = Role.MEMBER
 ) -> Membership:
-    existing = repository.membership(session, workspace_id, user_id)
+    existing = users.membership(session, workspace_id, user_id)
     if existing is not None:
         existing.role = role
         return existing
