@@ -64,6 +64,7 @@ lint: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # The README's configuration table is generated from src/metricx/config.py.
 docs: $(STAMP)  ## regenerate the README's configuration reference

@@ -27,6 +27,7 @@ from metricx.notifications import endpoints as notification_endpoints
 from metricx.quality import endpoints as quality_endpoints
 from metricx.runtime import Runtime
 from metricx.sync import endpoints as sync_endpoints
+from metricx.web import pages_connect
 from metricx.web.routes import mount_web
 from metricx.workspaces import endpoints as workspace_endpoints
 
@@ -271,7 +272,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(connection_endpoints.router, prefix=API_PREFIX)
     app.include_router(oauth_endpoints.router, prefix=API_PREFIX)
-    app.include_router(oauth_endpoints.pages)
+    app.include_router(pages_connect.router)
     app.include_router(alert_endpoints.router, prefix=API_PREFIX)
     app.include_router(notification_endpoints.router, prefix=API_PREFIX)
     app.include_router(sync_endpoints.router, prefix=API_PREFIX)

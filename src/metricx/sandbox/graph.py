@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-from zoneinfo import ZoneInfo
 
 from metricx.sandbox import delivery as dv
 from metricx.sandbox import errors, insights, oauth, paging
+from metricx.sandbox.access import authenticate
 from metricx.sandbox.async_reports import ReportRun
 from metricx.sandbox.errors import GraphError
 from metricx.sandbox.generator import Account, Ad, AdSet, Campaign
 from metricx.sandbox.objects import build_filter, render, split_fields
 from metricx.sandbox.state import SandboxState
-from metricx.sandbox.tokens import TokenInfo, appsecret_proof, parse_user_token
+from metricx.sandbox.tokens import TokenInfo
 
 CURRENT_VERSION = "v25.0"
 OLDEST_MARKETING_VERSION = (24, 0)  # v21-v23 have expired for the Marketing API (§8)
@@ -50,38 +50,6 @@ class GraphResponse:
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
-
-
-def _fmt_session_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, ZoneInfo("America/Los_Angeles")).strftime(
-        "%A, %d-%b-%y %H:%M:%S %Z"
-    )
-
-
-def authenticate(state: SandboxState, params: dict[str, str]) -> TokenInfo:
-    token = params.get("access_token", "")
-    if not token:
-        raise errors.no_token()
-    info = parse_user_token(state.config.seed, token)
-    if info is None:
-        raise errors.invalid_token()
-    proof = params.get("appsecret_proof")
-    if proof and proof != appsecret_proof(state.config.app_secret, token):
-        raise GraphError(
-            100, "Invalid appsecret_proof provided in the API argument", is_transient=False
-        )
-    now = state.clock.now()
-    with state.lock:
-        subcode = state.revoked.get(info.nonce)
-    if subcode is not None:
-        raise errors.revoked_token(subcode)
-    if state.faults.revoked_by_schedule(info, now):
-        raise errors.revoked_token(460)
-    if info.expired(now.timestamp()):
-        raise errors.expired_token(
-            _fmt_session_time(info.expires_at), _fmt_session_time(now.timestamp())
-        )
-    return info
 
 
 def handle(state: SandboxState, req: GraphRequest) -> GraphResponse:

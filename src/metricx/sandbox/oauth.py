@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from metricx.sandbox import errors
+from metricx.sandbox.access import authenticate
 from metricx.sandbox.errors import GraphError
 from metricx.sandbox.tokens import (
     ALL_SCOPES,
@@ -45,8 +46,6 @@ def _token_response(token: str, ttl: int) -> dict[str, Any]:
 
 def exchange(state: SandboxState, params: dict[str, str]) -> dict[str, Any]:
     """GET /oauth/access_token: code exchange, fb_exchange_token, client_credentials."""
-    from metricx.sandbox.graph import authenticate
-
     _check_client(state, params)
     grant = params.get("grant_type", "")
     now = int(state.clock.timestamp())
@@ -110,8 +109,6 @@ def exchange(state: SandboxState, params: dict[str, str]) -> dict[str, Any]:
 
 def debug_token(state: SandboxState, params: dict[str, str]) -> dict[str, Any]:
     """GET /debug_token?input_token=...&access_token={app-id}|{app-secret} (or a user token)."""
-    from metricx.sandbox.graph import authenticate
-
     caller = params.get("access_token", "")
     if not caller:
         raise errors.no_token()
