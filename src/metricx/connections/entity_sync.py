@@ -22,18 +22,13 @@ from metricx.connections import repository
 from metricx.connections.service import mark_needs_reauth, token_invalid
 from metricx.connections.tokens import ClientFactory, default_client_factory, reveal
 from metricx.errors import Conflict
-from metricx.integrations.meta.client import MetaAdsClient
-from metricx.integrations.meta.entities import (
-    EntityRecord,
-    account_record,
-    campaign_record,
-    child_record,
-)
+from metricx.integrations.meta.entities import EntityRecord, fetch_entity_records
 from metricx.integrations.meta.errors import (
     MetaError,
-    PermissionLostError,
     ThrottledError,
-    TokenInvalidError,
+    is_permission_lost,
+    is_token_invalid,
+    is_token_revoked,
 )
 from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
@@ -83,20 +78,6 @@ def request_entity_sync(session: Session, *, connection: Connection) -> Fetch:
         lock=f"connection:{connection.id}",
     )
     return fetch
-
-
-def fetch_records(client: MetaAdsClient, account_id: str) -> list[EntityRecord]:
-    """Every level of one account, parents first (so parent links resolve in one pass)."""
-    account = client.transport.request(
-        "GET", (account_id,), {"fields": "id,name,account_status,created_time"}
-    )
-    records = [account_record(account)]
-    campaigns = [campaign_record(row, account_id) for row in client.iter_campaigns(account_id)]
-    objectives = {c.external_id: c.objective for c in campaigns}
-    records += campaigns
-    records += [child_record("adset", row, objectives) for row in client.iter_adsets(account_id)]
-    records += [child_record("ad", row, objectives) for row in client.iter_ads(account_id)]
-    return records
 
 
 def only_from_insights(state: tuple[Any, ...] | None) -> bool:
@@ -200,7 +181,7 @@ def run_entity_sync(
     assert token is not None
     client = client_factory(settings, reveal(cipher, token))
     try:
-        records = fetch_records(client, connection.external_account_id)
+        records = fetch_entity_records(client, connection.external_account_id)
     except MetaError as exc:
         fetch.calls = client.stats.calls
         return _failed(session, fetch, connection, token, exc, started)
@@ -248,9 +229,9 @@ def _failed(
 ) -> Fetch:
     connection.last_sync_at = datetime.now(UTC)
     connection.last_error = exc.message
-    if isinstance(exc, TokenInvalidError):
-        token_invalid(session, token, exc.message, revoked=exc.subcode in (458, 460))
-    elif isinstance(exc, PermissionLostError):
+    if is_token_invalid(exc):
+        token_invalid(session, token, exc.message, revoked=is_token_revoked(exc))
+    elif is_permission_lost(exc):
         mark_needs_reauth(session, connection, exc.message)
     elif isinstance(exc, ThrottledError):
         connection.next_sync_at = datetime.now(UTC) + timedelta(seconds=exc.retry_after)

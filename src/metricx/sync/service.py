@@ -23,19 +23,21 @@ from metricx.ingest.service import upsert_facts
 from metricx.ingest.timing import day_start_utc, zone
 from metricx.integrations.meta.client import MetaAdsClient
 from metricx.integrations.meta.errors import (
-    BadRequestError,
     MetaError,
-    PermissionLostError,
     ThrottledError,
-    TokenInvalidError,
     TransientError,
+    is_connection_lost,
+    is_retryable,
+    is_token_invalid,
+    is_token_revoked,
 )
+from metricx.integrations.meta.fetcher import FetchOptions, MetaInsightsFetcher
 from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, Fetch, RunStatus, Severity, Token
 from metricx.quality.service import request_validation
 from metricx.sync import metrics, plan, repository
-from metricx.sync.fetcher import FetchOptions, MetaMetricsFetcher
+from metricx.sync.facts import ad_fact, reach_fact
 from metricx.worker.enqueue import defer_job
 
 log = get_logger("metricx.sync")
@@ -189,7 +191,7 @@ def run_chunk(
     item = dict(fetch.checkpoint["chunks"][index])  # type: ignore[index]
     item["attempts"] = int(item.get("attempts") or 0) + 1
     calls_before, throttled_before = client.stats.calls, client.stats.throttled_seconds
-    fetcher = MetaMetricsFetcher(
+    fetcher = MetaInsightsFetcher(
         client,
         account_id=connection.external_account_id,
         expected_ads=repository.count_ads(session, connection),
@@ -204,10 +206,10 @@ def run_chunk(
             with session.begin_nested():
                 window = plan.chunk_window(item)
                 if item["part"] == "reach":
-                    facts = fetcher.reach_facts(window.since, window.until)
+                    facts = map(reach_fact, fetcher.reach_rows(window.since, window.until))
                 else:
                     gran = "hour" if item["part"] == "ad_hour" else "day"
-                    facts = fetcher.ad_facts(gran, window.since, window.until)
+                    facts = map(ad_fact, fetcher.ad_rows(gran, window.since, window.until))
                 result = upsert_facts(
                     session,
                     settings=settings,
@@ -291,14 +293,14 @@ def _on_error(
 ) -> ChunkOutcome:
     if isinstance(exc, _EntitiesLost):
         return ChunkOutcome("fatal", error=exc.message)
-    if isinstance(exc, TokenInvalidError | PermissionLostError):
+    if is_connection_lost(exc):
         token = session.get(Token, connection.token_id) if connection.token_id else None
-        if isinstance(exc, TokenInvalidError) and token is not None:
-            token_invalid(session, token, exc.message, revoked=exc.subcode in (458, 460))
+        if is_token_invalid(exc) and token is not None:
+            token_invalid(session, token, exc.message, revoked=is_token_revoked(exc))
         else:
             mark_needs_reauth(session, connection, exc.message)
         return ChunkOutcome("fatal", error=exc.message)
-    retryable = not isinstance(exc, BadRequestError)
+    retryable = is_retryable(exc)
     if retryable and item["attempts"] < settings.sync_chunk_attempts:
         wait = backoff(settings, item["attempts"])
         if isinstance(exc, ThrottledError):
