@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from metricx.connections.entity_sync import run_entity_sync
 from metricx.db import unit_of_work
 from metricx.integrations.meta.client import MetaAdsClient
 from metricx.integrations.meta.fetcher import MetaInsightsFetcher
@@ -25,6 +24,7 @@ from metricx.metrics.service import UnifiedMetricService
 from metricx.models import Connection, Entity, Fetch, RunStatus, Workspace
 from metricx.runtime import Runtime
 from metricx.sandbox.generator import Ad
+from metricx.sync.entities import run_entity_sync
 from metricx.sync.facts import ad_fact, reach_fact
 from metricx.sync.service import local_today
 from tests.meta_sandbox import MetaSandbox

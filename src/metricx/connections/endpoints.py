@@ -14,7 +14,7 @@ from metricx.auth.dependencies import (
     WorkspaceIngester,
     WorkspaceReader,
 )
-from metricx.connections import entity_sync, oauth_flow, service
+from metricx.connections import oauth_flow, service
 from metricx.connections import repository as repo
 from metricx.connections.schemas import (
     ConnectionCreate,
@@ -33,6 +33,7 @@ from metricx.errors import (
     error_responses,
 )
 from metricx.models import Connection
+from metricx.sync import entities
 
 router = APIRouter(tags=["connections"])
 BASE = "/workspaces/{workspace_id}/connections"
@@ -163,7 +164,7 @@ def sync_entities(
     row = service.get_connection(
         session, workspace_id=access.workspace.id, connection_id=connection_id
     )
-    return FetchRead.model_validate(entity_sync.request_entity_sync(session, connection=row))
+    return FetchRead.model_validate(entities.request_entity_sync(session, connection=row))
 
 
 @router.get(BASE + "/{connection_id}/fetches", response_model=list[FetchRead], responses=ERRORS)

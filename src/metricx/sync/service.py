@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from metricx.alerts.service import raise_alert, resolve_alert
 from metricx.config import Settings
-from metricx.connections.entity_sync import run_entity_sync
 from metricx.connections.service import mark_needs_reauth, token_invalid
 from metricx.errors import Conflict, InvalidInput
 from metricx.ingest.service import upsert_facts
@@ -37,6 +36,7 @@ from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, Fetch, RunStatus, Severity, Token
 from metricx.quality.service import request_validation
 from metricx.sync import metrics, plan, repository
+from metricx.sync.entities import run_entity_sync
 from metricx.sync.facts import ad_fact, reach_fact
 from metricx.worker.enqueue import defer_job
 

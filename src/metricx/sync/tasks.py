@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 from metricx.db import unit_of_work
 from metricx.logging import get_logger
+from metricx.models import Fetch, RunStatus
 from metricx.sync import runner, scheduler
+from metricx.sync.entities import run_entity_sync
 from metricx.worker.context import current_runtime
 
 log = get_logger("metricx.sync")
@@ -17,6 +19,19 @@ def run_metrics_sync(fetch_id: str) -> str | None:
     """Run the queued sync ``fetch_id`` to its end (resuming from its checkpoint); ends
     quietly when it is gone or already finished."""
     return runner.run_fetch(current_runtime(), uuid.UUID(fetch_id))
+
+
+def sync_connection_entities(fetch_id: str) -> str | None:
+    """Run the queued entity sync ``fetch_id``; ends quietly when it is gone or already ran.
+    (The task kept the name it had when it lived in connections/: jobs already queued under
+    that name still run.)"""
+    runtime = current_runtime()
+    with unit_of_work(runtime.sessions) as session:
+        fetch = session.get(Fetch, uuid.UUID(fetch_id), with_for_update=True)
+        if fetch is None or fetch.status != RunStatus.QUEUED:
+            return None
+        run_entity_sync(session, settings=runtime.settings, cipher=runtime.cipher, fetch=fetch)
+        return fetch.status.value
 
 
 def enqueue_due_syncs(timestamp: int) -> dict[str, int]:

@@ -36,7 +36,7 @@ from metricx.metrics import rollups
 from metricx.models import Connection, ConnectionStatus, Fetch, Provider, RunStatus, Token
 from metricx.worker.enqueue import defer_job
 
-log = get_logger("metricx.connections")
+log = get_logger("metricx.sync")
 ENTITY_SYNC_TASK = "sync_connection_entities"
 LEVELS = ("account", "campaign", "adset", "ad")
 
