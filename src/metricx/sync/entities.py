@@ -21,7 +21,9 @@ from metricx.config import Settings
 from metricx.connections import repository
 from metricx.connections.service import mark_needs_reauth, token_invalid
 from metricx.connections.tokens import ClientFactory, default_client_factory, reveal
+from metricx.db import unit_of_work
 from metricx.errors import Conflict
+from metricx.integrations.meta.client import MetaAdsClient
 from metricx.integrations.meta.entities import EntityRecord, fetch_entity_records
 from metricx.integrations.meta.errors import (
     MetaError,
@@ -34,6 +36,7 @@ from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
 from metricx.metrics import rollups
 from metricx.models import Connection, ConnectionStatus, Fetch, Provider, RunStatus, Token
+from metricx.runtime import Runtime
 from metricx.worker.enqueue import defer_job
 
 log = get_logger("metricx.sync")
@@ -159,34 +162,57 @@ def write_records(
     return counts
 
 
-def run_entity_sync(
-    session: Session,
-    *,
-    settings: Settings,
-    cipher: Cipher,
-    fetch: Fetch,
-    client_factory: ClientFactory = default_client_factory,
-) -> Fetch:
-    """Run one entity sync and record its outcome on ``fetch``. Meta's failures end here as
-    a failed fetch (and, for token or permission loss, a connection needing reauth)."""
+@dataclass
+class EntityPull:
+    """What one entity fetch brought from Meta: the records, or the failure that ended it."""
+
+    started_at: datetime
+    started: float  # monotonic, for the duration
+    records: list[EntityRecord] | None = None
+    error: MetaError | None = None
+    calls: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+
+
+def pull_entities(client: MetaAdsClient, account_id: str) -> EntityPull:
+    """Every entity of the account from Meta. Touches no database: the caller holds no
+    transaction while Meta pages."""
+    pull = EntityPull(started_at=datetime.now(UTC), started=time.monotonic())
+    calls, retries, throttled = (
+        client.stats.calls,
+        client.stats.retries,
+        client.stats.throttled_seconds,
+    )
+    try:
+        pull.records = fetch_entity_records(client, account_id)
+    except MetaError as exc:
+        pull.error = exc
+    pull.calls = client.stats.calls - calls
+    pull.retries = client.stats.retries - retries
+    pull.throttled_seconds = client.stats.throttled_seconds - throttled
+    return pull
+
+
+def record_entity_sync(session: Session, *, fetch: Fetch, pull: EntityPull | None) -> Fetch:
+    """Write what ``pull`` brought (None: nothing could be asked, the connection has no
+    token) and the outcome on ``fetch``. Meta's failures end here as a failed fetch (and, for
+    token or permission loss, a connection needing reauth)."""
     connection = repository.connection(session, fetch.workspace_id, fetch.connection_id)  # type: ignore[arg-type]
-    started = time.monotonic()
-    now = datetime.now(UTC)
+    started = pull.started if pull is not None else time.monotonic()
+    now = pull.started_at if pull is not None else datetime.now(UTC)
     fetch.status = RunStatus.RUNNING
     fetch.started_at = now
     session.flush()
-    if connection is None or connection.token_id is None:
+    token = session.get(Token, connection.token_id) if connection and connection.token_id else None
+    if connection is None or token is None or pull is None:
         return _finish(fetch, started, RunStatus.FAILED, "the connection has no token", "no_token")
-    token = session.get(Token, connection.token_id)
-    assert token is not None
-    client = client_factory(settings, reveal(cipher, token))
-    try:
-        records = fetch_entity_records(client, connection.external_account_id)
-    except MetaError as exc:
-        fetch.calls = client.stats.calls
-        return _failed(session, fetch, connection, token, exc, started)
+    fetch.calls = pull.calls
+    if pull.error is not None or pull.records is None:
+        error = pull.error or MetaError("Meta returned no entities")
+        return _failed(session, fetch, connection, token, error, started)
+    records = pull.records
     counts = write_records(session, connection, records, now)
-    fetch.calls = client.stats.calls
     fetch.rows = len(records)
     connection.last_sync_at = now
     connection.last_success_at = now
@@ -198,13 +224,68 @@ def run_entity_sync(
         "unchanged": counts.unchanged,
         "removed": counts.removed,
         "by_level": counts.by_level,
-        "retries": client.stats.retries,
-        "throttled_seconds": client.stats.throttled_seconds,
+        "retries": pull.retries,
+        "throttled_seconds": pull.throttled_seconds,
         "duration_ms": fetch.checkpoint["duration_ms"] if fetch.checkpoint else None,
     }
     session.flush()
     log.info("entities synced", connection_id=str(connection.id), **fetch.checkpoint)
     return fetch
+
+
+def token_of(session: Session, fetch: Fetch) -> tuple[str, Token] | None:
+    """The account and token an entity sync of ``fetch`` asks Meta with, if it has them."""
+    connection = repository.connection(session, fetch.workspace_id, fetch.connection_id)  # type: ignore[arg-type]
+    if connection is None or connection.token_id is None:
+        return None
+    token = session.get(Token, connection.token_id)
+    return (connection.external_account_id, token) if token is not None else None
+
+
+def run_entity_sync(
+    session: Session,
+    *,
+    settings: Settings,
+    cipher: Cipher,
+    fetch: Fetch,
+    client_factory: ClientFactory = default_client_factory,
+) -> Fetch:
+    """Run one entity sync inside the caller's unit of work and record its outcome on
+    ``fetch``. A job uses ``run_entity_sync_job`` instead, which holds no transaction while
+    Meta pages."""
+    found = token_of(session, fetch)
+    pull = None
+    if found is not None:
+        account, token = found
+        pull = pull_entities(client_factory(settings, reveal(cipher, token)), account)
+    return record_entity_sync(session, fetch=fetch, pull=pull)
+
+
+def run_entity_sync_job(
+    runtime: Runtime,
+    fetch_id: uuid.UUID,
+    *,
+    client_factory: ClientFactory = default_client_factory,
+) -> str | None:
+    """The queued entity sync ``fetch_id``, in two short transactions with Meta's paging
+    between them (no transaction open, no lock held); None when it is gone or already ran.
+    The fetch stays queued while Meta is asked, so a worker killed meanwhile leaves it for
+    the job's retry."""
+    with unit_of_work(runtime.sessions) as session:
+        fetch = session.get(Fetch, fetch_id)
+        if fetch is None or fetch.status != RunStatus.QUEUED:
+            return None
+        found = token_of(session, fetch)
+        asked = (found[0], reveal(runtime.cipher, found[1])) if found is not None else None
+    pull = None
+    if asked is not None:
+        pull = pull_entities(client_factory(runtime.settings, asked[1]), asked[0])
+    with unit_of_work(runtime.sessions) as session:
+        fetch = session.get(Fetch, fetch_id, with_for_update=True, populate_existing=True)
+        if fetch is None or fetch.status != RunStatus.QUEUED:
+            return None  # another run recorded it meanwhile
+        record_entity_sync(session, fetch=fetch, pull=pull)
+        return fetch.status.value
 
 
 def _finish(

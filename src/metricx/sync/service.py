@@ -1,13 +1,20 @@
 """Metrics sync: request a sync (a fetch and its job in one transaction), run one chunk of it,
 finish it, and the periodic passes (due connections, stalled runs, gaps).
 
-Takes the session, flushes, never commits: the runner (sync/runner.py) gives each chunk its
-own unit of work, which is what makes the checkpoint survive a crash.
+A chunk runs in three steps: ``begin_chunk`` reads what it needs (a short transaction),
+``pull_chunk`` fetches every page from Meta with no transaction open and no lock but the
+connection's own, ``record_chunk`` writes the facts through the ingest service and the
+checkpoint (a second short transaction). Meta's latency never holds a database transaction
+or the workspace's fact-writer lock, so other accounts of the workspace and API ingests into
+it do not queue behind it. Takes the session, flushes, never commits: the runner
+(sync/runner.py) gives each step its own unit of work, which is what makes the checkpoint
+survive a crash.
 """
 
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -31,13 +38,13 @@ from metricx.integrations.meta.errors import (
     is_token_revoked,
 )
 from metricx.integrations.meta.fetcher import FetchOptions, MetaInsightsFetcher
-from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, Fetch, RunStatus, Severity, Token
 from metricx.quality.service import request_validation
 from metricx.sync import metrics, plan, repository
-from metricx.sync.entities import run_entity_sync
+from metricx.sync.entities import EntityPull, pull_entities, record_entity_sync
 from metricx.sync.facts import ad_fact, reach_fact
+from metricx.sync.spool import FactSpool
 from metricx.worker.enqueue import defer_job
 
 log = get_logger("metricx.sync")
@@ -175,66 +182,144 @@ def backoff(settings: Settings, attempts: int, rng: random.Random | None = None)
     return base * (rng or random).uniform(0.5, 1.0)
 
 
-def run_chunk(
-    session: Session,
-    *,
-    settings: Settings,
-    cipher: Cipher,
-    fetch: Fetch,
-    connection: Connection,
-    client: MetaAdsClient,
-    index: int,
-) -> ChunkOutcome:
-    """One attempt at chunk ``index``: fetch from Meta and write through the ingest service
-    inside a savepoint, so a failure leaves nothing half-written; the chunk's state goes to
-    the checkpoint either way."""
+@dataclass(frozen=True)
+class ChunkWork:
+    """What a chunk's fetch needs, read in a short transaction before Meta is asked."""
+
+    index: int
+    part: str
+    window: plan.Window | None
+    connection_id: uuid.UUID
+    account_id: str
+    expected_ads: int
+
+
+@dataclass
+class ChunkPull:
+    """What the fetch of one chunk brought from Meta: its facts (parked on disk) or its
+    entities, or the failure that ended it; the calls it cost and when it ran."""
+
+    work: ChunkWork
+    fetch_started: datetime
+    fetch_finished: datetime | None = None
+    facts: FactSpool | None = None
+    entities: EntityPull | None = None
+    error: MetaError | None = None
+    rows: int = 0
+    async_jobs: int = 0
+    calls: int = 0
+
+    def close(self) -> None:
+        if self.facts is not None:
+            self.facts.close()
+
+
+def begin_chunk(
+    session: Session, *, fetch: Fetch, connection: Connection, index: int, now: datetime
+) -> ChunkWork:
+    """Read what chunk ``index`` needs and mark when its fetch starts (the caller commits
+    before Meta is asked: no transaction stays open across Meta's paging)."""
     item = dict(fetch.checkpoint["chunks"][index])  # type: ignore[index]
-    item["attempts"] = int(item.get("attempts") or 0) + 1
+    item["fetch_started"] = now.isoformat()
+    _save(fetch, index, item)
+    session.flush()
+    return ChunkWork(
+        index=index,
+        part=item["part"],
+        window=plan.chunk_window(item) if item["part"] != "entities" else None,
+        connection_id=connection.id,
+        account_id=connection.external_account_id,
+        expected_ads=repository.count_ads(session, connection),
+    )
+
+
+def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> ChunkPull:
+    """Fetch every page of one chunk from Meta. Touches no database: the facts wait in a
+    spool file for ``record_chunk``; a failure is kept, not raised."""
+    pull = ChunkPull(work=work, fetch_started=datetime.now(UTC))
     calls_before, throttled_before = client.stats.calls, client.stats.throttled_seconds
     fetcher = MetaInsightsFetcher(
         client,
-        account_id=connection.external_account_id,
-        expected_ads=repository.count_ads(session, connection),
+        account_id=work.account_id,
+        expected_ads=work.expected_ads,
         options=FetchOptions(
             page_size=settings.sync_page_size, async_min_rows=settings.sync_async_min_rows
         ),
     )
     try:
-        if item["part"] == "entities":
-            _refresh_entities(session, settings, cipher, fetch, connection, client, item)
+        if work.part == "entities":
+            pull.entities = pull_entities(client, work.account_id)
         else:
-            with session.begin_nested():
-                window = plan.chunk_window(item)
-                if item["part"] == "reach":
-                    facts = map(reach_fact, fetcher.reach_rows(window.since, window.until))
-                else:
-                    gran = "hour" if item["part"] == "ad_hour" else "day"
-                    facts = map(ad_fact, fetcher.ad_rows(gran, window.since, window.until))
-                result = upsert_facts(
-                    session,
-                    settings=settings,
-                    workspace_id=fetch.workspace_id,
-                    records=facts,
-                    source="sync",
-                    connection_id=connection.id,
-                    fetch_id=fetch.id,
-                )
-            item["rows"] = fetcher.rows
+            assert work.window is not None
+            since, until = work.window.since, work.window.until
+            pull.facts = FactSpool()
+            if work.part == "reach":
+                pull.facts.extend(map(reach_fact, fetcher.reach_rows(since, until)))
+            else:
+                gran = "hour" if work.part == "ad_hour" else "day"
+                pull.facts.extend(map(ad_fact, fetcher.ad_rows(gran, since, until)))
+    except MetaError as exc:
+        pull.error = exc
+        pull.close()
+        pull.facts = None
+    finally:
+        pull.fetch_finished = datetime.now(UTC)
+        pull.rows, pull.async_jobs = fetcher.rows, fetcher.async_jobs
+        pull.calls = client.stats.calls - calls_before
+        metrics.THROTTLE_WAIT.inc(client.stats.throttled_seconds - throttled_before)
+        metrics.USAGE.labels(str(work.connection_id)).set(client.transport.governor.last.pct)
+    return pull
+
+
+def record_chunk(
+    session: Session,
+    *,
+    settings: Settings,
+    fetch: Fetch,
+    connection: Connection,
+    pull: ChunkPull,
+) -> ChunkOutcome:
+    """Write what one chunk's fetch brought, through the ingest service, and the chunk's
+    state in the checkpoint: one short unit of work. A failed fetch writes only the
+    checkpoint's error state (and its consequences: a retry, a dead letter, a reauth)."""
+    index = pull.work.index
+    item = dict(fetch.checkpoint["chunks"][index])  # type: ignore[index]
+    item["attempts"] = int(item.get("attempts") or 0) + 1
+    item["fetch_started"] = pull.fetch_started.isoformat()
+    item["fetch_finished"] = pull.fetch_finished.isoformat() if pull.fetch_finished else None
+    fetch.calls += pull.calls
+    try:
+        if pull.error is not None:
+            raise pull.error
+        item["write_started"] = datetime.now(UTC).isoformat()
+        if item["part"] == "entities":
+            _refresh_entities(session, fetch, connection, item, pull.entities)
+        else:
+            assert pull.facts is not None
+            result = upsert_facts(
+                session,
+                settings=settings,
+                workspace_id=fetch.workspace_id,
+                records=pull.facts,
+                source="sync",
+                connection_id=connection.id,
+                fetch_id=fetch.id,
+            )
+            item["rows"] = pull.rows
             item["inserted"] = result.inserted
             item["revised"] = result.updated
             item["refused"] = result.failed
             label = {"ad_hour": "hour", "ad_day": "day"}.get(item["part"], "reach")
-            metrics.SYNC_ROWS.labels(label).inc(fetcher.rows)
+            metrics.SYNC_ROWS.labels(label).inc(pull.rows)
+        item["write_finished"] = datetime.now(UTC).isoformat()
         item["status"], item["error"] = plan.DONE, None
         outcome = ChunkOutcome("done")
     except MetaError as exc:
         item["error"] = exc.message
         outcome = _on_error(session, settings, fetch, connection, item, exc)
     finally:
-        fetch.calls += client.stats.calls - calls_before
-        metrics.THROTTLE_WAIT.inc(client.stats.throttled_seconds - throttled_before)
-        metrics.USAGE.labels(str(connection.id)).set(client.transport.governor.last.pct)
-    fetch.async_jobs += fetcher.async_jobs
+        pull.close()
+    fetch.async_jobs += pull.async_jobs
     if outcome.status == "done" and item["part"] != "entities":
         fetch.rows += int(item.get("rows") or 0)
     fetch.revised += int(item.get("revised") or 0) if outcome.status == "done" else 0
@@ -251,12 +336,10 @@ class _EntitiesLost(MetaError):
 
 def _refresh_entities(
     session: Session,
-    settings: Settings,
-    cipher: Cipher,
     fetch: Fetch,
     connection: Connection,
-    client: MetaAdsClient,
     item: dict[str, Any],
+    pull: EntityPull | None,
 ) -> None:
     """Campaigns, ad sets and ads first (their own fetch), so facts find their parents."""
     sub = Fetch(
@@ -267,13 +350,7 @@ def _refresh_entities(
     )
     session.add(sub)
     session.flush()
-    done = run_entity_sync(
-        session,
-        settings=settings,
-        cipher=cipher,
-        fetch=sub,
-        client_factory=lambda _settings, _token: client,
-    )
+    done = record_entity_sync(session, fetch=sub, pull=pull)
     if done.status is RunStatus.SUCCEEDED:
         item["rows"] = done.rows
         return

@@ -7,9 +7,7 @@ from datetime import UTC, datetime
 
 from metricx.db import unit_of_work
 from metricx.logging import get_logger
-from metricx.models import Fetch, RunStatus
-from metricx.sync import runner, scheduler
-from metricx.sync.entities import run_entity_sync
+from metricx.sync import entities, runner, scheduler
 from metricx.worker.context import current_runtime
 
 log = get_logger("metricx.sync")
@@ -25,13 +23,7 @@ def sync_connection_entities(fetch_id: str) -> str | None:
     """Run the queued entity sync ``fetch_id``; ends quietly when it is gone or already ran.
     (The task kept the name it had when it lived in connections/: jobs already queued under
     that name still run.)"""
-    runtime = current_runtime()
-    with unit_of_work(runtime.sessions) as session:
-        fetch = session.get(Fetch, uuid.UUID(fetch_id), with_for_update=True)
-        if fetch is None or fetch.status != RunStatus.QUEUED:
-            return None
-        run_entity_sync(session, settings=runtime.settings, cipher=runtime.cipher, fetch=fetch)
-        return fetch.status.value
+    return entities.run_entity_sync_job(current_runtime(), uuid.UUID(fetch_id))
 
 
 def enqueue_due_syncs(timestamp: int) -> dict[str, int]:
