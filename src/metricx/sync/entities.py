@@ -37,6 +37,7 @@ from metricx.logging import get_logger
 from metricx.metrics import rollups
 from metricx.models import Connection, ConnectionStatus, Fetch, Provider, RunStatus, Token
 from metricx.runtime import Runtime
+from metricx.sync import checkpoints
 from metricx.worker.enqueue import defer_job
 
 log = get_logger("metricx.sync")
@@ -218,18 +219,18 @@ def record_entity_sync(session: Session, *, fetch: Fetch, pull: EntityPull | Non
     connection.last_success_at = now
     connection.last_error = None
     _finish(fetch, started, RunStatus.SUCCEEDED, None, None)
-    fetch.checkpoint = {
-        "created": counts.created,
-        "updated": counts.updated,
-        "unchanged": counts.unchanged,
-        "removed": counts.removed,
-        "by_level": counts.by_level,
-        "retries": pull.retries,
-        "throttled_seconds": pull.throttled_seconds,
-        "duration_ms": fetch.checkpoint["duration_ms"] if fetch.checkpoint else None,
-    }
+    checkpoint = checkpoints.entities_of(fetch)  # the duration _finish just wrote
+    checkpoint.created, checkpoint.updated = counts.created, counts.updated
+    checkpoint.unchanged, checkpoint.removed = counts.unchanged, counts.removed
+    checkpoint.by_level = counts.by_level
+    checkpoint.retries, checkpoint.throttled_seconds = pull.retries, pull.throttled_seconds
+    checkpoints.store(fetch, checkpoint)
     session.flush()
-    log.info("entities synced", connection_id=str(connection.id), **fetch.checkpoint)
+    log.info(
+        "entities synced",
+        connection_id=str(connection.id),
+        **checkpoint.model_dump(exclude={"version", "kind"}),
+    )
     return fetch
 
 
@@ -296,7 +297,9 @@ def _finish(
     fetch.error_code = code
     fetch.finished_at = datetime.now(UTC)
     duration_ms = int((time.monotonic() - started) * 1000)
-    fetch.checkpoint = {**(fetch.checkpoint or {}), "duration_ms": duration_ms}
+    checkpoint = checkpoints.entities_of(fetch)
+    checkpoint.duration_ms = duration_ms
+    checkpoints.store(fetch, checkpoint)
     return fetch
 
 

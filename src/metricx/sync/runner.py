@@ -29,7 +29,7 @@ from metricx.integrations.meta.client import MetaAdsClient
 from metricx.logging import get_logger
 from metricx.models import Connection, Fetch, RunStatus, Token
 from metricx.runtime import Runtime
-from metricx.sync import plan, repository, service
+from metricx.sync import checkpoints, plan, repository, service
 
 log = get_logger("metricx.sync")
 
@@ -107,14 +107,14 @@ def _run_locked(
             connection = session.get(Connection, connection.id)
             if fetch is None or connection is None:
                 return None
-            pending = plan.next_pending(fetch.checkpoint or {})
+            pending = plan.next_pending(checkpoints.sync_of(fetch))
             if pending is None:
                 service.finish(
                     session, fetch=fetch, connection=connection, now=datetime.now(UTC), error=None
                 )
                 return fetch.status.value
             work = service.begin_chunk(
-                session, fetch=fetch, connection=connection, index=pending[0], now=datetime.now(UTC)
+                session, fetch=fetch, connection=connection, index=pending, now=datetime.now(UTC)
             )
             session.expunge(connection)
         # 2. Every page from Meta: no transaction open, no lock held but the connection's.

@@ -17,7 +17,6 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -41,7 +40,8 @@ from metricx.integrations.meta.fetcher import FetchOptions, MetaInsightsFetcher
 from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, Fetch, RunStatus, Severity, Token
 from metricx.quality.service import request_validation
-from metricx.sync import metrics, plan, repository
+from metricx.sync import checkpoints, metrics, plan, repository
+from metricx.sync.checkpoints import ChunkState, RunSpan, SyncCheckpoint
 from metricx.sync.entities import EntityPull, pull_entities, record_entity_sync
 from metricx.sync.facts import ad_fact, reach_fact
 from metricx.sync.spool import FactSpool
@@ -115,7 +115,9 @@ def request_sync(
         window, chunks = plan.incremental_plan(settings, today, full=full)
         kind = "sync"
         fetch = queue_fetch(session, settings, connection, kind, window, chunks, now)
-        fetch.checkpoint = {**(fetch.checkpoint or {}), "lookback": "full" if full else "short"}
+        checkpoint = checkpoints.sync_of(fetch)
+        checkpoint.lookback = "full" if full else "short"
+        checkpoints.store(fetch, checkpoint)
         return fetch
     return queue_fetch(session, settings, connection, kind, window, chunks, now)
 
@@ -130,7 +132,7 @@ def queue_fetch(
     connection: Connection,
     kind: str,
     window: plan.Window,
-    chunks: list[dict[str, Any]],
+    chunks: list[ChunkState],
     now: datetime,
 ) -> Fetch:
     last = repository.last_entities_sync(session, connection)
@@ -144,7 +146,7 @@ def queue_fetch(
         status=RunStatus.QUEUED,
         window_start=day_start_utc(window.since, tz),
         window_end=day_start_utc(window.until + timedelta(days=1), tz),
-        checkpoint={"version": 1, "kind": kind, "chunks": chunks, "runs": []},
+        checkpoint=checkpoints.dump(SyncCheckpoint(kind=kind, chunks=chunks)),
     )
     session.add(fetch)
     session.flush()
@@ -160,18 +162,20 @@ def reschedule(session: Session, fetch: Fetch, at: datetime) -> None:
 def start_run(session: Session, fetch: Fetch, now: datetime) -> None:
     fetch.status = RunStatus.RUNNING
     fetch.started_at = fetch.started_at or now
-    checkpoint = dict(fetch.checkpoint or {})
-    checkpoint["runs"] = [*checkpoint.get("runs", []), {"started": now.isoformat()}]
-    fetch.checkpoint = checkpoint
+    checkpoint = checkpoints.sync_of(fetch)
+    checkpoint.runs.append(RunSpan(started=now))
+    checkpoints.store(fetch, checkpoint)
     session.flush()
 
 
-def _save(fetch: Fetch, index: int, item: dict[str, Any]) -> None:
-    checkpoint = dict(fetch.checkpoint or {})
-    chunks = list(checkpoint["chunks"])
-    chunks[index] = item
-    checkpoint["chunks"] = chunks
-    fetch.checkpoint = checkpoint  # a new object: SQLAlchemy sees the JSON change
+def _chunk(fetch: Fetch, index: int) -> ChunkState:
+    return checkpoints.sync_of(fetch).chunks[index]
+
+
+def _save(fetch: Fetch, index: int, item: ChunkState) -> None:
+    checkpoint = checkpoints.sync_of(fetch)
+    checkpoint.chunks[index] = item
+    checkpoints.store(fetch, checkpoint)
 
 
 def backoff(settings: Settings, attempts: int, rng: random.Random | None = None) -> float:
@@ -219,14 +223,14 @@ def begin_chunk(
 ) -> ChunkWork:
     """Read what chunk ``index`` needs and mark when its fetch starts (the caller commits
     before Meta is asked: no transaction stays open across Meta's paging)."""
-    item = dict(fetch.checkpoint["chunks"][index])  # type: ignore[index]
-    item["fetch_started"] = now.isoformat()
+    item = _chunk(fetch, index)
+    item.fetch_started = now
     _save(fetch, index, item)
     session.flush()
     return ChunkWork(
         index=index,
-        part=item["part"],
-        window=plan.chunk_window(item) if item["part"] != "entities" else None,
+        part=item.part,
+        window=plan.chunk_window(item) if item.part != "entities" else None,
         connection_id=connection.id,
         account_id=connection.external_account_id,
         expected_ads=repository.count_ads(session, connection),
@@ -283,16 +287,16 @@ def record_chunk(
     state in the checkpoint: one short unit of work. A failed fetch writes only the
     checkpoint's error state (and its consequences: a retry, a dead letter, a reauth)."""
     index = pull.work.index
-    item = dict(fetch.checkpoint["chunks"][index])  # type: ignore[index]
-    item["attempts"] = int(item.get("attempts") or 0) + 1
-    item["fetch_started"] = pull.fetch_started.isoformat()
-    item["fetch_finished"] = pull.fetch_finished.isoformat() if pull.fetch_finished else None
+    item = _chunk(fetch, index)
+    item.attempts += 1
+    item.fetch_started, item.fetch_finished = pull.fetch_started, pull.fetch_finished
+    item.write_started = item.write_finished = None
     fetch.calls += pull.calls
     try:
         if pull.error is not None:
             raise pull.error
-        item["write_started"] = datetime.now(UTC).isoformat()
-        if item["part"] == "entities":
+        item.write_started = datetime.now(UTC)
+        if item.part == "entities":
             _refresh_entities(session, fetch, connection, item, pull.entities)
         else:
             assert pull.facts is not None
@@ -305,24 +309,24 @@ def record_chunk(
                 connection_id=connection.id,
                 fetch_id=fetch.id,
             )
-            item["rows"] = pull.rows
-            item["inserted"] = result.inserted
-            item["revised"] = result.updated
-            item["refused"] = result.failed
-            label = {"ad_hour": "hour", "ad_day": "day"}.get(item["part"], "reach")
+            item.rows = pull.rows
+            item.inserted = result.inserted
+            item.revised = result.updated
+            item.refused = result.failed
+            label = {"ad_hour": "hour", "ad_day": "day"}.get(item.part, "reach")
             metrics.SYNC_ROWS.labels(label).inc(pull.rows)
-        item["write_finished"] = datetime.now(UTC).isoformat()
-        item["status"], item["error"] = plan.DONE, None
+        item.write_finished = datetime.now(UTC)
+        item.status, item.error = plan.DONE, None
         outcome = ChunkOutcome("done")
     except MetaError as exc:
-        item["error"] = exc.message
+        item.error = exc.message
         outcome = _on_error(session, settings, fetch, connection, item, exc)
     finally:
         pull.close()
     fetch.async_jobs += pull.async_jobs
-    if outcome.status == "done" and item["part"] != "entities":
-        fetch.rows += int(item.get("rows") or 0)
-    fetch.revised += int(item.get("revised") or 0) if outcome.status == "done" else 0
+    if outcome.status == "done" and item.part != "entities":
+        fetch.rows += item.rows
+    fetch.revised += item.revised if outcome.status == "done" else 0
     _save(fetch, index, item)
     session.flush()
     return outcome
@@ -338,7 +342,7 @@ def _refresh_entities(
     session: Session,
     fetch: Fetch,
     connection: Connection,
-    item: dict[str, Any],
+    item: ChunkState,
     pull: EntityPull | None,
 ) -> None:
     """Campaigns, ad sets and ads first (their own fetch), so facts find their parents."""
@@ -352,7 +356,7 @@ def _refresh_entities(
     session.flush()
     done = record_entity_sync(session, fetch=sub, pull=pull)
     if done.status is RunStatus.SUCCEEDED:
-        item["rows"] = done.rows
+        item.rows = done.rows
         return
     message = done.error or "the entity sync failed"
     if done.error_code in ("token_invalid", "permission_lost"):
@@ -360,12 +364,16 @@ def _refresh_entities(
     raise TransientError(message)
 
 
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def _on_error(
     session: Session,
     settings: Settings,
     fetch: Fetch,
     connection: Connection,
-    item: dict[str, Any],
+    item: ChunkState,
     exc: MetaError,
 ) -> ChunkOutcome:
     if isinstance(exc, _EntitiesLost):
@@ -378,29 +386,29 @@ def _on_error(
             mark_needs_reauth(session, connection, exc.message)
         return ChunkOutcome("fatal", error=exc.message)
     retryable = is_retryable(exc)
-    if retryable and item["attempts"] < settings.sync_chunk_attempts:
-        wait = backoff(settings, item["attempts"])
+    if retryable and item.attempts < settings.sync_chunk_attempts:
+        wait = backoff(settings, item.attempts)
         if isinstance(exc, ThrottledError):
             wait = max(wait, exc.retry_after)  # Meta's regain-access estimate comes first
         log.warning(
             "sync chunk failed, will retry",
             fetch_id=str(fetch.id),
-            part=item["part"],
-            since=item.get("since"),
-            attempts=item["attempts"],
+            part=item.part,
+            since=_day(item.since),
+            attempts=item.attempts,
             wait_seconds=round(wait, 1),
             error=exc.message,
         )
         return ChunkOutcome("retry", wait=wait, error=exc.message)
-    item["status"] = plan.FAILED
+    item.status = plan.FAILED
     context = {
         "connection_id": str(connection.id),
         "account_id": connection.external_account_id,
         "fetch_id": str(fetch.id),
-        "part": item["part"],
-        "since": item.get("since"),
-        "until": item.get("until"),
-        "attempts": item["attempts"],
+        "part": item.part,
+        "since": _day(item.since),
+        "until": _day(item.until),
+        "attempts": item.attempts,
     }
     errors = [{"field": "chunk", "reason": exc.message, "code": exc.kind}]
     repository.dead_letter_chunk(session, fetch, context, errors)
@@ -410,8 +418,8 @@ def _on_error(
         kind=ALERT_KIND,
         key=str(connection.id),
         severity=Severity.WARNING,
-        message=f"{connection.name}: a sync chunk ({item['part']} {item.get('since')} to "
-        f"{item.get('until')}) failed {item['attempts']} times: {exc.message}",
+        message=f"{connection.name}: a sync chunk ({item.part} {_day(item.since)} to "
+        f"{_day(item.until)}) failed {item.attempts} times: {exc.message}",
         details=context,
         connection_id=connection.id,
     )
@@ -428,7 +436,8 @@ def finish(
     error: str | None,
 ) -> Fetch:
     """Close the fetch: outcome, counts, duration; the connection's sync times and alerts."""
-    summary = plan.totals(fetch.checkpoint or {})
+    checkpoint = checkpoints.sync_of(fetch)
+    summary = plan.totals(checkpoint)
     fatal = error is not None and summary["done"] + summary["failed"] < summary["chunks"]
     if fatal or (summary["failed"] and not summary["done"]):
         fetch.status = RunStatus.FAILED
@@ -436,16 +445,17 @@ def finish(
         fetch.status = RunStatus.PARTIAL
     else:
         fetch.status = RunStatus.SUCCEEDED
-    failed_errors = [c["error"] for c in fetch.checkpoint["chunks"] if c["status"] == plan.FAILED]  # type: ignore[index]
+    failed_errors = [c.error or "" for c in checkpoint.chunks if c.status == plan.FAILED]
     fetch.error = error or (failed_errors[0] if failed_errors else None)
     fetch.error_code = "connection_lost" if fatal else "chunks_failed" if failed_errors else None
     fetch.finished_at = now
-    runs = (fetch.checkpoint or {}).get("runs", [])
-    if runs:
-        runs[-1]["finished"] = now.isoformat()
-        started = datetime.fromisoformat(runs[-1]["started"])
-        fetch.duration_ms = (fetch.duration_ms or 0) + int((now - started).total_seconds() * 1000)
-        fetch.checkpoint = {**(fetch.checkpoint or {}), "runs": runs, "totals": summary}
+    if checkpoint.runs:
+        run = checkpoint.runs[-1]
+        run.finished = now
+        elapsed = int((now - run.started).total_seconds() * 1000)
+        fetch.duration_ms = (fetch.duration_ms or 0) + elapsed
+        checkpoint.totals = summary
+        checkpoints.store(fetch, checkpoint)
     if connection is not None:
         connection.last_sync_at = now
         connection.next_sync_at = now + timedelta(minutes=connection.sync_interval_minutes)
