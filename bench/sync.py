@@ -18,7 +18,8 @@ incremental < 15 s, memory flat from 1,000 to 5,000 ads.
 
 --workspace-accounts N connects N sandbox accounts to ONE workspace (an agency's case) and
 backfills them with 1 worker, then (a second workspace, the same accounts, the same work)
-with 3 workers: threads running the sync job, as worker processes do. The sandbox answers
+with 3 workers: processes running the sync job one fetch at a time, as `metricx worker`
+processes do. The sandbox answers
 every call after --latency seconds, as Meta's latency dominates a real sync. Since a chunk
 holds no transaction and no workspace lock while it fetches, the accounts of one workspace
 sync side by side: target 3 workers >= 2.5x faster than 1.
@@ -28,12 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
+import multiprocessing
+import os
 import re
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -59,6 +60,7 @@ from metricx.runtime import Runtime
 from metricx.sandbox.config import SandboxConfig
 from metricx.sandbox.server import free_port
 from metricx.sync import runner, service
+from metricx.sync.checkpoints import sync_of
 from metricx.workspaces.service import create_workspace
 
 RESULT = "RESULT "  # the line a --compare-ads child hands its figures back on
@@ -349,35 +351,45 @@ def compare(sizes: list[int], naive_sample: int, database_url: str) -> None:
     )
 
 
-def sync_all(runtime: Runtime, fetch_ids: list[Any], workers: int) -> float:
-    """Run the queued syncs with ``workers`` threads taking them in turn, as worker
-    processes take jobs; the wall time until the last one is done."""
-    jobs: queue.Queue[Any] = queue.Queue()
-    for fetch_id in fetch_ids:
-        jobs.put(fetch_id)
-    failures: list[BaseException] = []
+_worker_runtime: Runtime | None = None
 
-    def work() -> None:
-        while True:
-            try:
-                fetch_id = jobs.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                while runner.run_fetch(runtime, fetch_id) == "deferred":
-                    time.sleep(0.5)
-            except BaseException as exc:
-                failures.append(exc)
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=work) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if failures:
-        raise failures[0]
-    return time.perf_counter() - started
+def _start_worker(settings: Settings, keys: str) -> None:
+    """A worker process's runtime (its own engine), built once when the process starts."""
+    global _worker_runtime
+    configure_logging("console", "WARNING")
+    url = settings.database_url
+    assert url is not None
+    eng = make_engine(url)
+    _worker_runtime = Runtime(
+        settings, url, eng, make_sessionmaker(eng), Cipher.from_csv(keys), "x" * 32
+    )
+
+
+def _ready(_: int) -> int:
+    return os.getpid()
+
+
+def _run_job(fetch_id: Any) -> str | None:
+    assert _worker_runtime is not None
+    while (status := runner.run_fetch(_worker_runtime, fetch_id)) == "deferred":
+        time.sleep(0.5)
+    return status
+
+
+def sync_all(settings: Settings, keys: str, fetch_ids: list[Any], workers: int) -> float:
+    """Run the queued syncs with ``workers`` worker processes taking them one at a time, as
+    `metricx worker` processes take jobs; the wall time until the last one is done (the
+    processes are started and warm before the clock starts)."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_start_worker, initargs=(settings, keys)) as pool:
+        pids = set(pool.map(_ready, range(workers * 4), chunksize=1))
+        assert pids, "no worker started"
+        started = time.perf_counter()
+        statuses = list(pool.imap_unordered(_run_job, fetch_ids, chunksize=1))
+        wall = time.perf_counter() - started
+    assert statuses.count("succeeded") == len(fetch_ids), statuses
+    return wall
 
 
 def workspace_scale_out(accounts: int, latency: float, database_url: str) -> None:
@@ -415,7 +427,7 @@ def workspace_scale_out(accounts: int, latency: float, database_url: str) -> Non
                 sync_backfill_days=7,
                 sync_lock_retry_seconds=0.5,
             )
-            eng = make_engine(db_url, pool_size=10)
+            eng = make_engine(db_url)
             runtime = Runtime(
                 settings, db_url, eng, make_sessionmaker(eng), Cipher.from_csv(keys), "x" * 32
             )
@@ -448,14 +460,26 @@ def workspace_scale_out(accounts: int, latency: float, database_url: str) -> Non
                     ]
                     session.flush()
                     fetch_ids = [f.id for f in fetches]
-                walls[workers] = sync_all(runtime, fetch_ids, workers)
+                walls[workers] = sync_all(settings, keys, fetch_ids, workers)
                 with unit_of_work(runtime.sessions) as session:
                     done = [session.get(Fetch, i) for i in fetch_ids]
                     assert all(f is not None and f.status.value == "succeeded" for f in done)
                     calls[workers] = sum(f.calls for f in done if f is not None)
+                    chunks = [c for f in done if f is not None for c in sync_of(f).chunks]
+                fetching = sum(
+                    (c.fetch_finished - c.fetch_started).total_seconds()
+                    for c in chunks
+                    if c.fetch_started and c.fetch_finished
+                )
+                writing = sum(
+                    (c.write_finished - c.write_started).total_seconds()
+                    for c in chunks
+                    if c.write_started and c.write_finished
+                )
                 print(
                     f"{accounts} accounts in one workspace, {workers} worker(s): "
-                    f"{walls[workers]:.1f} s wall, {calls[workers]} Meta calls",
+                    f"{walls[workers]:.1f} s wall, {calls[workers]} Meta calls; chunks spent "
+                    f"{fetching:.1f} s fetching from Meta, {writing:.1f} s writing",
                     flush=True,
                 )
             eng.dispose()
