@@ -7,6 +7,7 @@ account) as the baseline of API calls.
     .venv/bin/python bench/sync.py [--ads 1000] [--naive-sample 100]
                                    [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
     .venv/bin/python bench/sync.py --compare-ads 1000,5000
+    .venv/bin/python bench/sync.py --workspace-accounts 20 [--latency 0.25]
 
 Makes a fresh, migrated database on that server (dropped at the end) and serves the sandbox
 from its own process, so the memory figures are the syncing process's alone. Prints wall time,
@@ -14,12 +15,22 @@ API calls, async jobs, rows/s and the peak RSS of each pass (and the RSS before 
 --compare-ads runs each size in a fresh process, one after the other, then prints the peaks
 side by side and their ratio. Targets: backfill < 3 min, >= 20x fewer calls than naive,
 incremental < 15 s, memory flat from 1,000 to 5,000 ads.
+
+--workspace-accounts N connects N sandbox accounts to ONE workspace (an agency's case) and
+backfills them with 1 worker, then (a second workspace, the same accounts, the same work)
+with 3 workers: processes running the sync job one fetch at a time, as `metricx worker`
+processes do. The sandbox answers
+every call after --latency seconds, as Meta's latency dominates a real sync. Since a chunk
+holds no transaction and no workspace lock while it fetches, the accounts of one workspace
+sync side by side: target 3 workers >= 2.5x faster than 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import re
 import secrets
 import subprocess
@@ -49,6 +60,7 @@ from metricx.runtime import Runtime
 from metricx.sandbox.config import SandboxConfig
 from metricx.sandbox.server import free_port
 from metricx.sync import runner, service
+from metricx.sync.checkpoints import sync_of
 from metricx.workspaces.service import create_workspace
 
 RESULT = "RESULT "  # the line a --compare-ads child hands its figures back on
@@ -339,6 +351,148 @@ def compare(sizes: list[int], naive_sample: int, database_url: str) -> None:
     )
 
 
+_worker_runtime: Runtime | None = None
+
+
+def _start_worker(settings: Settings, keys: str) -> None:
+    """A worker process's runtime (its own engine), built once when the process starts."""
+    global _worker_runtime
+    configure_logging("console", "WARNING")
+    url = settings.database_url
+    assert url is not None
+    eng = make_engine(url)
+    _worker_runtime = Runtime(
+        settings, url, eng, make_sessionmaker(eng), Cipher.from_csv(keys), "x" * 32
+    )
+
+
+def _ready(_: int) -> int:
+    return os.getpid()
+
+
+def _run_job(fetch_id: Any) -> str | None:
+    assert _worker_runtime is not None
+    while (status := runner.run_fetch(_worker_runtime, fetch_id)) == "deferred":
+        time.sleep(0.5)
+    return status
+
+
+def sync_all(settings: Settings, keys: str, fetch_ids: list[Any], workers: int) -> float:
+    """Run the queued syncs with ``workers`` worker processes taking them one at a time, as
+    `metricx worker` processes take jobs; the wall time until the last one is done (the
+    processes are started and warm before the clock starts)."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_start_worker, initargs=(settings, keys)) as pool:
+        pids = set(pool.map(_ready, range(workers * 4), chunksize=1))
+        assert pids, "no worker started"
+        started = time.perf_counter()
+        statuses = list(pool.imap_unordered(_run_job, fetch_ids, chunksize=1))
+        wall = time.perf_counter() - started
+    assert statuses.count("succeeded") == len(fetch_ids), statuses
+    return wall
+
+
+def workspace_scale_out(accounts: int, latency: float, database_url: str) -> None:
+    """N accounts of one workspace: 1 worker vs 3 workers, the same work each time."""
+    now = datetime.now(UTC).replace(minute=40, second=0, microsecond=0) - timedelta(hours=1)
+    config = SandboxConfig(
+        seed=2020,
+        accounts=accounts,
+        campaigns=2,
+        adsets_per_campaign=2,
+        ads_per_adset=5,
+        days=10,
+        tier="standard",
+        clock=now,
+        frozen_clock=True,
+    )
+    admin = libpq_url(normalize_url(database_url))
+    name = f"metricx_bench_sync_{secrets.token_hex(3)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db_url = normalize_url(database_url.rsplit("/", 1)[0] + "/" + name)
+    try:
+        with sandbox_process(config) as url:
+            engine = create_engine(db_url)
+            upgrade(engine)
+            engine.dispose()
+            keys = Cipher.generate_key()
+            settings = Settings(
+                database_url=db_url,
+                encryption_keys=keys,
+                secret_key="s" * 32,
+                meta_app_id=config.app_id,
+                meta_app_secret=config.app_secret,
+                meta_graph_url=url,
+                sync_backfill_days=7,
+                sync_lock_retry_seconds=0.5,
+            )
+            eng = make_engine(db_url)
+            runtime = Runtime(
+                settings, db_url, eng, make_sessionmaker(eng), Cipher.from_csv(keys), "x" * 32
+            )
+            token = httpx.post(url + "/_sandbox/token", json={}).json()["token"]
+            ids = [a["id"] for a in httpx.get(url + "/_sandbox").json()["accounts"]]
+            httpx.post(
+                url + "/_sandbox/faults", json={"slow_rate": 1.0, "slow_seconds": latency}
+            ).raise_for_status()
+            with unit_of_work(runtime.sessions) as session:
+                owner = create_user(session, email="bench@example.com", password="bench password 1")
+            walls: dict[int, float] = {}
+            calls: dict[int, int] = {}
+            for workers in (1, 3):
+                with unit_of_work(runtime.sessions) as session:
+                    ws = create_workspace(
+                        session, name=f"agency {workers}", owner_id=owner.id, timezone="UTC"
+                    )
+                    rows = add_with_token(
+                        session,
+                        settings=settings,
+                        cipher=runtime.cipher,
+                        workspace_id=ws.id,
+                        access_token=token,
+                        accounts=ids,
+                        created_by=None,
+                    )
+                    fetches = [
+                        service.request_sync(session, settings=settings, connection=r, now=now)
+                        for r in rows
+                    ]
+                    session.flush()
+                    fetch_ids = [f.id for f in fetches]
+                walls[workers] = sync_all(settings, keys, fetch_ids, workers)
+                with unit_of_work(runtime.sessions) as session:
+                    done = [session.get(Fetch, i) for i in fetch_ids]
+                    assert all(f is not None and f.status.value == "succeeded" for f in done)
+                    calls[workers] = sum(f.calls for f in done if f is not None)
+                    chunks = [c for f in done if f is not None for c in sync_of(f).chunks]
+                fetching = sum(
+                    (c.fetch_finished - c.fetch_started).total_seconds()
+                    for c in chunks
+                    if c.fetch_started and c.fetch_finished
+                )
+                writing = sum(
+                    (c.write_finished - c.write_started).total_seconds()
+                    for c in chunks
+                    if c.write_started and c.write_finished
+                )
+                print(
+                    f"{accounts} accounts in one workspace, {workers} worker(s): "
+                    f"{walls[workers]:.1f} s wall, {calls[workers]} Meta calls; chunks spent "
+                    f"{fetching:.1f} s fetching from Meta, {writing:.1f} s writing",
+                    flush=True,
+                )
+            eng.dispose()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    ratio = walls[1] / walls[3]
+    print(
+        f"3 workers vs 1 on one workspace ({latency:.2f} s per Meta call): {ratio:.2f}x faster;"
+        " target >= 2.5x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ads", type=int, default=1000)
@@ -348,9 +502,18 @@ def main() -> None:
         "--compare-ads",
         help="comma-separated sizes (e.g. 1000,5000), each measured in a fresh process",
     )
+    parser.add_argument(
+        "--workspace-accounts",
+        type=int,
+        help="N accounts in one workspace: 1 worker vs 3 workers (e.g. 20)",
+    )
+    parser.add_argument("--latency", type=float, default=0.25, help="seconds per Meta call")
     parser.add_argument("--result-line", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     configure_logging("console", "WARNING")
+    if args.workspace_accounts:
+        workspace_scale_out(args.workspace_accounts, args.latency, args.database_url)
+        return
     if args.compare_ads:
         sizes = [int(n) for n in args.compare_ads.split(",")]
         compare(sizes, args.naive_sample, args.database_url)

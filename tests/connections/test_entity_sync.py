@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 
 from metricx.alerts.service import open_alert
 from metricx.config import Settings
-from metricx.connections.entity_sync import request_entity_sync, run_entity_sync
 from metricx.connections.service import REAUTH_ALERT, add_with_token
 from metricx.errors import Conflict
 from metricx.integrations.meta.client import MetaAdsClient
 from metricx.kit.crypto import Cipher, Secret
 from metricx.models import Connection, ConnectionStatus, Entity, Fetch, RunStatus, Token
+from metricx.sync.entities import request_entity_sync, run_entity_sync
 from tests.factories import make_workspace
 from tests.meta_sandbox import MetaSandbox
 

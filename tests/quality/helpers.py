@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from metricx.config import Settings
 from metricx.ingest.records import FactInput
 from metricx.ingest.service import upsert_facts
+from metricx.integrations.meta.insights_rows import LevelTotalsRow, parse_totals_row
 from metricx.models import Connection, Entity, Level, Provider
 from metricx.quality.service import ValidationResult, validate_connection
 from tests.factories import make_workspace
@@ -43,8 +44,13 @@ class Account:
     def days(self) -> list[date]:
         return [TODAY - timedelta(days=i) for i in range(DAYS, 0, -1)]
 
-    def meta_totals(self, level: str, since: date, until: date) -> Iterable[dict[str, Any]]:
-        """Daily totals of ``level`` as a consistent Meta reports them (plus overrides)."""
+    def meta_totals(self, level: str, since: date, until: date) -> Iterable[LevelTotalsRow]:
+        """Daily totals of ``level`` as a consistent Meta reports them (plus overrides), read
+        by Meta's row parser from the rows Meta would send."""
+        for row in self.meta_rows(level, since, until):
+            yield parse_totals_row(row, level)
+
+    def meta_rows(self, level: str, since: date, until: date) -> Iterable[dict[str, Any]]:
         adsets = {s.id: s.external_id for s in self.adsets}
         for day in self.days():
             if not since <= day <= until:

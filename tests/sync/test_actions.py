@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from metricx.integrations.meta.actions import action_measures
-from metricx.sync.fetcher import ad_fact, parse_hour
+from metricx.integrations.meta.insights_rows import parse_ad_row, parse_hour
+from metricx.sync.facts import ad_fact
 
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "meta-payloads"
+PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "meta"
 
 
 def acts(**counts: int) -> list[dict[str, str]]:
@@ -58,14 +59,14 @@ def test_the_conversion_follows_the_campaign_goal(objective: str | None, expecte
 
 def test_real_daily_row_without_conversions_maps_to_zero() -> None:
     rows = json.loads((PAYLOADS / "insights_daily_rows_with_actions.json").read_text())["data"]
-    fact = ad_fact(rows[0], hourly=False)
+    fact = ad_fact(parse_ad_row(rows[0], hourly=False))
     assert fact.spend == Decimal("14.35") and fact.impressions == 185 and fact.clicks == 9
     assert (fact.conversions, fact.leads, fact.purchases) == (0, 0, 0)
 
 
 def test_real_hourly_row_stores_no_action_measures_and_no_reach() -> None:
     rows = json.loads((PAYLOADS / "insights_hourly_breakdown_rows.json").read_text())["data"]
-    fact = ad_fact(rows[0], hourly=True)
+    fact = ad_fact(parse_ad_row(rows[0], hourly=True))
     assert fact.granularity == "hour" and fact.hour is not None and fact.fold == 0
     assert fact.reach is None and fact.conversions is None and fact.purchase_value is None
 

@@ -20,7 +20,7 @@ def test_short_plan_reads_daily_rows_only_as_far_back_as_hours() -> None:
     short_window, short = plan.incremental_plan(s, today, full=False)
     assert full_window.since == today - timedelta(days=28)
     assert short_window.since == today - timedelta(days=3)
-    assert {c["part"] for c in short} == {c["part"] for c in full}
+    assert {c.part for c in short} == {c.part for c in full}
 
 
 def test_daily_pass_comes_once_a_day(db: Session) -> None:

@@ -13,17 +13,19 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from metricx.connections.entity_sync import run_entity_sync
 from metricx.db import unit_of_work
 from metricx.facts import rollups
 from metricx.integrations.meta.client import MetaAdsClient
+from metricx.integrations.meta.fetcher import MetaInsightsFetcher
+from metricx.integrations.meta.insights_rows import parse_ad_row
 from metricx.kit.crypto import Secret
 from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
 from metricx.metrics.service import UnifiedMetricService
 from metricx.models import Connection, Entity, Fetch, RunStatus, Workspace
 from metricx.runtime import Runtime
 from metricx.sandbox.generator import Ad
-from metricx.sync.fetcher import MetaMetricsFetcher, ad_fact
+from metricx.sync.entities import run_entity_sync
+from metricx.sync.facts import ad_fact, reach_fact
 from metricx.sync.service import local_today
 from tests.meta_sandbox import MetaSandbox
 from tests.sync.conftest import connect_account, sandbox_clients
@@ -47,16 +49,19 @@ def test_ad_rows_carry_their_ad_set_campaign_and_account() -> None:
         "clicks": "3",
         "date_start": "2026-11-20",
     }
-    daily = ad_fact({**row, "reach": "80"}, hourly=False)
+    daily = ad_fact(parse_ad_row({**row, "reach": "80"}, hourly=False))
     hourly = ad_fact(
-        {**row, "hourly_stats_aggregated_by_advertiser_time_zone": "13:00:00 - 13:59:59"},
-        hourly=True,
+        parse_ad_row(
+            {**row, "hourly_stats_aggregated_by_advertiser_time_zone": "13:00:00 - 13:59:59"},
+            hourly=True,
+        )
     )
     for fact in (daily, hourly):
         assert fact.external_entity_id == "120001"
         assert fact.parents == ("120002", "120003", "act_100042")
     # A row that names no parent leaves the entity where the entity sync puts it.
-    assert ad_fact({k: v for k, v in row.items() if k != "adset_id"}, hourly=False).parents is None
+    orphan = {k: v for k, v in row.items() if k != "adset_id"}
+    assert ad_fact(parse_ad_row(orphan, hourly=False)).parents is None
 
 
 def test_fetched_facts_name_the_parents_meta_holds(
@@ -66,17 +71,17 @@ def test_fetched_facts_name_the_parents_meta_holds(
     client = MetaAdsClient.from_settings(
         sync_runtime.settings, Secret(sync_sandbox.token()), sleep=sync_sandbox.advance
     )
-    fetcher = MetaMetricsFetcher(client, account_id=account.id)
+    fetcher = MetaInsightsFetcher(client, account_id=account.id)
     today = sandbox_now(sync_sandbox).astimezone(account.tz).date()
     by_id = sync_sandbox.state.world.by_id
     for gran in ("day", "hour"):
-        facts = list(fetcher.ad_facts(gran, today - timedelta(days=1), today))
+        facts = [ad_fact(r) for r in fetcher.ad_rows(gran, today - timedelta(days=1), today)]
         assert facts
         for fact in facts:
             ad = by_id[str(fact.external_entity_id)]
             assert isinstance(ad, Ad)
             assert fact.parents == (ad.adset.id, ad.campaign.id, account.id)
-    reach = list(fetcher.reach_facts(today - timedelta(days=1), today))
+    reach = [reach_fact(r) for r in fetcher.reach_rows(today - timedelta(days=1), today)]
     assert {f.level for f in reach} == {"account", "campaign", "adset"}
     for fact in reach:
         entity = by_id[str(fact.external_entity_id)]

@@ -11,10 +11,9 @@ from metricx.auth.dependencies import (
     DbSession,
     RuntimeDep,
     WorkspaceAdmin,
-    WorkspaceIngester,
     WorkspaceReader,
 )
-from metricx.connections import entity_sync, oauth_flow, service
+from metricx.connections import oauth_flow, service
 from metricx.connections import repository as repo
 from metricx.connections.schemas import (
     ConnectionCreate,
@@ -147,23 +146,6 @@ def reconnect(
         reconnect_connection_id=connection_id,
     )
     return ReconnectStarted(authorize_url=url)
-
-
-@router.post(
-    BASE + "/{connection_id}/sync-entities",
-    status_code=202,
-    response_model=FetchRead,
-    responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
-)
-def sync_entities(
-    connection_id: uuid.UUID, access: WorkspaceIngester, session: DbSession
-) -> FetchRead:
-    """Queue a sync of the account's campaigns, ad sets and ads. Answers the fetch record
-    (status ``queued``); follow it at ``.../fetches/{fetch_id}``."""
-    row = service.get_connection(
-        session, workspace_id=access.workspace.id, connection_id=connection_id
-    )
-    return FetchRead.model_validate(entity_sync.request_entity_sync(session, connection=row))
 
 
 @router.get(BASE + "/{connection_id}/fetches", response_model=list[FetchRead], responses=ERRORS)

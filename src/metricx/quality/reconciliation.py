@@ -11,7 +11,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from metricx.integrations.meta.client import ALL_EFFECTIVE_STATUSES, MetaAdsClient, act_id
+from metricx.integrations.meta.client import MetaAdsClient
+from metricx.integrations.meta.fetcher import MetaInsightsFetcher
+from metricx.integrations.meta.insights_rows import LevelTotalsRow
 from metricx.models import Severity
 from metricx.quality import reads
 from metricx.quality.finding import (
@@ -25,31 +27,15 @@ from metricx.quality.finding import (
 
 MEASURES = ("spend", "impressions", "clicks")
 Totals = tuple[Decimal, int, int]
-# (level, since, until) -> Meta's daily rows of that level: {<level>_id, date_start, spend, ...}
-MetaTotals = Callable[[str, date, date], Iterable[dict[str, Any]]]
+# (level, since, until) -> Meta's daily totals of every object of that level.
+MetaTotals = Callable[[str, date, date], Iterable[LevelTotalsRow]]
 
 
 def meta_totals(client: MetaAdsClient, account_id: str) -> MetaTotals:
     """Meta's own daily totals per account, campaign or ad set (deleted objects included, as
-    the sync includes their ads)."""
-
-    def fetch(level: str, since: date, until: date) -> Iterable[dict[str, Any]]:
-        options: dict[str, Any] = {
-            "time_range": {"since": since.isoformat(), "until": until.isoformat()},
-            "time_increment": 1,
-        }
-        if level != "account":
-            options["filtering"] = [
-                {
-                    "field": f"{level}.effective_status",
-                    "operator": "IN",
-                    "value": list(ALL_EFFECTIVE_STATUSES),
-                }
-            ]
-        fields = [f"{level}_id", "date_start", *MEASURES]
-        return list(client.get_insights(account_id, level=level, fields=fields, **options))
-
-    return fetch
+    the sync includes their ads), read and parsed by the same fetcher as the sync's."""
+    fetcher = MetaInsightsFetcher(client, account_id=account_id)
+    return fetcher.level_totals
 
 
 def _mismatch(expected: Totals, actual: Totals, tolerance: float) -> dict[str, Any] | None:
@@ -105,13 +91,6 @@ def hourly_vs_daily(session: Session, window: Window, *, tolerance: float) -> li
     return findings
 
 
-def _meta_key(level: str, row: dict[str, Any]) -> tuple[str, date]:
-    external = str(row.get(f"{level}_id", ""))
-    if level == "account":
-        external = act_id(external)
-    return external, date.fromisoformat(str(row["date_start"])[:10])
-
-
 def level_totals(
     session: Session,
     window: Window,
@@ -139,12 +118,7 @@ def level_totals(
     for level in levels:
         theirs: dict[tuple[str, str, date], Totals] = {}
         for row in fetch(level, since, window.until):
-            external_id, day = _meta_key(level, row)
-            theirs[(level, external_id, day)] = (
-                Decimal(str(row.get("spend") or 0)),
-                int(row.get("impressions") or 0),
-                int(row.get("clicks") or 0),
-            )
+            theirs[(level, row.external_id, row.day)] = (row.spend, row.impressions, row.clicks)
         keys = {k for k in ours if k[0] == level} | theirs.keys()
         for key in sorted(keys):
             _, external_id, day = key

@@ -10,6 +10,7 @@ import uuid
 from fastapi import APIRouter, Body
 
 from metricx.auth.dependencies import DbSession, RuntimeDep, WorkspaceIngester, WorkspaceReader
+from metricx.connections import service as connection_service
 from metricx.connections.schemas import FetchRead
 from metricx.errors import (
     Conflict,
@@ -19,7 +20,7 @@ from metricx.errors import (
     Unauthorized,
     error_responses,
 )
-from metricx.sync import repository, service
+from metricx.sync import entities, repository, service
 from metricx.sync.schemas import ImportList, ImportRead, SyncRequest
 
 router = APIRouter(tags=["sync"])
@@ -74,3 +75,21 @@ def list_imports(
         raise NotFound("no such connection")
     rows = repository.imports_of(session, access.workspace.id, connection_id, fetch_id)
     return ImportList(imports=[ImportRead.model_validate(r) for r in rows])
+
+
+@router.post(
+    BASE + "/sync-entities",
+    tags=["connections"],
+    status_code=202,
+    response_model=FetchRead,
+    responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
+)
+def sync_entities(
+    connection_id: uuid.UUID, access: WorkspaceIngester, session: DbSession
+) -> FetchRead:
+    """Queue a sync of the account's campaigns, ad sets and ads. Answers the fetch record
+    (status ``queued``); follow it at ``.../fetches/{fetch_id}``."""
+    row = connection_service.get_connection(
+        session, workspace_id=access.workspace.id, connection_id=connection_id
+    )
+    return FetchRead.model_validate(entities.request_entity_sync(session, connection=row))

@@ -1,13 +1,9 @@
-"""A sync's plan: the window split into chunks, stored as the fetch's checkpoint.
+"""A sync's plan: the window split into chunks, stored as the fetch's checkpoint
+(checkpoints.SyncCheckpoint).
 
 The checkpoint is the plan plus each chunk's state, written after every chunk in its own
 transaction. A worker that dies mid-backfill leaves the finished chunks marked `done`; the next
 run skips them and goes on with the first chunk not done: never from zero, never with a gap.
-
-    {"version": 1, "kind": "backfill", "chunks": [
-        {"part": "ad_day", "since": "2026-01-01", "until": "2026-01-31", "status": "done",
-         "attempts": 1, "rows": 31000, "inserted": 30990, "revised": 10, "error": null}, ...],
-     "runs": [{"started": "...", "finished": "..."}]}
 
 Parts: `entities` (refresh campaigns/ad sets/ads first), `ad_day`, `ad_hour` (ad-level facts),
 `reach` (account/campaign/ad set daily reach).
@@ -18,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Final
 
 from metricx.config import Settings
+from metricx.sync.checkpoints import ChunkState, SyncCheckpoint, parse_sync
 
 PARTS = ("entities", "ad_day", "ad_hour", "reach")
-PENDING, DONE, FAILED = "pending", "done", "failed"
+PENDING: Final = "pending"
+DONE: Final = "done"
+FAILED: Final = "failed"
 
 
 @dataclass(frozen=True)
@@ -45,26 +44,20 @@ def split(window: Window, days: int) -> Iterator[Window]:
         cur = end + timedelta(days=1)
 
 
-def chunk(part: str, window: Window | None) -> dict[str, Any]:
-    return {
-        "part": part,
-        "since": window.since.isoformat() if window else None,
-        "until": window.until.isoformat() if window else None,
-        "status": PENDING,
-        "attempts": 0,
-        "rows": 0,
-        "inserted": 0,
-        "revised": 0,
-        "error": None,
-    }
+def chunk(part: str, window: Window | None) -> ChunkState:
+    return ChunkState(
+        part=part,
+        since=window.since if window else None,
+        until=window.until if window else None,
+    )
 
 
 def backfill_plan(
     settings: Settings, window: Window, *, hourly: bool = True, daily: bool = True
-) -> list[dict[str, Any]]:
+) -> list[ChunkState]:
     """Daily chunks (ad facts + reach) and hourly chunks, interleaved oldest first so a
     partial backfill covers a contiguous stretch of history at both granularities."""
-    parts: list[tuple[date, int, dict[str, Any]]] = []
+    parts: list[tuple[date, int, ChunkState]] = []
     if daily:
         for w in split(window, settings.sync_chunk_days_daily):
             parts.append((w.since, 0, chunk("ad_day", w)))
@@ -78,7 +71,7 @@ def backfill_plan(
 
 def incremental_plan(
     settings: Settings, today: date, *, full: bool = True
-) -> tuple[Window, list[dict[str, Any]]]:
+) -> tuple[Window, list[ChunkState]]:
     """The lookback windows a sync re-reads. The daily pass (``full``) re-reads the whole
     daily lookback (late conversions land for weeks); the hourly syncs between re-read the
     daily rows only as far back as the hourly lookback. `until` is tomorrow: a clock a
@@ -91,24 +84,30 @@ def incremental_plan(
     return Window(min(daily.since, hourly.since), until), chunks
 
 
-def chunk_window(item: dict[str, Any]) -> Window:
-    return Window(date.fromisoformat(item["since"]), date.fromisoformat(item["until"]))
+def chunk_window(item: ChunkState) -> Window:
+    assert item.since is not None and item.until is not None, "entities chunks have no window"
+    return Window(item.since, item.until)
 
 
-def next_pending(checkpoint: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
-    for index, item in enumerate(checkpoint.get("chunks", [])):
-        if item["status"] == PENDING:
-            return index, item
+def next_pending(checkpoint: SyncCheckpoint) -> int | None:
+    """The index of the first chunk not yet done or failed."""
+    for index, item in enumerate(checkpoint.chunks):
+        if item.status == PENDING:
+            return index
     return None
 
 
-def totals(checkpoint: dict[str, Any]) -> dict[str, int]:
-    chunks = checkpoint.get("chunks", [])
+def totals(checkpoint: SyncCheckpoint | dict[str, Any] | None) -> dict[str, int]:
+    """Chunks done and failed, rows read, inserted and revised (a stored checkpoint of any
+    version, or the typed one)."""
+    if not isinstance(checkpoint, SyncCheckpoint):
+        checkpoint = parse_sync(checkpoint)
+    chunks = checkpoint.chunks
     return {
         "chunks": len(chunks),
-        "done": sum(1 for c in chunks if c["status"] == DONE),
-        "failed": sum(1 for c in chunks if c["status"] == FAILED),
-        "rows": sum(int(c.get("rows") or 0) for c in chunks),
-        "inserted": sum(int(c.get("inserted") or 0) for c in chunks),
-        "revised": sum(int(c.get("revised") or 0) for c in chunks),
+        "done": sum(1 for c in chunks if c.status == DONE),
+        "failed": sum(1 for c in chunks if c.status == FAILED),
+        "rows": sum(c.rows for c in chunks),
+        "inserted": sum(c.inserted for c in chunks),
+        "revised": sum(c.revised for c in chunks),
     }

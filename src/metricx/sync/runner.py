@@ -6,7 +6,12 @@ database session for its whole life. A second job for the same connection finds 
 taken and re-schedules itself a little later; a killed worker's lock goes with its socket, and
 the periodic pass (scheduler.py) re-queues its fetch, which resumes from the checkpoint.
 
-Each chunk is one unit of work (chunk facts + checkpoint commit together). A retry wait up to
+Each chunk is fetched first and written after: a short transaction reads what it needs, every
+page comes from Meta with no transaction open (and no lock held but the connection's advisory
+lock, which blocks nothing but a second run of the same connection), then one short
+transaction writes the chunk's facts through the ingest service and its checkpoint together.
+Meta's latency never holds the workspace's fact-writer lock, so several accounts of one
+workspace and API ingests into it proceed side by side. A retry wait up to
 ``sync_inline_wait_max_seconds`` is slept here; a longer one (Meta's regain-access estimate)
 re-schedules the job at that time and frees the worker.
 """
@@ -24,7 +29,7 @@ from metricx.integrations.meta.client import MetaAdsClient
 from metricx.logging import get_logger
 from metricx.models import Connection, Fetch, RunStatus, Token
 from metricx.runtime import Runtime
-from metricx.sync import plan, repository, service
+from metricx.sync import checkpoints, plan, repository, service
 
 log = get_logger("metricx.sync")
 
@@ -96,25 +101,33 @@ def _run_locked(
         session.expunge(connection)
     client = _client(runtime, connection, client_factory)
     while True:
+        # 1. What the next chunk needs, in a short transaction.
         with unit_of_work(runtime.sessions) as session:
             fetch = repository.fetch_for_update(session, fetch_id)
             connection = session.get(Connection, connection.id)
             if fetch is None or connection is None:
                 return None
-            pending = plan.next_pending(fetch.checkpoint or {})
+            pending = plan.next_pending(checkpoints.sync_of(fetch))
             if pending is None:
                 service.finish(
                     session, fetch=fetch, connection=connection, now=datetime.now(UTC), error=None
                 )
                 return fetch.status.value
-            outcome = service.run_chunk(
-                session,
-                settings=settings,
-                cipher=runtime.cipher,
-                fetch=fetch,
-                connection=connection,
-                client=client,
-                index=pending[0],
+            work = service.begin_chunk(
+                session, fetch=fetch, connection=connection, index=pending, now=datetime.now(UTC)
+            )
+            session.expunge(connection)
+        # 2. Every page from Meta: no transaction open, no lock held but the connection's.
+        pull = service.pull_chunk(settings, client, work)
+        # 3. The facts and the checkpoint, in a second short transaction.
+        with unit_of_work(runtime.sessions) as session:
+            fetch = repository.fetch_for_update(session, fetch_id)
+            connection = session.get(Connection, connection.id)
+            if fetch is None or connection is None:
+                pull.close()
+                return None
+            outcome = service.record_chunk(
+                session, settings=settings, fetch=fetch, connection=connection, pull=pull
             )
             if outcome.status == "fatal":
                 service.finish(
@@ -131,5 +144,6 @@ def _run_locked(
                 service.reschedule(session, fetch, at)
                 log.info("sync re-scheduled", fetch_id=str(fetch_id), at=at.isoformat())
                 return "deferred"
+            session.expunge(connection)
         if outcome.status == "retry":
             sleep(outcome.wait)

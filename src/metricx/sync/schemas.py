@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from metricx.sync.checkpoints import parse_sync
+
 
 class SyncRequest(BaseModel):
     """Optional range (the ad account's local dates, inclusive): a backfill."""
@@ -51,5 +53,5 @@ def fetch_summary(row: Any) -> dict[str, Any]:
         "duration_ms": row.duration_ms,
         "error": row.error,
         "error_code": row.error_code,
-        "chunks": (row.checkpoint or {}).get("totals"),
+        "chunks": parse_sync(row.checkpoint).totals if row.kind != "entities" else None,
     }

@@ -1,42 +1,51 @@
 """Metrics sync: request a sync (a fetch and its job in one transaction), run one chunk of it,
 finish it, and the periodic passes (due connections, stalled runs, gaps).
 
-Takes the session, flushes, never commits: the runner (sync/runner.py) gives each chunk its
-own unit of work, which is what makes the checkpoint survive a crash.
+A chunk runs in three steps: ``begin_chunk`` reads what it needs (a short transaction),
+``pull_chunk`` fetches every page from Meta with no transaction open and no lock but the
+connection's own, ``record_chunk`` writes the facts through the ingest service and the
+checkpoint (a second short transaction). Meta's latency never holds a database transaction
+or the workspace's fact-writer lock, so other accounts of the workspace and API ingests into
+it do not queue behind it. Takes the session, flushes, never commits: the runner
+(sync/runner.py) gives each step its own unit of work, which is what makes the checkpoint
+survive a crash.
 """
 
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from metricx.alerts.service import raise_alert, resolve_alert
 from metricx.config import Settings
-from metricx.connections.entity_sync import run_entity_sync
 from metricx.connections.service import mark_needs_reauth, token_invalid
 from metricx.errors import Conflict, InvalidInput
 from metricx.ingest.service import upsert_facts
 from metricx.ingest.timing import day_start_utc, zone
 from metricx.integrations.meta.client import MetaAdsClient
 from metricx.integrations.meta.errors import (
-    BadRequestError,
     MetaError,
-    PermissionLostError,
     ThrottledError,
-    TokenInvalidError,
     TransientError,
+    is_connection_lost,
+    is_retryable,
+    is_token_invalid,
+    is_token_revoked,
 )
+from metricx.integrations.meta.fetcher import FetchOptions, MetaInsightsFetcher
 from metricx.jobs.enqueue import defer_job
-from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, Fetch, RunStatus, Severity, Token
 from metricx.quality.service import request_validation
-from metricx.sync import metrics, plan, repository
-from metricx.sync.fetcher import FetchOptions, MetaMetricsFetcher
+from metricx.sync import checkpoints, metrics, plan, repository
+from metricx.sync.checkpoints import ChunkState, RunSpan, SyncCheckpoint
+from metricx.sync.entities import EntityPull, pull_entities, record_entity_sync
+from metricx.sync.facts import ad_fact, reach_fact
+from metricx.sync.spool import FactSpool
 
 log = get_logger("metricx.sync")
 SYNC_TASK = "run_metrics_sync"
@@ -106,7 +115,9 @@ def request_sync(
         window, chunks = plan.incremental_plan(settings, today, full=full)
         kind = "sync"
         fetch = queue_fetch(session, settings, connection, kind, window, chunks, now)
-        fetch.checkpoint = {**(fetch.checkpoint or {}), "lookback": "full" if full else "short"}
+        checkpoint = checkpoints.sync_of(fetch)
+        checkpoint.lookback = "full" if full else "short"
+        checkpoints.store(fetch, checkpoint)
         return fetch
     return queue_fetch(session, settings, connection, kind, window, chunks, now)
 
@@ -121,7 +132,7 @@ def queue_fetch(
     connection: Connection,
     kind: str,
     window: plan.Window,
-    chunks: list[dict[str, Any]],
+    chunks: list[ChunkState],
     now: datetime,
 ) -> Fetch:
     last = repository.last_entities_sync(session, connection)
@@ -135,7 +146,7 @@ def queue_fetch(
         status=RunStatus.QUEUED,
         window_start=day_start_utc(window.since, tz),
         window_end=day_start_utc(window.until + timedelta(days=1), tz),
-        checkpoint={"version": 1, "kind": kind, "chunks": chunks, "runs": []},
+        checkpoint=checkpoints.dump(SyncCheckpoint(kind=kind, chunks=chunks)),
     )
     session.add(fetch)
     session.flush()
@@ -151,18 +162,20 @@ def reschedule(session: Session, fetch: Fetch, at: datetime) -> None:
 def start_run(session: Session, fetch: Fetch, now: datetime) -> None:
     fetch.status = RunStatus.RUNNING
     fetch.started_at = fetch.started_at or now
-    checkpoint = dict(fetch.checkpoint or {})
-    checkpoint["runs"] = [*checkpoint.get("runs", []), {"started": now.isoformat()}]
-    fetch.checkpoint = checkpoint
+    checkpoint = checkpoints.sync_of(fetch)
+    checkpoint.runs.append(RunSpan(started=now))
+    checkpoints.store(fetch, checkpoint)
     session.flush()
 
 
-def _save(fetch: Fetch, index: int, item: dict[str, Any]) -> None:
-    checkpoint = dict(fetch.checkpoint or {})
-    chunks = list(checkpoint["chunks"])
-    chunks[index] = item
-    checkpoint["chunks"] = chunks
-    fetch.checkpoint = checkpoint  # a new object: SQLAlchemy sees the JSON change
+def _chunk(fetch: Fetch, index: int) -> ChunkState:
+    return checkpoints.sync_of(fetch).chunks[index]
+
+
+def _save(fetch: Fetch, index: int, item: ChunkState) -> None:
+    checkpoint = checkpoints.sync_of(fetch)
+    checkpoint.chunks[index] = item
+    checkpoints.store(fetch, checkpoint)
 
 
 def backoff(settings: Settings, attempts: int, rng: random.Random | None = None) -> float:
@@ -173,69 +186,147 @@ def backoff(settings: Settings, attempts: int, rng: random.Random | None = None)
     return base * (rng or random).uniform(0.5, 1.0)
 
 
-def run_chunk(
-    session: Session,
-    *,
-    settings: Settings,
-    cipher: Cipher,
-    fetch: Fetch,
-    connection: Connection,
-    client: MetaAdsClient,
-    index: int,
-) -> ChunkOutcome:
-    """One attempt at chunk ``index``: fetch from Meta and write through the ingest service
-    inside a savepoint, so a failure leaves nothing half-written; the chunk's state goes to
-    the checkpoint either way."""
-    item = dict(fetch.checkpoint["chunks"][index])  # type: ignore[index]
-    item["attempts"] = int(item.get("attempts") or 0) + 1
-    calls_before, throttled_before = client.stats.calls, client.stats.throttled_seconds
-    fetcher = MetaMetricsFetcher(
-        client,
+@dataclass(frozen=True)
+class ChunkWork:
+    """What a chunk's fetch needs, read in a short transaction before Meta is asked."""
+
+    index: int
+    part: str
+    window: plan.Window | None
+    connection_id: uuid.UUID
+    account_id: str
+    expected_ads: int
+
+
+@dataclass
+class ChunkPull:
+    """What the fetch of one chunk brought from Meta: its facts (parked on disk) or its
+    entities, or the failure that ended it; the calls it cost and when it ran."""
+
+    work: ChunkWork
+    fetch_started: datetime
+    fetch_finished: datetime | None = None
+    facts: FactSpool | None = None
+    entities: EntityPull | None = None
+    error: MetaError | None = None
+    rows: int = 0
+    async_jobs: int = 0
+    calls: int = 0
+
+    def close(self) -> None:
+        if self.facts is not None:
+            self.facts.close()
+
+
+def begin_chunk(
+    session: Session, *, fetch: Fetch, connection: Connection, index: int, now: datetime
+) -> ChunkWork:
+    """Read what chunk ``index`` needs and mark when its fetch starts (the caller commits
+    before Meta is asked: no transaction stays open across Meta's paging)."""
+    item = _chunk(fetch, index)
+    item.fetch_started = now
+    _save(fetch, index, item)
+    session.flush()
+    return ChunkWork(
+        index=index,
+        part=item.part,
+        window=plan.chunk_window(item) if item.part != "entities" else None,
+        connection_id=connection.id,
         account_id=connection.external_account_id,
         expected_ads=repository.count_ads(session, connection),
+    )
+
+
+def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> ChunkPull:
+    """Fetch every page of one chunk from Meta. Touches no database: the facts wait in a
+    spool file for ``record_chunk``; a failure is kept, not raised."""
+    pull = ChunkPull(work=work, fetch_started=datetime.now(UTC))
+    calls_before, throttled_before = client.stats.calls, client.stats.throttled_seconds
+    fetcher = MetaInsightsFetcher(
+        client,
+        account_id=work.account_id,
+        expected_ads=work.expected_ads,
         options=FetchOptions(
             page_size=settings.sync_page_size, async_min_rows=settings.sync_async_min_rows
         ),
     )
     try:
-        if item["part"] == "entities":
-            _refresh_entities(session, settings, cipher, fetch, connection, client, item)
+        if work.part == "entities":
+            pull.entities = pull_entities(client, work.account_id)
         else:
-            with session.begin_nested():
-                window = plan.chunk_window(item)
-                if item["part"] == "reach":
-                    facts = fetcher.reach_facts(window.since, window.until)
-                else:
-                    gran = "hour" if item["part"] == "ad_hour" else "day"
-                    facts = fetcher.ad_facts(gran, window.since, window.until)
-                result = upsert_facts(
-                    session,
-                    settings=settings,
-                    workspace_id=fetch.workspace_id,
-                    records=facts,
-                    source="sync",
-                    connection_id=connection.id,
-                    fetch_id=fetch.id,
-                )
-            item["rows"] = fetcher.rows
-            item["inserted"] = result.inserted
-            item["revised"] = result.updated
-            item["refused"] = result.failed
-            label = {"ad_hour": "hour", "ad_day": "day"}.get(item["part"], "reach")
-            metrics.SYNC_ROWS.labels(label).inc(fetcher.rows)
-        item["status"], item["error"] = plan.DONE, None
+            assert work.window is not None
+            since, until = work.window.since, work.window.until
+            pull.facts = FactSpool()
+            if work.part == "reach":
+                pull.facts.extend(map(reach_fact, fetcher.reach_rows(since, until)))
+            else:
+                gran = "hour" if work.part == "ad_hour" else "day"
+                pull.facts.extend(map(ad_fact, fetcher.ad_rows(gran, since, until)))
+    except MetaError as exc:
+        pull.error = exc
+        pull.close()
+        pull.facts = None
+    finally:
+        pull.fetch_finished = datetime.now(UTC)
+        pull.rows, pull.async_jobs = fetcher.rows, fetcher.async_jobs
+        pull.calls = client.stats.calls - calls_before
+        metrics.THROTTLE_WAIT.inc(client.stats.throttled_seconds - throttled_before)
+        metrics.USAGE.labels(str(work.connection_id)).set(client.transport.governor.last.pct)
+    return pull
+
+
+def record_chunk(
+    session: Session,
+    *,
+    settings: Settings,
+    fetch: Fetch,
+    connection: Connection,
+    pull: ChunkPull,
+) -> ChunkOutcome:
+    """Write what one chunk's fetch brought, through the ingest service, and the chunk's
+    state in the checkpoint: one short unit of work. A failed fetch writes only the
+    checkpoint's error state (and its consequences: a retry, a dead letter, a reauth)."""
+    index = pull.work.index
+    item = _chunk(fetch, index)
+    item.attempts += 1
+    item.fetch_started, item.fetch_finished = pull.fetch_started, pull.fetch_finished
+    item.write_started = item.write_finished = None
+    fetch.calls += pull.calls
+    try:
+        if pull.error is not None:
+            raise pull.error
+        item.write_started = datetime.now(UTC)
+        if item.part == "entities":
+            _refresh_entities(session, fetch, connection, item, pull.entities)
+        else:
+            assert pull.facts is not None
+            result = upsert_facts(
+                session,
+                settings=settings,
+                workspace_id=fetch.workspace_id,
+                records=pull.facts,
+                source="sync",
+                connection_id=connection.id,
+                fetch_id=fetch.id,
+            )
+            item.rows = pull.rows
+            item.inserted = result.inserted
+            item.revised = result.updated
+            item.refused = result.failed
+            label = {"ad_hour": "hour", "ad_day": "day"}.get(item.part, "reach")
+            metrics.SYNC_ROWS.labels(label).inc(pull.rows)
+        item.write_finished = datetime.now(UTC)
+        item.status, item.error = plan.DONE, None
         outcome = ChunkOutcome("done")
     except MetaError as exc:
-        item["error"] = exc.message
+        item.error = exc.message
         outcome = _on_error(session, settings, fetch, connection, item, exc)
     finally:
-        fetch.calls += client.stats.calls - calls_before
-        metrics.THROTTLE_WAIT.inc(client.stats.throttled_seconds - throttled_before)
-        metrics.USAGE.labels(str(connection.id)).set(client.transport.governor.last.pct)
-    fetch.async_jobs += fetcher.async_jobs
-    if outcome.status == "done" and item["part"] != "entities":
-        fetch.rows += int(item.get("rows") or 0)
-    fetch.revised += int(item.get("revised") or 0) if outcome.status == "done" else 0
+        pull.close()
+    fetch.async_jobs += pull.async_jobs
+    if outcome.status == "done" and item.part != "entities":
+        fetch.rows += item.rows
+    fetch.revised += item.revised if outcome.status == "done" else 0
     _save(fetch, index, item)
     session.flush()
     return outcome
@@ -249,12 +340,10 @@ class _EntitiesLost(MetaError):
 
 def _refresh_entities(
     session: Session,
-    settings: Settings,
-    cipher: Cipher,
     fetch: Fetch,
     connection: Connection,
-    client: MetaAdsClient,
-    item: dict[str, Any],
+    item: ChunkState,
+    pull: EntityPull | None,
 ) -> None:
     """Campaigns, ad sets and ads first (their own fetch), so facts find their parents."""
     sub = Fetch(
@@ -265,15 +354,9 @@ def _refresh_entities(
     )
     session.add(sub)
     session.flush()
-    done = run_entity_sync(
-        session,
-        settings=settings,
-        cipher=cipher,
-        fetch=sub,
-        client_factory=lambda _settings, _token: client,
-    )
+    done = record_entity_sync(session, fetch=sub, pull=pull)
     if done.status is RunStatus.SUCCEEDED:
-        item["rows"] = done.rows
+        item.rows = done.rows
         return
     message = done.error or "the entity sync failed"
     if done.error_code in ("token_invalid", "permission_lost"):
@@ -281,47 +364,51 @@ def _refresh_entities(
     raise TransientError(message)
 
 
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def _on_error(
     session: Session,
     settings: Settings,
     fetch: Fetch,
     connection: Connection,
-    item: dict[str, Any],
+    item: ChunkState,
     exc: MetaError,
 ) -> ChunkOutcome:
     if isinstance(exc, _EntitiesLost):
         return ChunkOutcome("fatal", error=exc.message)
-    if isinstance(exc, TokenInvalidError | PermissionLostError):
+    if is_connection_lost(exc):
         token = session.get(Token, connection.token_id) if connection.token_id else None
-        if isinstance(exc, TokenInvalidError) and token is not None:
-            token_invalid(session, token, exc.message, revoked=exc.subcode in (458, 460))
+        if is_token_invalid(exc) and token is not None:
+            token_invalid(session, token, exc.message, revoked=is_token_revoked(exc))
         else:
             mark_needs_reauth(session, connection, exc.message)
         return ChunkOutcome("fatal", error=exc.message)
-    retryable = not isinstance(exc, BadRequestError)
-    if retryable and item["attempts"] < settings.sync_chunk_attempts:
-        wait = backoff(settings, item["attempts"])
+    retryable = is_retryable(exc)
+    if retryable and item.attempts < settings.sync_chunk_attempts:
+        wait = backoff(settings, item.attempts)
         if isinstance(exc, ThrottledError):
             wait = max(wait, exc.retry_after)  # Meta's regain-access estimate comes first
         log.warning(
             "sync chunk failed, will retry",
             fetch_id=str(fetch.id),
-            part=item["part"],
-            since=item.get("since"),
-            attempts=item["attempts"],
+            part=item.part,
+            since=_day(item.since),
+            attempts=item.attempts,
             wait_seconds=round(wait, 1),
             error=exc.message,
         )
         return ChunkOutcome("retry", wait=wait, error=exc.message)
-    item["status"] = plan.FAILED
+    item.status = plan.FAILED
     context = {
         "connection_id": str(connection.id),
         "account_id": connection.external_account_id,
         "fetch_id": str(fetch.id),
-        "part": item["part"],
-        "since": item.get("since"),
-        "until": item.get("until"),
-        "attempts": item["attempts"],
+        "part": item.part,
+        "since": _day(item.since),
+        "until": _day(item.until),
+        "attempts": item.attempts,
     }
     errors = [{"field": "chunk", "reason": exc.message, "code": exc.kind}]
     repository.dead_letter_chunk(session, fetch, context, errors)
@@ -331,8 +418,8 @@ def _on_error(
         kind=ALERT_KIND,
         key=str(connection.id),
         severity=Severity.WARNING,
-        message=f"{connection.name}: a sync chunk ({item['part']} {item.get('since')} to "
-        f"{item.get('until')}) failed {item['attempts']} times: {exc.message}",
+        message=f"{connection.name}: a sync chunk ({item.part} {_day(item.since)} to "
+        f"{_day(item.until)}) failed {item.attempts} times: {exc.message}",
         details=context,
         connection_id=connection.id,
     )
@@ -349,7 +436,8 @@ def finish(
     error: str | None,
 ) -> Fetch:
     """Close the fetch: outcome, counts, duration; the connection's sync times and alerts."""
-    summary = plan.totals(fetch.checkpoint or {})
+    checkpoint = checkpoints.sync_of(fetch)
+    summary = plan.totals(checkpoint)
     fatal = error is not None and summary["done"] + summary["failed"] < summary["chunks"]
     if fatal or (summary["failed"] and not summary["done"]):
         fetch.status = RunStatus.FAILED
@@ -357,16 +445,17 @@ def finish(
         fetch.status = RunStatus.PARTIAL
     else:
         fetch.status = RunStatus.SUCCEEDED
-    failed_errors = [c["error"] for c in fetch.checkpoint["chunks"] if c["status"] == plan.FAILED]  # type: ignore[index]
+    failed_errors = [c.error or "" for c in checkpoint.chunks if c.status == plan.FAILED]
     fetch.error = error or (failed_errors[0] if failed_errors else None)
     fetch.error_code = "connection_lost" if fatal else "chunks_failed" if failed_errors else None
     fetch.finished_at = now
-    runs = (fetch.checkpoint or {}).get("runs", [])
-    if runs:
-        runs[-1]["finished"] = now.isoformat()
-        started = datetime.fromisoformat(runs[-1]["started"])
-        fetch.duration_ms = (fetch.duration_ms or 0) + int((now - started).total_seconds() * 1000)
-        fetch.checkpoint = {**(fetch.checkpoint or {}), "runs": runs, "totals": summary}
+    if checkpoint.runs:
+        run = checkpoint.runs[-1]
+        run.finished = now
+        elapsed = int((now - run.started).total_seconds() * 1000)
+        fetch.duration_ms = (fetch.duration_ms or 0) + elapsed
+        checkpoint.totals = summary
+        checkpoints.store(fetch, checkpoint)
     if connection is not None:
         connection.last_sync_at = now
         connection.next_sync_at = now + timedelta(minutes=connection.sync_interval_minutes)

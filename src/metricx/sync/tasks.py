@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from metricx.db import unit_of_work
 from metricx.jobs.context import current_runtime
 from metricx.logging import get_logger
-from metricx.sync import runner, scheduler
+from metricx.sync import entities, runner, scheduler
 
 log = get_logger("metricx.sync")
 
@@ -17,6 +17,13 @@ def run_metrics_sync(fetch_id: str) -> str | None:
     """Run the queued sync ``fetch_id`` to its end (resuming from its checkpoint); ends
     quietly when it is gone or already finished."""
     return runner.run_fetch(current_runtime(), uuid.UUID(fetch_id))
+
+
+def sync_connection_entities(fetch_id: str) -> str | None:
+    """Run the queued entity sync ``fetch_id``; ends quietly when it is gone or already ran.
+    (The task kept the name it had when it lived in connections/: jobs already queued under
+    that name still run.)"""
+    return entities.run_entity_sync_job(current_runtime(), uuid.UUID(fetch_id))
 
 
 def enqueue_due_syncs(timestamp: int) -> dict[str, int]:

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from metricx.auth.dependencies import DbSession, RuntimeDep
-from metricx.connections import entity_sync
 from metricx.connections import service as connections
 from metricx.errors import InvalidInput, MetricxError
 from metricx.kit.inputs import Text
+from metricx.sync import entities as entity_sync
 from metricx.web.connection_view import connection_cards
 from metricx.web.context import CsrfViewer, PageWorkspace, WorkspaceView
 from metricx.web.sync_bridge import request_sync

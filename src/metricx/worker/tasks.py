@@ -13,7 +13,7 @@ from typing import Any
 from procrastinate import RetryStrategy
 
 from metricx.auth.tasks import forget_sign_in_failures
-from metricx.connections.tasks import check_meta_tokens, sync_connection_entities
+from metricx.connections.tasks import check_meta_tokens
 from metricx.db import unit_of_work
 from metricx.facts.partitions import ensure_partitions_ahead
 from metricx.jobs.context import current_runtime
@@ -23,7 +23,12 @@ from metricx.notifications.tasks import dispatch_notifications, send_notificatio
 from metricx.quality.tasks import validate_all_connections, validate_connection
 from metricx.retention.tasks import enforce_retention
 from metricx.sync.service import SYNC_TASK
-from metricx.sync.tasks import enqueue_due_syncs, fill_sync_gaps, run_metrics_sync
+from metricx.sync.tasks import (
+    enqueue_due_syncs,
+    fill_sync_gaps,
+    run_metrics_sync,
+    sync_connection_entities,
+)
 from metricx.worker.alerting import evaluate_alerts
 
 log = get_logger("metricx.worker")

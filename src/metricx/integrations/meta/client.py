@@ -16,7 +16,6 @@ from typing import Any
 
 from metricx.config import Settings
 from metricx.integrations.meta import insights
-from metricx.integrations.meta.errors import MetaError
 from metricx.integrations.meta.transport import CallStats, GraphTransport, TransportOptions
 from metricx.kit.crypto import Secret
 
@@ -158,12 +157,6 @@ class MetaAdsClient:
     @property
     def stats(self) -> CallStats:
         return self.transport.stats
-
-    @staticmethod
-    def wants_async(exc: MetaError) -> bool:
-        """Meta refused a synchronous insights call as too big or too slow (100/1487534 data
-        per call, 100/1504018 or 2/1504038 timeouts): an async report job is the answer."""
-        return (exc.code, exc.subcode) in ((100, 1487534), (100, 1504018), (2, 1504038))
 
     # ---- the user and ad accounts -----------------------------------------------------------
 

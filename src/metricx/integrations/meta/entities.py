@@ -21,7 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from metricx.integrations.meta.client import MetaAdsClient
 
 GOALS: dict[str, str] = {
     "OUTCOME_AWARENESS": "awareness",
@@ -147,3 +150,18 @@ def child_record(
         goal=goal_for(objective),
         created_time=parse_meta_time(row.get("created_time")),
     )
+
+
+def fetch_entity_records(client: MetaAdsClient, account_id: str) -> list[EntityRecord]:
+    """Every level of one account in three paged account-level calls (not one per parent),
+    parents first (so parent links resolve in one pass)."""
+    account = client.transport.request(
+        "GET", (account_id,), {"fields": "id,name,account_status,created_time"}
+    )
+    records = [account_record(account)]
+    campaigns = [campaign_record(row, account_id) for row in client.iter_campaigns(account_id)]
+    objectives = {c.external_id: c.objective for c in campaigns}
+    records += campaigns
+    records += [child_record("adset", row, objectives) for row in client.iter_adsets(account_id)]
+    records += [child_record("ad", row, objectives) for row in client.iter_ads(account_id)]
+    return records

@@ -136,3 +136,47 @@ def classify(
     if code in TRANSIENT_CODES or is_transient or (http_status or 0) >= 500:
         return TransientError(f"Meta had a temporary problem: {text}", code=code, subcode=subcode)
     return BadRequestError(f"Meta refused the request: {text}", code=code, subcode=subcode)
+
+
+# ---- what a caller asks of a failure (the codes and subcodes stay in this file) --------------
+
+# The user took the app's access away on purpose: removed the app (458) or changed their
+# password / revoked the session (460). A token that merely expired is not revoked.
+REVOKED_SUBCODES = frozenset({458, 460})
+# A synchronous insights call Meta refuses as too big or too slow: too much data per call
+# (100/1487534), a timeout (100/1504018 or 2/1504038). An async report job is the answer.
+TOO_MUCH_DATA = frozenset({(100, 1487534), (100, 1504018), (2, 1504038)})
+
+
+def is_token_invalid(err: MetaError) -> bool:
+    """Only a re-consent fixes it: the connection needs reauth."""
+    return isinstance(err, TokenInvalidError)
+
+
+def is_token_revoked(err: MetaError) -> bool:
+    """The token is invalid because the user revoked it (not because it expired)."""
+    return is_token_invalid(err) and err.subcode in REVOKED_SUBCODES
+
+
+def is_permission_lost(err: MetaError) -> bool:
+    """The token no longer reaches this account or permission."""
+    return isinstance(err, PermissionLostError)
+
+
+def is_connection_lost(err: MetaError) -> bool:
+    """The token or its access is gone: syncing this connection stops until reconnected."""
+    return is_token_invalid(err) or is_permission_lost(err)
+
+
+def is_throttled(err: MetaError) -> bool:
+    return isinstance(err, ThrottledError)
+
+
+def is_retryable(err: MetaError) -> bool:
+    """Asking again later may work (anything but a request Meta refused as asked)."""
+    return not isinstance(err, BadRequestError)
+
+
+def is_too_much_data(err: MetaError) -> bool:
+    """Meta refused a synchronous insights call as too big or too slow."""
+    return (err.code, err.subcode) in TOO_MUCH_DATA

@@ -21,27 +21,26 @@ from metricx.config import Settings
 from metricx.connections import repository
 from metricx.connections.service import mark_needs_reauth, token_invalid
 from metricx.connections.tokens import ClientFactory, default_client_factory, reveal
+from metricx.db import unit_of_work
 from metricx.errors import Conflict
 from metricx.facts import rollups
 from metricx.integrations.meta.client import MetaAdsClient
-from metricx.integrations.meta.entities import (
-    EntityRecord,
-    account_record,
-    campaign_record,
-    child_record,
-)
+from metricx.integrations.meta.entities import EntityRecord, fetch_entity_records
 from metricx.integrations.meta.errors import (
     MetaError,
-    PermissionLostError,
     ThrottledError,
-    TokenInvalidError,
+    is_permission_lost,
+    is_token_invalid,
+    is_token_revoked,
 )
 from metricx.jobs.enqueue import defer_job
 from metricx.kit.crypto import Cipher
 from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, Fetch, Provider, RunStatus, Token
+from metricx.runtime import Runtime
+from metricx.sync import checkpoints
 
-log = get_logger("metricx.connections")
+log = get_logger("metricx.sync")
 ENTITY_SYNC_TASK = "sync_connection_entities"
 LEVELS = ("account", "campaign", "adset", "ad")
 
@@ -83,20 +82,6 @@ def request_entity_sync(session: Session, *, connection: Connection) -> Fetch:
         lock=f"connection:{connection.id}",
     )
     return fetch
-
-
-def fetch_records(client: MetaAdsClient, account_id: str) -> list[EntityRecord]:
-    """Every level of one account, parents first (so parent links resolve in one pass)."""
-    account = client.transport.request(
-        "GET", (account_id,), {"fields": "id,name,account_status,created_time"}
-    )
-    records = [account_record(account)]
-    campaigns = [campaign_record(row, account_id) for row in client.iter_campaigns(account_id)]
-    objectives = {c.external_id: c.objective for c in campaigns}
-    records += campaigns
-    records += [child_record("adset", row, objectives) for row in client.iter_adsets(account_id)]
-    records += [child_record("ad", row, objectives) for row in client.iter_ads(account_id)]
-    return records
 
 
 def only_from_insights(state: tuple[Any, ...] | None) -> bool:
@@ -178,6 +163,86 @@ def write_records(
     return counts
 
 
+@dataclass
+class EntityPull:
+    """What one entity fetch brought from Meta: the records, or the failure that ended it."""
+
+    started_at: datetime
+    started: float  # monotonic, for the duration
+    records: list[EntityRecord] | None = None
+    error: MetaError | None = None
+    calls: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+
+
+def pull_entities(client: MetaAdsClient, account_id: str) -> EntityPull:
+    """Every entity of the account from Meta. Touches no database: the caller holds no
+    transaction while Meta pages."""
+    pull = EntityPull(started_at=datetime.now(UTC), started=time.monotonic())
+    calls, retries, throttled = (
+        client.stats.calls,
+        client.stats.retries,
+        client.stats.throttled_seconds,
+    )
+    try:
+        pull.records = fetch_entity_records(client, account_id)
+    except MetaError as exc:
+        pull.error = exc
+    pull.calls = client.stats.calls - calls
+    pull.retries = client.stats.retries - retries
+    pull.throttled_seconds = client.stats.throttled_seconds - throttled
+    return pull
+
+
+def record_entity_sync(session: Session, *, fetch: Fetch, pull: EntityPull | None) -> Fetch:
+    """Write what ``pull`` brought (None: nothing could be asked, the connection has no
+    token) and the outcome on ``fetch``. Meta's failures end here as a failed fetch (and, for
+    token or permission loss, a connection needing reauth)."""
+    connection = repository.connection(session, fetch.workspace_id, fetch.connection_id)  # type: ignore[arg-type]
+    started = pull.started if pull is not None else time.monotonic()
+    now = pull.started_at if pull is not None else datetime.now(UTC)
+    fetch.status = RunStatus.RUNNING
+    fetch.started_at = now
+    session.flush()
+    token = session.get(Token, connection.token_id) if connection and connection.token_id else None
+    if connection is None or token is None or pull is None:
+        return _finish(fetch, started, RunStatus.FAILED, "the connection has no token", "no_token")
+    fetch.calls = pull.calls
+    if pull.error is not None or pull.records is None:
+        error = pull.error or MetaError("Meta returned no entities")
+        return _failed(session, fetch, connection, token, error, started)
+    records = pull.records
+    counts = write_records(session, connection, records, now)
+    fetch.rows = len(records)
+    connection.last_sync_at = now
+    connection.last_success_at = now
+    connection.last_error = None
+    _finish(fetch, started, RunStatus.SUCCEEDED, None, None)
+    checkpoint = checkpoints.entities_of(fetch)  # the duration _finish just wrote
+    checkpoint.created, checkpoint.updated = counts.created, counts.updated
+    checkpoint.unchanged, checkpoint.removed = counts.unchanged, counts.removed
+    checkpoint.by_level = counts.by_level
+    checkpoint.retries, checkpoint.throttled_seconds = pull.retries, pull.throttled_seconds
+    checkpoints.store(fetch, checkpoint)
+    session.flush()
+    log.info(
+        "entities synced",
+        connection_id=str(connection.id),
+        **checkpoint.model_dump(exclude={"version", "kind"}),
+    )
+    return fetch
+
+
+def token_of(session: Session, fetch: Fetch) -> tuple[str, Token] | None:
+    """The account and token an entity sync of ``fetch`` asks Meta with, if it has them."""
+    connection = repository.connection(session, fetch.workspace_id, fetch.connection_id)  # type: ignore[arg-type]
+    if connection is None or connection.token_id is None:
+        return None
+    token = session.get(Token, connection.token_id)
+    return (connection.external_account_id, token) if token is not None else None
+
+
 def run_entity_sync(
     session: Session,
     *,
@@ -186,44 +251,42 @@ def run_entity_sync(
     fetch: Fetch,
     client_factory: ClientFactory = default_client_factory,
 ) -> Fetch:
-    """Run one entity sync and record its outcome on ``fetch``. Meta's failures end here as
-    a failed fetch (and, for token or permission loss, a connection needing reauth)."""
-    connection = repository.connection(session, fetch.workspace_id, fetch.connection_id)  # type: ignore[arg-type]
-    started = time.monotonic()
-    now = datetime.now(UTC)
-    fetch.status = RunStatus.RUNNING
-    fetch.started_at = now
-    session.flush()
-    if connection is None or connection.token_id is None:
-        return _finish(fetch, started, RunStatus.FAILED, "the connection has no token", "no_token")
-    token = session.get(Token, connection.token_id)
-    assert token is not None
-    client = client_factory(settings, reveal(cipher, token))
-    try:
-        records = fetch_records(client, connection.external_account_id)
-    except MetaError as exc:
-        fetch.calls = client.stats.calls
-        return _failed(session, fetch, connection, token, exc, started)
-    counts = write_records(session, connection, records, now)
-    fetch.calls = client.stats.calls
-    fetch.rows = len(records)
-    connection.last_sync_at = now
-    connection.last_success_at = now
-    connection.last_error = None
-    _finish(fetch, started, RunStatus.SUCCEEDED, None, None)
-    fetch.checkpoint = {
-        "created": counts.created,
-        "updated": counts.updated,
-        "unchanged": counts.unchanged,
-        "removed": counts.removed,
-        "by_level": counts.by_level,
-        "retries": client.stats.retries,
-        "throttled_seconds": client.stats.throttled_seconds,
-        "duration_ms": fetch.checkpoint["duration_ms"] if fetch.checkpoint else None,
-    }
-    session.flush()
-    log.info("entities synced", connection_id=str(connection.id), **fetch.checkpoint)
-    return fetch
+    """Run one entity sync inside the caller's unit of work and record its outcome on
+    ``fetch``. A job uses ``run_entity_sync_job`` instead, which holds no transaction while
+    Meta pages."""
+    found = token_of(session, fetch)
+    pull = None
+    if found is not None:
+        account, token = found
+        pull = pull_entities(client_factory(settings, reveal(cipher, token)), account)
+    return record_entity_sync(session, fetch=fetch, pull=pull)
+
+
+def run_entity_sync_job(
+    runtime: Runtime,
+    fetch_id: uuid.UUID,
+    *,
+    client_factory: ClientFactory = default_client_factory,
+) -> str | None:
+    """The queued entity sync ``fetch_id``, in two short transactions with Meta's paging
+    between them (no transaction open, no lock held); None when it is gone or already ran.
+    The fetch stays queued while Meta is asked, so a worker killed meanwhile leaves it for
+    the job's retry."""
+    with unit_of_work(runtime.sessions) as session:
+        fetch = session.get(Fetch, fetch_id)
+        if fetch is None or fetch.status != RunStatus.QUEUED:
+            return None
+        found = token_of(session, fetch)
+        asked = (found[0], reveal(runtime.cipher, found[1])) if found is not None else None
+    pull = None
+    if asked is not None:
+        pull = pull_entities(client_factory(runtime.settings, asked[1]), asked[0])
+    with unit_of_work(runtime.sessions) as session:
+        fetch = session.get(Fetch, fetch_id, with_for_update=True, populate_existing=True)
+        if fetch is None or fetch.status != RunStatus.QUEUED:
+            return None  # another run recorded it meanwhile
+        record_entity_sync(session, fetch=fetch, pull=pull)
+        return fetch.status.value
 
 
 def _finish(
@@ -234,7 +297,9 @@ def _finish(
     fetch.error_code = code
     fetch.finished_at = datetime.now(UTC)
     duration_ms = int((time.monotonic() - started) * 1000)
-    fetch.checkpoint = {**(fetch.checkpoint or {}), "duration_ms": duration_ms}
+    checkpoint = checkpoints.entities_of(fetch)
+    checkpoint.duration_ms = duration_ms
+    checkpoints.store(fetch, checkpoint)
     return fetch
 
 
@@ -248,9 +313,9 @@ def _failed(
 ) -> Fetch:
     connection.last_sync_at = datetime.now(UTC)
     connection.last_error = exc.message
-    if isinstance(exc, TokenInvalidError):
-        token_invalid(session, token, exc.message, revoked=exc.subcode in (458, 460))
-    elif isinstance(exc, PermissionLostError):
+    if is_token_invalid(exc):
+        token_invalid(session, token, exc.message, revoked=is_token_revoked(exc))
+    elif is_permission_lost(exc):
         mark_needs_reauth(session, connection, exc.message)
     elif isinstance(exc, ThrottledError):
         connection.next_sync_at = datetime.now(UTC) + timedelta(seconds=exc.retry_after)
