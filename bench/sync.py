@@ -220,6 +220,24 @@ def sandbox_process(config: SandboxConfig) -> Iterator[str]:
             proc.wait(5)
 
 
+@contextmanager
+def bench_database(database_url: str) -> Iterator[str]:
+    """A fresh, migrated database on the server of ``database_url``; dropped afterwards."""
+    admin = libpq_url(normalize_url(database_url))
+    name = f"metricx_bench_sync_{secrets.token_hex(3)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db_url = normalize_url(database_url.rsplit("/", 1)[0] + "/" + name)
+    try:
+        engine = create_engine(db_url)
+        upgrade(engine)
+        engine.dispose()
+        yield db_url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def measure(ads: int, naive_sample: int, database_url: str) -> dict[str, Any]:
     """Backfill, incremental sync and the naive baseline of one account with ``ads`` ads."""
     now = datetime.now(UTC).replace(minute=40, second=0, microsecond=0) - timedelta(hours=1)
@@ -235,60 +253,48 @@ def measure(ads: int, naive_sample: int, database_url: str) -> dict[str, Any]:
         clock=now,
         frozen_clock=True,
     )
-    admin = libpq_url(normalize_url(database_url))
-    name = f"metricx_bench_sync_{secrets.token_hex(3)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db_url = normalize_url(database_url.rsplit("/", 1)[0] + "/" + name)
-    try:
-        with sandbox_process(config) as url:
-            engine = create_engine(db_url)
-            upgrade(engine)
-            engine.dispose()
-            keys = Cipher.generate_key()
-            settings = Settings(
-                database_url=db_url,
-                encryption_keys=keys,
-                secret_key="s" * 32,
-                meta_app_id=config.app_id,
-                meta_app_secret=config.app_secret,
-                meta_graph_url=url,
-                sync_backfill_days=30,
+    with bench_database(database_url) as db_url, sandbox_process(config) as url:
+        keys = Cipher.generate_key()
+        settings = Settings(
+            database_url=db_url,
+            encryption_keys=keys,
+            secret_key="s" * 32,
+            meta_app_id=config.app_id,
+            meta_app_secret=config.app_secret,
+            meta_graph_url=url,
+            sync_backfill_days=30,
+        )
+        eng = make_engine(db_url)
+        runtime = Runtime(
+            settings, db_url, eng, make_sessionmaker(eng), Cipher.from_csv(keys), "x" * 32
+        )
+        token = httpx.post(url + "/_sandbox/token", json={}).json()["token"]
+        account = httpx.get(url + "/_sandbox").json()["accounts"][0]["id"]
+        with unit_of_work(runtime.sessions) as session:
+            owner = create_user(session, email="bench@example.com", password="bench password 1")
+            ws = create_workspace(session, name="bench", owner_id=owner.id, timezone="UTC")
+            [conn_row] = add_with_token(
+                session,
+                settings=settings,
+                cipher=runtime.cipher,
+                workspace_id=ws.id,
+                access_token=token,
+                accounts=[account],
+                created_by=None,
             )
-            eng = make_engine(db_url)
-            runtime = Runtime(
-                settings, db_url, eng, make_sessionmaker(eng), Cipher.from_csv(keys), "x" * 32
-            )
-            token = httpx.post(url + "/_sandbox/token", json={}).json()["token"]
-            account = httpx.get(url + "/_sandbox").json()["accounts"][0]["id"]
-            with unit_of_work(runtime.sessions) as session:
-                owner = create_user(session, email="bench@example.com", password="bench password 1")
-                ws = create_workspace(session, name="bench", owner_id=owner.id, timezone="UTC")
-                [conn_row] = add_with_token(
-                    session,
-                    settings=settings,
-                    cipher=runtime.cipher,
-                    workspace_id=ws.id,
-                    access_token=token,
-                    accounts=[account],
-                    created_by=None,
-                )
-                connection_id = conn_row.id
-            backfill = run_pass(runtime, connection_id, now)
-            incremental = run_pass(runtime, connection_id, now + timedelta(hours=1))
-            today = now.date()
-            naive = naive_calls(
-                settings,
-                token,
-                account,
-                naive_sample,
-                (today - timedelta(days=29)).isoformat(),
-                today.isoformat(),
-            )
-            eng.dispose()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection_id = conn_row.id
+        backfill = run_pass(runtime, connection_id, now)
+        incremental = run_pass(runtime, connection_id, now + timedelta(hours=1))
+        today = now.date()
+        naive = naive_calls(
+            settings,
+            token,
+            account,
+            naive_sample,
+            (today - timedelta(days=29)).isoformat(),
+            today.isoformat(),
+        )
+        eng.dispose()
     return {"backfill": backfill, "incremental": incremental, "naive": naive}
 
 
@@ -406,86 +412,74 @@ def workspace_scale_out(accounts: int, latency: float, database_url: str) -> Non
         clock=now,
         frozen_clock=True,
     )
-    admin = libpq_url(normalize_url(database_url))
-    name = f"metricx_bench_sync_{secrets.token_hex(3)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db_url = normalize_url(database_url.rsplit("/", 1)[0] + "/" + name)
-    try:
-        with sandbox_process(config) as url:
-            engine = create_engine(db_url)
-            upgrade(engine)
-            engine.dispose()
-            keys = Cipher.generate_key()
-            settings = Settings(
-                database_url=db_url,
-                encryption_keys=keys,
-                secret_key="s" * 32,
-                meta_app_id=config.app_id,
-                meta_app_secret=config.app_secret,
-                meta_graph_url=url,
-                sync_backfill_days=7,
-                sync_lock_retry_seconds=0.5,
-            )
-            eng = make_engine(db_url)
-            runtime = Runtime(
-                settings, db_url, eng, make_sessionmaker(eng), Cipher.from_csv(keys), "x" * 32
-            )
-            token = httpx.post(url + "/_sandbox/token", json={}).json()["token"]
-            ids = [a["id"] for a in httpx.get(url + "/_sandbox").json()["accounts"]]
-            httpx.post(
-                url + "/_sandbox/faults", json={"slow_rate": 1.0, "slow_seconds": latency}
-            ).raise_for_status()
+    with bench_database(database_url) as db_url, sandbox_process(config) as url:
+        keys = Cipher.generate_key()
+        settings = Settings(
+            database_url=db_url,
+            encryption_keys=keys,
+            secret_key="s" * 32,
+            meta_app_id=config.app_id,
+            meta_app_secret=config.app_secret,
+            meta_graph_url=url,
+            sync_backfill_days=7,
+            sync_lock_retry_seconds=0.5,
+        )
+        eng = make_engine(db_url)
+        runtime = Runtime(
+            settings, db_url, eng, make_sessionmaker(eng), Cipher.from_csv(keys), "x" * 32
+        )
+        token = httpx.post(url + "/_sandbox/token", json={}).json()["token"]
+        ids = [a["id"] for a in httpx.get(url + "/_sandbox").json()["accounts"]]
+        httpx.post(
+            url + "/_sandbox/faults", json={"slow_rate": 1.0, "slow_seconds": latency}
+        ).raise_for_status()
+        with unit_of_work(runtime.sessions) as session:
+            owner = create_user(session, email="bench@example.com", password="bench password 1")
+        walls: dict[int, float] = {}
+        calls: dict[int, int] = {}
+        for workers in (1, 3):
             with unit_of_work(runtime.sessions) as session:
-                owner = create_user(session, email="bench@example.com", password="bench password 1")
-            walls: dict[int, float] = {}
-            calls: dict[int, int] = {}
-            for workers in (1, 3):
-                with unit_of_work(runtime.sessions) as session:
-                    ws = create_workspace(
-                        session, name=f"agency {workers}", owner_id=owner.id, timezone="UTC"
-                    )
-                    rows = add_with_token(
-                        session,
-                        settings=settings,
-                        cipher=runtime.cipher,
-                        workspace_id=ws.id,
-                        access_token=token,
-                        accounts=ids,
-                        created_by=None,
-                    )
-                    fetches = [
-                        service.request_sync(session, settings=settings, connection=r, now=now)
-                        for r in rows
-                    ]
-                    session.flush()
-                    fetch_ids = [f.id for f in fetches]
-                walls[workers] = sync_all(settings, keys, fetch_ids, workers)
-                with unit_of_work(runtime.sessions) as session:
-                    done = [session.get(Fetch, i) for i in fetch_ids]
-                    assert all(f is not None and f.status.value == "succeeded" for f in done)
-                    calls[workers] = sum(f.calls for f in done if f is not None)
-                    chunks = [c for f in done if f is not None for c in sync_of(f).chunks]
-                fetching = sum(
-                    (c.fetch_finished - c.fetch_started).total_seconds()
-                    for c in chunks
-                    if c.fetch_started and c.fetch_finished
+                ws = create_workspace(
+                    session, name=f"agency {workers}", owner_id=owner.id, timezone="UTC"
                 )
-                writing = sum(
-                    (c.write_finished - c.write_started).total_seconds()
-                    for c in chunks
-                    if c.write_started and c.write_finished
+                rows = add_with_token(
+                    session,
+                    settings=settings,
+                    cipher=runtime.cipher,
+                    workspace_id=ws.id,
+                    access_token=token,
+                    accounts=ids,
+                    created_by=None,
                 )
-                print(
-                    f"{accounts} accounts in one workspace, {workers} worker(s): "
-                    f"{walls[workers]:.1f} s wall, {calls[workers]} Meta calls; chunks spent "
-                    f"{fetching:.1f} s fetching from Meta, {writing:.1f} s writing",
-                    flush=True,
-                )
-            eng.dispose()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                fetches = [
+                    service.request_sync(session, settings=settings, connection=r, now=now)
+                    for r in rows
+                ]
+                session.flush()
+                fetch_ids = [f.id for f in fetches]
+            walls[workers] = sync_all(settings, keys, fetch_ids, workers)
+            with unit_of_work(runtime.sessions) as session:
+                done = [session.get(Fetch, i) for i in fetch_ids]
+                assert all(f is not None and f.status.value == "succeeded" for f in done)
+                calls[workers] = sum(f.calls for f in done if f is not None)
+                chunks = [c for f in done if f is not None for c in sync_of(f).chunks]
+            fetching = sum(
+                (c.fetch_finished - c.fetch_started).total_seconds()
+                for c in chunks
+                if c.fetch_started and c.fetch_finished
+            )
+            writing = sum(
+                (c.write_finished - c.write_started).total_seconds()
+                for c in chunks
+                if c.write_started and c.write_finished
+            )
+            print(
+                f"{accounts} accounts in one workspace, {workers} worker(s): "
+                f"{walls[workers]:.1f} s wall, {calls[workers]} Meta calls; chunks spent "
+                f"{fetching:.1f} s fetching from Meta, {writing:.1f} s writing",
+                flush=True,
+            )
+        eng.dispose()
     ratio = walls[1] / walls[3]
     print(
         f"3 workers vs 1 on one workspace ({latency:.2f} s per Meta call): {ratio:.2f}x faster;"
