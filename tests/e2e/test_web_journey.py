@@ -181,8 +181,12 @@ def test_sign_in_connect_sync_dashboard_live_drill_disconnect(
     page.goto(f"{web.base}/w/{ws_id}?range=7d&tz=UTC")
     page.locator("a.drill").first.click()
     expect(page.locator(".crumbs")).to_contain_text("Campaign:")
+    # The ad set table is in place (and htmx has taken its links) before the next click; on a
+    # loaded machine the swap and a full render can each take seconds.
+    expect(page.locator("#breakdown thead th").first).to_contain_text("Ad set")
+    page.wait_for_function("() => document.querySelector('a.drill')?.['htmx-internal-data']")
     page.locator("a.drill").first.click()
-    expect(page.locator(".crumbs")).to_contain_text("Ad set:")
+    expect(page.locator(".crumbs")).to_contain_text("Ad set:", timeout=20_000)
     expect(page.locator("#breakdown thead th").first).to_contain_text("Ad")
     shot(page, "10-drill-down-ads")
 
