@@ -126,7 +126,8 @@ def _nul_in_request(scope: Scope) -> tuple[str, str] | None:
 
 class DatabaseBudgetMiddleware:
     """Gives each request its database budget (``metricx.db.RequestBudget``): no statement it
-    sends outlives METRICX_REQUEST_TIMEOUT_SECONDS; the budget closes when the answer starts."""
+    sends outlives METRICX_REQUEST_TIMEOUT_SECONDS from the request's last piece of body; the
+    budget closes when the answer starts."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
@@ -138,12 +139,18 @@ class DatabaseBudgetMiddleware:
             return
         with request_budget(self.settings) as budget:
 
+            async def receive_extending() -> Message:
+                message = await receive()
+                if message["type"] == "http.request":
+                    budget.extend(self.settings.request_timeout_seconds)
+                return message
+
             async def send_closing(message: Message) -> None:
                 if message["type"] == "http.response.start":
                     budget.open = False
                 await send(message)
 
-            await self.app(scope, receive, send_closing)
+            await self.app(scope, receive_extending, send_closing)
 
 
 # The pages load their scripts and styles from /static only (no inline script, style or event

@@ -359,9 +359,10 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(
         default=30.0,
         gt=0,
-        description="No request waits longer than this for the database: its statements' "
-        "timeouts are cut to what is left of it, and a statement begun after it answers 503. "
-        "Pool and connect waits come on top: keep the sum of all three near this.",
+        description="A request's time for its database work, counted from the last piece of "
+        "its body: its statements' timeouts are cut to what is left, and once it is spent "
+        "the request answers 503. A pool wait and a connect can add "
+        "METRICX_DB_POOL_TIMEOUT_SECONDS + METRICX_DB_CONNECT_TIMEOUT_SECONDS.",
     )
 
     @field_validator("notify_allowed_hosts")

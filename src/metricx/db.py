@@ -141,8 +141,9 @@ class RequestBudget:
     the request runs sets its own statement and idle-in-transaction timeouts (``SET LOCAL``,
     once per transaction): the statement timeout is the request's, cut to what is left before
     the deadline, so no statement outlives it; a statement begun after the deadline is not
-    sent (``DatabaseUnavailable``). It closes when the response starts: a stream's later
-    reads keep the background timeouts."""
+    sent (``DatabaseUnavailable``). Each piece of the request's body that arrives moves the
+    deadline (``extend``). It closes when the response starts: a stream's later reads keep
+    the background timeouts."""
 
     deadline: float  # time.monotonic()
     statement_timeout_ms: int
@@ -156,6 +157,11 @@ class RequestBudget:
             statement_timeout_ms=settings.db_statement_timeout_ms,
             idle_in_transaction_timeout_ms=settings.db_idle_in_transaction_timeout_ms,
         )
+
+    def extend(self, seconds: float) -> None:
+        """The request made progress of its own (a piece of its body arrived): it has
+        ``seconds`` again from now. A streamed upload is bounded per piece, not in total."""
+        self.deadline = time.monotonic() + seconds
 
     def remaining_ms(self) -> int:
         return int((self.deadline - time.monotonic()) * 1000)
@@ -204,7 +210,8 @@ def _apply_request_budget(
 
 
 def _forget_budget(conn: Connection, *args: Any) -> None:
-    conn.info.pop(_APPLIED, None)
+    if not (conn.invalidated or conn.closed):  # a lost connection's info is cleared anyway
+        conn.info.pop(_APPLIED, None)
 
 
 def _forget_budget_on_checkin(_dbapi_connection: Any, record: Any) -> None:

@@ -110,14 +110,24 @@ def waiting_on(admin: psycopg.Connection[Any], table: str) -> bool:
     return bool(row and row[0])
 
 
-def run_blocked_request(client: TestClient, database_url: str, table: str) -> Request:
+def run_blocked_request(
+    client: TestClient, database_url: str, table: str, *, kill: bool = False
+) -> Request:
     """Hold ``table`` locked while a request that reads it runs; return it finished (the lock
-    released only after the request answered)."""
+    released only after the request answered). ``kill``: once the request is seen waiting,
+    its server process is terminated (the connection lost mid-request)."""
     dsn = libpq_url(database_url)
     with psycopg.connect(dsn) as locker, psycopg.connect(dsn, autocommit=True) as admin:
         locker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         request = Request(client, "/api/v1/workspaces", {"authorization": UNKNOWN_KEY})
         request.start()
+        if kill:
+            wait_for(lambda: waiting_on(admin, table), BOUND, every=0.02)
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                " WHERE NOT granted AND relation = %s::regclass",
+                (table,),
+            )
         # The request is seen blocked on the lock, or has already answered (a slow machine).
         wait_for(lambda: waiting_on(admin, table) or not request.is_alive(), BOUND, every=0.02)
         request.join(BOUND)
@@ -152,6 +162,19 @@ def test_request_deadline_cuts_a_longer_statement_timeout(
     assert request.answer is not None
     assert_unavailable(request.answer)
     assert request.took < BOUND
+    again = client.get("/api/v1/workspaces", headers={"authorization": UNKNOWN_KEY})
+    assert again.status_code == 401, again.text
+
+
+def test_connection_lost_mid_request_answers_503_then_recovers(
+    tmp_path: Path, database_url: str, client_for: Any
+) -> None:
+    runtime = runtime_with(tmp_path, database_url, db_pool_size=1, db_max_overflow=0)
+    client = client_for(runtime)
+    request = run_blocked_request(client, database_url, "api_keys", kill=True)
+    assert request.answer is not None
+    assert_unavailable(request.answer)
+    # The pool's only connection was the lost one: it is replaced.
     again = client.get("/api/v1/workspaces", headers={"authorization": UNKNOWN_KEY})
     assert again.status_code == 401, again.text
 
