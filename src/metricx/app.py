@@ -6,19 +6,23 @@ import time
 import uuid
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from metricx import health, telemetry
 from metricx.alerts import endpoints as alert_endpoints
 from metricx.auth import endpoints as auth_endpoints
+from metricx.config import Settings
 from metricx.connections import endpoints as connection_endpoints
 from metricx.connections import oauth_endpoints
-from metricx.errors import MetricxError, envelope
+from metricx.db import request_budget
+from metricx.errors import DatabaseUnavailable, MetricxError, envelope
 from metricx.ingest import endpoints as ingest_endpoints
 from metricx.kit.inputs import NUL, NUL_REASON, nul_in_query
 from metricx.logging import get_logger
@@ -28,7 +32,8 @@ from metricx.quality import endpoints as quality_endpoints
 from metricx.runtime import Runtime
 from metricx.sync import endpoints as sync_endpoints
 from metricx.web import pages_connect
-from metricx.web.routes import mount_web
+from metricx.web.routes import is_page_request, mount_web
+from metricx.web.templating import render
 from metricx.workspaces import endpoints as workspace_endpoints
 
 API_PREFIX = "/api/v1"
@@ -117,6 +122,35 @@ def _nul_in_request(scope: Scope) -> tuple[str, str] | None:
         if b"\x00" in value:
             return f"header.{key.decode('latin-1')}", "header"
     return None
+
+
+class DatabaseBudgetMiddleware:
+    """Gives each request its database budget (``metricx.db.RequestBudget``): no statement it
+    sends outlives METRICX_REQUEST_TIMEOUT_SECONDS from the request's last piece of body; the
+    budget closes when the answer starts."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with request_budget(self.settings) as budget:
+
+            async def receive_extending() -> Message:
+                message = await receive()
+                if message["type"] == "http.request":
+                    budget.extend(self.settings.request_timeout_seconds)
+                return message
+
+            async def send_closing(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    budget.open = False
+                await send(message)
+
+            await self.app(scope, receive_extending, send_closing)
 
 
 # The pages load their scripts and styles from /static only (no inline script, style or event
@@ -234,6 +268,65 @@ async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    DatabaseUnavailable,
+    sqlalchemy.exc.OperationalError,  # unreachable, connect timeout, statement timeout, ...
+    sqlalchemy.exc.InterfaceError,  # the connection was lost
+    sqlalchemy.exc.TimeoutError,  # no free connection in the pool within pool_timeout
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+def as_database_unavailable(exc: Exception) -> DatabaseUnavailable:
+    """The 503 for a database failure. Its message never quotes the error: SQLAlchemy's and
+    psycopg's messages carry the statement (and the server's detail may quote values)."""
+    if isinstance(exc, DatabaseUnavailable):
+        return exc
+    orig = getattr(exc, "orig", None) or exc
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):
+        message = "all database connections are busy; try again shortly"
+    elif isinstance(orig, psycopg.errors.QueryCanceled):
+        message = (
+            "the database took too long to answer (it may be overloaded, or this request's "
+            "query too expensive: narrow it if this persists); try again shortly"
+        )
+    else:
+        message = "the database is unavailable; try again shortly"
+    return DatabaseUnavailable(message)
+
+
+async def database_error_handler(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After whenever the database fails a request: the JSON envelope for the
+    API, a short page for a browser (rendered without the database)."""
+    error = as_database_unavailable(exc)
+    orig = getattr(exc, "orig", None) or exc
+    log.warning(
+        "database unavailable",
+        path=request.url.path,
+        error=type(orig).__name__,
+        sqlstate=getattr(orig, "sqlstate", None),
+    )
+    if is_page_request(request):
+        page = render(
+            request,
+            "error.html",
+            status_code=error.status_code,
+            viewer=None,
+            ws=None,
+            section="",
+            heading="Temporarily unavailable",
+            message=error.message[0].upper() + error.message[1:] + ".",
+        )
+        page.headers.update(error.headers or {})
+        return page
+    return JSONResponse(
+        envelope(error.code, error.message, error.details),
+        status_code=error.status_code,
+        headers=error.headers,
+    )
+
+
 async def unhandled_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=exc)
     return JSONResponse(
@@ -250,6 +343,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.runtime = runtime
+    app.add_middleware(DatabaseBudgetMiddleware, settings=runtime.settings)
     app.add_middleware(RefuseNulMiddleware)
     app.add_middleware(
         SecurityHeadersMiddleware, hsts=runtime.settings.base_url.lower().startswith("https://")
@@ -261,6 +355,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(Exception, unhandled_error_handler)
 
     mount_web(app)  # first: the web app's pages own "/"
+    for database_error in DATABASE_ERRORS:  # after mount_web: pages get a page without the db
+        app.add_exception_handler(database_error, database_error_handler)
     app.include_router(health.router)
     app.include_router(telemetry.router)
     for router in (

@@ -317,6 +317,54 @@ class Settings(BaseSettings):
         description="How often an open dashboard's live-update stream checks for new data.",
     )
 
+    # The database when it is slow, hung or gone: every wait is bounded (metricx.db).
+    db_connect_timeout_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="Connect timeout of every database connection (libpq `connect_timeout`; "
+        "libpq counts 1 as 2).",
+    )
+    db_pool_size: int = Field(default=10, ge=1, description="Database connections kept open.")
+    db_max_overflow: int = Field(
+        default=10, ge=0, description="Connections opened beyond the pool under load."
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest wait for a free connection of the pool; then a request answers 503.",
+    )
+    db_statement_timeout_ms: int = Field(
+        default=20000,
+        ge=1,
+        description="Statement timeout of a web or API request's database work (capped by "
+        "what is left of METRICX_REQUEST_TIMEOUT_SECONDS); a request that hits it answers 503.",
+    )
+    db_idle_in_transaction_timeout_ms: int = Field(
+        default=60000,
+        ge=0,
+        description="A web or API request's transaction left idle this long is ended by the "
+        "server (0: never).",
+    )
+    db_background_statement_timeout_ms: int = Field(
+        default=3_600_000,
+        ge=0,
+        description="Statement timeout of the worker's jobs and the CLI (syncs, retention, "
+        "rollup rebuilds, migrations), which may run long statements (0: none).",
+    )
+    db_background_idle_in_transaction_timeout_ms: int = Field(
+        default=3_600_000,
+        ge=0,
+        description="Idle-in-transaction timeout of the worker's jobs and the CLI (0: none).",
+    )
+    request_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request's time for its database work, counted from the last piece of "
+        "its body: its statements' timeouts are cut to what is left, and once it is spent "
+        "the request answers 503. A pool wait and a connect can add "
+        "METRICX_DB_POOL_TIMEOUT_SECONDS + METRICX_DB_CONNECT_TIMEOUT_SECONDS.",
+    )
+
     @field_validator("notify_allowed_hosts")
     @classmethod
     def _valid_allow_list(cls, value: str) -> str:

@@ -75,6 +75,23 @@ class ServiceUnavailable(MetricxError):
     code = "service_unavailable"
 
 
+# How long a client is told to wait before retrying when the database is unavailable.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database is unreachable, too slow or out of connections: retry later."""
+
+    code = "database_unavailable"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(
+            message,
+            details=details,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

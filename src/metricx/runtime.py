@@ -53,7 +53,7 @@ def build_runtime(
         url = engine.url.render_as_string(hide_password=False)
     else:
         url = database_url or resolve_database_url(settings)
-        engine = make_engine(url)
+        engine = make_engine(url, settings)
     return Runtime(
         settings=settings,
         database_url=url,
