@@ -59,7 +59,9 @@ def server(
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
+    deadline = time.monotonic() + 30
     while not uv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
     base = f"http://127.0.0.1:{port}"
     yield base, base + target, headers
