@@ -124,6 +124,34 @@ class Settings(BaseSettings):
         default=4 * 1024 * 1024 * 1024,
         description="Largest NDJSON ingest stream (after gunzip); it is read at constant memory.",
     )
+    ingest_max_expansion_ratio: int = Field(
+        default=100,
+        description="A gzip body may inflate to at most this many times its compressed size "
+        "(past its first MiB); more answers 413 (a compression bomb).",
+    )
+    ingest_max_blank_lines: int = Field(
+        default=10_000,
+        description="Blank lines an NDJSON body may hold; more answers 413.",
+    )
+    ingest_max_record_bytes: int = Field(
+        default=64 * 1024,
+        description="Largest single record (an NDJSON line, or a record of a JSON body); a "
+        "larger one fails as a record, the others are stored.",
+    )
+    ingest_max_array_items: int = Field(
+        default=1000,
+        description="Most items of an array (or members of an object) inside a record; more "
+        "fails the record.",
+    )
+    ingest_max_depth: int = Field(
+        default=32,
+        description="Deepest nesting of objects and arrays in a record; deeper fails the record.",
+    )
+    ingest_failed_payload_bytes: int = Field(
+        default=4096,
+        description="A failed record's stored payload keeps at most this many bytes of it "
+        "(larger ones are kept truncated, marked as such).",
+    )
     ingest_chunk_records: int = Field(
         default=10_000, description="Records parsed and written per step of an ingest."
     )

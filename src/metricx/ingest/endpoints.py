@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from metricx.auth.dependencies import DbSession, RuntimeDep, WorkspaceIngester, WorkspaceReader
 from metricx.errors import (
     Conflict,
+    ErrorEnvelope,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -56,10 +57,19 @@ OPENAPI_SCHEMAS = _request_schemas()
     f"{BASE}/ingest",
     response_model=IngestResponse,
     responses={
-        422: {"model": IngestResponse, "description": "Every record failed (or a bad body)"},
+        422: {
+            "model": IngestResponse,
+            "description": "Every record failed (each with its reason, such as a record "
+            "nested too deep), or the body is not valid JSON / gzip",
+        },
         **error_responses(
             Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType
         ),
+        413: {
+            "model": ErrorEnvelope,
+            "description": "The body breaks a body-level limit (size, gzip expansion ratio, "
+            "blank lines); nothing of it is stored",
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -97,6 +107,19 @@ async def ingest_metrics(
     per line, streamed and written in chunks at constant memory (for large loads). Either may
     be gzip-compressed (`Content-Encoding: gzip`). Over the limit: 413.
 
+    **Limits**: the whole request is refused with 413 (`payload_too_large`, `details.limit`
+    naming the limit) when its body breaks a body-level limit: its size, a gzip body that
+    inflates more than `METRICX_INGEST_MAX_EXPANSION_RATIO` times (100) its compressed size
+    (`expansion_ratio`), or an NDJSON body with more than `METRICX_INGEST_MAX_BLANK_LINES`
+    blank lines (`blank_lines`). Nothing of such a request is stored, not even the chunks
+    read before the limit was reached. A record past a record-level limit fails alone (field
+    `record`, reason such as "nested deeper than 32 levels"), the others are stored: over
+    `METRICX_INGEST_MAX_RECORD_BYTES` (64 KiB), an array or object of more than
+    `METRICX_INGEST_MAX_ARRAY_ITEMS` (1,000) items, objects and arrays nested deeper than
+    `METRICX_INGEST_MAX_DEPTH` (32). A failed record's stored payload keeps at most
+    `METRICX_INGEST_FAILED_PAYLOAD_BYTES` (4 KiB) of it, as
+    `{"truncated": true, "size_bytes": ..., "preview": "..."}` when it is larger.
+
     **Identity**: a fact's `natural_key` is computed by the server, never sent:
     `uuid5(aad77e3d-f59c-5d6c-bd01-5ab6d089f40b, "{workspace_id}|{provider}|{level}|`
     `{external_id}|{granularity}|{UTC bucket start as YYYY-MM-DDTHH:MM:SSZ}")`. The same fact
@@ -126,12 +149,7 @@ async def ingest_metrics(
     answer without writing again; the same key with a different request is a 409.
     """
     started = time.perf_counter()
-    body = IngestBody.of(
-        request,
-        json_limit=runtime.settings.ingest_max_json_bytes,
-        ndjson_limit=runtime.settings.ingest_max_ndjson_bytes,
-        salt=str(connection_id or ""),
-    )
+    body = IngestBody.of(request, settings=runtime.settings, salt=str(connection_id or ""))
     status = 500
     try:
         answer = await run_ingest(

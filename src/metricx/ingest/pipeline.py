@@ -1,6 +1,10 @@
-"""Running an HTTP ingest: each chunk of the body is parsed and prepared (checked, placed in
-time, keyed, formatted) in a worker thread while the previous chunk is written to PostgreSQL
-in another, so the Python work and the database's work overlap."""
+"""Running an HTTP ingest: each chunk of the body is taken apart (``body.BodyReader``), parsed
+and prepared (checked against the record limits, placed in time, keyed, formatted) in worker
+threads while the previous chunk is written to PostgreSQL in another, so the Python work and
+the database's work overlap and the event loop only waits.
+
+A body-level limit broken mid-stream raises out of here after earlier chunks were written:
+the request's unit of work rolls them back with the rest, so nothing of the import is stored."""
 
 from __future__ import annotations
 
@@ -15,11 +19,13 @@ from metricx.config import Settings
 from metricx.ingest import service
 from metricx.ingest.body import IngestBody
 from metricx.ingest.chunk import Chunk
-from metricx.ingest.records import parse_items
+from metricx.ingest.records import RecordLimits, parse_items
 
 
-def _prepared(ingestion: service.Ingestion, raws: list[Any], start: int) -> Chunk:
-    return ingestion.prepare(parse_items(raws, start))
+def _prepared(
+    ingestion: service.Ingestion, raws: list[Any], start: int, limits: RecordLimits
+) -> Chunk:
+    return ingestion.prepare(parse_items(raws, start, limits))
 
 
 async def run_ingest(
@@ -51,10 +57,11 @@ async def run_ingest(
             idempotency_key=idempotency_key,
         )
     )
+    limits = RecordLimits.of(settings)
     writing: asyncio.Future[None] | None = None
     try:
         async for start, raws in body.records(settings.ingest_chunk_records):
-            chunk = await run_in_threadpool(_prepared, ingestion, raws, start)
+            chunk = await run_in_threadpool(_prepared, ingestion, raws, start, limits)
             if writing is not None:
                 await writing
             writing = asyncio.ensure_future(run_in_threadpool(ingestion.write, chunk))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -245,13 +247,135 @@ def loads_json(raw: bytes) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
-def parse_items(raws: Sequence[Any], start: int) -> list[ParsedItem]:
+@dataclass(frozen=True, slots=True)
+class RecordLimits:
+    """What one record may be: its size in bytes, the items of any array (or members of any
+    object) in it, and how deep its objects and arrays nest. A record past them fails alone."""
+
+    max_bytes: int = 64 * 1024
+    max_items: int = 1000
+    max_depth: int = 32
+
+    @classmethod
+    def of(cls, settings: Any) -> RecordLimits:
+        return cls(
+            settings.ingest_max_record_bytes,
+            settings.ingest_max_array_items,
+            settings.ingest_max_depth,
+        )
+
+    def too_large(self) -> str:
+        return f"larger than {self.max_bytes} bytes"
+
+    def too_deep(self) -> str:
+        return f"nested deeper than {self.max_depth} levels"
+
+    def too_long(self, kind: str) -> str:
+        return f"an {kind} of more than {self.max_items} items"
+
+
+@dataclass(frozen=True, slots=True)
+class OversizeRecord:
+    """An NDJSON line too large to keep: its size and its first bytes (for the dead letter);
+    the rest was skipped as it streamed by."""
+
+    size: int
+    head: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RecordHead:
+    """All the dead letter keeps of a record refused for its size or shape: its beginning as
+    text, and its size in bytes when known."""
+
+    text: str
+    size: int | None = None
+
+
+# A JSON string (escapes skipped; an unterminated one runs to the end), or a bracket.
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+_OPENERS = frozenset(b"[{")
+
+
+def nests_deeper(raw: bytes, limit: int) -> bool:
+    """Whether the JSON text ``raw`` nests objects/arrays deeper than ``limit``, read from its
+    bytes before parsing (brackets inside strings do not count); never recurses."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:  # the common case: no scan at all
+        return False
+    depth = 0
+    for token in _TOKENS.finditer(raw):
+        char = raw[token.start()]
+        if char in _OPENERS:
+            depth += 1
+            if depth > limit:
+                return True
+        elif char != 0x22:  # a closing bracket (0x22 is a string's quote)
+            depth -= 1
+    return False
+
+
+def shape_problem(value: Any, limits: RecordLimits) -> str | None:
+    """Why a parsed record breaks ``limits`` (depth, items, approximate size), or None.
+    Walks with its own stack: a hostile nesting cannot reach Python's recursion limit."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    size = 0
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limits.max_depth:
+                return limits.too_deep()
+            if len(node) > limits.max_items:
+                return limits.too_long("object" if isinstance(node, dict) else "array")
+            if isinstance(node, dict):
+                size += 2 + sum(len(k) + 4 for k in node)
+                stack.extend((v, depth + 1) for v in node.values())
+            else:
+                size += 2 + len(node)
+                stack.extend((v, depth + 1) for v in node)
+        elif isinstance(node, str):
+            size += len(node) + 2
+        else:
+            size += 8
+        if size > limits.max_bytes:
+            return limits.too_large()
+    return None
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _flat(raw: Any) -> bool:
+    return isinstance(raw, dict) and all(isinstance(v, _SCALARS) for v in raw.values())
+
+
+HEAD_CHARS = 4096  # the most of a refused record's beginning ever kept
+
+
+def _refused_line(index: int, reason: str, head: bytes, size: int) -> ParsedItem:
+    text = head[:HEAD_CHARS].decode("utf-8", "replace")
+    return ParsedItem(index, None, RecordError("record", reason), RecordHead(text, size))
+
+
+def parse_items(
+    raws: Sequence[Any], start: int, limits: RecordLimits | None = None
+) -> list[ParsedItem]:
     """Parse a chunk of records (JSON values, or NDJSON lines as bytes). Pure CPU, no database:
-    it runs in a worker thread while the previous chunk is being written."""
+    it runs in a worker thread while the previous chunk is being written. A record past
+    ``limits`` fails alone, with a reason; its payload is then only its beginning."""
+    limits = limits or RecordLimits()
     items: list[ParsedItem] = []
     for offset, raw in enumerate(raws):
         index = start + offset
+        if isinstance(raw, OversizeRecord):
+            items.append(_refused_line(index, limits.too_large(), raw.head, raw.size))
+            continue
         if isinstance(raw, bytes):
+            if len(raw) > limits.max_bytes:
+                items.append(_refused_line(index, limits.too_large(), raw, len(raw)))
+                continue
+            if nests_deeper(raw, limits.max_depth):
+                items.append(_refused_line(index, limits.too_deep(), raw, len(raw)))
+                continue
             try:
                 raw = loads_json(raw)
             except ValueError as exc:
@@ -260,11 +384,54 @@ def parse_items(raws: Sequence[Any], start: int) -> list[ParsedItem]:
                     ParsedItem(index, None, RecordError("record", f"invalid JSON: {exc}"), text)
                 )
                 continue
+        if not _flat(raw):
+            problem = shape_problem(raw, limits)
+            if problem is not None:
+                head = RecordHead(bounded_json(raw, HEAD_CHARS))
+                items.append(ParsedItem(index, None, RecordError("record", problem), head))
+                continue
         try:
             items.append(ParsedItem(index, parse_record(raw), None, raw))
         except RecordRefused as refused:
             items.append(ParsedItem(index, None, refused.error, raw))
     return items
+
+
+def bounded_json(value: Any, limit: int) -> str:
+    """The first ``limit`` characters of ``value`` as JSON text, written without recursion and
+    stopping once the limit is reached (an 8-million-item array costs no more than a short
+    one). Each item takes at least one character, so at most ``limit`` items are queued."""
+    out: list[str] = []
+    size = 0
+    stack: list[tuple[bool, Any]] = [(False, value)]  # (is literal text, value or text)
+    while stack and size < limit:
+        literal, node = stack.pop()
+        if literal:
+            piece = node
+        elif isinstance(node, dict | list | tuple):
+            is_dict = isinstance(node, dict)
+            piece = "{" if is_dict else "["
+            stack.append((True, "}" if is_dict else "]"))
+            first = list(islice(node.items() if isinstance(node, dict) else node, limit))
+            for i in range(len(first) - 1, -1, -1):
+                if is_dict:
+                    key, item = first[i]
+                    stack.append((False, item))
+                    stack.append((True, json.dumps(storable_text(str(key))[:limit]) + ": "))
+                else:
+                    stack.append((False, first[i]))
+                if i:
+                    stack.append((True, ", "))
+        elif isinstance(node, str):
+            piece = json.dumps(storable_text(node[:limit]), ensure_ascii=False)
+        else:
+            try:
+                piece = json.dumps(jsonable(node))
+            except (TypeError, ValueError):
+                piece = json.dumps(str(node)[:limit])
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)[:limit]
 
 
 def storable_text(text: str) -> str:

@@ -7,6 +7,7 @@ The HTTP endpoint feeds it parsed JSON; the Meta sync calls ``upsert_facts`` wit
 
 from __future__ import annotations
 
+import json
 import time as clock
 import uuid
 from collections.abc import Iterable, Sequence
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
+import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +29,14 @@ from metricx.facts.partitions import PartitionCache
 from metricx.facts.types import FactInput
 from metricx.ingest import repository
 from metricx.ingest.chunk import AccountInfo, Chunk, KnownEntity, fill
-from metricx.ingest.records import ParsedItem, RecordError, fact_payload, jsonable
+from metricx.ingest.records import (
+    ParsedItem,
+    RecordError,
+    RecordHead,
+    fact_payload,
+    jsonable,
+    storable_text,
+)
 from metricx.ingest.repository import EntityRef, ExternalRef
 from metricx.ingest.timing import zone
 from metricx.logging import get_logger
@@ -291,13 +300,14 @@ class Ingestion:
             payload = item.raw if item.raw is not None or item.fact is None else None
             if payload is None and item.fact is not None:
                 payload = fact_payload(item.fact)
+            payload = bounded_payload(payload, self.settings.ingest_failed_payload_bytes)
             dead.append(
                 {
                     "id": uuid.uuid4(),
                     "workspace_id": self.workspace_id,
                     "import_id": self.imp.id,
                     "record_index": item.index,
-                    "payload": jsonable(payload),
+                    "payload": payload,
                     "errors": [jsonable(problem)],
                     "status": FailedRecordStatus.PENDING.value,
                 }
@@ -372,6 +382,25 @@ class Ingestion:
             count=count,
             window_minutes=window,
         )
+
+
+def bounded_payload(raw: Any, limit: int) -> Any:
+    """What the dead letter stores of a refused record: the record itself (as JSONB takes it)
+    when its JSON text fits in ``limit`` bytes, else a marker with its first ``limit`` bytes:
+    ``{"truncated": true, "size_bytes": ..., "preview": "..."}``. Such a record is replayed
+    with a corrected record, not as stored."""
+    if isinstance(raw, RecordHead):
+        preview = raw.text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+        return {"truncated": True, "size_bytes": raw.size, "preview": storable_text(preview)}
+    value = jsonable(raw)
+    try:
+        text = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):  # an integer past 64 bits
+        text = json.dumps(value).encode("utf-8")
+    if len(text) <= limit:
+        return value
+    preview = text[:limit].decode("utf-8", "ignore")
+    return {"truncated": True, "size_bytes": len(text), "preview": storable_text(preview)}
 
 
 def parent_links(
