@@ -63,10 +63,6 @@ class Measure:
             return Format.MONEY
         return Format.INTEGER if self.whole else Format.DECIMAL
 
-    @property
-    def rolled_up(self) -> bool:
-        return self.additive
-
 
 MONEY_SQL = "numeric(18,6)"
 COUNT_SQL = "numeric(18,4)"  # action counts: Meta reports them as decimal strings
@@ -154,12 +150,7 @@ def names(measures: tuple[Measure, ...] | None = None) -> tuple[str, ...]:
 
 def rolled() -> tuple[Measure, ...]:
     """The measures summed into the rollups (every additive one), in column order."""
-    return tuple(m for m in _REGISTRY if m.rolled_up)
-
-
-def required() -> tuple[Measure, ...]:
-    """Additive measures that are always known (0 when not sent)."""
-    return tuple(m for m in _REGISTRY if m.additive and not m.nullable)
+    return tuple(m for m in _REGISTRY if m.additive)
 
 
 def reported() -> tuple[Measure, ...]:

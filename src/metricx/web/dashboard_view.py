@@ -53,7 +53,7 @@ LEVELS = {"campaign": "Campaigns", "adset": "Ad sets", "ad": "Ads"}
 def measure_column(name: str) -> tuple[str, str]:
     """A registry measure's label and kind (money or count)."""
     m = registry.by_name()[name]
-    return m.label, "money" if m.unit is registry.Unit.MONEY else "count"
+    return m.label, "money" if m.format is registry.Format.MONEY else "count"
 
 
 # metric -> (label, kind): kind picks the formatting and whether currencies may be combined.
