@@ -55,6 +55,7 @@ class RequestIdMiddleware:
             incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         )
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        scope.setdefault("state", {})["request_id"] = request_id  # for the 500 answer
         started = time.perf_counter()
         status = 500
 
@@ -327,11 +328,22 @@ async def database_error_handler(request: Request, exc: Exception) -> Response:
     )
 
 
-async def unhandled_error_handler(_request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error", exc_info=exc)
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The 500 answer. Starlette answers it from its outermost layer, outside every
+    middleware, so the security headers and the request id are added here."""
+    request_id = getattr(request.state, "request_id", "")
+    log.error("unhandled error", exc_info=exc, request_id=request_id)
+    hsts = request.app.state.runtime.settings.base_url.lower().startswith("https://")
+    headers = {
+        k.decode(): v.decode()
+        for k, v in _security_headers(request.url.path, "application/json", hsts)
+    }
+    if request_id:
+        headers["x-request-id"] = request_id
     return JSONResponse(
         envelope("internal_error", "something went wrong on our side; it has been logged"),
         status_code=500,
+        headers=headers,
     )
 
 

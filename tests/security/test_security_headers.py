@@ -168,3 +168,26 @@ def test_templates_have_no_inline_code_or_style(template: Path) -> None:
 def test_the_script_adds_no_inline_style() -> None:
     script = (SRC / "web" / "static" / "src" / "app.js").read_text()
     assert not re.search(r"style=|setAttribute\(\s*['\"]style|<style", script)
+
+
+def test_an_unexpected_error_still_gets_the_headers_and_its_request_id(
+    https_runtime: Runtime,
+) -> None:
+    """A 500 is answered outside every middleware (Starlette's outermost layer): its headers
+    are added by the handler itself."""
+    app = create_app(https_runtime)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as http:
+        answer = http.get("/boom", headers={"X-Request-ID": "trace-500"})
+    assert answer.status_code == 500
+    assert answer.json()["error"]["code"] == "internal_error"
+    assert "a bug" not in answer.text
+    assert_common(answer.headers)
+    assert directives(answer.headers["content-security-policy"])["default-src"] == {"'none'"}
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.headers["strict-transport-security"].startswith("max-age=")
+    assert answer.headers["x-request-id"] == "trace-500"
