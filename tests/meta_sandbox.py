@@ -58,6 +58,36 @@ class MetaSandbox:
     def tier(self, tier: str) -> None:
         self.http.post("/_sandbox/tier", json={"tier": tier}).raise_for_status()
 
+    def truth_rows(
+        self, account: str, level: str, since: str, until: str, granularity: str = "day"
+    ) -> list[dict[str, Any]]:
+        """GET /_sandbox/truth's rows (day rows carry every action x window, results, video
+        and click figures; see metricx.sandbox.truth)."""
+        params = {
+            "account_id": account,
+            "level": level,
+            "granularity": granularity,
+            "since": since,
+            "until": until,
+        }
+        response = self.http.get("/_sandbox/truth", params=params)
+        response.raise_for_status()
+        return list(response.json()["rows"])
+
+    def truth_reach(self, account: str, level: str, since: str, until: str) -> dict[str, int]:
+        """Meta's deduplicated reach of each entity of `level` for exactly [since, until]."""
+        params = {"account_id": account, "level": level, "since": since, "until": until}
+        response = self.http.get("/_sandbox/truth/reach", params=params)
+        response.raise_for_status()
+        return {r["entity_id"]: r["reach"] for r in response.json()["rows"]}
+
+    def truth_settings(self, account: str) -> dict[str, Any]:
+        """Ad set goals, promoted objects, attribution settings, result indicators, and the
+        account's custom conversions."""
+        response = self.http.get("/_sandbox/truth/settings", params={"account_id": account})
+        response.raise_for_status()
+        return dict(response.json())
+
     def reset(self) -> None:
         self.http.post("/_sandbox/reset").raise_for_status()
         self.tier(self.config.tier)

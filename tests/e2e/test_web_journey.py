@@ -176,6 +176,9 @@ def test_sign_in_connect_sync_dashboard_live_drill_disconnect(
     expect(page.locator("#totals")).not_to_have_text(before, timeout=60_000)
     assert page.url.endswith("tz=UTC")  # no reload happened: the page updated in place
     shot(page, "09-dashboard-live-update")
+    # The page updated when the first of the two syncs landed; the second one's refresh must
+    # not land in the middle of the drill-down below (it re-renders the campaign view).
+    wait_for_syncs(web, ws_id, count=4)
 
     # Drill-down: campaign -> ad set -> ad.
     page.goto(f"{web.base}/w/{ws_id}?range=7d&tz=UTC")

@@ -1,4 +1,8 @@
-"""Stored facts against the sandbox's ground truth (`/_sandbox/truth`)."""
+"""Stored facts against the sandbox's ground truth (`/_sandbox/truth`).
+
+The truth's `actions` / `action_values` are Meta's default attribution: each ad set's own
+setting (7d_click_1d_view for most, 1d_click, 7d_click or 1d_click_1d_view for some), the
+figure an insights row's `value` key carries and the sync stores."""
 
 from __future__ import annotations
 
