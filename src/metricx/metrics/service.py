@@ -140,7 +140,7 @@ def with_result_type(row: dict[str, Any], kind: str | None) -> None:
     elif kind is not None and not results_map.is_summable(kind):
         reach = row.get("reach")
         spend = Decimal(row["spend"]) if row.get("spend") is not None else None
-        row["results"] = str(reach) if reach is not None else None
+        row["results"] = money(Decimal(reach)) if reach is not None else None
         row["cost_per_result"] = _price(spend, reach)
 
 
