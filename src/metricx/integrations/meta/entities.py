@@ -178,7 +178,7 @@ def child_record(
     if level == "adset":
         goal = _text(row, "optimization_goal", 64)
         promoted = row.get("promoted_object")
-        promoted = dict(promoted) if isinstance(promoted, Mapping) else None
+        promoted = dict(promoted) if isinstance(promoted, Mapping) and promoted else None
         settings = {
             "optimization_goal": goal,
             "promoted_object": promoted,
