@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -196,6 +196,8 @@ class ChunkWork:
     connection_id: uuid.UUID
     account_id: str
     expected_ads: int
+    # ad set external id -> its result type (the ads' daily facts count their results by it)
+    result_types: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -234,6 +236,9 @@ def begin_chunk(
         connection_id=connection.id,
         account_id=connection.external_account_id,
         expected_ads=repository.count_ads(session, connection),
+        result_types=(
+            repository.adset_result_types(session, connection) if item.part == "ad_day" else {}
+        ),
     )
 
 
@@ -261,7 +266,8 @@ def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> Ch
                 pull.facts.extend(map(reach_fact, fetcher.reach_rows(since, until)))
             else:
                 gran = "hour" if work.part == "ad_hour" else "day"
-                pull.facts.extend(map(ad_fact, fetcher.ad_rows(gran, since, until)))
+                rows = fetcher.ad_rows(gran, since, until)
+                pull.facts.extend(ad_fact(row, work.result_types) for row in rows)
     except MetaError as exc:
         pull.error = exc
         pull.close()
