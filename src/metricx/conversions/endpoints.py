@@ -5,6 +5,7 @@ types seen in its data."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from fastapi import APIRouter, Response
 
@@ -37,8 +38,8 @@ ERRORS = error_responses(Unauthorized, Forbidden, NotFound)
 WRITE_ERRORS = error_responses(Unauthorized, Forbidden, NotFound, InvalidInput, Conflict)
 
 
-def _money(value: object) -> str | None:
-    return None if value is None else format(value, "f")
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
 
 
 def read(row: WorkspaceConversion) -> ConversionRead:
