@@ -306,27 +306,28 @@ def read(
         return view
     grp = _group(group_by, level)
     by_entity = group_by is GroupBy.ENTITY and level is not GroupLevel.WORKSPACE
-    sql = f"""
-        SELECT {_bucket(bucket, scope.week_start)} AS bucket, {grp} AS grp, a.entity_id, a.day,
-               a.currency, a.action_type,
-               sum(a.count) FILTER (WHERE a."window" = ANY(:aw)) AS n,
-               sum(a.value) FILTER (WHERE a."window" = ANY(:aw)) AS v,
-               bool_or(a.value IS NOT NULL) AS valued,
-               max(a.attribution_setting) AS setting,
-               max(CASE WHEN p2.level = 'campaign' THEN p2.goal
-                        WHEN p1.level = 'campaign' THEN p1.goal END) AS goal
+    scoped = f"""
         FROM action_facts a
         JOIN entities e ON e.id = a.entity_id
         LEFT JOIN connections zc ON zc.id = e.connection_id
         {GROUP_ENTITY}
         WHERE a.workspace_id = :ws AND a.day BETWEEN :dlo AND :dhi
           AND {scope.days_sql("a.day", _ZONE)}
-          AND a.action_type = ANY(:types)
           AND (cardinality(CAST(:connections AS uuid[])) = 0 OR e.connection_id = ANY(:connections))
           AND (cardinality(CAST(:entities AS uuid[])) = 0 OR e.id = ANY(:entities)
                OR p1.id = ANY(:entities) OR p2.id = ANY(:entities) OR p3.id = ANY(:entities))
           AND (cardinality(CAST(:statuses AS text[])) = 0 OR g.effective_status = ANY(:statuses))
           AND (:by_entity = false OR g.id IS NOT NULL)
+    """
+    sql = f"""
+        SELECT {_bucket(bucket, scope.week_start)} AS bucket, {grp} AS grp, a.entity_id, a.day,
+               a.currency, a.action_type,
+               sum(a.count) FILTER (WHERE a."window" = ANY(:aw)) AS n,
+               sum(a.value) FILTER (WHERE a."window" = ANY(:aw)) AS v,
+               bool_or(a.value IS NOT NULL) AS valued,
+               max(CASE WHEN p2.level = 'campaign' THEN p2.goal
+                        WHEN p1.level = 'campaign' THEN p1.goal END) AS goal
+        {scoped} AND a.action_type = ANY(:types)
         GROUP BY 1, 2, 3, 4, 5, 6
         ORDER BY 3, 4
     """
@@ -339,6 +340,19 @@ def read(
         "level": level.value,
         "by_entity": by_entity,
     }
+    if windows is None:
+        # The settings the rows' ad-days were under (any action type: Meta withholds a
+        # mixed row's actions whatever they are).
+        for r in session.execute(
+            text(
+                f"SELECT {grp} AS grp, a.currency, array_agg(DISTINCT a.attribution_setting)"
+                f' {scoped} AND a."window" = :default AND a.attribution_setting IS NOT NULL'
+                " GROUP BY 1, 2"
+            ),
+            {**params, "default": DEFAULT},
+        ):
+            view.groups.setdefault((r[0], r[1]), _Sums()).settings.update(r[2])
+            view.totals.setdefault(r[1], _Sums()).settings.update(r[2])
     rows = session.execute(text(sql), params).all()
     # One ad-day at a time (rows come ordered by ad and day): its measures, then its sums.
     ad_day: list[Any] = []
@@ -390,8 +404,6 @@ def _fold(view: ActionsView, rows: list[Any]) -> None:
                 (had_n or ZERO) + (conv_n or ZERO),
                 None if conv_v is None else (had_v or ZERO) + conv_v,
             ]
-        if first.setting:
-            sums.settings.add(first.setting)
 
 
 def view_for(
