@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -197,6 +197,8 @@ class ChunkWork:
     connection_id: uuid.UUID
     account_id: str
     expected_ads: int
+    # ad set external id -> its result type (the ads' daily facts count their results by it)
+    result_types: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -238,6 +240,9 @@ def begin_chunk(
         connection_id=connection.id,
         account_id=connection.external_account_id,
         expected_ads=repository.count_ads(session, connection),
+        result_types=(
+            repository.adset_result_types(session, connection) if item.part == "ad_day" else {}
+        ),
     )
 
 
@@ -266,11 +271,12 @@ def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> Ch
             if work.part == "reach":
                 pull.facts.extend(map(reach_fact, fetcher.reach_rows(since, until)))
             elif work.part == "ad_hour":
-                pull.facts.extend(map(ad_fact, fetcher.ad_rows("hour", since, until)))
+                rows = fetcher.ad_rows("hour", since, until)
+                pull.facts.extend(ad_fact(row, work.result_types) for row in rows)
             else:
                 pull.actions = ActionSpool()
                 rows = pull.actions.tap(fetcher.ad_day_rows(since, until))
-                pull.facts.extend(map(ad_fact, rows))
+                pull.facts.extend(ad_fact(row, work.result_types) for row in rows)
     except MetaError as exc:
         pull.error = exc
         pull.close()

@@ -84,7 +84,7 @@ class MetaInsightsFetcher:
     def ad_day_rows(self, since: date, until: date) -> Iterator[tuple[AdInsightsRow, AdDayActions]]:
         """Every ad's daily rows of the window, each with all its action figures (every
         action type under the default attribution and each of ``attribution_windows``)."""
-        fields = (*DAILY_AD_FIELDS, *ACTION_FIELDS)
+        fields = tuple(dict.fromkeys((*DAILY_AD_FIELDS, *ACTION_FIELDS)))
         expected = self.expected_ads * ((until - since).days + 1)
         windows = self.options.attribution_windows
         for row in self.raw_rows(
