@@ -21,6 +21,7 @@ from metricx.integrations.meta.action_rows import normalize_setting
 from metricx.integrations.meta.actions import action_measures
 from metricx.integrations.meta.client import MetaAdsClient
 from metricx.integrations.meta.fetcher import FetchOptions, MetaInsightsFetcher
+from metricx.integrations.meta.results import result_count
 from metricx.metrics.schemas import GroupBy, GroupLevel, MetricQuery
 from metricx.metrics.service import UnifiedMetricService
 from metricx.models import Connection, RunStatus, Workspace
@@ -41,7 +42,7 @@ STORED = text(
 )
 TREE = text(
     """
-    SELECT ad.external_id, ad.id, s.id, c.id, acct.id, c.goal
+    SELECT ad.external_id, ad.id, s.id, c.id, acct.id, s.result_type
     FROM entities ad JOIN entities s ON s.id = ad.parent_id JOIN entities c ON c.id = s.parent_id
     JOIN entities acct ON acct.id = c.parent_id
     WHERE ad.connection_id = :cid AND ad.level = 'ad'
@@ -162,6 +163,11 @@ def _expected(
         out[group]["purchases"] += m.purchases
         out[group]["purchase_value"] += m.purchase_value
         out[group]["leads"] += m.leads
+        kind = tree[t["entity_id"]][4]
+        if level_index <= 1 and kind and kind.startswith("actions:"):
+            # An ad's or ad set's result, read like the sync reads it, under those windows.
+            result = result_count(kind, counts, {})
+            out[group]["results"] += result or D(0)
     return out
 
 
@@ -193,11 +199,18 @@ def test_each_attribution_choice_equals_the_truth_at_every_level(
                 ),
             )
             want = _expected(truth, tree, index, windows)
+            if index <= 1:  # results read from an action follow the windows too
+                assert sum(1 for v in want.values() if v.get("results")) > 3
             got = {
                 g.group: {
                     "purchases": D(g.purchases),
                     "purchase_value": D(g.purchase_value),
                     "leads": D(g.leads),
+                    **(
+                        {"results": D(g.results)}
+                        if index <= 1 and (g.result_type or "").startswith("actions:")
+                        else {}
+                    ),
                 }
                 for g in out.groups
             }

@@ -46,6 +46,7 @@ from metricx.integrations.meta.actions import (
     leads_of,
     the_conversion,
 )
+from metricx.integrations.meta.results import ACTIONS_PREFIX, result_count, source_of
 from metricx.metrics.calendar import week_start_sql
 from metricx.metrics.repository import GROUP_ENTITY, FactScope
 from metricx.metrics.schemas import (
@@ -61,10 +62,14 @@ DEFAULT = "default"
 MAX_ACTION_TYPES = 20
 MEASURE_TYPES = (*PURCHASE_TYPES, LEAD_AGGREGATE, *LEAD_PARTS, *APP_INSTALL_TYPES)
 ATTRIBUTED = ("conversions", "leads", "purchases", "purchase_value")
+# Results read from an action type change with the windows too: by the difference between
+# the chosen windows' figure and the default one (results of other kinds do not change).
+RESULTS_DELTA = "results_delta"
 _TYPE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 _CENT = Decimal("0.01")
 _PRICE = Decimal("0.0001")
 ZERO = Decimal(0)
+D = Decimal
 
 
 def parse_attribution(raw: str | None, allowed: Iterable[str]) -> tuple[str, ...] | None:
@@ -178,6 +183,8 @@ class ActionsView:
             for m in ATTRIBUTED:
                 if r.get(m) is not None:
                     r[m] = sums.measures.get(m, ZERO) if sums else ZERO
+            if r.get("results") is not None and sums:
+                r["results"] = r["results"] + sums.measures.get(RESULTS_DELTA, ZERO)
 
     def decorate(self, row: dict[str, Any], sums: _Sums | None) -> dict[str, Any]:
         spend = _dec(row.get("spend"))
@@ -222,6 +229,10 @@ class ActionsView:
                 for m in ATTRIBUTED:
                     if p.get(m) is not None:
                         p[m] = money(sums.measures.get(m, ZERO) if sums else ZERO)
+                if p.get("results") is not None and sums:
+                    results = D(p["results"]) + sums.measures.get(RESULTS_DELTA, ZERO)
+                    p["results"] = money(results)
+                    p["cost_per_result"] = price(_dec(p.get("spend")), results)
                 self._ratios(p)
             if self.action_types or self.conversion is not None:
                 self.decorate(p, sums)
@@ -291,7 +302,10 @@ def read(
     """The action facts of the question's days and filters, summed per group, series point
     and currency."""
     asked = set(action_types) | set(conversion.action_types if conversion else ())
-    types = sorted(set(MEASURE_TYPES) | asked)
+    wanted = set(MEASURE_TYPES) | asked
+    if windows is not None:
+        wanted |= result_action_types(session, scope)
+    types = sorted(wanted)
     view = ActionsView(
         windows=windows,
         action_types=action_types,
@@ -325,6 +339,8 @@ def read(
                sum(a.count) FILTER (WHERE a."window" = ANY(:aw)) AS n,
                sum(a.value) FILTER (WHERE a."window" = ANY(:aw)) AS v,
                bool_or(a.value IS NOT NULL) AS valued,
+               sum(a.count) FILTER (WHERE a."window" = :default) AS n0,
+               max(CASE WHEN p1.level = 'adset' THEN p1.result_type END) AS result_type,
                max(CASE WHEN p2.level = 'campaign' THEN p2.goal
                         WHEN p1.level = 'campaign' THEN p1.goal END) AS goal
         {scoped} AND a.action_type = ANY(:types)
@@ -339,6 +355,7 @@ def read(
         "types": types,
         "level": level.value,
         "by_entity": by_entity,
+        "default": DEFAULT,
     }
     if windows is None:
         # The settings the rows' ad-days were under (any action type: Meta withholds a
@@ -349,7 +366,7 @@ def read(
                 f' {scoped} AND a."window" = :default AND a.attribution_setting IS NOT NULL'
                 " GROUP BY 1, 2"
             ),
-            {**params, "default": DEFAULT},
+            params,
         ):
             view.groups.setdefault((r[0], r[1]), _Sums()).settings.update(r[2])
             view.totals.setdefault(r[1], _Sums()).settings.update(r[2])
@@ -372,6 +389,7 @@ def _fold(view: ActionsView, rows: list[Any]) -> None:
     counts = {r.action_type: r.n or ZERO for r in rows}
     values = {r.action_type: r.v or ZERO for r in rows if r.valued}
     measures = {
+        RESULTS_DELTA: _results_delta(view, first.result_type, rows, counts),
         "purchases": first_of(counts, PURCHASE_TYPES),
         "purchase_value": first_of(values, PURCHASE_TYPES),
         "leads": leads_of(counts),
@@ -425,3 +443,32 @@ def view_for(
         group_by=query.group_by,
         bucket=query.granularity,
     )
+
+
+def _results_delta(
+    view: ActionsView, result_type: str | None, rows: list[Any], counts: dict[str, Decimal]
+) -> Decimal:
+    """How much an ad-day's result changes from the default attribution to the chosen
+    windows (0 when its result is not an action, or under the default)."""
+    if view.windows is None or not (result_type or "").startswith(ACTIONS_PREFIX):
+        return ZERO
+    default = {r.action_type: r.n0 or ZERO for r in rows}
+    now, before = result_count(result_type, counts, {}), result_count(result_type, default, {})
+    return (now or ZERO) - (before or ZERO)
+
+
+def result_action_types(session: Session, scope: FactScope) -> set[str]:
+    """The action types the workspace's ad sets' results are read from."""
+    kinds = session.execute(
+        text(
+            "SELECT DISTINCT result_type FROM entities WHERE workspace_id = :ws"
+            " AND level = 'adset' AND result_type LIKE 'actions:%'"
+        ),
+        {"ws": scope.workspace_id},
+    ).scalars()
+    out: set[str] = set()
+    for kind in kinds:
+        source = source_of(kind)
+        if source is not None:
+            out.update(source.action_types)
+    return out
