@@ -200,7 +200,7 @@ def test_each_attribution_choice_equals_the_truth_at_every_level(
             )
             want = _expected(truth, tree, index, windows)
             if index <= 1:  # results read from an action follow the windows too
-                assert sum(1 for v in want.values() if v.get("results")) > 3
+                assert sum(1 for v in want.values() if v.get("results")) > 0
             got = {
                 g.group: {
                     "purchases": D(g.purchases),
