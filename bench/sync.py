@@ -45,7 +45,7 @@ from typing import Any
 import httpx
 import psycopg
 from rss import max_rss_mib  # bench/rss.py (the scripts run from bench/)
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from metricx.auth.service import create_user
 from metricx.config import Settings
@@ -285,6 +285,15 @@ def measure(ads: int, naive_sample: int, database_url: str) -> dict[str, Any]:
             connection_id = conn_row.id
         backfill = run_pass(runtime, connection_id, now)
         incremental = run_pass(runtime, connection_id, now + timedelta(hours=1))
+        with eng.connect() as db:  # every action type x window of each ad-day (issue 16)
+            actions, ad_days = db.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM action_facts), (SELECT count(*) FROM"
+                    " metric_facts WHERE level = 'ad' AND granularity = 'day')"
+                )
+            ).one()
+        backfill["action_facts"] = actions
+        backfill["action_facts_per_ad_day"] = round(actions / max(1, ad_days), 1)
         today = now.date()
         naive = naive_calls(
             settings,

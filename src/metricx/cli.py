@@ -19,6 +19,7 @@ from metricx.console import (
     parse_uuid,
     runtime_for,
 )
+from metricx.conversions.cli import register as register_conversions
 from metricx.logging import configure_logging
 from metricx.ops.cli import register as register_operations
 from metricx.runtime import Runtime, build_runtime, tune_garbage_collector
@@ -273,6 +274,7 @@ _mount_optional()
 register_connections(app)
 register_operations(app)
 register_sync(app)
+register_conversions(app)
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from metricx.errors import InvalidInput
 from metricx.facts import measures as registry
 from metricx.integrations.meta import results as results_map
 from metricx.kit.tz import is_valid_timezone
-from metricx.metrics import cache, repository
+from metricx.metrics import actions_query, cache, repository
 from metricx.metrics.calendar import WEEKDAYS, DayWindow, instants, resolve
 from metricx.metrics.freshness import DELAYED_AFTER, connection_freshness
 from metricx.metrics.repository import FactScope
@@ -359,6 +359,8 @@ class UnifiedMetricService:
             "grain": grain,
         }
         groups_raw = totals_of(self.session, scope, **kwargs)
+        acts = actions_query.view_for(self.session, scope, query, read_level)
+        acts.adjust_raw(groups_raw)  # a fixed attribution's purchases, leads...
         groups = [
             {
                 **metric_row(r),
@@ -368,6 +370,7 @@ class UnifiedMetricService:
             }
             for r in groups_raw
         ]
+        acts.decorate_groups(groups)
         kinds, total_kind = self._result_types(scope, query, source, groups)
         for g in groups:
             with_result_type(g, kinds.get(g["group"]))
@@ -386,6 +389,7 @@ class UnifiedMetricService:
         if use_rollups and query.granularity is Bucket.DAY and days_aligned:
             kwargs["exact"] = one_row_per_point(query, read_level, source)
         points = series_of(self.session, scope, bucket=query.granularity, groups=chosen, **kwargs)
+        acts.adjust_points(points, query.granularity)
         label_buckets(points, query.granularity, tz)
         if query.granularity is Bucket.DAY and query.group_by is GroupBy.ENTITY:
             one_day = all(w.start == w.end for w in cal.windows)  # per account zone
@@ -398,10 +402,11 @@ class UnifiedMetricService:
                     with_result_type(g, g["result_type"])
         series = trusted_all(SeriesPoint, points)
         per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
-        total_rows = [metric_row(per_currency[c]) for c in sorted(per_currency)]
+        total_rows = [acts.total(metric_row(per_currency[c])) for c in sorted(per_currency)]
         for t in total_rows:
             with_result_type(t, total_kind)
         totals = [MetricRow(**t) for t in total_rows]
+        notes.extend(acts.notes())
         if MIXED in (total_kind, *kinds.values()):
             notes.append(
                 'results: a row with result_type "mixed" sums ad sets that optimize for '
@@ -447,6 +452,8 @@ class UnifiedMetricService:
             groups=[trusted(GroupRow, g) for g in groups],
             series=series,
             notes=notes,
+            attribution=acts.label,
+            attribution_mixed=acts.mixed,
         )
 
     def _result_types(
