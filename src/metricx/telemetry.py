@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from metricx.errors import NotFound, Unauthorized, error_responses
 from metricx.kit.crypto import same_secret
 from metricx.logging import get_logger
+from metricx.metrics.freshness import FreshnessState
 
 if TYPE_CHECKING:
     from metricx.runtime import Runtime
@@ -87,8 +88,22 @@ def _families() -> dict[str, GaugeMetricFamily]:
     return {
         "freshness": GaugeMetricFamily(
             "metricx_data_freshness_seconds",
-            "Age of the newest complete hour of data of each active connection (now minus the "
-            "end of that hour).",
+            "How long each active connection's copy has not been known current (the measure "
+            "the stale-data alert judges: since the later of the end of the newest hour of data "
+            "and the newest successful sync up to its moment).",
+            labels=["connection"],
+        ),
+        "newest": GaugeMetricFamily(
+            "metricx_newest_data_age_seconds",
+            "Age of the newest hour of data of each active connection (now minus the end of "
+            "that hour); grows while an account delivers nothing, even when it is current.",
+            labels=["connection"],
+        ),
+        "stale": GaugeMetricFamily(
+            "metricx_data_stale",
+            "1 when the connection's data is stale by the one freshness definition (behind "
+            "METRICX_ALERT_STALE_HOURS, expected to deliver, not blocked by a cause with its "
+            "own alert): exactly when the in-app stale-data alert is raised.",
             labels=["connection"],
         ),
         "failed": GaugeMetricFamily(
@@ -156,9 +171,10 @@ class DatabaseCollector(Collector):
     def __init__(self) -> None:
         self._engine: Engine | None = None
         self._timeout_ms = 2000
+        self._stale_after = timedelta(hours=6)
 
-    def watch(self, engine: Engine, timeout_ms: int) -> None:
-        self._engine, self._timeout_ms = engine, timeout_ms
+    def watch(self, engine: Engine, timeout_ms: int, stale_after: timedelta) -> None:
+        self._engine, self._timeout_ms, self._stale_after = engine, timeout_ms, stale_after
 
     def describe(self) -> Iterable[Metric]:
         return list(_families().values())
@@ -179,16 +195,11 @@ class DatabaseCollector(Collector):
         return iter(families.values())
 
     def _read(self, engine: Engine, families: dict[str, GaugeMetricFamily]) -> None:
-        from metricx.alerts.conditions import freshness
-
         now = datetime.now(UTC)
         with engine.connect() as conn, conn.begin():
             conn.execute(text(f"SET LOCAL statement_timeout = {int(self._timeout_ms)}"))
             with Session(bind=conn) as session:
-                for f in freshness(session):
-                    age = f.age_seconds(now)
-                    if age is not None:
-                        families["freshness"].add_metric([str(f.connection_id)], age)
+                add_freshness(session, families, now, self._stale_after)
             families["failed"].add_metric([], conn.execute(_FAILED_SQL).scalar_one())
             for queue, waiting, oldest in conn.execute(_JOBS_SQL):
                 families["jobs"].add_metric([queue], waiting)
@@ -199,6 +210,23 @@ class DatabaseCollector(Collector):
                 families["alerts"].add_metric([kind, severity], n)
 
 
+def add_freshness(
+    session: Session, families: dict[str, GaugeMetricFamily], now: datetime, stale_after: timedelta
+) -> None:
+    """The freshness gauges of every active, syncing connection, read from the one freshness
+    definition (``metrics.freshness``) the stale-data alert and the dashboard read."""
+    from metricx.alerts.conditions import freshness
+
+    for f in freshness(session):
+        label = [str(f.connection_id)]
+        families["freshness"].add_metric(label, f.behind(now).total_seconds())
+        age = f.age_seconds(now)
+        if age is not None:
+            families["newest"].add_metric(label, age)
+        stale = f.state(now, stale_after) is FreshnessState.STALE
+        families["stale"].add_metric(label, 1 if stale else 0)
+
+
 DATABASE_GAUGES = DatabaseCollector()
 REGISTRY.register(DATABASE_GAUGES)
 
@@ -206,7 +234,10 @@ REGISTRY.register(DATABASE_GAUGES)
 def watch_database(runtime: Runtime) -> None:
     """Read the database gauges from this runtime's database (the web app and each worker
     call it once at start)."""
-    DATABASE_GAUGES.watch(runtime.engine, runtime.settings.metrics_db_timeout_ms)
+    settings = runtime.settings
+    DATABASE_GAUGES.watch(
+        runtime.engine, settings.metrics_db_timeout_ms, timedelta(hours=settings.alert_stale_hours)
+    )
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> None:

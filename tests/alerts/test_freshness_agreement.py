@@ -1,6 +1,7 @@
-"""The stale-data alert and the dashboard's freshness (the ``/metrics/latest`` API the page
-is built from) read one definition (``metrics.freshness``), so they agree on the same data:
-fresh, stale, a revoked token, and an account that synced fine but delivered nothing new."""
+"""The stale-data alert, the dashboard's freshness (the ``/metrics/latest`` API the page is
+built from) and the Prometheus freshness gauges read one definition (``metrics.freshness``), so
+they agree on the same data: fresh, stale, a revoked token, and an account that synced fine but
+delivered nothing new."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from metricx.connections.service import REAUTH_ALERT, token_invalid
 from metricx.connections.tokens import store_token
 from metricx.models import Fetch, RunStatus
 from metricx.runtime import Runtime
+from metricx.telemetry import _families, add_freshness
 from tests.alerts.helpers import connected_account, hour_ago, ingest_hour
 
 
@@ -87,6 +89,25 @@ def test_the_alert_and_the_dashboard_agree(
     assert shown["newest_hour"] is not None  # every case has data; only its age differs
     if case == "revoked_token":  # not stale-alerted: the cause has its own alert
         assert service.list_alerts(db, workspace_id=ws, kind=REAUTH_ALERT)
+
+    gauges = prometheus_freshness(db, settings.alert_stale_hours, str(conn.id))
+    assert gauges.get("metricx_data_stale", 0) == (1 if alerted else 0)
+    if case != "revoked_token":  # an active connection: every gauge is there
+        behind = gauges["metricx_data_freshness_seconds"]
+        assert (behind > settings.alert_stale_hours * 3600) is alerted
+        assert gauges["metricx_newest_data_age_seconds"] > 0
+
+
+def prometheus_freshness(db: Session, stale_hours: int, connection: str) -> dict[str, float]:
+    """The freshness gauges a scrape would serve for ``connection`` (name -> value)."""
+    families = _families()
+    add_freshness(db, families, datetime.now(UTC), timedelta(hours=stale_hours))
+    return {
+        sample.name: sample.value
+        for family in families.values()
+        for sample in family.samples
+        if sample.labels.get("connection") == connection
+    }
 
 
 def test_an_old_backfill_or_a_partial_sync_does_not_make_data_fresh(

@@ -47,6 +47,8 @@ LISTED = [
     "metricx_meta_throttle_wait_seconds_total",
     "metricx_meta_usage_percent",
     "metricx_data_freshness_seconds",
+    "metricx_newest_data_age_seconds",
+    "metricx_data_stale",
     "metricx_failed_records_waiting",
     "metricx_jobs_waiting",
     "metricx_job_oldest_waiting_seconds",
