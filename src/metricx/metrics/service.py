@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from metricx.errors import InvalidInput
 from metricx.facts import measures as registry
 from metricx.kit.tz import is_valid_timezone
-from metricx.metrics import cache, repository
+from metricx.metrics import cache, reach, repository
 from metricx.metrics.calendar import WEEKDAYS, DayWindow, instants, resolve
 from metricx.metrics.freshness import DELAYED_AFTER, connection_freshness
 from metricx.metrics.repository import FactScope
@@ -276,6 +276,7 @@ class UnifiedMetricService:
             workspace.timezone,
             workspace.week_start,
             cache.write_version(self.session, workspace.id),
+            reach.version(self.session, workspace.id),
             self.use_rollups,
             query.model_dump_json(),
             cal,
@@ -359,7 +360,9 @@ class UnifiedMetricService:
             self._add_reach(scope, query, points, groups, one_day=one_day)
         series = trusted_all(SeriesPoint, points)
         per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
-        totals = [MetricRow(**metric_row(per_currency[c])) for c in sorted(per_currency)]
+        total_rows = [metric_row(per_currency[c]) for c in sorted(per_currency)]
+        reach_status = self._add_range_reach(workspace, query, cal, groups, total_rows, notes)
+        totals = [MetricRow(**row) for row in total_rows]
         if len(totals) > 1:
             notes.append("amounts are in several currencies: totals are given per currency")
         if len(cal.zones) > 1:
@@ -398,6 +401,7 @@ class UnifiedMetricService:
             groups=[trusted(GroupRow, g) for g in groups],
             series=series,
             notes=notes,
+            reach_status=reach_status,
         )
 
     def _add_reach(
@@ -426,6 +430,35 @@ class UnifiedMetricService:
             reach = whole.get(g["group"])
             if reach is not None:
                 g["reach"], g["frequency"] = reach, _share(g["impressions"], reach)
+
+    def _add_range_reach(
+        self,
+        workspace: Workspace,
+        query: MetricQuery,
+        cal: Calendar,
+        groups: list[dict[str, Any]],
+        totals: list[dict[str, Any]],
+        notes: list[str],
+    ) -> str | None:
+        """Meta's reach and frequency over a range of several days (metrics/reach.py); a
+        one-day range keeps the day's reach facts (``_add_reach``)."""
+        if all(w.start == w.end for w in cal.windows):
+            return "fresh" if any(g.get("reach") is not None for g in groups) else None
+        if query.group_by not in (GroupBy.ENTITY, GroupBy.NONE):
+            return None
+        answer = reach.attach(
+            self.session,
+            workspace.id,
+            windows=[((w.start, w.end), w.zones) for w in cal.windows],
+            level=query.level.value,
+            by_entity=query.group_by is GroupBy.ENTITY,
+            groups=groups,
+            totals=totals,
+            connection_ids=query.connection_ids or None,
+            today=self.clock().date(),
+        )
+        notes.extend(answer.notes or ())
+        return answer.status
 
     def latest(
         self, workspace: Workspace, *, hours: int, timezone: str | None = None
