@@ -157,3 +157,31 @@ class MetricRollup(Base):
 
 for _m in registry.rolled():
     setattr(MetricRollup, _m.name, measure_column(_m, nullable=False))
+
+
+class ActionFact(Base):
+    """One action type under one attribution window of one ad's local day (the ``action_facts``
+    family): ``count`` from Meta's ``actions``, ``value`` from ``action_values`` (null where Meta
+    sent none), ``window`` 'default' for the ad set's own setting (``attribution_setting``, the
+    row's) or one of the requested windows. Daily grain only; an ad-day's rows are replaced as a
+    whole by each write (``metricx.facts.actions``). Partitioned by month on ``day``.
+    """
+
+    __tablename__ = "action_facts"
+    __table_args__ = (
+        PrimaryKeyConstraint("workspace_id", "entity_id", "day", "action_type", "window"),
+        Index("ix_action_facts_workspace_id_day", "workspace_id", "day"),
+        {"postgresql_partition_by": "RANGE (day)"},
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    action_type: Mapped[str] = mapped_column(String(200))
+    window: Mapped[str] = mapped_column(String(32))
+    count: Mapped[Any] = mapped_column(COUNT, nullable=True)
+    value: Mapped[Any] = mapped_column(MONEY, nullable=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    attribution_setting: Mapped[str | None] = mapped_column(String(64))
+    fetch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    updated_at: Mapped[datetime] = updated_at()

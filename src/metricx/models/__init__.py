@@ -5,6 +5,7 @@ from metricx.models.alerts import Alert, Severity
 from metricx.models.api_keys import ApiKey
 from metricx.models.base import Base, Granularity, Level, Provider
 from metricx.models.connections import Connection, ConnectionStatus
+from metricx.models.custom_conversions import CustomConversion
 from metricx.models.entities import Entity
 from metricx.models.fact_archives import FactArchive
 from metricx.models.failed_records import FailedRecord, FailedRecordStatus
@@ -22,6 +23,7 @@ from metricx.models.reach_ranges import ReachRange
 from metricx.models.sign_in_failures import SignInFailure
 from metricx.models.tokens import Token, TokenStatus
 from metricx.models.users import User, UserSession
+from metricx.models.workspace_conversions import WorkspaceConversion
 from metricx.models.workspaces import Membership, Role, Workspace
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "ChannelKind",
     "Connection",
     "ConnectionStatus",
+    "CustomConversion",
     "DeliveryEvent",
     "Entity",
     "EntityParentSnapshot",
@@ -59,4 +62,5 @@ __all__ = [
     "User",
     "UserSession",
     "Workspace",
+    "WorkspaceConversion",
 ]
