@@ -20,14 +20,13 @@ from urllib.parse import urlencode
 
 from metricx.integrations.meta import insights
 from metricx.integrations.meta.client import ALL_EFFECTIVE_STATUSES, MetaAdsClient, act_id
-from metricx.integrations.meta.errors import TransientError, classify
+from metricx.integrations.meta.errors import TransientError
 from metricx.integrations.meta.insights_rows import (
     REACH_LEVELS,
     count,
     external_id_of,
     parents_of,
 )
-from metricx.integrations.meta.rate_limit import retry_after
 
 MAX_BATCH = 50  # Meta's limit of calls per batch request
 
@@ -83,25 +82,6 @@ def _row(row: dict[str, Any], level: str, since: date, until: date) -> RangeReac
     )
 
 
-def _error(answer: dict[str, Any]) -> Exception:
-    try:
-        body = json.loads(answer.get("body") or "{}")
-    except (TypeError, ValueError):
-        body = {}
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return TransientError(f"Meta answered a batched call with HTTP {answer.get('code')}")
-    headers = {h.get("name", ""): h.get("value", "") for h in answer.get("headers") or []}
-    return classify(
-        code=error.get("code"),
-        subcode=error.get("error_subcode"),
-        message=str(error.get("error_user_msg") or error.get("message") or "no message"),
-        http_status=answer.get("code"),
-        is_transient=bool(error.get("is_transient")),
-        retry_after=retry_after(headers),
-    )
-
-
 def fetch_range_reach(
     client: MetaAdsClient,
     account_id: str,
@@ -110,8 +90,9 @@ def fetch_range_reach(
     levels: Sequence[str] = REACH_LEVELS,
     page_size: int = 5000,
 ) -> Iterator[RangeReachRow]:
-    """Every account, campaign and ad set row of each range, through batch requests. A failed
-    sub-call raises its typed error (the caller retries the whole set: it is idempotent)."""
+    """Every account, campaign and ad set row of each range, through batch requests; a
+    sub-call Meta failed is asked again on its own (a lasting failure raises its typed error;
+    the caller retries the whole set: storing it is idempotent)."""
     account = act_id(account_id)
     calls = [(level, since, until) for since, until in ranges for level in levels]
     for start in range(0, len(calls), MAX_BATCH):
@@ -126,7 +107,12 @@ def fetch_range_reach(
             raise TransientError("Meta's batch answer does not hold one answer per call")
         for (level, since, until), sub_params, answer in zip(part, params, answers, strict=True):
             if not isinstance(answer, dict) or answer.get("code") != 200:
-                raise _error(answer if isinstance(answer, dict) else {})
+                # A failed sub-call is asked again on its own, through the transport's retries
+                # and throttling waits (a lasting failure raises its typed error there).
+                for rows in client.transport.pages((account, "insights"), sub_params):
+                    for row in rows:
+                        yield _row(row, level, since, until)
+                continue
             try:
                 page = json.loads(answer.get("body") or "{}")
             except ValueError:
