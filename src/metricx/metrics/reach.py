@@ -212,30 +212,28 @@ def attach(
     """Put Meta's reach and frequency for the range on each group (entities of a level Meta
     reports range reach for) or on the total (one ad account in view); queue the fetch of
     ranges not stored yet. ``windows``: the range per account zone (None: every zone)."""
-    if by_entity:
-        if level not in REACH_LEVELS:
-            return RangeAnswer(
-                UNAVAILABLE,
-                [
-                    "reach over several days is Meta's per account, campaign and ad set; "
-                    "it is not shown per ad"
-                ],
-            )
+    notes: list[str] = []
+    targets: list[tuple[dict[str, object], EntityAccount | None]] = []
+    if by_entity and level not in REACH_LEVELS:
+        notes.append(
+            "reach over several days is Meta's per account, campaign and ad set; "
+            "it is not shown per ad"
+        )
+    elif by_entity:
         owners = entity_accounts(session, workspace_id, [str(g["group"]) for g in groups])
         targets = [(g, owners.get(str(g["group"]))) for g in groups]
-    else:
-        accounts = workspace_accounts(session, workspace_id, connection_ids)
-        if len(accounts) != 1 or len(totals) != 1:
-            return RangeAnswer(
-                None,
-                [
-                    "reach is not shown for several ad accounts together (Meta deduplicates "
-                    "people per account)"
-                ]
-                if len(accounts) > 1
-                else None,
-            )
-        targets = [(totals[0], accounts[0])]
+    # The total: the account's own reach when one ad account is in view (people reached by
+    # several accounts cannot be deduplicated across them).
+    accounts = workspace_accounts(session, workspace_id, connection_ids)
+    if len(accounts) == 1 and len(totals) == 1:
+        targets.append((totals[0], accounts[0]))
+    elif len(accounts) > 1 and not by_entity:
+        notes.append(
+            "reach is not shown for several ad accounts together (Meta deduplicates people "
+            "per account)"
+        )
+    if not targets:
+        return RangeAnswer(UNAVAILABLE if by_entity else None, notes)
     wanted: list[tuple[uuid.UUID, Range]] = []
     spans: dict[int, Range] = {}
     for i, (_, owner) in enumerate(targets):
@@ -265,13 +263,13 @@ def attach(
     for connection_id, span in sorted(pending, key=str):
         request_range(session, connection_id, span)
     if pending:
-        return RangeAnswer(
-            PENDING,
-            [
-                "reach for this range is being fetched from Meta (it is never a sum of days): "
-                "ask again shortly"
-            ],
+        notes.append(
+            "reach for this range is being fetched from Meta (it is never a sum of days): "
+            "ask again shortly"
         )
+        return RangeAnswer(PENDING, notes)
     if too_old and not shown:
-        return RangeAnswer(UNAVAILABLE, ["Meta keeps no reach older than 37 months"])
-    return RangeAnswer(FRESH if shown else UNAVAILABLE)
+        notes.append("Meta keeps no reach older than 37 months")
+    if by_entity and level not in REACH_LEVELS:
+        return RangeAnswer(UNAVAILABLE, notes)
+    return RangeAnswer(FRESH if shown else UNAVAILABLE, notes)
