@@ -21,6 +21,7 @@ from metricx.auth import endpoints as auth_endpoints
 from metricx.config import Settings
 from metricx.connections import endpoints as connection_endpoints
 from metricx.connections import oauth_endpoints
+from metricx.conversions import endpoints as conversion_endpoints
 from metricx.db import request_budget
 from metricx.errors import DatabaseUnavailable, MetricxError, envelope
 from metricx.ingest import endpoints as ingest_endpoints
@@ -373,6 +374,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(notification_endpoints.router, prefix=API_PREFIX)
     app.include_router(sync_endpoints.router, prefix=API_PREFIX)
     app.include_router(quality_endpoints.router, prefix=API_PREFIX)
+    app.include_router(conversion_endpoints.router, prefix=API_PREFIX)
     telemetry.watch_database(runtime)
     _add_schemas(app, ingest_endpoints.OPENAPI_SCHEMAS)
     return app

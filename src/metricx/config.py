@@ -12,6 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from metricx.kit.egress import AllowList
 
 INTERACTIVE_WAIT = 2.0  # seconds: the longest single pause in a request a person waits on
+# Meta's attribution windows that still return figures (Marketing API v25): 'default', the ad
+# set's own setting, is always kept besides them; 7d_view and 28d_view were retired.
+ATTRIBUTION_WINDOWS = ("1d_click", "7d_click", "28d_click", "1d_view", "1d_ev")
+RETIRED_ATTRIBUTION_WINDOWS = ("7d_view", "28d_view")
 
 
 class Settings(BaseSettings):
@@ -392,6 +396,39 @@ class Settings(BaseSettings):
         "the request answers 503. A pool wait and a connect can add "
         "METRICX_DB_POOL_TIMEOUT_SECONDS + METRICX_DB_CONNECT_TIMEOUT_SECONDS.",
     )
+
+    # Meta's attribution windows (issue #16): every action type's figure per window is kept.
+    meta_attribution_windows: str = Field(
+        default="1d_click,7d_click,28d_click,1d_view,1d_ev",
+        description="Attribution windows asked of Meta for every action type on the daily "
+        "ad-level insights (comma-separated, of "
+        + ", ".join(ATTRIBUTION_WINDOWS)
+        + "); Meta retires windows, so drop one here when it does. The query API's "
+        "`attribution=` accepts these.",
+    )
+
+    @field_validator("meta_attribution_windows")
+    @classmethod
+    def _known_windows(cls, value: str) -> str:
+        tokens = [t.strip() for t in value.split(",") if t.strip()]
+        unknown = [t for t in tokens if t not in ATTRIBUTION_WINDOWS]
+        if unknown:
+            named = [
+                f"{t} (retired by Meta on 2026-01-12)" if t in RETIRED_ATTRIBUTION_WINDOWS else t
+                for t in unknown
+            ]
+            raise ValueError(
+                f"METRICX_META_ATTRIBUTION_WINDOWS: unknown attribution window(s) "
+                f"{', '.join(named)}; known: {', '.join(ATTRIBUTION_WINDOWS)}"
+            )
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("an attribution window is listed twice")
+        return ",".join(tokens)
+
+    @property
+    def attribution_windows(self) -> tuple[str, ...]:
+        """The windows asked of Meta, in the order configured."""
+        return tuple(t for t in self.meta_attribution_windows.split(",") if t)
 
     @field_validator("notify_allowed_hosts")
     @classmethod

@@ -3,11 +3,11 @@ other metricx module is imported: what adding a measure to the registry in the s
 
 from metricx.facts import measures
 
-EXTRA = measures.whole("video_plays", "3-second video plays")
+EXTRA = measures.whole("video_30s_plays", "30-second video plays")
 measures.declare(EXTRA)
 
 # The one migration such a measure needs: its column on the facts and on the rollups.
 MIGRATION = (
-    "ALTER TABLE metric_facts ADD COLUMN video_plays bigint",
-    "ALTER TABLE metric_rollups ADD COLUMN video_plays bigint NOT NULL DEFAULT 0",
+    "ALTER TABLE metric_facts ADD COLUMN video_30s_plays bigint",
+    "ALTER TABLE metric_rollups ADD COLUMN video_30s_plays bigint NOT NULL DEFAULT 0",
 )

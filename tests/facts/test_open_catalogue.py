@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_one_registry_entry_and_one_migration_add_a_measure() -> None:
-    assert "video_plays" not in measures.by_name()
+    assert "video_30s_plays" not in measures.by_name()
     run = subprocess.run(
         [
             sys.executable,

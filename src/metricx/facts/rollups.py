@@ -27,16 +27,30 @@ from sqlalchemy.orm import Session
 from metricx.facts import measures as registry
 from metricx.facts.tables import MetricRollup
 
-# The registry's additive measures, summed; ``conversions_n`` counts the facts that reported
-# any measure of the reporting group (null there means "not reported", not 0).
+# The registry's additive measures, summed; each reporting group's counter (``conversions_n``,
+# ``video_n``...) counts the facts that reported any measure of the group (null there means
+# "not reported", not 0).
 MEASURES = registry.names(registry.rolled())
 ACTION_MEASURES = registry.names(registry.reported())
+GROUPS = {g: registry.names(ms) for g, ms in registry.groups().items()}
+COUNTERS = registry.counters()
+# measure -> the counter of its reporting group (reported measures only)
+COUNTER_OF = {m: registry.counter(g) for g, ms in GROUPS.items() for m in ms}
 
 
-def reported_sql(alias: str) -> str:
-    """True where the fact ``alias`` reported any measure of the reporting group."""
+def reported_sql(alias: str, group: str = registry.CONVERSIONS) -> str:
+    """True where the fact ``alias`` reported any measure of the reporting group ``group``."""
     prefix = f"{alias}." if alias else ""
-    return " OR ".join(f"{prefix}{m} IS NOT NULL" for m in ACTION_MEASURES) or "false"
+    return " OR ".join(f"{prefix}{m} IS NOT NULL" for m in GROUPS.get(group, ())) or "false"
+
+
+def _counted(alias: str, sign: str = "") -> list[str]:
+    """Each group's counter value for one fact (``alias``), signed, in COUNTERS order."""
+    return [f"{sign}({reported_sql(alias, g)})::int" for g in GROUPS]
+
+
+def _counter_sums(alias: str) -> str:
+    return ", ".join(f"sum({alias}{c}) AS {c}" for c in COUNTERS)
 
 
 ROLLUP_LEVELS = ("workspace", "account", "campaign", "adset")
@@ -49,8 +63,8 @@ KEY = tuple(c.name for c in inspect(MetricRollup).primary_key)  # the ON CONFLIC
 
 DELTA_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS metricx_fact_delta (entity_id uuid, fact_level text,"
-    " provider text, granularity text, event_at timestamptz, currency text, facts int,"
-    " conversions_n int, "
+    " provider text, granularity text, event_at timestamptz, currency text, facts int, "
+    + "".join(f"{c} int, " for c in COUNTERS)
     + ", ".join(f"{m.name} {'bigint' if m.whole else 'numeric'}" for m in registry.rolled())
     + ") ON COMMIT DELETE ROWS"
 )
@@ -69,7 +83,7 @@ def _signed(alias: str, sign: str) -> str:
         f"{alias}.event_at",
         f"{alias}.currency",
         f"{sign}1",
-        f"{sign}({reported_sql(alias)})::int",
+        *_counted(alias, sign),
     ]
     parts += [f"{sign}coalesce({alias}.{m}, 0)" for m in MEASURES]
     return ", ".join(parts)
@@ -104,7 +118,7 @@ WITH by_parent AS (
            CASE WHEN e.level = 'ad' THEN NULL ELSE e.level END AS self_level,
            d.granularity, d.event_at, d.currency, d.fact_level, d.provider,
            {zone} AS zone,
-           sum(d.facts) AS facts, sum(d.conversions_n) AS conversions_n, {sums}
+           sum(d.facts) AS facts, {counter_sums}, {sums}
     FROM {source} d JOIN entities e ON e.id = d.entity_id
     {zone_join}
     WHERE true {where}
@@ -113,7 +127,7 @@ WITH by_parent AS (
     SELECT x.level, x.id AS entity_id, d.granularity, d.event_at, d.currency, d.fact_level,
            d.provider, d.zone, (d.event_at AT TIME ZONE d.zone)::date AS day,
            sum(d.facts) AS facts,
-           sum(d.conversions_n) AS conversions_n, {sums}
+           {counter_sums}, {sums}
     FROM by_parent d
     LEFT JOIN entities p1 ON p1.id = d.parent_id
     LEFT JOIN entities p2 ON p2.id = p1.parent_id
@@ -127,22 +141,22 @@ WITH by_parent AS (
     -- The same rows summed per local week: long ranges read whole weeks from these.
     SELECT level, entity_id, '{block}' || granularity AS granularity,
            {week_day} AS day, currency, fact_level, provider, zone, sum(facts) AS facts,
-           sum(conversions_n) AS conversions_n, {sums}
+           {block_counter_sums}, {sums}
     FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ), rows AS (
     SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, zone, day,
-           facts, conversions_n, {measures} FROM d
+           facts, {counters}, {measures} FROM d
     UNION ALL
     SELECT level, entity_id, granularity, day::timestamp AT TIME ZONE zone, currency,
-           fact_level, provider, zone, day, facts, conversions_n, {measures} FROM blocks
+           fact_level, provider, zone, day, facts, {counters}, {measures} FROM blocks
 )
 INSERT INTO metric_rollups AS r (workspace_id, level, entity_id, granularity, event_at,
-    currency, fact_level, provider, zone, day, facts, conversions_n, {measures})
+    currency, fact_level, provider, zone, day, facts, {counters}, {measures})
 SELECT CAST(:ws AS uuid), level, entity_id, granularity, event_at, currency, fact_level,
-       provider, zone, day, facts, conversions_n, {measures}
+       provider, zone, day, facts, {counters}, {measures}
 FROM rows ORDER BY granularity, level, event_at, entity_id, currency, fact_level, provider, zone
 ON CONFLICT ({key}) DO UPDATE SET facts = r.facts + EXCLUDED.facts,
-    conversions_n = r.conversions_n + EXCLUDED.conversions_n, {adds}
+    {counter_adds}, {adds}
 """
 
 
@@ -194,11 +208,11 @@ def rebuild_blocks(session: Session, granularity: str, start: datetime, end: dat
         text(
             f"""
             INSERT INTO metric_rollups (workspace_id, level, entity_id, granularity, event_at,
-                currency, fact_level, provider, zone, day, facts, conversions_n,
+                currency, fact_level, provider, zone, day, facts, {", ".join(COUNTERS)},
                 {", ".join(MEASURES)})
             SELECT workspace_id, level, entity_id, :wg, {week}::timestamp AT TIME ZONE zone,
                    currency, fact_level, provider, zone, {week}, sum(facts),
-                   sum(conversions_n), {sums}
+                   {", ".join(f"sum({c})" for c in COUNTERS)}, {sums}
             FROM metric_rollups
             WHERE granularity = :g AND day > :lo AND day < :after
               AND {week} > :lo AND {week} < :hi
@@ -218,6 +232,10 @@ def _apply_sql(source: str, where: str = "") -> str:
         zone_join=ZONE_JOIN,
         block=BLOCK_PREFIX,
         measures=", ".join(MEASURES),
+        counters=", ".join(COUNTERS),
+        counter_sums=_counter_sums("d."),
+        block_counter_sums=_counter_sums(""),
+        counter_adds=", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in COUNTERS),
         key=", ".join(KEY),
         adds=", ".join(f"{m} = r.{m} + EXCLUDED.{m}" for m in MEASURES),
         source=source,
@@ -230,9 +248,8 @@ APPLY_DELTAS_SQL = _apply_sql("metricx_fact_delta", "AND d.granularity IN ('hour
 # table has under the same names once aliased.
 _FROM_FACTS = (
     "(SELECT entity_id, level AS fact_level, provider, granularity, event_at, currency,"
-    " 1 AS facts, ("
-    + reported_sql("")
-    + ")::int AS conversions_n, "
+    " 1 AS facts, "
+    + "".join(f"{v} AS {c}, " for v, c in zip(_counted(""), COUNTERS, strict=True))
     + ", ".join(f"coalesce({m}, 0) AS {m}" for m in MEASURES)
     + " FROM metric_facts WHERE workspace_id = :ws AND granularity IN ('hour', 'day'))"
 )
@@ -243,9 +260,8 @@ def _subtree_facts(sign: str) -> str:
     """The facts of the ``:moved`` entities and everything under them, signed."""
     return (
         "(SELECT f.entity_id, f.level AS fact_level, f.provider, f.granularity, f.event_at,"
-        f" f.currency, {sign}1 AS facts, {sign}("
-        + reported_sql("f")
-        + ")::int AS conversions_n, "
+        f" f.currency, {sign}1 AS facts, "
+        + "".join(f"{v} AS {c}, " for v, c in zip(_counted("f", sign), COUNTERS, strict=True))
         + ", ".join(f"{sign}coalesce(f.{m}, 0) AS {m}" for m in MEASURES)
         + " FROM metric_facts f WHERE f.workspace_id = :ws AND f.granularity IN ('hour', 'day')"
         " AND f.entity_id IN (WITH RECURSIVE t(id) AS (SELECT unnest(CAST(:moved AS uuid[]))"

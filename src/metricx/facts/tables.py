@@ -108,9 +108,9 @@ class MetricRollup(Base):
 
     Maintained incrementally by the ingest merge (a revision adds its delta; nothing is
     recomputed). ``level = 'workspace'`` rows carry the workspace id as ``entity_id``.
-    ``facts`` counts contributing facts and ``conversions_n`` those that reported any measure of
-    the reporting group (``registry.reported()``: conversions, leads, purchases, purchase
-    value), so a sum of "not reported" stays distinguishable from a reported zero.
+    ``facts`` counts contributing facts and each reporting group's counter (``conversions_n``,
+    ``video_n``, ...: ``registry.counters()``) those that reported any measure of the group,
+    so a sum of "not reported" stays distinguishable from a reported zero.
     """
 
     __tablename__ = "metric_rollups"
@@ -152,9 +152,14 @@ class MetricRollup(Base):
     day: Mapped[date] = mapped_column(Date)
     facts: Mapped[int] = mapped_column(Integer, server_default="0")
     conversions_n: Mapped[int] = mapped_column(Integer, server_default="0")
-    # ...and one column per rolled-up registry measure (metricx.facts.measures), added below.
+    # ...and the other reporting groups' counters and one column per rolled-up registry
+    # measure (metricx.facts.measures), added below.
 
 
+for _counter in registry.counters():
+    if _counter != "conversions_n":
+        _column = Column(_counter, Integer, nullable=False, server_default="0")
+        setattr(MetricRollup, _counter, _column)
 for _m in registry.rolled():
     setattr(MetricRollup, _m.name, measure_column(_m, nullable=False))
 

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from metricx.auth.dependencies import DbSession, RuntimeDep, WorkspaceReader
 from metricx.errors import Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
+from metricx.metrics.actions_query import parse_action_types, parse_attribution
 from metricx.metrics.calendar import Preset
 from metricx.metrics.schemas import (
     Bucket,
@@ -63,6 +64,27 @@ def query_metrics(
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    attribution: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="default (each ad set's own attribution setting, as Ads Manager) or "
+            "windows summed for every ad set, e.g. 7d_click,1d_view (the server's "
+            "METRICX_META_ATTRIBUTION_WINDOWS). Applies to purchases, purchase value, leads, "
+            "conversions and the action and conversion columns.",
+        ),
+    ] = "default",
+    actions: Annotated[
+        list[str] | None,
+        Query(
+            description="Action types (comma-separated or repeated) to add as columns: "
+            "count, value, cost per; custom conversions are named."
+        ),
+    ] = None,
+    conversion: Annotated[
+        str | None,
+        Query(max_length=200, description="A workspace conversion's name: its columns."),
+    ] = None,
 ) -> MetricQueryResult | Response:
     """A time series and totals for a date range (``start``/``end``) or a ``preset``.
 
@@ -91,6 +113,9 @@ def query_metrics(
         sort=sort,
         descending=order == "desc",
         limit=limit,
+        attribution=parse_attribution(attribution, runtime.settings.attribution_windows),
+        actions=list(parse_action_types(actions)),
+        conversion=conversion,
     )
     result = UnifiedMetricService(session, clock=runtime.clock).query(access.workspace, q)
     if format == "csv":

@@ -26,11 +26,16 @@ LEVEL_DEPTH = {"account": 0, "campaign": 1, "adset": 2, "ad": 3}
 # Fact granularities, and the rollups' week rows of them.
 GRAINS = frozenset(("minute", "hour", "day", BLOCK_PREFIX + "hour", BLOCK_PREFIX + "day"))
 
-_REPORTED = f"count(*) FILTER (WHERE {rollups.reported_sql('f')}) > 0"
-# Reported measures are null only where no fact reported any of them (Meta's hourly rows);
-# otherwise a missing one counts as zero, exactly as the rollups keep them.
+
+def _reported(m: str) -> str:
+    group = registry.by_name()[m].group
+    return f"count(*) FILTER (WHERE {rollups.reported_sql('f', group)}) > 0"
+
+
+# Reported measures are null only where no fact reported any of their group (Meta's hourly
+# rows); otherwise a missing one counts as zero, exactly as the rollups keep them.
 SUMS = ", ".join(
-    f"CASE WHEN {_REPORTED} THEN coalesce(sum(f.{m}), 0) END AS {m}"
+    f"CASE WHEN {_reported(m)} THEN coalesce(sum(f.{m}), 0) END AS {m}"
     if m in ACTIONS
     else f"sum(f.{m}) AS {m}"
     for m in MEASURES
@@ -415,14 +420,14 @@ def _rollups_in(
 
 
 ROLLUP_SUMS = ", ".join(
-    f"CASE WHEN sum(r.conversions_n) > 0 THEN sum(r.{m}) END AS {m}"
+    f"CASE WHEN sum(r.{rollups.COUNTER_OF[m]}) > 0 THEN sum(r.{m}) END AS {m}"
     if m in ACTIONS
     else f"sum(r.{m}) AS {m}"
     for m in MEASURES
 )
 # ROLLUP_SUMS of a single row.
 ROLLUP_VALUES = ", ".join(
-    f"CASE WHEN r.conversions_n > 0 THEN r.{m} END AS {m}" if m in ACTIONS else f"r.{m}"
+    f"CASE WHEN r.{rollups.COUNTER_OF[m]} > 0 THEN r.{m} END AS {m}" if m in ACTIONS else f"r.{m}"
     for m in MEASURES
 )
 
@@ -516,8 +521,8 @@ def rollup_group_totals(
         )
     if not spans:
         spans = [_rollups_in(source, level, scope, "true")]
-    columns = f"{grp} AS grp, r.currency, r.facts, r.conversions_n, " + ", ".join(
-        "r." + m for m in MEASURES
+    columns = f"{grp} AS grp, r.currency, r.facts, " + ", ".join(
+        "r." + m for m in (*rollups.COUNTERS, *MEASURES)
     )
     rows = " UNION ALL ".join(f"SELECT {columns} {span}" for span in spans)
     sql = f"""

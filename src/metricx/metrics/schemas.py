@@ -67,6 +67,29 @@ class MetricQuery(BaseModel):
     sort: str = "spend"
     descending: bool = True
     limit: int | None = Field(default=None, ge=1, le=1000)
+    # Action figures (metrics/actions_query.py): None = Meta's default attribution.
+    attribution: list[str] | None = None
+    actions: list[str] = Field(default_factory=list)
+    conversion: str | None = None
+
+
+class ActionColumn(BaseModel):
+    """One action type's figures in a row, under the answer's attribution."""
+
+    name: str = Field(description="A custom conversion's name, else the action type.")
+    count: str | None = Field(description="Actions (decimal text).")
+    value: str | None = Field(description="Their value (action_values); null: none reported.")
+    cost_per: str | None = Field(description="Spend / count.")
+
+
+class ConversionColumn(BaseModel):
+    """A workspace conversion's figures in a row, under the answer's attribution."""
+
+    name: str
+    count: str | None
+    value: str | None = Field(description="Per its value source; null for 'none'.")
+    cost_per: str | None = Field(description="Spend / count.")
+    roas: float | None = Field(description="Value / spend.")
 
 
 class _RowBase(BaseModel):
@@ -112,6 +135,17 @@ class MetricRow(_RowMeasures):
         "ads or levels, so it is never summed), and in their totals for a one-day range.",
     )
     frequency: float | None = Field(default=None, description="Impressions / reach.")
+    actions: dict[str, ActionColumn] | None = Field(
+        default=None, description="With actions=: a column per action type asked."
+    )
+    conversion: ConversionColumn | None = Field(
+        default=None, description="With conversion=: the workspace conversion's figures."
+    )
+    attribution_mixed: bool | None = Field(
+        default=None,
+        description="Under the default attribution: the row's conversions come from ad sets "
+        "with different attribution settings (Meta does not aggregate those).",
+    )
 
 
 class SeriesPoint(MetricRow):
@@ -165,6 +199,15 @@ class MetricQueryResult(BaseModel):
         "of days): fresh (Meta's figure for the range is shown), pending (being fetched from "
         "Meta: ask again shortly), unavailable (Meta has none: ads over several days, hours, "
         "over 37 months back); null when the question shows no reach.",
+    )
+    attribution: str = Field(
+        default="default",
+        description="default (each ad set's own setting) or the windows summed, e.g. "
+        "1d_view,7d_click.",
+    )
+    attribution_mixed: bool = Field(
+        default=False,
+        description="Under the default attribution, some total mixes attribution settings.",
     )
 
 

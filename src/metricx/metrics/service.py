@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from metricx.errors import InvalidInput
 from metricx.facts import measures as registry
 from metricx.kit.tz import is_valid_timezone
-from metricx.metrics import cache, reach, repository
+from metricx.metrics import actions_query, cache, reach, repository
 from metricx.metrics.calendar import WEEKDAYS, DayWindow, instants, resolve
 from metricx.metrics.freshness import DELAYED_AFTER, connection_freshness
 from metricx.metrics.repository import FactScope
@@ -330,6 +330,8 @@ class UnifiedMetricService:
             "grain": grain,
         }
         groups_raw = totals_of(self.session, scope, **kwargs)
+        acts = actions_query.view_for(self.session, scope, query, read_level)
+        acts.adjust_raw(groups_raw)  # a fixed attribution's purchases, leads...
         groups = [
             {
                 **metric_row(r),
@@ -339,6 +341,7 @@ class UnifiedMetricService:
             }
             for r in groups_raw
         ]
+        acts.decorate_groups(groups)
         groups.sort(key=lambda r: (r["group"], r["currency"]))  # ties: a stable, known order
         groups.sort(key=lambda r: _sort_key(r, query.sort), reverse=query.descending)
         if query.sort != "name" and query.descending:
@@ -354,13 +357,15 @@ class UnifiedMetricService:
         if use_rollups and query.granularity is Bucket.DAY and days_aligned:
             kwargs["exact"] = one_row_per_point(query, read_level, source)
         points = series_of(self.session, scope, bucket=query.granularity, groups=chosen, **kwargs)
+        acts.adjust_points(points, query.granularity)
         label_buckets(points, query.granularity, tz)
         if query.granularity is Bucket.DAY and query.group_by is GroupBy.ENTITY:
             one_day = all(w.start == w.end for w in cal.windows)  # per account zone
             self._add_reach(scope, query, points, groups, one_day=one_day)
         series = trusted_all(SeriesPoint, points)
         per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
-        total_rows = [metric_row(per_currency[c]) for c in sorted(per_currency)]
+        total_rows = [acts.total(metric_row(per_currency[c])) for c in sorted(per_currency)]
+        notes.extend(acts.notes())
         reach_status = self._add_range_reach(workspace, query, cal, groups, total_rows, notes)
         totals = [MetricRow(**row) for row in total_rows]
         if len(totals) > 1:
@@ -402,6 +407,8 @@ class UnifiedMetricService:
             series=series,
             notes=notes,
             reach_status=reach_status,
+            attribution=acts.label,
+            attribution_mixed=acts.mixed,
         )
 
     def _add_reach(

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from metricx.models.base import (
@@ -40,6 +42,14 @@ class Entity(Base):
     objective: Mapped[str | None] = mapped_column(String(64))
     goal: Mapped[str | None] = mapped_column(String(32))
     created_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Ad sets only: what Meta optimizes for, the object it promotes (pixel and event, custom
+    # conversion, page...), the attribution setting (window tokens sorted, comma-separated:
+    # "1d_view,7d_click") and the result that follows from them ("actions:link_click",
+    # "reach"; None where the goal has no known result).
+    optimization_goal: Mapped[str | None] = mapped_column(String(64))
+    promoted_object: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    attribution_setting: Mapped[str | None] = mapped_column(String(128))
+    result_type: Mapped[str | None] = mapped_column(String(200))
     # Set when the provider stopped returning the entity; it stays, with its history.
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()

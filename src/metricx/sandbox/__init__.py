@@ -26,8 +26,31 @@ HTTP surface (one server; point the SDK at it with `FacebookSession.GRAPH = base
   Meta does for a while after an object is created): they still deliver, insights rows name
   them (each row also carries `adset_id`, `campaign_id` and `account_id` when asked, the account
   without `act_`), a GET by id finds them, and the truth counts them.
+- Ads Manager parity (issue 16). Ad sets carry `optimization_goal`, `promoted_object` (pixel +
+  custom_event_type, pixel + custom_conversion_id, page_id or application_id) and
+  `attribution_spec`; most keep 7d_click_1d_view, others 1d_click, 7d_click or 1d_click_1d_view,
+  and in each account's first three campaigns the second ad set differs in goal (and, in the
+  first, in setting), so campaigns mix goals and settings. `act_X/customconversions` (paged)
+  lists 2-4 custom conversions per account; `offsite_conversion.custom.<id>` fires in some
+  sales and leads ad sets. Insights accept `action_attribution_windows` 1d_click, 7d_click,
+  28d_click, 1d_view, 1d_ev: each action carries those window keys, and `value` is the ad
+  set's setting (the sum of its windows). On-Meta actions (link_click, post_engagement,
+  landing_page_view, video_view, onsite_conversion.messaging_conversation_started_7d) count the
+  same in each click window and none in view windows. Fields `attribution_setting` ("mixed"
+  where a row's ad sets differ), `outbound_clicks`, `video_play_actions` (starts),
+  `video_thruplay_watched_actions`, `video_p25..p100_watched_actions` (p95 included),
+  `video_avg_time_watched_actions` (whole seconds), `cost_per_thruplay` (awareness and
+  engagement families only; absent elsewhere), `results` / `cost_per_result` (Meta's
+  indicator shape; none where the row's ad sets optimize for different results). A row that
+  aggregates several attribution settings omits `actions`, `action_values`,
+  `cost_per_action_type` and `purchase_roas` unless explicit windows are asked. Video fields
+  with an hourly breakdown are refused with (#100).
 - Control (no auth): `GET /_sandbox`, `GET|POST /_sandbox/clock`, `POST /_sandbox/clock/advance`,
   `GET|POST|DELETE /_sandbox/faults`, `POST /_sandbox/token`, `POST /_sandbox/tokens/revoke`,
   `GET|POST /_sandbox/tier`, `GET /_sandbox/usage`, `POST /_sandbox/reset`,
-  `GET /_sandbox/truth?account_id&level&granularity=hour|day&since&until` (exact, as of "now").
+  `GET /_sandbox/truth?account_id&level&granularity=hour|day&since&until` (exact, as of "now";
+  day rows also carry every action x window, results, video and click figures: truth.py),
+  `GET /_sandbox/truth/reach?account_id&level&since&until` (deduplicated reach of that exact
+  range), `GET /_sandbox/truth/settings?account_id` (ad set goals, settings, result indicators,
+  custom conversions).
 """

@@ -15,7 +15,7 @@ from metricx.sandbox.graph import CURRENT_VERSION, VERSION_RE, GraphRequest
 from metricx.sandbox.limits import TIERS
 from metricx.sandbox.state import SandboxState
 from metricx.sandbox.tokens import ALL_SCOPES, parse_user_token
-from metricx.sandbox.truth import stream_truth
+from metricx.sandbox.truth import range_reach, settings_truth, stream_truth
 
 __all__ = ["SandboxConfig", "create_sandbox_app"]
 
@@ -193,6 +193,32 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
         return StreamingResponse(
             stream_truth(account, level, granularity, d0, d1, now), media_type="application/json"
         )
+
+    @app.get("/_sandbox/truth/reach")
+    def truth_reach(account_id: str, since: str, until: str, level: str = "account") -> Response:
+        """Meta's deduplicated reach (and impressions) of every entity of `level` for exactly
+        the range [since, until], as `time_range` + `time_increment=all_days` answers it."""
+        account = state.world.account(account_id)
+        if account is None:
+            return _bad("unknown account", 404)
+        if level not in ("account", "campaign", "adset", "ad"):
+            return _bad("level: account|campaign|adset|ad")
+        try:
+            d0, d1 = date.fromisoformat(since), date.fromisoformat(until)
+        except ValueError:
+            return _bad("since/until must be YYYY-MM-DD")
+        if d0 > d1:
+            return _bad("since must not be after until")
+        return JSONResponse(range_reach(account, level, d0, d1, state.clock.now()))
+
+    @app.get("/_sandbox/truth/settings")
+    def truth_settings(account_id: str) -> Response:
+        """Each ad set's optimization goal, promoted object, attribution setting and result
+        indicator, and the account's custom conversions."""
+        account = state.world.account(account_id)
+        if account is None:
+            return _bad("unknown account", 404)
+        return JSONResponse(settings_truth(account))
 
     @app.api_route("/{full_path:path}", methods=["GET", "POST", "DELETE"])
     async def graph_api(request: Request, full_path: str) -> Response:

@@ -13,15 +13,22 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from operator import add
 from zoneinfo import ZoneInfo
 
-from metricx.sandbox.generator import OBJECTIVE_FAMILY, Ad
+from metricx.sandbox.generator import ActionProfile, Ad
 from metricx.sandbox.hashing import mix, text_key
 
-# indices into a metrics vector
+# indices into a metrics vector; the first 15 are the original draws (kept identical), the
+# rest (issue 16) come from new hash draws that change none of the earlier numbers
 IMPR, CLICKS, LINK, REACT, LPV, SPEND, C1, C7, C28, V1, ONSITE = range(11)
 VAL1C, VAL7C, VAL28C, VAL1V = range(11, 15)
-WIDTH = 15
+EV1, VALEV, OUT, MSG = range(15, 19)  # 1d_ev conversions and value, outbound clicks, messaging
+CC1, CC7, CC28, CCV1, CCEV = range(19, 24)  # the ad set's custom conversion, per window
+CCVAL1C, CCVAL7C, CCVAL28C, CCVAL1V, CCVALEV = range(24, 29)
+VSTART, VPLAY, THRU, P25, P50, P75, P95, P100, WATCH = range(29, 38)  # video (see video())
+WIDTH = 38
+BASE_WIDTH = 15
 
 MATURITY_SECONDS = 72 * 3600
 # local-hour delivery rhythm: quiet nights, evening peak
@@ -70,11 +77,15 @@ def day_buckets(tzname: str, ordinal: int) -> tuple[tuple[int, int], ...]:
 
 
 def family(ad: Ad) -> str:
-    return OBJECTIVE_FAMILY.get(ad.campaign.objective, ("awareness", ""))[0]
+    return ad.adset.profile.family
 
 
-def ad_hour(ad: Ad, t: int, local_hour: int, now: int) -> list[int] | None:
-    """The ad's numbers for the hour bucket starting at epoch `t`, as visible at `now`."""
+def ad_hour(ad: Ad, t: int, local_hour: int, now: int, full: bool = True) -> list[int] | None:
+    """The ad's numbers for the hour bucket starting at epoch `t`, as visible at `now`.
+
+    `full=False` returns only the original BASE_WIDTH figures (spend, impressions, clicks, link
+    clicks, reactions, landing page views, conversions and values in the original windows),
+    which is all the hourly, totals and reach queries read; `full` adds the issue-16 figures."""
     if t < ad.start_ts or t >= ad.end_ts or t >= now:
         return None
     h = mix(ad.key, t)
@@ -89,7 +100,7 @@ def ad_hour(ad: Ad, t: int, local_hour: int, now: int) -> list[int] | None:
         return None
     clicks = min(impressions, int(impressions * ad.ctr * (0.5 + u2) + u3))
     link = clicks * (70 + int(u4 * 25)) // 100
-    v = [0] * WIDTH
+    v = [0] * BASE_WIDTH
     v[IMPR] = impressions
     v[CLICKS] = clicks
     v[LINK] = link
@@ -97,13 +108,15 @@ def ad_hour(ad: Ad, t: int, local_hour: int, now: int) -> list[int] | None:
     v[LPV] = link * (60 + int(u1 * 30)) // 100
     cpm = ad.account.cpm_minor
     v[SPEND] = int(impressions * cpm * (0.8 + 0.4 * u4) / 1000 + 0.5)
-    fam = family(ad)
+    profile = ad.adset.profile
+    fam = profile.family
+    age = max(0, now - (t + 3600))
+    g = 0
     if fam in CONVERTING:
         g = mix(h, 7)
         w1 = (g & 0xFFFF) / 65536.0
         w2 = ((g >> 16) & 0xFFFF) / 65536.0
         w3 = ((g >> 32) & 0xFFFF) / 65536.0
-        age = max(0, now - (t + 3600))
         c7 = int(link * ad.cvr * (0.5 + w1) + w2)
         c1 = c7 * (60 + int(w3 * 40)) // 100
         c28 = c7 + int(c7 * 0.25 * w2 + w3 * 0.6)
@@ -121,7 +134,72 @@ def ad_hour(ad: Ad, t: int, local_hour: int, now: int) -> list[int] | None:
             v[VAL7C] = v[C7] * aov
             v[VAL28C] = v[C28] * aov
             v[VAL1V] = v[V1] * aov
+    if full:
+        _extend(v, ad, h, g, age)
     return v
+
+
+def _extend(v: list[int], ad: Ad, h: int, g: int, age: int) -> None:
+    """The issue-16 figures, from new hash draws only (none of the original numbers moves)."""
+    v.extend([0] * (WIDTH - BASE_WIDTH))
+    profile = ad.adset.profile
+    fam = profile.family
+    link, impressions = v[LINK], v[IMPR]
+    o = mix(h, 12)  # one new draw: outbound share, messaging, engaged-view conversions
+    v[OUT] = link * (45 + (o & 0xFFFF) * 40 // 65536) // 100
+    if profile.messaging:
+        v[MSG] = int(link * 0.08 * (0.5 + ((o >> 16) & 0xFFFF) / 65536.0) + (o >> 63))
+    if profile.video:
+        _video(v, mix(h, 13), impressions)
+    if fam not in CONVERTING:
+        return
+    # g: the conversions' draw (read, not changed)
+    w1 = (g & 0xFFFF) / 65536.0
+    w3 = ((g >> 32) & 0xFFFF) / 65536.0
+    ev = int(impressions * 0.00015 * (0.5 + ((o >> 32) & 0xFFFF) / 65536.0) + w3 * 0.5)
+    if ev:
+        v[EV1] = sum(_matured(g ^ 0x3C3C, ev, age))
+    aov = int(ad.aov_minor * (0.7 + 0.6 * w1)) if fam == "sales" else 0
+    v[VALEV] = v[EV1] * aov
+    if profile.custom_conversion_id and fam in ("sales", "leads"):
+        # a rule on the pixel event: a share of its conversions, the same share in each
+        # window so the windows stay nested (1d_click <= 7d_click <= 28d_click)
+        share = 30 + (g >> 48) * 50 // 65536
+        dither = ((o >> 48) & 0x7FFF) % 100
+        for src, dst, val in (
+            (C1, CC1, CCVAL1C),
+            (C7, CC7, CCVAL7C),
+            (C28, CC28, CCVAL28C),
+            (V1, CCV1, CCVAL1V),
+            (EV1, CCEV, CCVALEV),
+        ):
+            v[dst] = (v[src] * share + dither) // 100
+            v[val] = v[dst] * aov
+
+
+def _video(v: list[int], h: int, impressions: int) -> None:
+    """Video numbers of an awareness/engagement ad-hour: starts (video_play_actions) >= 3-second
+    plays (the `video_view` action) >= p25 >= p50 >= p75 >= p95 >= p100; ThruPlays between p100
+    and p75; WATCH = 3-second plays x the hour's average seconds (a whole number)."""
+    u = [((h >> (8 * k)) & 0xFF) / 256.0 for k in range(8)]
+    starts = int(impressions * (0.25 + 0.35 * u[0]))
+    plays = starts * (45 + int(u[1] * 35)) // 100
+    p25 = plays * (60 + int(u[2] * 25)) // 100
+    p50 = p25 * (55 + int(u[3] * 25)) // 100
+    p75 = p50 * (60 + int(u[4] * 25)) // 100
+    p95 = p75 * (75 + int(u[5] * 17)) // 100
+    p100 = p95 * (85 + int(u[6] * 13)) // 100
+    v[VSTART], v[VPLAY], v[P25], v[P50], v[P75], v[P95], v[P100] = (
+        starts,
+        plays,
+        p25,
+        p50,
+        p75,
+        p95,
+        p100,
+    )
+    v[THRU] = p100 + (p75 - p100) * int(u[7] * 100) // 100
+    v[WATCH] = plays * (3 + int(u[7] * u[0] * 10))
 
 
 def _matured(g: int, count: int, age: int) -> list[int]:
@@ -136,16 +214,19 @@ def _matured(g: int, count: int, age: int) -> list[int]:
 
 
 def add_into(total: list[int], v: Sequence[int]) -> None:
-    for i in range(WIDTH):
-        total[i] += v[i]
+    total[:] = map(add, total, v)
+
+
+Groups = dict[ActionProfile, list[int]]
 
 
 def sum_ads(
-    ads: Iterable[Ad], buckets: Sequence[tuple[int, int]], now: int
-) -> dict[str, list[int]] | None:
-    """Totals of the ads over the buckets per objective family, or None when nothing was
-    delivered. Families stay apart because they name their actions differently."""
-    out: dict[str, list[int]] | None = None
+    ads: Iterable[Ad], buckets: Sequence[tuple[int, int]], now: int, full: bool = True
+) -> Groups | None:
+    """Totals of the ads over the buckets per action profile (objective family, attribution
+    setting, custom conversion, messaging), or None when nothing was delivered. Profiles stay
+    apart because they name and attribute their actions differently."""
+    out: Groups | None = None
     if not buckets:
         return None
     lo, hi = buckets[0][0], buckets[-1][0] + 3600
@@ -153,32 +234,38 @@ def sum_ads(
         if ad.end_ts <= lo or ad.start_ts >= hi or ad.start_ts >= now:
             continue
         for t, hour in buckets:
-            v = ad_hour(ad, t, hour, now)
+            v = ad_hour(ad, t, hour, now, full)
             if v is not None:
                 if out is None:
                     out = {}
-                total = out.get(family(ad))
+                profile = ad.adset.profile
+                total = out.get(profile)
                 if total is None:
-                    out[family(ad)] = v
+                    out[profile] = v
                 else:
                     add_into(total, v)
     return out
 
 
-def combine(by_family: dict[str, list[int]]) -> list[int]:
-    total = [0] * WIDTH
+def combine(by_family: Groups) -> list[int]:
+    """All groups summed (as wide as the vectors: BASE_WIDTH unless summed `full`)."""
+    total = [0] * len(next(iter(by_family.values())))
     for v in by_family.values():
         add_into(total, v)
     return total
 
 
-def merged_actions(
-    by_family: dict[str, list[int]], values: bool
-) -> list[tuple[str, dict[str, int]]]:
-    """Action (or action value) counts over all families, summed per action type."""
+def settings(by_family: Groups) -> set[str]:
+    """The attribution settings of the ad sets that delivered in a row."""
+    return {p.attribution_setting for p in by_family}
+
+
+def merged_actions(by_family: Groups, values: bool) -> list[tuple[str, dict[str, int]]]:
+    """Action (or action value) counts over all profiles, summed per action type; `value` is
+    each profile's default (its attribution setting's windows), summed."""
     acc: dict[str, dict[str, int]] = {}
-    for fam, v in by_family.items():
-        for action_type, counts in (action_values if values else action_counts)(fam, v):
+    for profile, v in by_family.items():
+        for action_type, counts in (action_values if values else action_counts)(profile, v):
             slot = acc.get(action_type)
             if slot is None:
                 acc[action_type] = dict(counts)
@@ -204,22 +291,40 @@ def is_off_meta(action_type: str) -> bool:
     return action_type.startswith(OFF_META_PREFIXES) or action_type in OFF_META_TYPES
 
 
-# (action_type, count index or "click", value index or None) per family; windows below
-def action_counts(fam: str, v: Sequence[int]) -> list[tuple[str, dict[str, int]]]:
-    """Action types with per-window counts: {"value", "1d_click", "7d_click", "28d_click",
-    "1d_view"}. Click-like actions have equal click windows and no view window."""
+CLICK_WINDOWS = ("1d_click", "7d_click", "28d_click")
+CONVERSION_WINDOWS = ("1d_click", "7d_click", "28d_click", "1d_view", "1d_ev")
+
+
+def attributed(counts: dict[str, int], attribution: Sequence[str]) -> dict[str, int]:
+    """Per-window counts with `value`: the sum of the attribution setting's windows."""
+    counts["value"] = sum(counts.get(w, 0) for w in attribution)
+    return counts
+
+
+def action_counts(profile: ActionProfile, v: Sequence[int]) -> list[tuple[str, dict[str, int]]]:
+    """Action types with per-window counts {"1d_click", "7d_click", "28d_click", "1d_view",
+    "1d_ev"} and `value` (the ad set's attribution setting: the sum of its windows).
+
+    On-Meta actions (clicks, engagement, video views, messaging) are counted when they happen:
+    the same number in every click window, none in a view window, so their `value` is that
+    number under every setting. Conversions: 1d_click <= 7d_click <= 28d_click (nested),
+    1d_view and 1d_ev (engaged view) apart from the click windows and from each other."""
+    fam, attribution = profile.family, profile.attribution
 
     def click_like(n: int) -> dict[str, int]:
         return {"value": n, "1d_click": n, "7d_click": n, "28d_click": n}
 
     def conv(mult: int = 1) -> dict[str, int]:
-        return {
-            "value": (v[C7] + v[V1]) * mult,
-            "1d_click": v[C1] * mult,
-            "7d_click": v[C7] * mult,
-            "28d_click": v[C28] * mult,
-            "1d_view": v[V1] * mult,
-        }
+        return attributed(
+            {
+                "1d_click": v[C1] * mult,
+                "7d_click": v[C7] * mult,
+                "28d_click": v[C28] * mult,
+                "1d_view": v[V1] * mult,
+                "1d_ev": v[EV1] * mult,
+            },
+            attribution,
+        )
 
     out: list[tuple[str, dict[str, int]]] = [
         ("link_click", click_like(v[LINK])),
@@ -227,6 +332,10 @@ def action_counts(fam: str, v: Sequence[int]) -> list[tuple[str, dict[str, int]]
         ("post_engagement", click_like(v[LINK] + v[REACT])),
         ("page_engagement", click_like(v[LINK] + v[REACT])),
     ]
+    if profile.video:
+        out.append(("video_view", click_like(v[VPLAY])))
+    if profile.messaging:
+        out.append(("onsite_conversion.messaging_conversation_started_7d", click_like(v[MSG])))
     if fam == "traffic":
         out.append(("landing_page_view", click_like(v[LPV])))
     elif fam == "sales":
@@ -240,26 +349,90 @@ def action_counts(fam: str, v: Sequence[int]) -> list[tuple[str, dict[str, int]]
         pixel = conv()
         out.append(("offsite_conversion.fb_pixel_lead", pixel))
         out.append(("onsite_conversion.lead_grouped", onsite))
-        out.append(("lead", {k: pixel.get(k, 0) + onsite.get(k, 0) for k in pixel}))
+        lead = {k: pixel.get(k, 0) + onsite.get(k, 0) for k in CONVERSION_WINDOWS}
+        out.append(("lead", attributed(lead, attribution)))
     elif fam == "app":
         out.append(("mobile_app_install", conv()))
         out.append(("app_custom_event.fb_mobile_activate_app", conv()))
-    return [(t, c) for t, c in out if c["value"] > 0]
+    if profile.custom_conversion_id:
+        custom = {
+            "1d_click": v[CC1],
+            "7d_click": v[CC7],
+            "28d_click": v[CC28],
+            "1d_view": v[CCV1],
+            "1d_ev": v[CCEV],
+        }
+        out.append(
+            (
+                f"offsite_conversion.custom.{profile.custom_conversion_id}",
+                attributed(custom, attribution),
+            )
+        )
+    return [(t, c) for t, c in out if any(c.values())]
 
 
-def action_values(fam: str, v: Sequence[int]) -> list[tuple[str, dict[str, int]]]:
-    if fam != "sales" or v[VAL7C] + v[VAL1V] == 0:
+def action_values(profile: ActionProfile, v: Sequence[int]) -> list[tuple[str, dict[str, int]]]:
+    """Conversion values (minor units) per window, as action_counts."""
+    if profile.family != "sales":
         return []
+    out: list[tuple[str, dict[str, int]]] = []
     windows = {
-        "value": v[VAL7C] + v[VAL1V],
         "1d_click": v[VAL1C],
         "7d_click": v[VAL7C],
         "28d_click": v[VAL28C],
         "1d_view": v[VAL1V],
+        "1d_ev": v[VALEV],
     }
-    return [
-        (t, windows) for t in ("offsite_conversion.fb_pixel_purchase", "purchase", "omni_purchase")
-    ]
+    if any(windows.values()):
+        attributed(windows, profile.attribution)
+        out.extend(
+            (t, windows)
+            for t in ("offsite_conversion.fb_pixel_purchase", "purchase", "omni_purchase")
+        )
+    if profile.custom_conversion_id:
+        custom = {
+            "1d_click": v[CCVAL1C],
+            "7d_click": v[CCVAL7C],
+            "28d_click": v[CCVAL28C],
+            "1d_view": v[CCVAL1V],
+            "1d_ev": v[CCVALEV],
+        }
+        if any(custom.values()):
+            out.append(
+                (
+                    f"offsite_conversion.custom.{profile.custom_conversion_id}",
+                    attributed(custom, profile.attribution),
+                )
+            )
+    return out
+
+
+def result_count(
+    indicator: str, groups: Groups, totals: Sequence[int], reach: int | None, window: str = ""
+) -> int | None:
+    """The count behind a `results` indicator (GOAL_RESULTS) under the default attribution
+    (or one window): None when the sandbox does not know it (estimated ad recallers, hourly
+    reach)."""
+    if indicator == "reach":
+        return reach
+    if indicator == "impressions":
+        return totals[IMPR]
+    if indicator == "video_thruplay_watched_actions":
+        return totals[THRU]
+    if not indicator.startswith("actions:"):
+        return None
+    action_type = indicator.removeprefix("actions:")
+    total = 0
+    for profile, v in groups.items():
+        for t, counts in action_counts(profile, v):
+            if t == action_type:
+                total += counts.get(window or "value", 0)
+    return total
+
+
+def avg_seconds(watch: int, plays: int) -> int:
+    """Average play time in whole seconds (half up), as Meta prints it."""
+    return (2 * watch + plays) // (2 * plays) if plays else 0
 
 
 def fmt_minor(minor: int, exponent: int) -> str:

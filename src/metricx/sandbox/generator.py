@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from metricx.sandbox.config import SandboxConfig
@@ -54,6 +55,9 @@ FIRST_OBJECTIVES = (
     "OUTCOME_AWARENESS",
     "OUTCOME_APP_PROMOTION",
     "LEAD_GENERATION",
+    # appended (issue 16): every world of 8+ campaigns has an engagement campaign (video,
+    # messaging); campaigns 0-6 keep their objectives, so their figures are unchanged
+    "OUTCOME_ENGAGEMENT",
 )
 ALL_OBJECTIVES = ODAX_OBJECTIVES + LEGACY_OBJECTIVES
 
@@ -75,7 +79,57 @@ OBJECTIVE_FAMILY: dict[str, tuple[str, str]] = {
     "APP_INSTALLS": ("app", "APP_INSTALLS"),
 }
 
+# The result Ads Manager counts for an ad set's optimization goal (the sandbox's side of the
+# mapping; "actions:<type>" reads that action's default-attribution count). AD_RECALL_LIFT's
+# result (estimated ad recallers) is not served: its results are unknown (null).
+GOAL_RESULTS: dict[str, str] = {
+    "LEAD_GENERATION": "actions:lead",
+    "LANDING_PAGE_VIEWS": "actions:landing_page_view",
+    "LINK_CLICKS": "actions:link_click",
+    "REACH": "reach",
+    "IMPRESSIONS": "impressions",
+    "AD_RECALL_LIFT": "estimated_ad_recallers",
+    "THRUPLAY": "video_thruplay_watched_actions",
+    "POST_ENGAGEMENT": "actions:post_engagement",
+    "CONVERSATIONS": "actions:onsite_conversion.messaging_conversation_started_7d",
+    "APP_INSTALLS": "actions:mobile_app_install",
+}
+PIXEL_EVENT_ACTIONS = {
+    "PURCHASE": "offsite_conversion.fb_pixel_purchase",
+    "LEAD": "offsite_conversion.fb_pixel_lead",
+}
+
+
+def result_indicator(goal: str, promoted_object: dict[str, str]) -> str:
+    """Meta's `results` indicator for an optimization goal (+ promoted object)."""
+    if goal == "OFFSITE_CONVERSIONS":
+        custom = promoted_object.get("custom_conversion_id")
+        if custom:
+            return f"actions:offsite_conversion.custom.{custom}"
+        event = promoted_object.get("custom_event_type", "PURCHASE")
+        return "actions:" + PIXEL_EVENT_ACTIONS.get(event, "offsite_conversion.fb_pixel_custom")
+    return GOAL_RESULTS.get(goal, "")
+
+
 KIND_CAMPAIGN, KIND_ADSET, KIND_AD, KIND_CREATIVE, KIND_REPORT = 1, 2, 3, 4, 5
+KIND_CUSTOM_CONVERSION = 6
+
+# Attribution settings (windows whose figures add up to an action's default `value`): most ad
+# sets keep Meta's default; the others make some campaigns mix settings.
+DEFAULT_ATTRIBUTION: tuple[str, ...] = ("7d_click", "1d_view")
+OTHER_ATTRIBUTIONS: tuple[tuple[str, ...], ...] = (
+    ("1d_click",),
+    ("7d_click",),
+    ("1d_click", "1d_view"),
+)
+VIDEO_FAMILIES = frozenset({"awareness", "engagement"})
+# (name, custom_event_type, rule): an account has the first 2-4
+CUSTOM_CONVERSION_KINDS = (
+    ("Purchase over 100", "PURCHASE", '{"and":[{"event":{"eq":"Purchase"}},{"value":{"gt":100}}]}'),
+    ("Demo request", "LEAD", '{"and":[{"event":{"eq":"Lead"}},{"url":{"i_contains":"/demo"}}]}'),
+    ("Checkout thank-you", "PURCHASE", '{"url":{"i_contains":"/checkout/thank-you"}}'),
+    ("Newsletter sign-up", "LEAD", '{"url":{"i_contains":"/newsletter/welcome"}}'),
+)
 HIDDEN_STATUSES = frozenset({"DELETED", "ARCHIVED"})
 
 
@@ -93,6 +147,15 @@ class Account:
     cpm_minor: int
     created: datetime
     campaigns: list[Campaign] = field(default_factory=list)
+    custom_conversions: list[CustomConversion] = field(default_factory=list)
+
+    @property
+    def pixel_id(self) -> str:
+        return f"7{self.account_id}"
+
+    @property
+    def page_id(self) -> str:
+        return f"8{self.account_id}"
 
     @property
     def ads(self) -> list[Ad]:
@@ -101,6 +164,43 @@ class Account:
     @property
     def adsets(self) -> list[AdSet]:
         return [s for c in self.campaigns for s in c.adsets]
+
+
+@dataclass
+class CustomConversion:
+    """`act_X/customconversions`: a pixel rule; fires as `offsite_conversion.custom.<id>`."""
+
+    id: str
+    name: str
+    custom_event_type: str  # PURCHASE or LEAD
+    rule: str  # JSON text, as Meta returns it
+    account: Account
+    created: datetime
+    is_archived: bool
+    is_unavailable: bool
+    default_conversion_value: int
+
+
+@dataclass(frozen=True, eq=False)
+class ActionProfile:
+    """What an ad set's delivery reports as actions: ads of one profile add up as vectors.
+    Interned per world (World.profile), so identity is equality and hashing is cheap in the
+    per-hour summing loop."""
+
+    family: str  # objective family (sales, leads, traffic, awareness, engagement, app)
+    attribution: tuple[str, ...]  # windows summed into an action's default `value`
+    custom_conversion_id: str  # the custom conversion firing in it, or ""
+    messaging: bool  # reports messaging conversations started
+    result: str = ""  # the optimization goal's `results` indicator (GOAL_RESULTS)
+
+    @property
+    def attribution_setting(self) -> str:
+        """Meta's insights `attribution_setting`, e.g. "7d_click_1d_view"."""
+        return "_".join(self.attribution)
+
+    @property
+    def video(self) -> bool:
+        return self.family in VIDEO_FAMILIES
 
 
 @dataclass
@@ -140,6 +240,23 @@ class AdSet:
     stopped: datetime | None
     daily_budget_minor: int
     ads: list[Ad] = field(default_factory=list)
+    optimization_goal: str = "IMPRESSIONS"
+    promoted_object: dict[str, str] = field(default_factory=dict)
+    profile: ActionProfile = ActionProfile("awareness", DEFAULT_ATTRIBUTION, "", False)
+
+    @property
+    def attribution_spec(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "event_type": "CLICK_THROUGH" if w.endswith("_click") else "VIEW_THROUGH",
+                "window_days": int(w.split("d_", 1)[0]),
+            }
+            for w in self.profile.attribution
+        ]
+
+    @property
+    def result_indicator(self) -> str:
+        return self.profile.result
 
     @property
     def account(self) -> Account:
@@ -225,6 +342,7 @@ class World:
         self.initial_now = initial_now
         self.accounts: list[Account] = []
         self.by_id: dict[str, Account | Campaign | AdSet | Ad] = {}
+        self._profiles: dict[tuple[str, tuple[str, ...], str, bool, str], ActionProfile] = {}
         self._build(config)
 
     def entity_id(self, kind: int, index: int) -> str:
@@ -253,6 +371,7 @@ class World:
             self.accounts.append(account)
             self.by_id[account.id] = account
             self.by_id[account.account_id] = account
+            self._add_custom_conversions(account, mix(seed, 6, a))
             for c in range(config.campaigns):
                 h = mix(seed, 1, a, c)
                 # every account gets the main families first, then a seeded mix
@@ -292,12 +411,112 @@ class World:
                         stopped=self._stop_time(s_status, s_created, mix(hs, 3)) or stopped,
                         daily_budget_minor=campaign.daily_budget_minor // 2,
                     )
+                    self._settle(adset, c, s, mix(hs, 30))
                     n_adset += 1
                     campaign.adsets.append(adset)
                     self.by_id[adset.id] = adset
                     for d in range(config.ads_per_adset):
                         self._add_ad(adset, n_ad, mix(hs, 20, d), d)
                         n_ad += 1
+
+    def _add_custom_conversions(self, account: Account, h: int) -> None:
+        for k in range(2 + mix(h, 1) % 3):
+            name, event, rule = CUSTOM_CONVERSION_KINDS[k]
+            index = account.index * len(CUSTOM_CONVERSION_KINDS) + k
+            account.custom_conversions.append(
+                CustomConversion(
+                    id=self.entity_id(KIND_CUSTOM_CONVERSION, index),
+                    name=name,
+                    custom_event_type=event,
+                    rule=rule,
+                    account=account,
+                    created=self.anchor - timedelta(days=200 - 30 * k),
+                    is_archived=k == 3,
+                    is_unavailable=False,
+                    default_conversion_value=100 if event == "PURCHASE" else 0,
+                )
+            )
+
+    def _settle(self, adset: AdSet, c: int, s: int, h: int) -> None:
+        """The ad set's optimization goal, promoted object, attribution setting and what
+        fires in it, from new hash draws (no other number depends on them). The first ad set
+        of a campaign keeps the objective's goal and Meta's default setting; in the first
+        three campaigns of an account the second ad set always differs (sales: optimizes a
+        custom conversion under 1d_click; leads: website leads; traffic: the other goal), so
+        every world has campaigns mixing goals and attribution settings."""
+        account = adset.account
+        fam, goal = OBJECTIVE_FAMILY.get(adset.campaign.objective, ("awareness", "IMPRESSIONS"))
+        u_goal, u_attr, u_fire, u_msg = (unit(mix(h, k)) for k in range(4))
+        forced = s == 1 and c < 3
+        if s == 0:
+            attribution = DEFAULT_ATTRIBUTION
+        elif forced and c == 0:
+            attribution = ("1d_click",)
+        elif forced or u_attr < 0.55:
+            attribution = DEFAULT_ATTRIBUTION
+        else:
+            attribution = OTHER_ATTRIBUTIONS[min(2, int((u_attr - 0.55) / 0.15))]
+        variant = u_goal if s > 0 and not forced else (0.0 if forced else 1.0)
+        promoted: dict[str, str] = {}
+        by_event = {
+            e: [cc for cc in account.custom_conversions if cc.custom_event_type == e]
+            for e in ("PURCHASE", "LEAD")
+        }
+        custom = ""
+        if fam == "sales":
+            if variant < 0.2:
+                custom = by_event["PURCHASE"][mix(h, 9) % len(by_event["PURCHASE"])].id
+                promoted = {"pixel_id": account.pixel_id, "custom_conversion_id": custom}
+            elif variant < 0.3:
+                goal = "LANDING_PAGE_VIEWS"
+                promoted = {"pixel_id": account.pixel_id}
+            else:
+                promoted = {"pixel_id": account.pixel_id, "custom_event_type": "PURCHASE"}
+        elif fam == "leads":
+            if variant < 0.3:
+                goal = "OFFSITE_CONVERSIONS"
+                promoted = {"pixel_id": account.pixel_id, "custom_event_type": "LEAD"}
+            else:
+                promoted = {"page_id": account.page_id}
+        elif fam == "traffic":
+            if variant < 0.35:
+                goal = "LINK_CLICKS" if goal == "LANDING_PAGE_VIEWS" else "LANDING_PAGE_VIEWS"
+        elif fam == "awareness":
+            promoted = {"page_id": account.page_id}
+            if variant < 0.25:
+                goal = "THRUPLAY"
+            elif variant < 0.4:
+                goal = "IMPRESSIONS"
+        elif fam == "engagement":
+            promoted = {"page_id": account.page_id}
+            if variant < 0.25:
+                goal = "THRUPLAY"
+            elif variant < 0.45:
+                goal = "CONVERSATIONS"
+        elif fam == "app":
+            promoted = {
+                "application_id": f"5{account.account_id}",
+                "object_store_url": "https://play.google.com/store/apps/details?id=sandbox.app",
+            }
+        if not custom and fam in ("sales", "leads") and u_fire < 0.4:
+            pool = by_event["PURCHASE" if fam == "sales" else "LEAD"]
+            if pool:
+                custom = pool[mix(h, 8) % len(pool)].id
+        messaging = goal == "CONVERSATIONS" or (fam == "engagement" and u_msg < 0.3)
+        adset.optimization_goal = goal
+        adset.promoted_object = promoted
+        adset.profile = self.profile(
+            fam, attribution, custom, messaging, result_indicator(goal, promoted)
+        )
+
+    def profile(
+        self, fam: str, attribution: tuple[str, ...], custom: str, messaging: bool, result: str
+    ) -> ActionProfile:
+        key = (fam, attribution, custom, messaging, result)
+        found = self._profiles.get(key)
+        if found is None:
+            found = self._profiles[key] = ActionProfile(*key)
+        return found
 
     def _stop_time(self, status: str, created: datetime, h: int) -> datetime | None:
         if status == "ACTIVE":

@@ -27,7 +27,7 @@ CURRENT_VERSION = "v25.0"
 OLDEST_MARKETING_VERSION = (24, 0)  # v21-v23 have expired for the Marketing API (§8)
 VERSION_RE = re.compile(r"v(\d+)\.(\d+)")
 EDGES = {
-    Account: ("campaigns", "adsets", "ads", "insights"),
+    Account: ("campaigns", "adsets", "ads", "insights", "customconversions"),
     Campaign: ("adsets", "ads", "insights"),
     AdSet: ("ads", "insights"),
     Ad: ("insights",),
@@ -176,7 +176,10 @@ def _spent(state: SandboxState, account: Account) -> Any:
         total = 0
         for ordinal in range(first, last + 1):
             sums = dv.sum_ads(
-                account.ads, dv.day_buckets(account.timezone_name, ordinal), int(now.timestamp())
+                account.ads,
+                dv.day_buckets(account.timezone_name, ordinal),
+                int(now.timestamp()),
+                full=False,
             )
             if sums:
                 total += dv.combine(sums)[dv.SPEND]
@@ -237,6 +240,8 @@ def _dispatch(
     if edge == "insights":
         query = insights.parse_query(node, req.params, now)
         return _insights_page(state, query, req, synchronous=True)
+    if edge == "customconversions" and isinstance(node, Account):
+        return _paginate(req, node.custom_conversions, lambda o: render(o, fields, now))
     level = edge[:-1]  # campaigns -> campaign
     pool: list[Any] = {
         "campaign": getattr(node, "campaigns", []),

@@ -16,7 +16,7 @@ from typing import Any
 
 from metricx.sandbox import delivery as dv
 from metricx.sandbox import errors
-from metricx.sandbox.generator import OBJECTIVE_FAMILY, Account, Ad, AdSet, Campaign
+from metricx.sandbox.generator import Account, Ad, AdSet, Campaign
 from metricx.sandbox.objects import build_filter, parse_json_param, split_fields
 
 HOURLY_BREAKDOWNS = (
@@ -59,7 +59,41 @@ METRIC_FIELDS = {
     "cost_per_inline_link_click",
     "inline_link_click_ctr",
     "purchase_roas",
+    # issue 16
+    "attribution_setting",
+    "outbound_clicks",
+    "outbound_clicks_ctr",
+    "cost_per_outbound_click",
+    "cost_per_thruplay",
+    "results",
+    "cost_per_result",
 }
+VIDEO_COUNT_FIELDS = {
+    "video_play_actions": dv.VSTART,
+    "video_thruplay_watched_actions": dv.THRU,
+    "video_p25_watched_actions": dv.P25,
+    "video_p50_watched_actions": dv.P50,
+    "video_p75_watched_actions": dv.P75,
+    "video_p95_watched_actions": dv.P95,
+    "video_p100_watched_actions": dv.P100,
+}
+VIDEO_FIELDS = {*VIDEO_COUNT_FIELDS, "video_avg_time_watched_actions", "cost_per_thruplay"}
+METRIC_FIELDS |= VIDEO_FIELDS
+# fields needing the issue-16 figures (delivery's `full` vectors); others sum the base ones
+FULL_FIELDS = {
+    *VIDEO_FIELDS,
+    "actions",
+    "action_values",
+    "cost_per_action_type",
+    "purchase_roas",
+    "outbound_clicks",
+    "outbound_clicks_ctr",
+    "cost_per_outbound_click",
+    "results",
+    "cost_per_result",
+}
+# action figures that depend on the attribution setting: not aggregated across settings
+ATTRIBUTED_FIELDS = ("actions", "action_values", "cost_per_action_type", "purchase_roas")
 DEFAULT_FIELDS = ("account_id", "impressions", "spend")
 PRESETS = {
     "last_3d": 3,
@@ -86,6 +120,10 @@ class InsightsQuery:
     entities: list[Entity]
     as_of: int  # epoch seconds: the data is what Meta held at this instant
     params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def full(self) -> bool:
+        return not FULL_FIELDS.isdisjoint(self.fields)
 
     @property
     def hours(self) -> int:
@@ -200,6 +238,13 @@ def parse_query(node: Node, params: dict[str, str], now: datetime) -> InsightsQu
                 + ", ".join(HOURLY_BREAKDOWNS)
             )
         hourly = b
+    video = sorted(set(fields) & VIDEO_FIELDS)
+    if hourly and video:
+        # Meta: video_* fields can't be combined with hourly breakdowns
+        raise errors.invalid_param(
+            f"Cannot request {video[0]} with breakdown {hourly}: "
+            "video metrics are not available with hourly breakdowns"
+        )
     windows = _list_param(params, "action_attribution_windows")
     for w in windows:
         if w not in WINDOWS:
@@ -306,7 +351,7 @@ def page(
         pi, hour = divmod(rest, n_hours)
         period = query.periods[pi]
         buckets = period_buckets(query.account, period, hour if query.hourly else None)
-        by_family = dv.sum_ads(ads_of(entity), buckets, query.as_of)
+        by_family = dv.sum_ads(ads_of(entity), buckets, query.as_of, query.full)
         budget -= max(1, len(buckets) * len(ads_of(entity)) // 24)
         pos += 1
         if by_family is not None:
@@ -319,18 +364,64 @@ def _fmt_actions(
 ) -> list[dict[str, str]]:
     out = []
     exp = query.account.exponent
+    windows = [w for w in query.windows if w in dv.CONVERSION_WINDOWS]
     for action_type, counts in items:
         if query.hourly and dv.is_off_meta(action_type):
             continue  # Type 1 breakdowns drop off-Meta actions (pixel purchases, leads)
+        if not counts["value"] and not any(counts.get(w) for w in windows):
+            continue  # nothing in what was asked: Meta leaves the type out
         el = {
             "action_type": action_type,
             "value": dv.fmt_minor(counts["value"], exp) if money else str(counts["value"]),
         }
-        for w in query.windows:
+        for w in windows:
             if w in counts:
                 el[w] = dv.fmt_minor(counts[w], exp) if money else str(counts[w])
         out.append(el)
     return out
+
+
+def _stat(value: str, action_type: str = "video_view") -> list[dict[str, str]]:
+    return [{"action_type": action_type, "value": value}]
+
+
+def _results(
+    query: InsightsQuery, by_family: dv.Groups, totals: list[int], reach: int, spend: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Meta's `results` and `cost_per_result` of a row. A row whose ad sets optimize for
+    different results has none (Ads Manager shows no single number); an unknown or zero
+    result is the indicator with no `values`."""
+    indicators = {p.result for p in by_family}
+    if len(indicators) != 1 or "" in indicators:
+        return [], []
+    indicator = indicators.pop()
+    count = dv.result_count(indicator, by_family, totals, None if query.hourly else reach)
+    if count is None or (query.hourly and dv.is_off_meta(indicator.removeprefix("actions:"))):
+        return [{"indicator": indicator}], [{"indicator": indicator}]
+    values = [(count, ["default"])]
+    if indicator.startswith("actions:"):
+        for w in query.windows:
+            if w in dv.CONVERSION_WINDOWS:
+                n = dv.result_count(indicator, by_family, totals, reach, window=w)
+                values.append((n or 0, [w]))
+    res = [
+        {
+            "indicator": indicator,
+            "values": [{"value": str(n), "attribution_windows": w} for n, w in values if n],
+        }
+    ]
+    cost = [
+        {
+            "indicator": indicator,
+            "values": [
+                {"value": dv.fmt_ratio(spend / n), "attribution_windows": w} for n, w in values if n
+            ],
+        }
+    ]
+    for item in (res[0], cost[0]):
+        if not item["values"]:
+            del item["values"]
+    return res, cost
 
 
 def render_row(
@@ -338,7 +429,7 @@ def render_row(
     entity: Entity,
     period: tuple[date, date],
     hour: int,
-    by_family: dict[str, list[int]],
+    by_family: dv.Groups,
 ) -> dict[str, Any]:
     account = query.account
     exp = account.exponent
@@ -349,7 +440,15 @@ def render_row(
     reach = 0 if query.hourly else dv.reach_for(getattr(entity, "id", ""), impressions, days)
     row: dict[str, Any] = {}
     names = _names(entity)
+    settings = dv.settings(by_family)
+    # Meta: action figures are "not available" for a row aggregating different attribution
+    # settings, unless explicit windows are asked (then `value` is each ad set's default,
+    # summed, and the window keys add up across settings)
+    explicit = any(w in dv.CONVERSION_WINDOWS for w in query.windows)
+    withheld = len(settings) > 1 and not explicit
     for f in query.fields:
+        if withheld and f in ATTRIBUTED_FIELDS:
+            continue
         if f in ID_FIELDS:
             if f in names:
                 row[f] = names[f]
@@ -406,24 +505,53 @@ def render_row(
                         "value": dv.fmt_ratio(worth["omni_purchase"]["value"] / 10**exp / spend),
                     }
                 ]
+        elif f == "attribution_setting":
+            row[f] = next(iter(settings)) if len(settings) == 1 else "mixed"
+        elif f == "outbound_clicks":
+            if totals[dv.OUT]:
+                row[f] = _stat(str(totals[dv.OUT]), "outbound_click")
+        elif f == "outbound_clicks_ctr":
+            row[f] = _stat(dv.fmt_ratio(totals[dv.OUT] * 100 / impressions), "outbound_click")
+        elif f == "cost_per_outbound_click":
+            if totals[dv.OUT]:
+                row[f] = _stat(dv.fmt_ratio(spend / totals[dv.OUT]), "outbound_click")
+        elif f in VIDEO_COUNT_FIELDS:
+            n = totals[VIDEO_COUNT_FIELDS[f]]
+            if n:
+                row[f] = _stat(str(n))
+        elif f == "video_avg_time_watched_actions":
+            if totals[dv.VPLAY]:
+                row[f] = _stat(str(dv.avg_seconds(totals[dv.WATCH], totals[dv.VPLAY])))
+        elif f == "cost_per_thruplay":
+            if totals[dv.THRU]:
+                row[f] = _stat(dv.fmt_ratio(spend / totals[dv.THRU]))
+        elif f in ("results", "cost_per_result"):
+            res, cost = _results(query, by_family, totals, reach, spend)
+            if res:
+                row[f] = res if f == "results" else cost
         elif f == "account_currency":
             row[f] = account.currency
-        elif f in ("objective", "optimization_goal", "buying_type") and not isinstance(
-            entity, Account
-        ):
+        elif f == "optimization_goal" and not isinstance(entity, Account):
+            # the ad set's; a campaign's only when all its ad sets share one
+            goals = {s.optimization_goal for s in _adsets(entity)}
+            if len(goals) == 1:
+                row[f] = goals.pop()
+        elif f in ("objective", "buying_type") and not isinstance(entity, Account):
             campaign = entity if isinstance(entity, Campaign) else entity.campaign
-            row[f] = {
-                "objective": campaign.objective,
-                "buying_type": "AUCTION",
-                "optimization_goal": OBJECTIVE_FAMILY.get(campaign.objective, ("", "IMPRESSIONS"))[
-                    1
-                ],
-            }[f]
+            row[f] = campaign.objective if f == "objective" else "AUCTION"
     row["date_start"] = period[0].isoformat()
     row["date_stop"] = period[1].isoformat()
     if query.hourly:
         row[query.hourly] = f"{hour:02d}:00:00 - {hour:02d}:59:59"
     return row
+
+
+def _adsets(entity: Campaign | AdSet | Ad) -> list[AdSet]:
+    if isinstance(entity, Ad):
+        return [entity.adset]
+    if isinstance(entity, AdSet):
+        return [entity]
+    return entity.adsets
 
 
 def _names(entity: Entity) -> dict[str, str]:

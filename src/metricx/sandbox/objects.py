@@ -10,14 +10,20 @@ from typing import Any
 from metricx.sandbox import errors
 from metricx.sandbox.generator import (
     HIDDEN_STATUSES,
-    OBJECTIVE_FAMILY,
     Account,
     Ad,
     AdSet,
     Campaign,
+    CustomConversion,
 )
 
-NODE_TYPES = {Account: "AdAccount", Campaign: "AdCampaignGroup", AdSet: "AdCampaign", Ad: "Adgroup"}
+NODE_TYPES = {
+    Account: "AdAccount",
+    Campaign: "AdCampaignGroup",
+    AdSet: "AdCampaign",
+    Ad: "Adgroup",
+    CustomConversion: "CustomConversion",
+}
 LEVEL_NAMES = {Campaign: "campaign", AdSet: "adset", Ad: "ad"}
 
 
@@ -111,7 +117,6 @@ def _campaign_fields(c: Campaign) -> dict[str, Any]:
 
 def _adset_fields(s: AdSet) -> dict[str, Any]:
     a = s.account
-    goal = OBJECTIVE_FAMILY.get(s.campaign.objective, ("", "IMPRESSIONS"))[1]
     out: dict[str, Any] = {
         "id": s.id,
         "name": s.name,
@@ -124,7 +129,8 @@ def _adset_fields(s: AdSet) -> dict[str, Any]:
         "daily_budget": str(s.daily_budget_minor),
         "lifetime_budget": "0",
         "budget_remaining": str(s.daily_budget_minor),
-        "optimization_goal": goal,
+        "optimization_goal": s.optimization_goal,
+        "promoted_object": dict(s.promoted_object),
         "billing_event": "IMPRESSIONS",
         "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
         "start_time": meta_time(s.created, a),
@@ -135,10 +141,7 @@ def _adset_fields(s: AdSet) -> dict[str, Any]:
             "age_max": 65,
             "geo_locations": {"countries": ["US"], "location_types": ["home"]},
         },
-        "attribution_spec": [
-            {"event_type": "CLICK_THROUGH", "window_days": 7},
-            {"event_type": "VIEW_THROUGH", "window_days": 1},
-        ],
+        "attribution_spec": s.attribution_spec,
     }
     if s.stopped is not None:
         out["end_time"] = meta_time(s.stopped, a)
@@ -166,8 +169,30 @@ def _ad_fields(ad: Ad) -> dict[str, Any]:
     }
 
 
+def _custom_conversion_fields(cc: CustomConversion) -> dict[str, Any]:
+    a = cc.account
+    return {
+        "id": cc.id,
+        "account_id": a.account_id,
+        "name": cc.name,
+        "description": "",
+        "custom_event_type": cc.custom_event_type,
+        "rule": cc.rule,
+        "event_source_type": "pixel",
+        "pixel": {"id": a.pixel_id},
+        "data_sources": [{"id": a.pixel_id, "source_type": "PIXEL", "name": "Sandbox pixel"}],
+        "default_conversion_value": cc.default_conversion_value,
+        "retention_days": 0,
+        "creation_time": meta_time(cc.created, a),
+        "first_fired_time": meta_time(cc.created, a),
+        "last_fired_time": meta_time(cc.created, a),
+        "is_archived": cc.is_archived,
+        "is_unavailable": cc.is_unavailable,
+    }
+
+
 def render(
-    obj: Account | Campaign | AdSet | Ad,
+    obj: Account | Campaign | AdSet | Ad | CustomConversion,
     fields: Sequence[str],
     now: datetime,
     spent: Callable[[], str] | None = None,
@@ -179,6 +204,8 @@ def render(
         full = _campaign_fields(obj)
     elif isinstance(obj, AdSet):
         full = _adset_fields(obj)
+    elif isinstance(obj, CustomConversion):
+        full = _custom_conversion_fields(obj)
     else:
         full = _ad_fields(obj)
     wanted = list(fields) or (["id", "name"] if isinstance(obj, Account) else ["id"])

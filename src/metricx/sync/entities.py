@@ -24,6 +24,7 @@ from metricx.connections.tokens import ClientFactory, default_client_factory, re
 from metricx.db import unit_of_work
 from metricx.errors import Conflict
 from metricx.facts import rollups
+from metricx.integrations.meta.action_rows import CustomConversionRecord
 from metricx.integrations.meta.client import MetaAdsClient
 from metricx.integrations.meta.entities import EntityRecord, fetch_entity_records
 from metricx.integrations.meta.errors import (
@@ -39,6 +40,7 @@ from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, Fetch, Provider, RunStatus, Token
 from metricx.runtime import Runtime
 from metricx.sync import checkpoints
+from metricx.sync.actions import pull_custom_conversions, record_custom_conversions
 
 log = get_logger("metricx.sync")
 ENTITY_SYNC_TASK = "sync_connection_entities"
@@ -170,6 +172,7 @@ class EntityPull:
     started_at: datetime
     started: float  # monotonic, for the duration
     records: list[EntityRecord] | None = None
+    custom_conversions: list[CustomConversionRecord] | None = None
     error: MetaError | None = None
     calls: int = 0
     retries: int = 0
@@ -187,6 +190,7 @@ def pull_entities(client: MetaAdsClient, account_id: str) -> EntityPull:
     )
     try:
         pull.records = fetch_entity_records(client, account_id)
+        pull.custom_conversions = pull_custom_conversions(client, account_id)
     except MetaError as exc:
         pull.error = exc
     pull.calls = client.stats.calls - calls
@@ -214,6 +218,9 @@ def record_entity_sync(session: Session, *, fetch: Fetch, pull: EntityPull | Non
         return _failed(session, fetch, connection, token, error, started)
     records = pull.records
     counts = write_records(session, connection, records, now)
+    record_custom_conversions(
+        session, connection=connection, records=pull.custom_conversions, now=now
+    )
     fetch.rows = len(records)
     connection.last_sync_at = now
     connection.last_success_at = now

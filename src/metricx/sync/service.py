@@ -43,6 +43,7 @@ from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, Fetch, RunStatus, Severity, Token
 from metricx.quality.service import request_validation
 from metricx.sync import checkpoints, metrics, plan, repository
+from metricx.sync.actions import ActionSpool, record_actions
 from metricx.sync.checkpoints import ChunkState, RunSpan, SyncCheckpoint
 from metricx.sync.entities import EntityPull, pull_entities, record_entity_sync
 from metricx.sync.facts import ad_fact, reach_fact
@@ -210,6 +211,7 @@ class ChunkPull:
     fetch_started: datetime
     fetch_finished: datetime | None = None
     facts: FactSpool | None = None
+    actions: ActionSpool | None = None  # daily chunks: their action figures
     entities: EntityPull | None = None
     range_rows: list[RangeReachRow] | None = None
     error: MetaError | None = None
@@ -220,6 +222,8 @@ class ChunkPull:
     def close(self) -> None:
         if self.facts is not None:
             self.facts.close()
+        if self.actions is not None:
+            self.actions.close()
 
 
 def begin_chunk(
@@ -265,17 +269,20 @@ def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> Ch
         account_id=work.account_id,
         expected_ads=work.expected_ads,
         options=FetchOptions(
-            page_size=settings.sync_page_size, async_min_rows=settings.sync_async_min_rows
+            page_size=settings.sync_page_size,
+            async_min_rows=settings.sync_async_min_rows,
+            attribution_windows=settings.attribution_windows,
         ),
     )
     try:
         if work.part == "entities":
             pull.entities = pull_entities(client, work.account_id)
         elif work.part == "reach_ranges":
-            rows = fetch_range_reach(
-                client, work.account_id, work.ranges, page_size=settings.sync_page_size
+            pull.range_rows = list(
+                fetch_range_reach(
+                    client, work.account_id, work.ranges, page_size=settings.sync_page_size
+                )
             )
-            pull.range_rows = list(rows)
             fetcher.rows = len(pull.range_rows)
         else:
             assert work.window is not None
@@ -283,13 +290,16 @@ def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> Ch
             pull.facts = FactSpool()
             if work.part == "reach":
                 pull.facts.extend(map(reach_fact, fetcher.reach_rows(since, until)))
+            elif work.part == "ad_hour":
+                pull.facts.extend(map(ad_fact, fetcher.ad_rows("hour", since, until)))
             else:
-                gran = "hour" if work.part == "ad_hour" else "day"
-                pull.facts.extend(map(ad_fact, fetcher.ad_rows(gran, since, until)))
+                pull.actions = ActionSpool()
+                rows = pull.actions.tap(fetcher.ad_day_rows(since, until))
+                pull.facts.extend(map(ad_fact, rows))
     except MetaError as exc:
         pull.error = exc
         pull.close()
-        pull.facts = None
+        pull.facts = pull.actions = None
     finally:
         pull.fetch_finished = datetime.now(UTC)
         pull.rows, pull.async_jobs = fetcher.rows, fetcher.async_jobs
@@ -342,6 +352,10 @@ def record_chunk(
                 connection_id=connection.id,
                 fetch_id=fetch.id,
             )
+            if pull.actions is not None:  # same transaction as the day's facts
+                record_actions(
+                    session, connection=connection, fetch_id=fetch.id, spool=pull.actions
+                )
             item.rows = pull.rows
             item.inserted = result.inserted
             item.revised = result.updated

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from metricx.integrations.meta.action_rows import ACTION_FIELDS, AdDayActions, parse_ad_day_actions
 from metricx.integrations.meta.client import ALL_EFFECTIVE_STATUSES, MetaAdsClient, act_id
 from metricx.integrations.meta.errors import MetaError, is_too_much_data
 from metricx.integrations.meta.insights_rows import (
@@ -47,6 +48,8 @@ class FetchOptions:
     async_min_rows: int = 50_000  # expected rows above which a report job is used
     first_poll: float = 0.5
     max_poll: float = 10.0
+    # Asked on the daily ad-level rows: every action type's figure per window (action_rows.py).
+    attribution_windows: tuple[str, ...] = ()
 
 
 class MetaInsightsFetcher:
@@ -69,11 +72,25 @@ class MetaInsightsFetcher:
 
     def ad_rows(self, granularity: str, since: date, until: date) -> Iterator[AdInsightsRow]:
         """Every ad's rows of the window (local dates, inclusive), daily or hourly."""
-        hourly = granularity == "hour"
-        fields = HOURLY_AD_FIELDS if hourly else DAILY_AD_FIELDS
-        expected = self.expected_ads * ((until - since).days + 1) * (24 if hourly else 1)
-        for row in self.raw_rows("ad", fields, since, until, hourly=hourly, expected=expected):
-            yield parse_ad_row(row, hourly=hourly)
+        if granularity != "hour":
+            yield from (row for row, _ in self.ad_day_rows(since, until))
+            return
+        expected = self.expected_ads * ((until - since).days + 1) * 24
+        for row in self.raw_rows(
+            "ad", HOURLY_AD_FIELDS, since, until, hourly=True, expected=expected
+        ):
+            yield parse_ad_row(row, hourly=True)
+
+    def ad_day_rows(self, since: date, until: date) -> Iterator[tuple[AdInsightsRow, AdDayActions]]:
+        """Every ad's daily rows of the window, each with all its action figures (every
+        action type under the default attribution and each of ``attribution_windows``)."""
+        fields = (*DAILY_AD_FIELDS, *ACTION_FIELDS)
+        expected = self.expected_ads * ((until - since).days + 1)
+        windows = self.options.attribution_windows
+        for row in self.raw_rows(
+            "ad", fields, since, until, hourly=False, expected=expected, windows=windows
+        ):
+            yield parse_ad_row(row, hourly=False), parse_ad_day_actions(row)
 
     def reach_rows(self, since: date, until: date) -> Iterator[ReachRow]:
         """Daily reach of the account, its campaigns and ad sets."""
@@ -99,6 +116,7 @@ class MetaInsightsFetcher:
         *,
         hourly: bool,
         expected: int,
+        windows: Sequence[str] = (),
     ) -> Iterator[dict[str, Any]]:
         options: dict[str, Any] = {
             "time_range": {"since": since.isoformat(), "until": until.isoformat()},
@@ -107,6 +125,8 @@ class MetaInsightsFetcher:
         }
         if hourly:
             options["breakdowns"] = [HOURLY]
+        if windows:
+            options["action_attribution_windows"] = list(windows)
         if level != "account":
             options["filtering"] = [
                 {

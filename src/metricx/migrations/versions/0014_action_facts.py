@@ -9,7 +9,7 @@ a default partition catching a month that has none yet (creating it later moves 
 ``workspace_conversions`` are a workspace's own named conversions.
 
 Revision ID: e24f530f50af
-Revises: 4d8b2f6e1a90
+Revises: 6383f5f18f19
 Create Date: 2026-12-02
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "e24f530f50af"
-down_revision: str | None = "4d8b2f6e1a90"
+down_revision: str | None = "6383f5f18f19"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
