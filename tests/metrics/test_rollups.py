@@ -63,6 +63,8 @@ fact_strategy = st.fixed_dictionaries(
         "impressions": st.integers(0, 10_000),
         "clicks": st.integers(0, 300),
         "conversions": st.none() | st.decimals(0, 20, places=0),
+        # another reporting group (video_n): reported or not independently of conversions
+        "video_plays": st.none() | st.decimals(0, 50, places=0),
         "currency": st.sampled_from(["USD", "USD", "EUR"]),
     }
 )
@@ -81,6 +83,7 @@ def to_fact(ads: list[Entity], raw: dict[str, Any]) -> FactInput:
         impressions=raw["impressions"],
         clicks=raw["clicks"],
         conversions=raw["conversions"],
+        video_plays=raw["video_plays"],
     )
 
 
@@ -88,7 +91,8 @@ def rollup_rows(db: Session, ws: Workspace) -> list[tuple[Any, ...]]:
     rows = db.execute(
         text(
             "SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, facts,"
-            " conversions_n, spend, impressions, clicks, conversions FROM metric_rollups"
+            " conversions_n, video_n, spend, impressions, clicks, conversions, video_plays"
+            " FROM metric_rollups"
             " WHERE workspace_id = :ws AND facts <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
         ),
         {"ws": ws.id},

@@ -127,7 +127,8 @@ def entity_state(
     session: Session, workspace_id: uuid.UUID, provider: Provider, level: str
 ) -> dict[str, tuple[Any, ...]]:
     """external_id -> (id, connection_id, parent_id, name, status, effective_status,
-    objective, goal, removed_at) of one level, in one query."""
+    objective, goal, removed_at, optimization_goal, promoted_object, attribution_setting,
+    result_type) of one level, in one query."""
     rows = session.execute(
         select(
             Entity.external_id,
@@ -140,6 +141,10 @@ def entity_state(
             Entity.objective,
             Entity.goal,
             Entity.removed_at,
+            Entity.optimization_goal,
+            Entity.promoted_object,
+            Entity.attribution_setting,
+            Entity.result_type,
         ).where(
             Entity.workspace_id == workspace_id,
             Entity.provider == provider,
@@ -173,6 +178,10 @@ def upsert_entities(session: Session, rows: Sequence[dict[str, Any]]) -> dict[st
                     "created_time",
                     "removed_at",
                     "updated_at",
+                    "optimization_goal",
+                    "promoted_object",
+                    "attribution_setting",
+                    "result_type",
                 )
             },
         ).returning(Entity.external_id, Entity.id)

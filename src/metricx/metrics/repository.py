@@ -51,7 +51,7 @@ def _money_sql(x: str) -> str:
 # bases, computed where the rows are (a dashboard series is thousands of points). The same
 # rules as ``service.metric_row``: costs per unit rounded half up to 4 places, shares as a
 # float quotient of the bases as floats, null where the denominator is zero or null.
-FORMATTED = ("currency", *MEASURES, *DERIVED_METRICS, "reach", "frequency")
+FORMATTED = ("currency", *MEASURES, *DERIVED_METRICS, "result_type", "reach", "frequency")
 
 
 def _measure_sql(m: str) -> str:
@@ -67,6 +67,11 @@ _FORMATTED_SQL = ", ".join(
         "t.purchase_value::float8 / nullif(t.spend, 0)::float8 AS roas",
         "t.conversions::float8 / nullif(t.clicks, 0)::float8 AS conversion_rate",
         f"{_money_sql('p.cost_per_lead')} AS cost_per_lead",
+        "t.link_clicks::float8 / nullif(t.impressions, 0)::float8 AS ctr_link",
+        *(f"{_money_sql('p.' + m)} AS {m}" for m in ("cpc_link", "cost_per_thruplay")),
+        "t.video_watch_seconds::float8 / nullif(t.video_plays, 0)::float8 AS avg_play_time",
+        f"{_money_sql('p.cost_per_result')} AS cost_per_result",
+        "NULL::text AS result_type",  # set per group by the service (result_types)
         "NULL::bigint AS reach",  # reach is never summed: see daily_reach
         "NULL::float8 AS frequency",
     ]
@@ -75,7 +80,10 @@ _PRICES_SQL = (
     "round(t.spend / nullif(t.clicks, 0), 4) AS cpc,"
     " round(t.spend * 1000 / nullif(t.impressions, 0), 4) AS cpm,"
     " round(t.spend / nullif(t.conversions, 0), 4) AS cpa,"
-    " round(t.spend / nullif(t.leads, 0), 4) AS cost_per_lead"
+    " round(t.spend / nullif(t.leads, 0), 4) AS cost_per_lead,"
+    " round(t.spend / nullif(t.link_clicks, 0), 4) AS cpc_link,"
+    " round(t.spend / nullif(t.thruplays, 0), 4) AS cost_per_thruplay,"
+    " round(t.spend / nullif(t.results, 0), 4) AS cost_per_result"
 )
 
 
@@ -537,3 +545,65 @@ def rollup_group_totals(
     else:
         sql = f"SELECT t.*, NULL AS name FROM ({sql}) t"
     return _rows(session, sql, params)
+
+
+# An ad set's ancestors by level, as columns of ``_ADSETS_SQL`` (the group a row sums it into).
+_ADSET_GROUP = {
+    "adset": "a.id::text",
+    "campaign": "a.parent_id::text",
+    "account": "c.parent_id::text",
+    "connection": "a.connection_id::text",
+    "provider": "a.provider",
+}
+_ADSETS_SQL = """
+    SELECT {grp} AS grp, a.id, a.result_type
+    FROM entities a LEFT JOIN entities c ON c.id = a.parent_id
+    WHERE a.workspace_id = :ws AND a.level = 'adset' AND a.provider = 'meta'
+      AND (cardinality(CAST(:connections AS uuid[])) = 0 OR a.connection_id = ANY(:connections))
+"""
+
+
+def adset_result_types(
+    session: Session, scope: FactScope, group: str | None
+) -> list[tuple[str | None, uuid.UUID, str | None]]:
+    """(group, ad set id, result type) of the Meta ad sets in view, the group being the ad
+    set's ancestor at ``group`` ("adset", "campaign", "account", "connection", "provider";
+    None: one group). Entities only: no facts are read."""
+    grp = _ADSET_GROUP.get(group or "", "NULL::text")
+    sql = _ADSETS_SQL.format(grp=grp)
+    rows = session.execute(text(sql), scope.params()).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def delivered_adsets(
+    session: Session, scope: FactScope, source: dict[str, str], ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Those of the ad sets ``ids`` with facts in the question's days (from the sources that
+    answer it): one probe of the rollups' entity index per ad set."""
+    if not ids:
+        return set()
+    sql = f"""
+        SELECT DISTINCT r.entity_id FROM metric_rollups r
+        WHERE r.workspace_id = :ws AND r.level = 'adset' AND r.entity_id = ANY(:ids)
+          AND r.event_at >= :start AND r.event_at < :end AND r.facts <> 0
+          AND {scope.days_sql("r.day", "r.zone")} AND {_source_sql("r", "fact_level", source)}
+    """
+    params = {**scope.params(), "ids": ids}
+    return {row[0] for row in session.execute(text(sql), params)}
+
+
+def ad_result_types(
+    session: Session, workspace_id: uuid.UUID, ads: list[str]
+) -> dict[str, str | None]:
+    """Ad id (text) -> its ad set's result type."""
+    if not ads:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT ad.id::text, a.result_type FROM entities ad JOIN entities a"
+            " ON a.id = ad.parent_id AND a.level = 'adset'"
+            " WHERE ad.workspace_id = :ws AND ad.id = ANY(CAST(:ads AS uuid[]))"
+        ),
+        {"ws": workspace_id, "ads": ads},
+    )
+    return {ad: kind for ad, kind in rows}

@@ -40,7 +40,22 @@ class GroupLevel(StrEnum):
 
 # The summed registry measures (every additive one), in the API's order.
 BASE_MEASURES = registry.names(registry.rolled())
-DERIVED_METRICS = ("ctr", "cpc", "cpm", "cpa", "roas", "conversion_rate", "cost_per_lead")
+DERIVED_METRICS = (
+    "ctr",
+    "cpc",
+    "cpm",
+    "cpa",
+    "roas",
+    "conversion_rate",
+    "cost_per_lead",
+    "ctr_link",
+    "cpc_link",
+    "cost_per_thruplay",
+    "avg_play_time",
+    "cost_per_result",
+)
+# A row's result type when it sums ad sets that optimize for different results.
+MIXED = "mixed"
 SORTABLE = (*BASE_MEASURES, *DERIVED_METRICS, "name")
 
 
@@ -128,6 +143,22 @@ class MetricRow(_RowMeasures):
     roas: float | None = None
     conversion_rate: float | None = None
     cost_per_lead: str | None = None
+    ctr_link: float | None = Field(default=None, description="Link clicks / impressions.")
+    cpc_link: str | None = Field(default=None, description="Spend / link clicks.")
+    cost_per_thruplay: str | None = None
+    avg_play_time: float | None = Field(
+        default=None,
+        description="Average video play time in seconds: watch seconds / 3-second plays "
+        "(a weighted average, never an average of averages).",
+    )
+    cost_per_result: str | None = None
+    result_type: str | None = Field(
+        default=None,
+        description="What `results` counts, from the ad sets' optimization goals (Meta's "
+        'result indicator: "actions:offsite_conversion.fb_pixel_purchase", "reach", ...); '
+        '"mixed" where the row sums ad sets optimizing for different results: `results` and '
+        "`cost_per_result` are null then, as in Ads Manager.",
+    )
     reach: int | None = Field(
         default=None,
         description="People reached, as Meta reports it: only in day buckets of entities "

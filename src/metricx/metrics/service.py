@@ -17,7 +17,7 @@ Rules the numbers follow:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from metricx.errors import InvalidInput
 from metricx.facts import measures as registry
+from metricx.integrations.meta import results as results_map
 from metricx.kit.tz import is_valid_timezone
 from metricx.metrics import actions_query, cache, reach, repository
 from metricx.metrics.calendar import WEEKDAYS, DayWindow, instants, resolve
@@ -35,6 +36,7 @@ from metricx.metrics.freshness import DELAYED_AFTER, connection_freshness
 from metricx.metrics.repository import FactScope
 from metricx.metrics.schemas import (
     BASE_MEASURES,
+    MIXED,
     SORTABLE,
     Bucket,
     DayRange,
@@ -109,9 +111,37 @@ def metric_row(values: dict[str, Any]) -> dict[str, Any]:
         "roas": _share(value, spend),
         "conversion_rate": _share(conv, clicks),
         "cost_per_lead": _price(spend, leads),
+        "ctr_link": _share(get("link_clicks"), imps),
+        "cpc_link": _price(spend, get("link_clicks")),
+        "cost_per_thruplay": _price(spend, get("thruplays")),
+        "avg_play_time": _share(get("video_watch_seconds"), get("video_plays")),
+        "cost_per_result": _price(spend, get("results")),
+        "result_type": None,
         "reach": None,
         "frequency": None,
     }
+
+
+def one_result_type(kinds: Iterable[str | None]) -> str | None:
+    """The result type of a row summing ad sets of these result types: theirs when they
+    share one, else "mixed" (an ad set without a known result mixed with others too)."""
+    found = set(kinds)
+    if len(found) > 1:
+        return MIXED
+    return next(iter(found), None)
+
+
+def with_result_type(row: dict[str, Any], kind: str | None) -> None:
+    """Set a row's result type; a mixed row has no results (Ads Manager shows no single
+    number), and results that are reach are the row's reach (never a sum), if known."""
+    row["result_type"] = kind
+    if kind == MIXED:
+        row["results"] = row["cost_per_result"] = None
+    elif kind is not None and not results_map.is_summable(kind):
+        reach = row.get("reach")
+        spend = Decimal(row["spend"]) if row.get("spend") is not None else None
+        row["results"] = money(Decimal(reach)) if reach is not None else None
+        row["cost_per_result"] = _price(spend, reach)
 
 
 def bucket_label(value: datetime | date, bucket: Bucket, tz: str) -> tuple[str, str | None]:
@@ -342,6 +372,9 @@ class UnifiedMetricService:
             for r in groups_raw
         ]
         acts.decorate_groups(groups)
+        kinds, total_kind = self._result_types(scope, query, source, groups)
+        for g in groups:
+            with_result_type(g, kinds.get(g["group"]))
         groups.sort(key=lambda r: (r["group"], r["currency"]))  # ties: a stable, known order
         groups.sort(key=lambda r: _sort_key(r, query.sort), reverse=query.descending)
         if query.sort != "name" and query.descending:
@@ -362,11 +395,29 @@ class UnifiedMetricService:
         if query.granularity is Bucket.DAY and query.group_by is GroupBy.ENTITY:
             one_day = all(w.start == w.end for w in cal.windows)  # per account zone
             self._add_reach(scope, query, points, groups, one_day=one_day)
+        for p in points:
+            with_result_type(p, kinds.get(p["group"]) if p["group"] else total_kind)
+        if query.granularity is Bucket.DAY and query.group_by is GroupBy.ENTITY:
+            for g in groups:  # results that are reach: the reach just found, if any
+                if g["result_type"] is not None and g["result_type"] != MIXED:
+                    with_result_type(g, g["result_type"])
         series = trusted_all(SeriesPoint, points)
         per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
         total_rows = [acts.total(metric_row(per_currency[c])) for c in sorted(per_currency)]
+        for t in total_rows:
+            with_result_type(t, total_kind)
         notes.extend(acts.notes())
+        if MIXED in (total_kind, *kinds.values()):
+            notes.append(
+                'results: a row with result_type "mixed" sums ad sets that optimize for '
+                "different results, so it has no results or cost per result (as in Ads "
+                "Manager); group by ad set to see each one's"
+            )
         reach_status = self._add_range_reach(workspace, query, cal, groups, total_rows, notes)
+        if reach_status == "fresh":  # results that are reach: the range's reach
+            for row in (*groups, *total_rows):
+                if row.get("result_type") not in (None, MIXED):
+                    with_result_type(row, row["result_type"])
         totals = [MetricRow(**row) for row in total_rows]
         if len(totals) > 1:
             notes.append("amounts are in several currencies: totals are given per currency")
@@ -387,8 +438,9 @@ class UnifiedMetricService:
             )
         if grain == "hour" and any(p.conversions is None for p in series):
             notes.append(
-                "conversions, leads and purchases are null where the source has no hourly "
-                "figure (Meta reports off-Meta conversions per day only)"
+                "conversions, leads, purchases, link clicks, video and results are null "
+                "where the source has no hourly figure (Meta reports off-Meta conversions "
+                "and video per day only)"
             )
         return MetricQueryResult(
             timezone=tz,
@@ -410,6 +462,39 @@ class UnifiedMetricService:
             attribution=acts.label,
             attribution_mixed=acts.mixed,
         )
+
+    def _result_types(
+        self,
+        scope: FactScope,
+        query: MetricQuery,
+        source: dict[str, str],
+        groups: list[dict[str, Any]],
+    ) -> tuple[dict[str, str | None], str | None]:
+        """Each group's result type and the totals': one type shared by the ad sets it sums
+        (those that delivered in the question's days, when they differ), else "mixed"."""
+        if query.group_by is GroupBy.ENTITY and query.level is GroupLevel.AD:
+            per_ad = repository.ad_result_types(
+                self.session, scope.workspace_id, [g["group"] for g in groups]
+            )
+            return per_ad, one_result_type(per_ad.values())
+        by = {
+            GroupBy.ENTITY: query.level.value,
+            GroupBy.PROVIDER: "provider",
+            GroupBy.CONNECTION: "connection",
+        }.get(query.group_by)
+        adsets = repository.adset_result_types(self.session, scope, by)
+        if len({kind for _, _, kind in adsets}) > 1:
+            # Types differ somewhere: count only the ad sets that delivered (an index probe
+            # each; dashboards whose ad sets share a type never get here).
+            live = repository.delivered_adsets(
+                self.session, scope, source, [i for _, i, _ in adsets]
+            )
+            adsets = [a for a in adsets if a[1] in live]
+        by_group: dict[str, list[str | None]] = {}
+        for grp, _, kind in adsets:
+            by_group.setdefault(grp or "all", []).append(kind)
+        kinds = {grp: one_result_type(found) for grp, found in by_group.items()}
+        return kinds, one_result_type(kind for _, _, kind in adsets)
 
     def _add_reach(
         self,

@@ -124,12 +124,16 @@ def write_records(
                 "created_time": rec.created_time,
                 "removed_at": None,
                 "updated_at": now,
+                "optimization_goal": rec.optimization_goal,
+                "promoted_object": rec.promoted_object,
+                "attribution_setting": rec.attribution_setting,
+                "result_type": rec.result_type,
             }
             if before is None:
                 row["id"] = uuid.uuid4()
                 changed.append(row)
                 counts.add(level, "created")
-            elif (before[1], before[2], *before[3:8], before[8]) != (
+            elif (before[1], before[2], *before[3:8], *before[9:13], before[8]) != (
                 connection.id,
                 parent,
                 *rec.values(),

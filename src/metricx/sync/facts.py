@@ -1,10 +1,14 @@
 """Meta's typed insights rows (integrations/meta/insights_rows.py) as metricx's facts.
 
 - An ad's daily row: a daily ad fact with every measure; Meta's reported zeros stay zeros.
+  Its ``results`` are its ad set's result (the ad set's result type, set by the entity sync,
+  read from the row: integrations/meta/results.py); null where the ad set has none or is not
+  known yet (the next sync of the day, after an entity sync, fills it).
 - An ad's hourly row: an hourly fact of the local hour; the ingest service turns it into UTC
   with the connection's zone (half-hour zones included). On the day clocks go back Meta sums
   the repeated hour into one row: it is stored at the first occurrence (fold=0), covering two
-  real hours. Hourly reach and action measures are unknown: NULL, never 0.
+  real hours. Hourly reach, action, link, video and result measures are unknown: NULL, never
+  0.
 - A reach row: a daily account, campaign or ad set fact carrying ONLY reach (spend,
   impressions and clicks 0, action measures NULL). The query layer sums additive measures from
   the deepest level present (ads), so these rows never add to a sum.
@@ -15,14 +19,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from metricx.facts.types import FactInput
 from metricx.integrations.meta.insights_rows import AdInsightsRow, ReachRow
 
 PROVIDER = "meta"
+# The daily row's measures copied as they are (the row's attribute of the same name).
+DAILY_MEASURES = (
+    "reach",
+    "conversions",
+    "leads",
+    "purchases",
+    "purchase_value",
+    "link_clicks",
+    "outbound_clicks",
+    "landing_page_views",
+    "post_engagement",
+    "video_plays",
+    "thruplays",
+    "video_p25",
+    "video_p50",
+    "video_p75",
+    "video_p95",
+    "video_p100",
+    "video_watch_seconds",
+)
 
 
-def ad_fact(row: AdInsightsRow) -> FactInput:
-    """One ad's insights row as a fact."""
+def ad_fact(row: AdInsightsRow, result_types: Mapping[str, str | None] | None = None) -> FactInput:
+    """One ad's insights row as a fact; ``result_types``: ad set external id -> its result
+    type."""
     fact = FactInput(
         granularity="hour" if row.hourly else "day",
         external_entity_id=row.ad_id,
@@ -38,11 +65,10 @@ def ad_fact(row: AdInsightsRow) -> FactInput:
         fact.hour = row.hour
         fact.fold = 0  # Meta merges the repeated hour into one row: its first occurrence
         return fact
-    fact.reach = row.reach
-    fact.conversions = row.conversions
-    fact.leads = row.leads
-    fact.purchases = row.purchases
-    fact.purchase_value = row.purchase_value
+    for name in DAILY_MEASURES:
+        setattr(fact, name, getattr(row, name))
+    adset = row.adset_id
+    fact.results = row.result((result_types or {}).get(adset)) if adset else None
     return fact
 
 

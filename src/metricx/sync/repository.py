@@ -91,6 +91,19 @@ def fetch_in(session: Session, workspace_id: uuid.UUID, fetch_id: uuid.UUID) -> 
     ).one_or_none()
 
 
+def adset_result_types(session: Session, connection: Connection) -> dict[str, str | None]:
+    """The connection's ad sets' result types (what their ads' facts count as results), by
+    external id."""
+    rows = session.execute(
+        select(Entity.external_id, Entity.result_type).where(
+            Entity.workspace_id == connection.workspace_id,
+            Entity.connection_id == connection.id,
+            Entity.level == "adset",
+        )
+    )
+    return {ext: kind for ext, kind in rows}
+
+
 def count_ads(session: Session, connection: Connection) -> int:
     return int(
         session.scalar(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -200,6 +200,8 @@ class ChunkWork:
     account_id: str
     expected_ads: int
     ranges: tuple[tuple[date, date], ...] = ()  # a reach_ranges chunk's ranges to ask for
+    # ad set external id -> its result type (the ads' daily facts count their results by it)
+    result_types: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -256,6 +258,9 @@ def begin_chunk(
         account_id=connection.external_account_id,
         expected_ads=repository.count_ads(session, connection),
         ranges=tuple(ranges),
+        result_types=(
+            repository.adset_result_types(session, connection) if item.part == "ad_day" else {}
+        ),
     )
 
 
@@ -295,7 +300,7 @@ def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> Ch
             else:
                 pull.actions = ActionSpool()
                 rows = pull.actions.tap(fetcher.ad_day_rows(since, until))
-                pull.facts.extend(map(ad_fact, rows))
+                pull.facts.extend(ad_fact(row, work.result_types) for row in rows)
     except MetaError as exc:
         pull.error = exc
         pull.close()

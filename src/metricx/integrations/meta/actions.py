@@ -30,6 +30,7 @@ Meta reports no such action. Hourly `reach` is 0 by Meta's rule: stored as NULL 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -55,6 +56,20 @@ class ActionMeasures:
     leads: Decimal
     purchases: Decimal
     purchase_value: Decimal
+
+
+_WINDOW_TOKEN = re.compile(r"\d+d_(?:click|view|ev)")
+
+
+def normalized_attribution(value: Any) -> str | None:
+    """An attribution setting as its window tokens, sorted and comma-separated
+    ("7d_click_1d_view" and "1d_view_7d_click" -> "1d_view,7d_click"): Meta's token order
+    varies. A value without window tokens ("mixed", "skan") is kept as Meta sent it."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip().lower()
+    tokens = sorted(set(_WINDOW_TOKEN.findall(text)))
+    return ",".join(tokens) if tokens else text[:128]
 
 
 def number(value: Any) -> Decimal:

@@ -47,6 +47,8 @@ ADSET_FIELDS = (
     "optimization_goal",
     "created_time",
     "updated_time",
+    "promoted_object",
+    "attribution_spec",
 )
 AD_FIELDS = (
     "id",

@@ -1,7 +1,9 @@
 """Meta's campaigns, ad sets and ads as entity records (provider-neutral shape).
 
 Objective -> goal (no official legacy -> ODAX table exists, META_API.md §3; this one follows
-Ads Manager's six ODAX families, with each legacy objective put in the family that replaced it):
+Ads Manager's six ODAX families, with each legacy objective put in the family that replaced it).
+Ad sets also keep their optimization goal, promoted object, attribution setting (from
+``attribution_spec``) and result type (results.py):
 
 | goal | objectives |
 |---|---|
@@ -19,9 +21,12 @@ campaign's objective and goal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from metricx.integrations.meta.results import result_type_for
 
 if TYPE_CHECKING:
     from metricx.integrations.meta.client import MetaAdsClient
@@ -55,6 +60,26 @@ def goal_for(objective: str | None) -> str | None:
     return GOALS.get(objective.upper()) if objective else None
 
 
+# attribution_spec event types -> window suffix
+_SPEC_EVENTS = {"CLICK_THROUGH": "click", "VIEW_THROUGH": "view", "ENGAGED_VIDEO_VIEW": "ev"}
+
+
+def attribution_from_spec(spec: Any) -> str | None:
+    """An ad set's ``attribution_spec`` ([{"event_type": "CLICK_THROUGH", "window_days": 7},
+    ...]) as a normalized attribution setting ("1d_view,7d_click")."""
+    if not isinstance(spec, list):
+        return None
+    tokens = []
+    for item in spec:
+        if not isinstance(item, Mapping):
+            continue
+        kind = _SPEC_EVENTS.get(str(item.get("event_type", "")).upper())
+        days = item.get("window_days")
+        if kind and isinstance(days, int | str) and str(days).isdigit():
+            tokens.append(f"{int(days)}d_{kind}")
+    return ",".join(sorted(set(tokens))) or None
+
+
 def parse_meta_time(value: Any) -> datetime | None:
     """ "2024-03-12T15:02:47-0700" (offset without a colon) or ISO 8601."""
     if not value:
@@ -82,6 +107,12 @@ class EntityRecord:
     objective: str | None
     goal: str | None
     created_time: datetime | None
+    # Ad sets only (see models/entities.py): Meta's optimization goal and promoted object, the
+    # normalized attribution setting and the result type the mapping table gives them.
+    optimization_goal: str | None = None
+    promoted_object: dict[str, Any] | None = None
+    attribution_setting: str | None = None
+    result_type: str | None = None
 
     def values(self) -> tuple[Any, ...]:
         """What a change of is compared on (to count updated vs unchanged)."""
@@ -91,6 +122,10 @@ class EntityRecord:
             self.effective_status,
             self.objective,
             self.goal,
+            self.optimization_goal,
+            self.promoted_object,
+            self.attribution_setting,
+            self.result_type,
         )
 
 
@@ -139,6 +174,17 @@ def child_record(
     """An ad set (parent: campaign) or ad (parent: ad set); objective from the campaign."""
     parent = _parent(row, "campaign" if level == "adset" else "adset")
     objective = objectives.get(_parent(row, "campaign") or "")
+    settings: dict[str, Any] = {}
+    if level == "adset":
+        goal = _text(row, "optimization_goal", 64)
+        promoted = row.get("promoted_object")
+        promoted = dict(promoted) if isinstance(promoted, Mapping) and promoted else None
+        settings = {
+            "optimization_goal": goal,
+            "promoted_object": promoted,
+            "attribution_setting": attribution_from_spec(row.get("attribution_spec")),
+            "result_type": result_type_for(goal, promoted),
+        }
     return EntityRecord(
         level=level,
         external_id=str(row["id"]),
@@ -149,6 +195,7 @@ def child_record(
         objective=objective,
         goal=goal_for(objective),
         created_time=parse_meta_time(row.get("created_time")),
+        **settings,
     )
 
 

@@ -1,10 +1,17 @@
 """Meta's insights rows as typed values: the one place that reads an insights row's keys.
 
-- An ad's daily row: spend, impressions, clicks, reach and the four action measures
-  (actions.py's mapping table).
+- An ad's daily row: spend, impressions, clicks, reach, the four action measures
+  (actions.py's mapping table), link clicks (``inline_link_clicks``), outbound clicks, landing
+  page views and post engagement (from ``actions``), video (3-second plays are the
+  ``video_view`` action; ThruPlays and the watched percentages come from their
+  ``video_*_watched_actions`` lists; watch seconds are the average play time, in whole
+  seconds, times the plays) and the row's attribution setting. A field Meta leaves out is 0
+  (it omits empty lists). The result of the ad's ad set is read with ``result``
+  (results.py's mapping table).
 - An ad's hourly row (``hourly_stats_aggregated_by_advertiser_time_zone`` with
   ``time_increment=1``): a local date and a local hour of the account's time zone; Meta has no
-  hourly reach and no off-Meta actions by the hour, so those are None (never 0).
+  hourly reach and no off-Meta actions by the hour, and refuses video fields with hourly
+  breakdowns (error #100), so those, and every measure read from them, are None (never 0).
 - A reach row of an account, campaign or ad set: reach is not additive, so it is asked per
   level.
 - A level's totals (spend, impressions, clicks) as Meta reports them: what the data
@@ -22,11 +29,28 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from metricx.integrations.meta.actions import action_measures, number
+from metricx.integrations.meta.actions import (
+    action_measures,
+    by_type,
+    first_of,
+    normalized_attribution,
+    number,
+)
 from metricx.integrations.meta.client import act_id
+from metricx.integrations.meta.results import result_count
 
 HOURLY = "hourly_stats_aggregated_by_advertiser_time_zone"
 PARENT_FIELDS = ("adset_id", "campaign_id", "account_id")
+# Video fields: daily rows only (Meta refuses them with hourly breakdowns). field -> measure
+VIDEO_FIELDS: dict[str, str] = {
+    "video_thruplay_watched_actions": "thruplays",
+    "video_p25_watched_actions": "video_p25",
+    "video_p50_watched_actions": "video_p50",
+    "video_p75_watched_actions": "video_p75",
+    "video_p95_watched_actions": "video_p95",
+    "video_p100_watched_actions": "video_p100",
+}
+VIDEO_AVG_TIME = "video_avg_time_watched_actions"
 DAILY_AD_FIELDS = (
     "ad_id",
     *PARENT_FIELDS,
@@ -38,7 +62,16 @@ DAILY_AD_FIELDS = (
     "actions",
     "action_values",
     "date_start",
+    "attribution_setting",
+    "inline_link_clicks",
+    "outbound_clicks",
+    *VIDEO_FIELDS,
+    VIDEO_AVG_TIME,
 )
+VIDEO_VIEW = "video_view"  # the action of a 3-second play, and the video lists' element type
+OUTBOUND_CLICK = "outbound_click"
+LANDING_PAGE_VIEW_TYPES = ("landing_page_view", "omni_landing_page_view")
+POST_ENGAGEMENT = "post_engagement"
 HOURLY_AD_FIELDS = ("ad_id", *PARENT_FIELDS, "spend", "impressions", "clicks", "date_start")
 REACH_LEVELS = ("account", "campaign", "adset")
 TOTALS_MEASURES = ("spend", "impressions", "clicks")
@@ -67,10 +100,42 @@ class AdInsightsRow:
     purchases: Decimal | None
     purchase_value: Decimal | None
     parents: tuple[str, ...] | None
+    # Daily rows only (None on hourly rows), like the action measures above.
+    link_clicks: int | None = None
+    outbound_clicks: Decimal | None = None
+    landing_page_views: Decimal | None = None
+    post_engagement: Decimal | None = None
+    video_plays: Decimal | None = None
+    thruplays: Decimal | None = None
+    video_p25: Decimal | None = None
+    video_p50: Decimal | None = None
+    video_p75: Decimal | None = None
+    video_p95: Decimal | None = None
+    video_p100: Decimal | None = None
+    video_watch_seconds: Decimal | None = None
+    attribution_setting: str | None = None  # normalized: "1d_view,7d_click"
+    # Default-attribution counts by action type (daily rows), for the ad set's result.
+    action_counts: dict[str, Decimal] | None = None
 
     @property
     def hourly(self) -> bool:
         return self.hour is not None
+
+    @property
+    def adset_id(self) -> str | None:
+        return self.parents[0] if self.parents else None
+
+    def result(self, result_type: str | None) -> Decimal | None:
+        """The row's result for an ad set whose result type is ``result_type`` (None: no
+        result figure, or an hourly row)."""
+        if self.action_counts is None:
+            return None
+        measures = {
+            "reach": self.reach,
+            "impressions": self.impressions,
+            "thruplays": self.thruplays,
+        }
+        return result_count(result_type, self.action_counts, measures)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +194,35 @@ def external_id_of(row: dict[str, Any], level: str) -> str:
     return act_id(external) if level == "account" else external
 
 
+def stat(items: Any, action_type: str) -> Decimal:
+    """A list<AdsActionStats> field's figure (``[{"action_type": "video_view", "value":
+    "12"}]``): the element of ``action_type``, else the sum of the elements; absent is 0."""
+    values = by_type(items)
+    if action_type in values:
+        return values[action_type]
+    return sum(values.values(), Decimal(0))
+
+
+def _daily_extras(row: dict[str, Any]) -> dict[str, Any]:
+    """The daily row's link, engagement and video measures and its attribution setting."""
+    counts = by_type(row.get("actions"))
+    plays = counts.get(VIDEO_VIEW, Decimal(0))
+    average = stat(row.get(VIDEO_AVG_TIME), VIDEO_VIEW)
+    extras: dict[str, Any] = {
+        "link_clicks": count(row.get("inline_link_clicks")),
+        "outbound_clicks": stat(row.get("outbound_clicks"), OUTBOUND_CLICK),
+        "landing_page_views": first_of(counts, LANDING_PAGE_VIEW_TYPES),
+        "post_engagement": counts.get(POST_ENGAGEMENT, Decimal(0)),
+        "video_plays": plays,
+        "video_watch_seconds": average * plays,
+        "attribution_setting": normalized_attribution(row.get("attribution_setting")),
+        "action_counts": counts,
+    }
+    for field, measure in VIDEO_FIELDS.items():
+        extras[measure] = stat(row.get(field), VIDEO_VIEW)
+    return extras
+
+
 def parse_ad_row(row: dict[str, Any], *, hourly: bool) -> AdInsightsRow:
     """One ad-level insights row (daily, or hourly with the hourly breakdown)."""
     measures = (
@@ -136,6 +230,7 @@ def parse_ad_row(row: dict[str, Any], *, hourly: bool) -> AdInsightsRow:
         if hourly
         else action_measures(row.get("actions"), row.get("action_values"), row.get("objective"))
     )
+    extras = {} if hourly else _daily_extras(row)
     return AdInsightsRow(
         ad_id=str(row["ad_id"]),
         day=parse_day(row["date_start"]),
@@ -149,6 +244,7 @@ def parse_ad_row(row: dict[str, Any], *, hourly: bool) -> AdInsightsRow:
         purchases=measures.purchases if measures else None,
         purchase_value=measures.purchase_value if measures else None,
         parents=parents_of(row, "ad"),
+        **extras,
     )
 
 
