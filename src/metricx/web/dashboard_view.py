@@ -166,12 +166,19 @@ COLUMN_SETS: dict[str, tuple[str, tuple[str, ...]]] = {
 # set of windows (the sum of those windows' figures).
 ATTRIBUTIONS = {
     "default": "Each ad set's setting (Meta's default)",
-    "7d_click,1d_view": "7-day click or 1-day view",
+    "1d_view,7d_click": "7-day click or 1-day view",
     "7d_click": "7-day click",
     "1d_click": "1-day click",
     "1d_click,1d_view": "1-day click or 1-day view",
     "28d_click": "28-day click",
 }
+
+
+def attribution_choices(windows: tuple[str, ...]) -> dict[str, str]:
+    """The choices whose windows the server asks Meta for (a setting: Meta retires windows)."""
+    return {
+        k: v for k, v in ATTRIBUTIONS.items() if k == "default" or set(k.split(",")) <= set(windows)
+    }
 
 
 def columns_of(name: str) -> list[tuple[str, str, str]]:
@@ -234,11 +241,8 @@ class DashboardFilters:
 
     def query(self) -> MetricQuery:
         drill = [i for i in (self.adset or self.campaign,) if i is not None]
-        extra: dict[str, Any] = {}
-        if "attribution" in MetricQuery.model_fields:  # the query API's choice (issue 16)
-            extra["attribution"] = self.attribution
         return MetricQuery(
-            **extra,
+            attribution=None if self.attribution == "default" else self.attribution.split(","),
             start=self.start if self.range == "custom" else None,
             end=self.end if self.range == "custom" else None,
             preset=RANGE_PRESETS.get(self.range),

@@ -18,7 +18,6 @@ from metricx.metrics.service import UnifiedMetricService
 from metricx.web import repository
 from metricx.web.context import PageWorkspace, WorkspaceView
 from metricx.web.dashboard_view import (
-    ATTRIBUTIONS,
     COLUMN_SETS,
     GRANULARITIES,
     LEVELS,
@@ -27,6 +26,7 @@ from metricx.web.dashboard_view import (
     Crumb,
     DashboardFilters,
     InvalidTimezone,
+    attribution_choices,
     chart_data,
     columns_of,
     combined_totals,
@@ -95,6 +95,8 @@ def dashboard(
         filters = DashboardFilters.parse(dict(request.query_params))
     except InvalidTimezone as exc:
         filters, problem, status = exc.filters, str(exc), 400
+    if filters.attribution not in attribution_choices(runtime.settings.attribution_windows):
+        filters.attribution = "default"
     if problem is None:
         try:
             result = service.query(ws.workspace, filters.query())
@@ -128,7 +130,7 @@ def dashboard(
         "metrics": METRICS,
         "columns": columns_of(filters.columns),
         "column_sets": COLUMN_SETS,
-        "attributions": ATTRIBUTIONS,
+        "attributions": attribution_choices(runtime.settings.attribution_windows),
         "sortable": SORTABLE_COLUMNS,
         "reach_status": result.reach_status if result else None,
         "attribution_mixed": bool(getattr(result, "attribution_mixed", False)),
