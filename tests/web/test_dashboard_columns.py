@@ -36,6 +36,7 @@ def world(client: TestClient, db: Session) -> tuple[KeyedWorkspace, Connection, 
     db.add(conn)
     db.flush()
     account = entity(db, ws, Level.ACCOUNT, name="Shoes")
+    account.external_id = conn.external_account_id  # as the entity sync stores it
     made = [account]
     for c in range(2):
         camp = entity(db, ws, Level.CAMPAIGN, account, name=f"Campaign {c}")

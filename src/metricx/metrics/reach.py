@@ -71,12 +71,16 @@ class EntityAccount:
     zone: str | None
 
 
+# An account's own entity, found through the unique (workspace, provider, level, external id)
+# index: the connection names its ad account.
+_ACCOUNT_OF = (
+    "JOIN entities a ON a.workspace_id = c.workspace_id AND a.provider = c.provider"
+    " AND a.level = 'account' AND a.external_id = c.external_account_id"
+)
 _ACCOUNTS = text(
-    """
-    SELECT e.id, e.level, e.connection_id, c.timezone,
-           (SELECT a.id FROM entities a WHERE a.workspace_id = e.workspace_id
-              AND a.connection_id = e.connection_id AND a.level = 'account' LIMIT 1) AS account
-    FROM entities e LEFT JOIN connections c ON c.id = e.connection_id
+    f"""
+    SELECT e.id, e.level, e.connection_id, c.timezone, a.id
+    FROM entities e LEFT JOIN (connections c {_ACCOUNT_OF}) ON c.id = e.connection_id
     WHERE e.workspace_id = :ws AND e.id = ANY(CAST(:ids AS uuid[]))
     """
 )
@@ -93,10 +97,8 @@ def entity_accounts(
 
 
 _ONE_ACCOUNT = text(
-    """
-    SELECT a.id, c.id, c.timezone FROM connections c
-    JOIN entities a ON a.connection_id = c.id AND a.level = 'account'
-                   AND a.workspace_id = c.workspace_id
+    f"""
+    SELECT a.id, c.id, c.timezone FROM connections c {_ACCOUNT_OF}
     WHERE c.workspace_id = :ws
       AND (CAST(:conns AS uuid[]) IS NULL OR c.id = ANY(CAST(:conns AS uuid[])))
     """
