@@ -29,11 +29,13 @@ from tests.sync.test_sync_sandbox import connect_account, request, run, sandbox_
 PLANT = text(
     """
     UPDATE metric_facts f SET purchases = f.purchases + 1
-    WHERE f.id = (
-      SELECT f2.id FROM metric_facts f2 JOIN entities e ON e.id = f2.entity_id
+    FROM (
+      SELECT f2.entity_id, f2.event_at FROM metric_facts f2 JOIN entities e ON e.id = f2.entity_id
       WHERE e.connection_id = :c AND f2.level = 'ad' AND f2.granularity = 'day'
         AND f2.purchases > 0 AND (f2.event_at AT TIME ZONE :tz)::date = :day
-      ORDER BY f2.event_at, e.external_id LIMIT 1)
+      ORDER BY f2.event_at, e.external_id LIMIT 1) p
+    WHERE f.entity_id = p.entity_id AND f.event_at = p.event_at AND f.level = 'ad'
+      AND f.granularity = 'day'
     RETURNING (SELECT s.external_id FROM entities a JOIN entities s ON s.id = a.parent_id
                WHERE a.id = f.entity_id)
     """

@@ -108,7 +108,7 @@ def test_the_sync_stores_each_standard_range_reach_as_the_sandbox_has_it(
     assert found[("account", week)][account] < daily
 
 
-def test_all_standard_ranges_cost_one_batch_request(
+def test_all_standard_ranges_cost_a_few_batch_requests(
     sync_runtime: Runtime, sync_sandbox: MetaSandbox
 ) -> None:
     connection = connect_account(sync_runtime, sync_sandbox, 2)
@@ -117,7 +117,9 @@ def test_all_standard_ranges_cost_one_batch_request(
     )
     ranges = standard_ranges(today_of(connection))
     rows = list(fetch_range_reach(client, connection.external_account_id, ranges))
-    assert client.stats.calls - client.stats.retries == 1  # (a slow machine may time out)
+    # 21 calls (7 ranges x 3 levels) in at most 5 batch requests (a retry after a timeout on
+    # a loaded machine aside).
+    assert client.stats.calls - client.stats.retries <= 5
     assert {(r.since, r.until) for r in rows} == set(ranges)
     assert {r.level for r in rows} == {"account", "campaign", "adset"}
 
