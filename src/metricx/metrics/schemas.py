@@ -224,6 +224,13 @@ class MetricQueryResult(BaseModel):
     groups: list[GroupRow]
     series: list[SeriesPoint]
     notes: list[str] = Field(default_factory=list)
+    reach_status: str | None = Field(
+        default=None,
+        description="Reach and frequency over the range, which Meta deduplicates (never a sum "
+        "of days): fresh (Meta's figure for the range is shown), pending (being fetched from "
+        "Meta: ask again shortly), unavailable (Meta has none: ads over several days, hours, "
+        "over 37 months back); null when the question shows no reach.",
+    )
     attribution: str = Field(
         default="default",
         description="default (each ad set's own setting) or the windows summed, e.g. "

@@ -30,7 +30,7 @@ from metricx.errors import InvalidInput
 from metricx.facts import measures as registry
 from metricx.integrations.meta import results as results_map
 from metricx.kit.tz import is_valid_timezone
-from metricx.metrics import actions_query, cache, repository
+from metricx.metrics import actions_query, cache, reach, repository
 from metricx.metrics.calendar import WEEKDAYS, DayWindow, instants, resolve
 from metricx.metrics.freshness import DELAYED_AFTER, connection_freshness
 from metricx.metrics.repository import FactScope
@@ -306,6 +306,7 @@ class UnifiedMetricService:
             workspace.timezone,
             workspace.week_start,
             cache.write_version(self.session, workspace.id),
+            reach.version(self.session, workspace.id),
             self.use_rollups,
             query.model_dump_json(),
             cal,
@@ -405,7 +406,6 @@ class UnifiedMetricService:
         total_rows = [acts.total(metric_row(per_currency[c])) for c in sorted(per_currency)]
         for t in total_rows:
             with_result_type(t, total_kind)
-        totals = [MetricRow(**t) for t in total_rows]
         notes.extend(acts.notes())
         if MIXED in (total_kind, *kinds.values()):
             notes.append(
@@ -413,6 +413,12 @@ class UnifiedMetricService:
                 "different results, so it has no results or cost per result (as in Ads "
                 "Manager); group by ad set to see each one's"
             )
+        reach_status = self._add_range_reach(workspace, query, cal, groups, total_rows, notes)
+        if reach_status == "fresh":  # results that are reach: the range's reach
+            for row in (*groups, *total_rows):
+                if row.get("result_type") not in (None, MIXED):
+                    with_result_type(row, row["result_type"])
+        totals = [MetricRow(**row) for row in total_rows]
         if len(totals) > 1:
             notes.append("amounts are in several currencies: totals are given per currency")
         if len(cal.zones) > 1:
@@ -452,6 +458,7 @@ class UnifiedMetricService:
             groups=[trusted(GroupRow, g) for g in groups],
             series=series,
             notes=notes,
+            reach_status=reach_status,
             attribution=acts.label,
             attribution_mixed=acts.mixed,
         )
@@ -515,6 +522,35 @@ class UnifiedMetricService:
             reach = whole.get(g["group"])
             if reach is not None:
                 g["reach"], g["frequency"] = reach, _share(g["impressions"], reach)
+
+    def _add_range_reach(
+        self,
+        workspace: Workspace,
+        query: MetricQuery,
+        cal: Calendar,
+        groups: list[dict[str, Any]],
+        totals: list[dict[str, Any]],
+        notes: list[str],
+    ) -> str | None:
+        """Meta's reach and frequency over a range of several days (metrics/reach.py); a
+        one-day range keeps the day's reach facts (``_add_reach``)."""
+        if all(w.start == w.end for w in cal.windows):
+            return "fresh" if any(g.get("reach") is not None for g in groups) else None
+        if query.group_by not in (GroupBy.ENTITY, GroupBy.NONE):
+            return None
+        answer = reach.attach(
+            self.session,
+            workspace.id,
+            windows=[((w.start, w.end), w.zones) for w in cal.windows],
+            level=query.level.value,
+            by_entity=query.group_by is GroupBy.ENTITY,
+            groups=groups,
+            totals=totals,
+            connection_ids=query.connection_ids or None,
+            today=self.clock().date(),
+        )
+        notes.extend(answer.notes or ())
+        return answer.status
 
     def latest(
         self, workspace: Workspace, *, hours: int, timezone: str | None = None

@@ -19,6 +19,7 @@ from metricx.models.notifications import (
 )
 from metricx.models.oauth import OAuthGrant, OAuthState
 from metricx.models.quality import EntityParentSnapshot, QualityFinding
+from metricx.models.reach_ranges import ReachRange
 from metricx.models.sign_in_failures import SignInFailure
 from metricx.models.tokens import Token, TokenStatus
 from metricx.models.users import User, UserSession
@@ -51,6 +52,7 @@ __all__ = [
     "OAuthState",
     "Provider",
     "QualityFinding",
+    "ReachRange",
     "Role",
     "RunStatus",
     "Severity",

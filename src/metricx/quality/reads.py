@@ -55,10 +55,17 @@ def ad_hourly_sums(session: Session, window: Window) -> list[tuple[Any, ...]]:
 
 def level_sums(session: Session, window: Window) -> list[tuple[Any, ...]]:
     """Ad daily facts summed per ancestor: (level, external_id, entity_id, day, spend,
-    impressions, clicks), through the stored hierarchy (ad -> ad set -> campaign -> account)."""
+    impressions, clicks, purchases, purchase_value, results, settings, result types), through
+    the stored hierarchy (ad -> ad set -> campaign -> account). ``settings`` and ``result
+    types`` count the distinct attribution settings and result types of the ad sets that
+    delivered (Meta omits conversion figures of a row mixing them); purchases, value and
+    results are null where no ad reported them."""
     sql = f"""
         WITH ads AS (
           SELECT (f.event_at AT TIME ZONE :tz)::date AS day, f.spend, f.impressions, f.clicks,
+                 f.purchases, f.purchase_value, f.results,
+                 coalesce(s.attribution_setting, '') AS setting,
+                 coalesce(s.result_type, '') AS result_type,
                  s.id AS adset, c.id AS campaign, a.id AS account
           FROM metric_facts f JOIN entities e ON e.id = f.entity_id
           LEFT JOIN entities s ON s.id = e.parent_id
@@ -67,12 +74,15 @@ def level_sums(session: Session, window: Window) -> list[tuple[Any, ...]]:
           WHERE {ENTITY_SCOPE} AND f.workspace_id = :ws AND f.level = 'ad' AND e.level = 'ad'
             AND f.granularity = 'day' AND f.event_at >= :start AND f.event_at < :end
         ), up AS (
-          SELECT 'adset' AS level, adset AS id, day, spend, impressions, clicks FROM ads
-          UNION ALL SELECT 'campaign', campaign, day, spend, impressions, clicks FROM ads
-          UNION ALL SELECT 'account', account, day, spend, impressions, clicks FROM ads
+          SELECT 'adset' AS level, adset AS id, * FROM ads
+          UNION ALL SELECT 'campaign', campaign, * FROM ads
+          UNION ALL SELECT 'account', account, * FROM ads
         )
         SELECT up.level, g.external_id, g.id, up.day, sum(up.spend),
-               sum(up.impressions)::bigint, sum(up.clicks)::bigint
+               sum(up.impressions)::bigint, sum(up.clicks)::bigint, sum(up.purchases),
+               sum(up.purchase_value), sum(up.results),
+               count(DISTINCT up.setting) FILTER (WHERE up.impressions > 0 OR up.spend > 0),
+               count(DISTINCT up.result_type) FILTER (WHERE up.impressions > 0 OR up.spend > 0)
         FROM up LEFT JOIN entities g ON g.id = up.id
         GROUP BY up.level, g.external_id, g.id, up.day"""
     return _rows(session, sql, _scope(window, start=window.start_utc, end=window.end_utc))

@@ -1,10 +1,13 @@
 """Totals against drill-downs: an ad's hourly facts against its daily fact, and the ad facts
-summed per ad set, campaign and account against the totals Meta reports for those levels."""
+summed per ad set, campaign and account against the totals Meta reports for those levels
+(spend, impressions, clicks, and under the default attribution purchases, purchase value and
+results)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -25,7 +28,7 @@ from metricx.quality.finding import (
     differs,
 )
 
-MEASURES = ("spend", "impressions", "clicks")
+MEASURES = ("spend", "impressions", "clicks")  # the hourly-vs-daily comparison
 Totals = tuple[Decimal, int, int]
 # (level, since, until) -> Meta's daily totals of every object of that level.
 MetaTotals = Callable[[str, date, date], Iterable[LevelTotalsRow]]
@@ -91,6 +94,65 @@ def hourly_vs_daily(session: Session, window: Window, *, tolerance: float) -> li
     return findings
 
 
+CONVERSIONS = ("purchases", "purchase_value")
+MIXED_SETTINGS = (
+    "their ad sets mix attribution settings, for which Meta reports no conversion total"
+)
+MIXED_RESULTS = "their ad sets count different results, for which Meta reports no total"
+REACH_RESULTS = "their results are reach, which does not add up across days and ads"
+
+
+@dataclass
+class Stored:
+    """Our ad facts summed to one entity and day."""
+
+    entity_id: uuid.UUID | None
+    spend: Decimal = Decimal(0)
+    impressions: int = 0
+    clicks: int = 0
+    purchases: Decimal | None = None
+    purchase_value: Decimal | None = None
+    results: Decimal | None = None
+    settings: int = 0  # distinct attribution settings of the ad sets that delivered
+    result_types: int = 0
+
+
+def _compared(
+    stored: Stored, reported: LevelTotalsRow | None, skips: dict[str, list[str]], where: str
+) -> dict[str, tuple[Decimal | int, Decimal | int]]:
+    """measure -> (Meta's, ours) for every measure this entity-day can be compared on; the
+    others are noted in ``skips`` (reason -> where)."""
+    zero = Decimal(0)
+    pairs: dict[str, tuple[Decimal | int, Decimal | int]] = {
+        "spend": (reported.spend if reported else zero, stored.spend),
+        "impressions": (reported.impressions if reported else 0, stored.impressions),
+        "clicks": (reported.clicks if reported else 0, stored.clicks),
+    }
+    mixed_settings = stored.settings > 1 or (
+        reported is not None and reported.attribution_setting == "mixed"
+    )
+    if mixed_settings:
+        skips.setdefault(MIXED_SETTINGS, []).append(where)
+    elif reported is None or reported.purchases is not None:
+        pairs["purchases"] = (
+            reported.purchases or zero if reported else zero,
+            stored.purchases or zero,
+        )
+        pairs["purchase_value"] = (
+            reported.purchase_value or zero if reported else zero,
+            stored.purchase_value or zero,
+        )
+    if stored.result_types > 1:
+        skips.setdefault(MIXED_RESULTS, []).append(where)
+    elif reported is not None and reported.result_indicator == "reach":
+        skips.setdefault(REACH_RESULTS, []).append(where)
+    elif reported is not None and reported.results is not None:
+        pairs["results"] = (reported.results, stored.results or zero)
+    elif reported is None and stored.results:
+        pairs["results"] = (zero, stored.results)
+    return pairs
+
+
 def level_totals(
     session: Session,
     window: Window,
@@ -98,40 +160,45 @@ def level_totals(
     fetch: MetaTotals,
     levels: Iterable[str],
     tolerance: float,
+    skipped: dict[str, str] | None = None,
 ) -> list[Finding]:
     """The stored ad facts summed per ad set, campaign and account (through the stored
-    hierarchy) against Meta's totals of that level, per local day. Days before the connection's
-    first stored fact are not compared (they were never synced)."""
+    hierarchy) against Meta's totals of that level, per local day: spend, impressions and
+    clicks, and under the default attribution purchases, purchase value and results. Days
+    before the connection's first stored fact are not compared (they were never synced).
+    Conversions of a row whose ad sets mix attribution settings, and results of one mixing
+    result types (or counting reach), are not compared: Meta reports no such total; each
+    reason goes into ``skipped`` with where it applied."""
     first = reads.first_fact_at(session, window)
     if first is None:
         return []
     since = max(window.since, first.astimezone(window.tz).date())
     if since > window.until:
         return []
-    ours: dict[tuple[str, str, date], tuple[uuid.UUID | None, Totals]] = {}
-    for level, external_id, entity_id, day, spend, impressions, clicks in reads.level_sums(
-        session, window
-    ):
+    ours: dict[tuple[str, str, date], Stored] = {}
+    for row in reads.level_sums(session, window):
+        level, external_id, entity_id, day = row[:4]
         if day >= since:
-            ours[(level, external_id or "?", day)] = (entity_id, (spend, impressions, clicks))
+            ours[(level, external_id or "?", day)] = Stored(entity_id, *row[4:])
     findings = []
+    skips: dict[str, list[str]] = {}
     for level in levels:
-        theirs: dict[tuple[str, str, date], Totals] = {}
-        for row in fetch(level, since, window.until):
-            theirs[(level, row.external_id, row.day)] = (row.spend, row.impressions, row.clicks)
+        theirs: dict[tuple[str, str, date], LevelTotalsRow] = {}
+        for reported in fetch(level, since, window.until):
+            theirs[(level, reported.external_id, reported.day)] = reported
         keys = {k for k in ours if k[0] == level} | theirs.keys()
         for key in sorted(keys):
             _, external_id, day = key
-            entity_id, stored = ours.get(key, (None, (Decimal(0), 0, 0)))
-            reported = theirs.get(key, (Decimal(0), 0, 0))
-            numbers = _mismatch(reported, stored, tolerance)
-            if numbers is None:
+            stored = ours.get(key, Stored(None))
+            pairs = _compared(stored, theirs.get(key), skips, f"{level} {external_id} on {day}")
+            if not any(differs(e, a, tolerance) for e, a in pairs.values()):
                 continue
+            numbers = {m: comparison(e, a) for m, (e, a) in pairs.items()}
             findings.append(
                 Finding(
                     kind=LEVEL_TOTAL_MISMATCH,
                     severity=_severity(numbers),
-                    entity_id=entity_id,
+                    entity_id=stored.entity_id,
                     level=level,
                     external_id=external_id,
                     period_start=window.day_start(day),
@@ -142,6 +209,11 @@ def level_totals(
                     f"Meta's {level} total (ads vs Meta: {_describe(numbers)})",
                 )
             )
+    if skipped is not None:
+        for reason, where in skips.items():
+            measure = "results" if reason in (MIXED_RESULTS, REACH_RESULTS) else "conversions"
+            shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+            skipped[f"level_totals.{measure}"] = f"not compared for {shown}: {reason}"
     return findings
 
 

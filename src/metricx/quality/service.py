@@ -109,7 +109,7 @@ def _run_checks(
         return found
     try:
         found += reconciliation.level_totals(
-            session, window, fetch=meta, levels=levels, tolerance=tolerance
+            session, window, fetch=meta, levels=levels, tolerance=tolerance, skipped=result.skipped
         )
         result.checks.append(LEVEL_CHECK)
     except MetaError as exc:  # Meta unavailable: that check's findings stay as they were

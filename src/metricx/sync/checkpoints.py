@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from metricx.models import Fetch
 
 VERSION = 2
-Part = Literal["entities", "ad_day", "ad_hour", "reach"]
+Part = Literal["entities", "ad_day", "ad_hour", "reach", "reach_ranges"]
 ChunkStatus = Literal["pending", "done", "failed"]
 
 

@@ -6,7 +6,8 @@ transaction. A worker that dies mid-backfill leaves the finished chunks marked `
 run skips them and goes on with the first chunk not done: never from zero, never with a gap.
 
 Parts: `entities` (refresh campaigns/ad sets/ads first), `ad_day`, `ad_hour` (ad-level facts),
-`reach` (account/campaign/ad set daily reach).
+`reach` (account/campaign/ad set daily reach), `reach_ranges` (their reach over the standard
+ranges: sync/reach_ranges.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Final
 from metricx.config import Settings
 from metricx.sync.checkpoints import ChunkState, SyncCheckpoint, parse_sync
 
-PARTS = ("entities", "ad_day", "ad_hour", "reach")
+PARTS = ("entities", "ad_day", "ad_hour", "reach", "reach_ranges")
 PENDING: Final = "pending"
 DONE: Final = "done"
 FAILED: Final = "failed"
@@ -66,7 +67,8 @@ def backfill_plan(
         for w in split(window, settings.sync_chunk_days_hourly):
             parts.append((w.since, 2, chunk("ad_hour", w)))
     parts.sort(key=lambda p: (p[0], p[1]))
-    return [p[2] for p in parts]
+    ranges = [chunk("reach_ranges", window)] if daily else []  # last: the days are in by then
+    return [p[2] for p in parts] + ranges
 
 
 def incremental_plan(
@@ -80,7 +82,12 @@ def incremental_plan(
     days = settings.sync_lookback_days_daily if full else settings.sync_lookback_days_hourly
     daily = Window(today - timedelta(days=days), until)
     hourly = Window(today - timedelta(days=settings.sync_lookback_days_hourly), until)
-    chunks = [chunk("ad_day", daily), chunk("reach", daily), chunk("ad_hour", hourly)]
+    chunks = [
+        chunk("ad_day", daily),
+        chunk("reach", daily),
+        chunk("ad_hour", hourly),
+        chunk("reach_ranges", daily),
+    ]
     return Window(min(daily.since, hourly.since), until), chunks
 
 

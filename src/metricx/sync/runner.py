@@ -114,7 +114,12 @@ def _run_locked(
                 )
                 return fetch.status.value
             work = service.begin_chunk(
-                session, fetch=fetch, connection=connection, index=pending, now=datetime.now(UTC)
+                session,
+                fetch=fetch,
+                connection=connection,
+                index=pending,
+                now=datetime.now(UTC),
+                settings=settings,
             )
             session.expunge(connection)
         # 2. Every page from Meta: no transaction open, no lock held but the connection's.

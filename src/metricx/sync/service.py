@@ -37,6 +37,7 @@ from metricx.integrations.meta.errors import (
     is_token_revoked,
 )
 from metricx.integrations.meta.fetcher import FetchOptions, MetaInsightsFetcher
+from metricx.integrations.meta.range_reach import RangeReachRow, fetch_range_reach
 from metricx.jobs.enqueue import defer_job
 from metricx.logging import get_logger
 from metricx.models import Connection, ConnectionStatus, Fetch, RunStatus, Severity, Token
@@ -46,6 +47,7 @@ from metricx.sync.actions import ActionSpool, record_actions
 from metricx.sync.checkpoints import ChunkState, RunSpan, SyncCheckpoint
 from metricx.sync.entities import EntityPull, pull_entities, record_entity_sync
 from metricx.sync.facts import ad_fact, reach_fact
+from metricx.sync.reach_ranges import ranges_due, record_ranges
 from metricx.sync.spool import FactSpool
 
 log = get_logger("metricx.sync")
@@ -197,6 +199,7 @@ class ChunkWork:
     connection_id: uuid.UUID
     account_id: str
     expected_ads: int
+    ranges: tuple[tuple[date, date], ...] = ()  # a reach_ranges chunk's ranges to ask for
     # ad set external id -> its result type (the ads' daily facts count their results by it)
     result_types: dict[str, str | None] = field(default_factory=dict)
 
@@ -212,6 +215,7 @@ class ChunkPull:
     facts: FactSpool | None = None
     actions: ActionSpool | None = None  # daily chunks: their action figures
     entities: EntityPull | None = None
+    range_rows: list[RangeReachRow] | None = None
     error: MetaError | None = None
     rows: int = 0
     async_jobs: int = 0
@@ -225,7 +229,13 @@ class ChunkPull:
 
 
 def begin_chunk(
-    session: Session, *, fetch: Fetch, connection: Connection, index: int, now: datetime
+    session: Session,
+    *,
+    fetch: Fetch,
+    connection: Connection,
+    index: int,
+    now: datetime,
+    settings: Settings,
 ) -> ChunkWork:
     """Read what chunk ``index`` needs and mark when its fetch starts (the caller commits
     before Meta is asked: no transaction stays open across Meta's paging)."""
@@ -233,6 +243,13 @@ def begin_chunk(
     item.fetch_started = now
     _save(fetch, index, item)
     session.flush()
+    ranges: list[tuple[date, date]] = []
+    if item.part == "reach_ranges":
+        refresh = fetch.kind != "sync" or checkpoints.sync_of(fetch).lookback != "short"
+        today = local_today(connection, now)
+        ranges = ranges_due(
+            session, settings=settings, connection=connection, today=today, refresh=refresh
+        )
     return ChunkWork(
         index=index,
         part=item.part,
@@ -240,6 +257,7 @@ def begin_chunk(
         connection_id=connection.id,
         account_id=connection.external_account_id,
         expected_ads=repository.count_ads(session, connection),
+        ranges=tuple(ranges),
         result_types=(
             repository.adset_result_types(session, connection) if item.part == "ad_day" else {}
         ),
@@ -264,6 +282,13 @@ def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> Ch
     try:
         if work.part == "entities":
             pull.entities = pull_entities(client, work.account_id)
+        elif work.part == "reach_ranges":
+            pull.range_rows = list(
+                fetch_range_reach(
+                    client, work.account_id, work.ranges, page_size=settings.sync_page_size
+                )
+            )
+            fetcher.rows = len(pull.range_rows)
         else:
             assert work.window is not None
             since, until = work.window.since, work.window.until
@@ -313,6 +338,15 @@ def record_chunk(
         item.write_started = datetime.now(UTC)
         if item.part == "entities":
             _refresh_entities(session, fetch, connection, item, pull.entities)
+        elif item.part == "reach_ranges":
+            item.rows = pull.rows
+            item.inserted = record_ranges(
+                session,
+                connection=connection,
+                ranges=pull.work.ranges,
+                rows=pull.range_rows or [],
+                now=datetime.now(UTC),
+            )
         else:
             assert pull.facts is not None
             result = upsert_facts(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from metricx.db import unit_of_work
 from metricx.jobs.context import current_runtime
 from metricx.logging import get_logger
-from metricx.sync import entities, runner, scheduler
+from metricx.sync import entities, reach_ranges, runner, scheduler
 
 log = get_logger("metricx.sync")
 
@@ -48,3 +48,10 @@ def fill_sync_gaps(timestamp: int) -> dict[str, int]:
         queued = scheduler.fill_all_gaps(session, settings=runtime.settings, now=datetime.now(UTC))
     log.info("sync gaps checked", scheduled_at=timestamp, queued=queued)
     return {"queued": queued}
+
+
+def fetch_reach_range(connection_id: str, since: str, until: str) -> int | None:
+    """Meta's reach of one range for a connection's account, campaigns and ad sets (queued by
+    the query layer when a question names a range not stored yet)."""
+    span = (date.fromisoformat(since), date.fromisoformat(until))
+    return reach_ranges.run_range_fetch(current_runtime(), uuid.UUID(connection_id), span)

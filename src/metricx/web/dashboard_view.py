@@ -72,6 +72,120 @@ METRICS: dict[str, tuple[str, str]] = {
 COMBINABLE = frozenset({"impressions", "clicks", "conversions", "ctr"})
 
 
+def _label(name: str, fallback: str) -> tuple[str, str]:
+    """A registry measure's label and kind; ``fallback`` names a measure the registry does
+    not (yet) have, as a count."""
+    return measure_column(name) if name in registry.by_name() else (fallback, "count")
+
+
+# Every table column: metric -> (label, kind). Kinds pick the formatting; "results" shows
+# the result type under the count and "mixed" where ad sets count different results.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "spend": measure_column("spend"),
+    "impressions": measure_column("impressions"),
+    "reach": ("Reach", "reach"),
+    "frequency": ("Frequency", "frequency"),
+    "cpm": ("CPM", "money"),
+    "clicks": measure_column("clicks"),
+    "ctr": ("CTR (all)", "percent"),
+    "cpc": ("CPC (all)", "money"),
+    "link_clicks": _label("link_clicks", "Link clicks"),
+    "ctr_link": ("CTR (link)", "percent"),
+    "cpc_link": ("CPC (link)", "money"),
+    "landing_page_views": _label("landing_page_views", "Landing page views"),
+    "results": (_label("results", "Results")[0], "results"),
+    "cost_per_result": ("Cost per result", "money"),
+    "purchases": measure_column("purchases"),
+    "purchase_value": measure_column("purchase_value"),
+    "roas": ("ROAS", "multiple"),
+    "conversions": measure_column("conversions"),
+    "cpa": ("Cost / conv.", "money"),
+    "video_plays": _label("video_plays", "3-second video plays"),
+    "thruplays": _label("thruplays", "ThruPlays"),
+    "cost_per_thruplay": ("Cost per ThruPlay", "money"),
+    "avg_play_time": ("Avg. play time", "seconds"),
+}
+# Column presets, as Ads Manager's: the first is the page's default.
+COLUMN_SETS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "performance": (
+        "Performance",
+        (
+            "spend",
+            "results",
+            "cost_per_result",
+            "reach",
+            "frequency",
+            "impressions",
+            "cpm",
+            "link_clicks",
+            "ctr_link",
+            "cpc_link",
+        ),
+    ),
+    "clicks": (
+        "Clicks",
+        (
+            "spend",
+            "impressions",
+            "clicks",
+            "ctr",
+            "cpc",
+            "link_clicks",
+            "ctr_link",
+            "cpc_link",
+            "landing_page_views",
+        ),
+    ),
+    "conversions": (
+        "Conversions",
+        (
+            "spend",
+            "results",
+            "cost_per_result",
+            "purchases",
+            "purchase_value",
+            "roas",
+            "conversions",
+            "cpa",
+        ),
+    ),
+    "video": (
+        "Video",
+        (
+            "spend",
+            "impressions",
+            "reach",
+            "video_plays",
+            "thruplays",
+            "cost_per_thruplay",
+            "avg_play_time",
+        ),
+    ),
+}
+# The query API's attribution choice: Meta's default (each ad set's own setting) or a fixed
+# set of windows (the sum of those windows' figures).
+ATTRIBUTIONS = {
+    "default": "Each ad set's setting (Meta's default)",
+    "1d_view,7d_click": "7-day click or 1-day view",
+    "7d_click": "7-day click",
+    "1d_click": "1-day click",
+    "1d_click,1d_view": "1-day click or 1-day view",
+    "28d_click": "28-day click",
+}
+
+
+def attribution_choices(windows: tuple[str, ...]) -> dict[str, str]:
+    """The choices whose windows the server asks Meta for (a setting: Meta retires windows)."""
+    return {
+        k: v for k, v in ATTRIBUTIONS.items() if k == "default" or set(k.split(",")) <= set(windows)
+    }
+
+
+def columns_of(name: str) -> list[tuple[str, str, str]]:
+    """(metric, label, kind) of a column set's columns."""
+    return [(key, *COLUMNS[key]) for key in COLUMN_SETS[name][1]]
+
+
 @dataclass
 class DashboardFilters:
     range: str = "7d"
@@ -85,6 +199,8 @@ class DashboardFilters:
     order: str = "desc"
     campaign: uuid.UUID | None = None
     adset: uuid.UUID | None = None
+    columns: str = "performance"
+    attribution: str = "default"
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> DashboardFilters:
@@ -103,6 +219,10 @@ class DashboardFilters:
         f.order = "asc" if params.get("order") == "asc" else "desc"
         f.campaign = _uuid(params.get("campaign"))
         f.adset = _uuid(params.get("adset"))
+        if params.get("columns") in COLUMN_SETS:
+            f.columns = params["columns"]
+        if params.get("attribution") in ATTRIBUTIONS:
+            f.attribution = params["attribution"]
         if f.range == "custom":
             f.start, f.end = _custom_dates(params)
         tz = params.get("tz") or None
@@ -122,6 +242,7 @@ class DashboardFilters:
     def query(self) -> MetricQuery:
         drill = [i for i in (self.adset or self.campaign,) if i is not None]
         return MetricQuery(
+            attribution=None if self.attribution == "default" else self.attribution.split(","),
             start=self.start if self.range == "custom" else None,
             end=self.end if self.range == "custom" else None,
             preset=RANGE_PRESETS.get(self.range),
@@ -145,6 +266,8 @@ class DashboardFilters:
             "order": self.order,
             "campaign": self.campaign,
             "adset": self.adset,
+            "columns": None if self.columns == "performance" else self.columns,
+            "attribution": None if self.attribution == "default" else self.attribution,
         }
         if self.range == "custom":
             values.update(start=self.start, end=self.end)

@@ -111,3 +111,42 @@ def local_time(when: datetime | None, tz: str) -> str:
     if when is None:
         return DASH
     return when.astimezone(ZoneInfo(tz)).strftime("%-d %b %Y, %H:%M")
+
+
+def seconds(value: object) -> str:
+    """An average play time: ``7.4 s``."""
+    amount = _decimal(value)
+    return DASH if amount is None else f"{amount:,.1f} s"
+
+
+# What Ads Manager calls a result, by the result indicator the query rows carry.
+RESULT_LABELS = {
+    "actions:offsite_conversion.fb_pixel_purchase": "Website purchases",
+    "actions:purchase": "Purchases",
+    "actions:omni_purchase": "Purchases",
+    "actions:link_click": "Link clicks",
+    "actions:landing_page_view": "Landing page views",
+    "actions:omni_landing_page_view": "Landing page views",
+    "actions:lead": "Leads",
+    "actions:onsite_conversion.lead_grouped": "Leads",
+    "actions:onsite_conversion.messaging_conversation_started_7d": "Messaging conversations",
+    "actions:post_engagement": "Post engagements",
+    "actions:video_view": "3-second video plays",
+    "video_thruplay_watched_actions": "ThruPlays",
+    "reach": "Reach",
+    "impressions": "Impressions",
+    "total_profile_visits": "Profile visits",
+}
+
+
+def result_label(kind: object) -> str:
+    """A result type as Ads Manager names it (``actions:link_click`` -> ``Link clicks``)."""
+    text = str(kind or "")
+    if text in RESULT_LABELS:
+        return RESULT_LABELS[text]
+    name = text.removeprefix("actions:")
+    if name.startswith("offsite_conversion.custom."):
+        return "Custom conversion"
+    if name.startswith("offsite_conversion.fb_pixel_"):
+        return "Website " + name.removeprefix("offsite_conversion.fb_pixel_").replace("_", " ")
+    return name.replace("_", " ").replace(".", " ").capitalize()

@@ -13,11 +13,12 @@ from markupsafe import Markup
 
 from metricx.auth.dependencies import DbSession, RuntimeDep
 from metricx.errors import InvalidInput
-from metricx.metrics.schemas import Freshness, MetricQueryResult
+from metricx.metrics.schemas import SORTABLE, Freshness, MetricQueryResult
 from metricx.metrics.service import UnifiedMetricService
 from metricx.web import repository
 from metricx.web.context import PageWorkspace, WorkspaceView
 from metricx.web.dashboard_view import (
+    COLUMN_SETS,
     GRANULARITIES,
     LEVELS,
     METRICS,
@@ -25,25 +26,17 @@ from metricx.web.dashboard_view import (
     Crumb,
     DashboardFilters,
     InvalidTimezone,
+    attribution_choices,
     chart_data,
+    columns_of,
     combined_totals,
-    measure_column,
 )
 from metricx.web.templating import is_htmx, render
 from metricx.web.timezones import timezone_choices
 
 router = APIRouter(include_in_schema=False)
-TABLE_COLUMNS = (
-    ("spend", *measure_column("spend")),
-    ("impressions", *measure_column("impressions")),
-    ("clicks", *measure_column("clicks")),
-    ("ctr", "CTR", "percent"),
-    ("cpc", "CPC", "money"),
-    ("cpm", "CPM", "money"),
-    ("conversions", *measure_column("conversions")),
-    ("cpa", "Cost / conv.", "money"),
-    ("roas", "ROAS", "multiple"),
-)
+# Which table columns may be sorted by (the query layer sorts by summed bases and ratios).
+SORTABLE_COLUMNS = frozenset(SORTABLE)
 
 
 def breadcrumbs(
@@ -102,6 +95,8 @@ def dashboard(
         filters = DashboardFilters.parse(dict(request.query_params))
     except InvalidTimezone as exc:
         filters, problem, status = exc.filters, str(exc), 400
+    if filters.attribution not in attribution_choices(runtime.settings.attribution_windows):
+        filters.attribution = "default"
     if problem is None:
         try:
             result = service.query(ws.workspace, filters.query())
@@ -133,7 +128,12 @@ def dashboard(
         "granularities": GRANULARITIES,
         "levels": LEVELS,
         "metrics": METRICS,
-        "columns": TABLE_COLUMNS,
+        "columns": columns_of(filters.columns),
+        "column_sets": COLUMN_SETS,
+        "attributions": attribution_choices(runtime.settings.attribution_windows),
+        "sortable": SORTABLE_COLUMNS,
+        "reach_status": result.reach_status if result else None,
+        "attribution_mixed": bool(getattr(result, "attribution_mixed", False)),
         "zones": timezone_choices(
             filters.timezone,
             ws.workspace.timezone,

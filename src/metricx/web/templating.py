@@ -24,6 +24,8 @@ templates.filters.update(
     number=formatting.number,
     percent=formatting.percent,
     multiple=formatting.multiple,
+    seconds=formatting.seconds,
+    result_label=formatting.result_label,
     ago=formatting.ago,
     in_=formatting.in_,
     local_time=formatting.local_time,

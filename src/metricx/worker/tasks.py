@@ -25,6 +25,7 @@ from metricx.retention.tasks import enforce_retention
 from metricx.sync.service import SYNC_TASK
 from metricx.sync.tasks import (
     enqueue_due_syncs,
+    fetch_reach_range,
     fill_sync_gaps,
     run_metrics_sync,
     sync_connection_entities,
@@ -131,6 +132,13 @@ TASKS: list[TaskSpec] = [
         run_metrics_sync,
         name="run_metrics_sync",
         queue="sync",
+    ),
+    # Reach for a range the API asked for (issue 16): retried with backoff if Meta fails.
+    TaskSpec(
+        fetch_reach_range,
+        name="fetch_reach_range",
+        queue="sync",
+        options={"retry": RetryStrategy(max_attempts=5, wait=10, exponential_wait=2)},
     ),
     TaskSpec(
         enqueue_due_syncs,

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from metricx.integrations.meta.actions import (
+    PURCHASE_TYPES,
     action_measures,
     by_type,
     first_of,
@@ -159,6 +160,13 @@ class LevelTotalsRow:
     spend: Decimal
     impressions: int
     clicks: int
+    # Under the default attribution (reconciliation of conversions): None where Meta omitted
+    # the figure (a row aggregating ad sets of different attribution settings or results).
+    purchases: Decimal | None = None
+    purchase_value: Decimal | None = None
+    results: Decimal | None = None
+    result_indicator: str | None = None
+    attribution_setting: str | None = None
 
 
 def parse_hour(value: Any) -> int:
@@ -258,7 +266,23 @@ def parse_reach_row(row: dict[str, Any], level: str) -> ReachRow:
     )
 
 
+def default_result(results: Any) -> tuple[str | None, Decimal | None]:
+    """Meta's ``results`` list -> (indicator, count under the default attribution): an
+    indicator without values is 0; no list (a row mixing result types) is (None, None)."""
+    if not isinstance(results, list) or not results or not isinstance(results[0], dict):
+        return None, None
+    item = results[0]
+    for value in item.get("values") or ():
+        if isinstance(value, dict) and "default" in (value.get("attribution_windows") or ()):
+            return item.get("indicator"), number(value.get("value"))
+    return item.get("indicator"), Decimal(0)
+
+
 def parse_totals_row(row: dict[str, Any], level: str) -> LevelTotalsRow:
+    setting = row.get("attribution_setting")
+    mixed = setting == "mixed"
+    counts, values = by_type(row.get("actions")), by_type(row.get("action_values"))
+    indicator, results = default_result(row.get("results"))
     return LevelTotalsRow(
         level=level,
         external_id=external_id_of(row, level),
@@ -266,6 +290,11 @@ def parse_totals_row(row: dict[str, Any], level: str) -> LevelTotalsRow:
         spend=number(row.get("spend")),
         impressions=count(row.get("impressions")),
         clicks=count(row.get("clicks")),
+        purchases=None if mixed else first_of(counts, PURCHASE_TYPES),
+        purchase_value=None if mixed else first_of(values, PURCHASE_TYPES),
+        results=results,
+        result_indicator=indicator,
+        attribution_setting=normalized_attribution(setting) if setting and not mixed else setting,
     )
 
 
@@ -275,4 +304,12 @@ def reach_fields(level: str) -> tuple[str, ...]:
 
 
 def totals_fields(level: str) -> tuple[str, ...]:
-    return (f"{level}_id", "date_start", *TOTALS_MEASURES)
+    return (
+        f"{level}_id",
+        "date_start",
+        *TOTALS_MEASURES,
+        "actions",
+        "action_values",
+        "results",
+        "attribution_setting",
+    )

@@ -219,6 +219,8 @@ class GraphTransport:
                 f"Meta sent an answer that could not be read ({type(exc).__name__})"
             ) from None
         body = response.json()
+        if isinstance(body, list) and not path and method == "POST":
+            return {"batch": body}  # a batch request (the root path's one use): one answer each
         if not isinstance(body, dict):
             raise TransientError(
                 f"Meta answered {method} {self._where(path)} with HTTP {response.status()} and "
