@@ -332,7 +332,7 @@ def parse_envelope(raw: bytes, max_record_depth: int = 32) -> list[Any]:
     records: list[Any] = body["records"]
     if set_aside:
         records = [
-            set_aside.get(r, r) if isinstance(r, str) else r  # type: ignore[call-overload]
+            set_aside.get(r, r) if isinstance(r, str) else r
             for r in records
         ]
     return records
