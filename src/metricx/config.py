@@ -393,6 +393,15 @@ class Settings(BaseSettings):
         "METRICX_DB_POOL_TIMEOUT_SECONDS + METRICX_DB_CONNECT_TIMEOUT_SECONDS.",
     )
 
+    db_client_grace_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long metricx waits for the database past the time it should have "
+        "answered (a request's deadline, else the statement timeout) before closing the "
+        "connection itself: a frozen server or a network that silently drops packets never "
+        "fires the server's own timeouts. The request then answers 503.",
+    )
+
     # Per-workspace ingest quotas (metricx.ingest.quotas): 429 with Retry-After past a rate.
     ingest_requests_per_minute: int = Field(
         default=12_000,

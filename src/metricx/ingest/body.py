@@ -331,8 +331,5 @@ def parse_envelope(raw: bytes, max_record_depth: int = 32) -> list[Any]:
         )
     records: list[Any] = body["records"]
     if set_aside:
-        records = [
-            set_aside.get(r, r) if isinstance(r, str) else r
-            for r in records
-        ]
+        records = [set_aside.get(r, r) if isinstance(r, str) else r for r in records]
     return records
