@@ -284,7 +284,8 @@ class GuardedAsyncConnection(psycopg.AsyncConnection[Any]):
     the listener's wait for notifications (idle by nature; Procrastinate checks it with a
     ``SELECT 1`` every minute, which is bounded) ends after ``limit`` seconds, the
     connection closed and ``OperationalError`` raised, so a frozen server fails the worker's
-    queue calls instead of hanging them forever. Subclassed by ``queue_connector_args``."""
+    queue calls instead of hanging them forever (Procrastinate's worker then stops with the
+    error, for its supervisor to restart it; a listener that fails reconnects). Subclassed by ``queue_connector_args``."""
 
     limit: float | None = None
 
