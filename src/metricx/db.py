@@ -285,7 +285,8 @@ class GuardedAsyncConnection(psycopg.AsyncConnection[Any]):
     ``SELECT 1`` every minute, which is bounded) ends after ``limit`` seconds, the
     connection closed and ``OperationalError`` raised, so a frozen server fails the worker's
     queue calls instead of hanging them forever (Procrastinate's worker then stops with the
-    error, for its supervisor to restart it; a listener that fails reconnects). Subclassed by ``queue_connector_args``."""
+    error, for its supervisor to restart it; a listener that fails reconnects). Subclassed
+    by ``queue_connector_args``."""
 
     limit: float | None = None
 
