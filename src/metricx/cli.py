@@ -244,7 +244,11 @@ def worker(
     if port:
         telemetry.watch_database(runtime)
         telemetry.serve_metrics(port)
-    asyncio.run(run_worker(runtime.database_url, concurrency=concurrency, name=name))
+    asyncio.run(
+        run_worker(
+            runtime.database_url, concurrency=concurrency, name=name, settings=runtime.settings
+        )
+    )
 
 
 @app.command()

@@ -430,6 +430,45 @@ class Settings(BaseSettings):
         """The windows asked of Meta, in the order configured."""
         return tuple(t for t in self.meta_attribution_windows.split(",") if t)
 
+    db_client_grace_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long metricx waits for the database past the time it should have "
+        "answered (a request's deadline, else the statement timeout) before closing the "
+        "connection itself: a frozen server or a network that silently drops packets never "
+        "fires the server's own timeouts. The request then answers 503.",
+    )
+
+    # Per-workspace ingest quotas (metricx.ingest.quotas): 429 with Retry-After past a rate.
+    ingest_requests_per_minute: int = Field(
+        default=12_000,
+        ge=0,
+        description="Ingest requests a workspace may send per minute (a token bucket: a full "
+        "minute's worth may come at once, then they refill evenly); past it, 429 with "
+        "Retry-After (0: no limit).",
+    )
+    ingest_records_per_minute: int = Field(
+        default=12_000_000,
+        ge=0,
+        description="Records a workspace may send per minute, good or bad (a token bucket as "
+        "above). A request is let in while the bucket is not empty and its records are "
+        "counted as they are read, so one large request may overdraw it: the next ones "
+        "answer 429 until it has refilled (0: no limit).",
+    )
+    ingest_max_failed_records_per_import: int = Field(
+        default=10_000,
+        ge=0,
+        description="Failed records stored (for listing and replay) per import; the failures "
+        "past it are still counted and reported in the answer (`failed_not_stored`), not "
+        "stored. The good records of the request are stored all the same (0: no limit).",
+    )
+    ingest_max_failed_records_per_day: int = Field(
+        default=200_000,
+        ge=0,
+        description="Failed records a workspace may store per UTC day across its API imports; "
+        "past it, failures are counted and reported but not stored (0: no limit).",
+    )
+
     @field_validator("notify_allowed_hosts")
     @classmethod
     def _valid_allow_list(cls, value: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.errors import _WaitTimeout as WaitTimeout  # what psycopg's timed wait raises
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,11 +73,13 @@ def resolve_database_url(settings: Settings) -> str:
 SESSION_OPTIONS = "-c jit=off -c timezone=UTC"
 # A dead server or a cut network is noticed within about a minute instead of the kernel's
 # two hours: a probe after 30 s of silence, then every 10 s, given up after 3 unanswered.
+# Data sent and not acknowledged for 30 s (a cut network) ends the connection too.
 KEEPALIVES = {
     "keepalives": 1,
     "keepalives_idle": 30,
     "keepalives_interval": 10,
     "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
 }
 
 
@@ -120,7 +123,13 @@ def make_engine(url: str, settings: Settings | None = None, **kwargs: Any) -> En
 
     Bound values never appear in SQLAlchemy's errors or logs (``hide_parameters``): they are
     e-mail addresses, token hashes, encrypted secrets and customer data, and an error message
-    ends up in logs, alerts and tracebacks."""
+    ends up in logs, alerts and tracebacks.
+
+    A server that takes the bytes and never answers (frozen by SIGSTOP, a hung host behind a
+    live TCP stack) defeats all of those: its kernel acknowledges, so keepalives pass, and
+    its statement timeouts never fire. So the client bounds every wait too
+    (``GuardedConnection``): a request's by its deadline plus METRICX_DB_CLIENT_GRACE_SECONDS,
+    other work by the background statement timeout plus that grace."""
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", _setting(settings, "db_pool_size"))
@@ -128,6 +137,12 @@ def make_engine(url: str, settings: Settings | None = None, **kwargs: Any) -> En
         kwargs.setdefault("pool_timeout", _setting(settings, "db_pool_timeout_seconds"))
     kwargs.setdefault("hide_parameters", True)
     engine = create_engine(normalize_url(url), connect_args=connect_args(settings), **kwargs)
+    guarded = guarded_connection_class(settings)
+    event.listen(
+        engine,
+        "do_connect",
+        lambda _dialect, _record, cargs, cparams: guarded.connect(*cargs, **cparams),
+    )
     event.listen(engine, "before_cursor_execute", _apply_request_budget)
     for name in ("commit", "rollback", "rollback_savepoint"):
         event.listen(engine, name, _forget_budget)
@@ -216,6 +231,101 @@ def _forget_budget(conn: Connection, *args: Any) -> None:
 
 def _forget_budget_on_checkin(_dbapi_connection: Any, record: Any) -> None:
     record.info.pop(_APPLIED, None)
+
+
+class GuardedConnection(psycopg.Connection[Any]):
+    """A psycopg connection whose every wait for the server (a statement, a fetch, COPY,
+    commit, rollback, the pool's ping) ends by a deadline: the request's (``RequestBudget``)
+    plus ``grace`` while its budget is open, else ``idle_limit`` seconds (the background
+    statement timeout plus ``grace``; None: no limit). Past it the connection is closed (it is
+    mid-protocol and cannot be reused) and the wait raises ``OperationalError``, which
+    SQLAlchemy takes for a disconnect: the pool drops the connection and the request answers
+    503. A live server always answers first, cancelling the statement at its own timeout.
+    Subclassed per engine by ``guarded_connection_class``."""
+
+    grace: float = 2.0
+    idle_limit: float | None = None
+
+    def _wait_limit(self) -> float | None:
+        budget = _BUDGET.get()
+        if budget is not None and budget.open:
+            return max(budget.remaining_ms(), 0) / 1000 + self.grace
+        return self.idle_limit  # background work, or a streamed answer's later reads
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        limit = self._wait_limit()
+        if limit is None or (timeout is not None and timeout <= limit):
+            return super().wait(gen, interval, timeout)
+        try:
+            return super().wait(gen, interval, limit)
+        except WaitTimeout:
+            self.pgconn.finish()
+            raise psycopg.OperationalError(
+                f"the database did not answer within {limit:.1f} s; connection closed"
+            ) from None
+
+
+def guarded_connection_class(settings: Settings | None) -> type[GuardedConnection]:
+    """``GuardedConnection`` with the limits of ``settings``."""
+    grace = float(_setting(settings, "db_client_grace_seconds"))
+    background_ms = int(_setting(settings, "db_background_statement_timeout_ms"))
+    return type(
+        "GuardedConnection",
+        (GuardedConnection,),
+        {
+            "grace": grace,
+            "idle_limit": background_ms / 1000 + grace if background_ms else None,
+        },
+    )
+
+
+class GuardedAsyncConnection(psycopg.AsyncConnection[Any]):
+    """The worker queue's connections (Procrastinate's pool): every wait for the server but
+    the listener's wait for notifications (idle by nature; Procrastinate checks it with a
+    ``SELECT 1`` every minute, which is bounded) ends after ``limit`` seconds, the
+    connection closed and ``OperationalError`` raised, so a frozen server fails the worker's
+    queue calls instead of hanging them forever (Procrastinate's worker then stops with the
+    error, for its supervisor to restart it; a listener that fails reconnects). Subclassed
+    by ``queue_connector_args``."""
+
+    limit: float | None = None
+
+    async def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        limit = self.limit
+        idle = getattr(gen, "__name__", "") == "notifies"
+        if limit is None or idle or (timeout is not None and timeout <= limit):
+            return await super().wait(gen, interval, timeout)
+        try:
+            return await super().wait(gen, interval, limit)
+        except WaitTimeout:
+            self.pgconn.finish()
+            raise psycopg.OperationalError(
+                f"the database did not answer within {limit:.1f} s; connection closed"
+            ) from None
+
+
+def queue_connector_args(settings: Settings | None = None) -> dict[str, Any]:
+    """The arguments of the worker queue's connection pool (``procrastinate.PsycopgConnector``
+    passes them to ``psycopg_pool.AsyncConnectionPool``): the connect timeout and TCP
+    keepalives of every connection, the pool timeout, and ``GuardedAsyncConnection``
+    bounding each of the queue's own statements (fetching, finishing, deferring jobs: all
+    short) by the request statement timeout plus the grace. The jobs' own database work
+    goes through the engine (``GuardedConnection``: the background statement timeout plus
+    the grace)."""
+    grace = float(_setting(settings, "db_client_grace_seconds"))
+    limit = int(_setting(settings, "db_statement_timeout_ms")) / 1000 + grace
+    return {
+        "kwargs": {
+            "connect_timeout": int(_setting(settings, "db_connect_timeout_seconds")),
+            **KEEPALIVES,
+        },
+        # The longest wait for a pooled connection that passes the pool's liveness check
+        # (Procrastinate checks each one it hands out); psycopg_pool's default is 30 s.
+        "timeout": float(_setting(settings, "db_pool_timeout_seconds")),
+        "connection_class": type(
+            "GuardedAsyncConnection", (GuardedAsyncConnection,), {"limit": limit}
+        ),
+    }
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

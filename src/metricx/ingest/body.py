@@ -26,7 +26,13 @@ from starlette.requests import Request
 
 from metricx.config import Settings
 from metricx.errors import InvalidInput, MetricxError, PayloadTooLarge
-from metricx.ingest.records import OversizeRecord, loads_json
+from metricx.ingest.records import (
+    NestedTooDeep,
+    OversizeRecord,
+    TooDeepRecord,
+    loads_json,
+    set_aside_deep_records,
+)
 
 NDJSON_TYPES = frozenset(
     {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-lines"}
@@ -56,6 +62,7 @@ class BodyLimits:
     max_ratio: int = 100
     max_blank_lines: int = 10_000
     max_record_bytes: int = 64 * 1024
+    max_record_depth: int = 32  # a JSON body's record nested deeper is set aside, unparsed
 
 
 @dataclass
@@ -198,7 +205,7 @@ class BodyReader:
         if not self.ndjson:
             if self._records is None:
                 raw, self._parts = b"".join(self._parts), []
-                self._records = parse_envelope(raw)
+                self._records = parse_envelope(raw, self.limits.max_record_depth)
                 self._lines = self._records
             if not self._lines:
                 self._done = True
@@ -249,6 +256,7 @@ class IngestBody:
             settings.ingest_max_expansion_ratio,
             settings.ingest_max_blank_lines,
             settings.ingest_max_record_bytes,
+            settings.ingest_max_depth,
         )
         body = cls(request, ndjson, limits)
         body.hasher.update(salt.encode() + b"\n")
@@ -294,9 +302,18 @@ class IngestBody:
         return str(self.hasher.hexdigest())
 
 
-def parse_envelope(raw: bytes) -> list[Any]:
+def parse_envelope(raw: bytes, max_record_depth: int = 32) -> list[Any]:
+    """The records of a JSON body. A record nested too deep for the parser is set aside
+    (``TooDeepRecord``) so that it fails alone and the others are parsed and stored."""
+    set_aside: dict[str, TooDeepRecord] = {}
     try:
-        body = loads_json(raw)
+        try:
+            body = loads_json(raw)
+        except NestedTooDeep:
+            raw, set_aside = set_aside_deep_records(raw, max_record_depth)
+            if not set_aside:
+                raise
+            body = loads_json(raw)
     except ValueError as exc:
         raise InvalidInput(
             f"the body is not valid JSON: {exc}", details=[{"field": "body", "reason": str(exc)}]
@@ -313,4 +330,6 @@ def parse_envelope(raw: bytes) -> list[Any]:
             details=[{"field": extra[0], "reason": "unknown field"}],
         )
     records: list[Any] = body["records"]
+    if set_aside:
+        records = [set_aside.get(r, r) if isinstance(r, str) else r for r in records]
     return records

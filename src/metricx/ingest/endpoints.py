@@ -23,6 +23,7 @@ from metricx.errors import (
 from metricx.ingest import history
 from metricx.ingest.body import IngestBody, UnsupportedMediaType
 from metricx.ingest.pipeline import run_ingest
+from metricx.ingest.quotas import IngestQuotas, IngestRateLimited
 from metricx.ingest.schemas import (
     FailedRecordRead,
     ImportRead,
@@ -69,6 +70,12 @@ OPENAPI_SCHEMAS = _request_schemas()
             "model": ErrorEnvelope,
             "description": "The body breaks a body-level limit (size, gzip expansion ratio, "
             "blank lines); nothing of it is stored",
+        },
+        429: {
+            "model": ErrorEnvelope,
+            "description": "The workspace is over its ingest rate (requests or records per "
+            "minute): retry after Retry-After seconds; `details.limit` names the limit",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         },
     },
     openapi_extra={
@@ -120,6 +127,19 @@ async def ingest_metrics(
     `METRICX_INGEST_FAILED_PAYLOAD_BYTES` (4 KiB) of it, as
     `{"truncated": true, "size_bytes": ..., "preview": "..."}` when it is larger.
 
+    **Quotas** (per workspace, across all servers): `METRICX_INGEST_REQUESTS_PER_MINUTE`
+    (12,000) requests and `METRICX_INGEST_RECORDS_PER_MINUTE` (12,000,000) records, good or
+    bad, as token buckets that hold a minute's worth and refill evenly. A request is let in
+    while the record bucket is not overdrawn, and its records are counted as they are read;
+    past a rate, 429 `rate_limited` with `Retry-After` and `details` = `{limit,
+    limit_per_minute, retry_after_seconds, retry_at}`, before anything is read or stored.
+    Failed records kept for listing and replay: at most
+    `METRICX_INGEST_MAX_FAILED_RECORDS_PER_IMPORT` (10,000) per import and
+    `METRICX_INGEST_MAX_FAILED_RECORDS_PER_DAY` (200,000) per workspace and UTC day; the
+    failures past them are counted in `failed` and `failed_not_stored` (with
+    `failed_not_stored_limit` naming the quota) but not kept, and the good records of the
+    request are stored all the same.
+
     **Identity**: a fact's `natural_key` is computed by the server, never sent:
     `uuid5(aad77e3d-f59c-5d6c-bd01-5ab6d089f40b, "{workspace_id}|{provider}|{level}|`
     `{external_id}|{granularity}|{UTC bucket start as YYYY-MM-DDTHH:MM:SSZ}")`. The same fact
@@ -159,10 +179,18 @@ async def ingest_metrics(
             workspace_id=access.workspace.id,
             connection_id=connection_id,
             idempotency_key=idempotency_key,
+            quotas=IngestQuotas.of(runtime.engine, runtime.settings, access.workspace.id),
         )
         status = _status_of(answer)
         return JSONResponse(answer, status_code=status)
-    except (InvalidInput, Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
+    except (
+        InvalidInput,
+        Conflict,
+        NotFound,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        IngestRateLimited,
+    ) as exc:
         status = exc.status_code
         raise
     finally:

@@ -19,12 +19,18 @@ from metricx.config import Settings
 from metricx.ingest import service
 from metricx.ingest.body import IngestBody
 from metricx.ingest.chunk import Chunk
+from metricx.ingest.quotas import IngestQuotas
 from metricx.ingest.records import RecordLimits, parse_items
 
 
 def _prepared(
-    ingestion: service.Ingestion, raws: list[Any], start: int, limits: RecordLimits
+    ingestion: service.Ingestion,
+    raws: list[Any],
+    start: int,
+    limits: RecordLimits,
+    quotas: IngestQuotas,
 ) -> Chunk:
+    quotas.charge(len(raws))
     return ingestion.prepare(parse_items(raws, start, limits))
 
 
@@ -36,8 +42,12 @@ async def run_ingest(
     workspace_id: uuid.UUID,
     connection_id: uuid.UUID | None,
     idempotency_key: str | None,
+    quotas: IngestQuotas,
 ) -> dict[str, Any]:
-    """The ingest answer for this request (a stored one for a retried Idempotency-Key)."""
+    """The ingest answer for this request (a stored one for a retried Idempotency-Key).
+    Raises ``quotas.IngestRateLimited`` (429) before reading the body when the workspace is
+    over its rate; counts the records it reads against it."""
+    await run_in_threadpool(quotas.admit)
     if idempotency_key is not None:
         earlier = await run_in_threadpool(
             service.previous_answer,
@@ -55,13 +65,14 @@ async def run_ingest(
             source="api",
             connection_id=connection_id,
             idempotency_key=idempotency_key,
+            failed_allowance=quotas.allow_failed,
         )
     )
     limits = RecordLimits.of(settings)
     writing: asyncio.Future[None] | None = None
     try:
         async for start, raws in body.records(settings.ingest_chunk_records):
-            chunk = await run_in_threadpool(_prepared, ingestion, raws, start, limits)
+            chunk = await run_in_threadpool(_prepared, ingestion, raws, start, limits, quotas)
             if writing is not None:
                 await writing
             writing = asyncio.ensure_future(run_in_threadpool(ingestion.write, chunk))

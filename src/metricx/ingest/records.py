@@ -233,6 +233,10 @@ class ParsedItem:
     raw: Any
 
 
+class NestedTooDeep(ValueError):
+    """JSON text nested deeper than the parsers go (orjson: 1,024 levels)."""
+
+
 def loads_json(raw: bytes) -> Any:
     """orjson's speed; the standard parser's leniency for NaN/Infinity literals, so such a
     number is refused as a bad measure of its record, not as a broken body."""
@@ -240,11 +244,11 @@ def loads_json(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc):  # orjson stops at 1024 levels; the fallback would recurse
-            raise ValueError("JSON nested too deeply (over 1024 levels)") from None
+            raise NestedTooDeep("JSON nested too deeply (over 1024 levels)") from None
     try:
         return json.loads(raw)
     except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
+        raise NestedTooDeep("JSON nested too deeply") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +318,56 @@ def nests_deeper(raw: bytes, limit: int) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class TooDeepRecord:
+    """A record of a JSON body set aside unparsed because it nests deeper than the record
+    limit (``set_aside_deep_records``): its size and its first bytes (for the dead letter)."""
+
+    size: int
+    head: bytes
+
+
+def set_aside_deep_records(raw: bytes, limit: int) -> tuple[bytes, dict[str, TooDeepRecord]]:
+    """``raw`` (a JSON body ``{"records": [...]}`` too deep to parse whole) with every item of
+    a list directly under the top object that nests deeper than ``limit`` replaced by a
+    placeholder string, and those placeholders -> the records they stand for. The good
+    records parse as usual; each deep one fails alone. Reads the bytes once, never recurses;
+    a placeholder holds a random token, so no record a client sends can pass for one."""
+    token = uuid.uuid4().hex
+    placeholders: dict[str, TooDeepRecord] = {}
+    out: list[bytes] = []
+    done = 0  # raw[:done] is in out already
+    stack: list[int] = []
+    item_start = -1  # where the item being measured begins (-1: none)
+    item_depth = 0
+    for match in _TOKENS.finditer(raw):
+        char = raw[match.start()]
+        if char == 0x22:  # a string (brackets inside it do not count)
+            continue
+        if char in _OPENERS:
+            stack.append(char)
+            if len(stack) == 3 and stack[0] == 0x7B and stack[1] == 0x5B:
+                item_start, item_depth = match.start(), 1
+            elif item_start >= 0:
+                item_depth = max(item_depth, len(stack) - 2)
+            continue
+        if not stack:
+            break  # a stray closer: the parser will say what is wrong
+        stack.pop()
+        if len(stack) == 2 and item_start >= 0:
+            if item_depth > limit:
+                end = match.end()
+                name = f"metricx-set-aside-{token}-{len(placeholders)}"
+                placeholders[name] = TooDeepRecord(end - item_start, raw[item_start:][:4096])
+                out += [raw[done:item_start], b'"', name.encode(), b'"']
+                done = end
+            item_start = -1
+    if not placeholders:
+        return raw, {}
+    out.append(raw[done:])
+    return b"".join(out), placeholders
+
+
 def shape_problem(value: Any, limits: RecordLimits) -> str | None:
     """Why a parsed record breaks ``limits`` (depth, items, approximate size), or None.
     Walks with its own stack: a hostile nesting cannot reach Python's recursion limit."""
@@ -368,6 +422,9 @@ def parse_items(
         index = start + offset
         if isinstance(raw, OversizeRecord):
             items.append(_refused_line(index, limits.too_large(), raw.head, raw.size))
+            continue
+        if isinstance(raw, TooDeepRecord):
+            items.append(_refused_line(index, limits.too_deep(), raw.head, raw.size))
             continue
         if isinstance(raw, bytes):
             if len(raw) > limits.max_bytes:

@@ -211,3 +211,88 @@ def failed_records_of(
         stmt = stmt.where(FailedRecord.import_id == import_id)
     stmt = stmt.order_by(FailedRecord.created_at.desc(), FailedRecord.record_index)
     return list(session.scalars(stmt.limit(limit).offset(offset)))
+
+
+# -- quotas (metricx.ingest.quotas): each call is its own short transaction on ``conn`` -------
+# A bucket refills at ``rate`` per minute up to ``rate`` (a minute's worth), from refilled_at.
+def _refilled(column: str, rate: str) -> str:
+    return (
+        f"LEAST({rate}, q.{column} + {rate} / 60.0"
+        f" * GREATEST(0, EXTRACT(EPOCH FROM now() - q.refilled_at)))"
+    )
+
+
+_TAKE_REQUEST = text(
+    "INSERT INTO ingest_quotas AS q"
+    " (workspace_id, request_tokens, record_tokens, refilled_at, failed_stored)"
+    " VALUES (:ws, :rq - 1, :rc, now(), 0)"
+    " ON CONFLICT (workspace_id) DO UPDATE SET"
+    f" request_tokens = {_refilled('request_tokens', ':rq')} - 1,"
+    f" record_tokens = {_refilled('record_tokens', ':rc')},"
+    " refilled_at = now()"
+    f" WHERE {_refilled('request_tokens', ':rq')} >= 1"
+    f" AND {_refilled('record_tokens', ':rc')} > 0"
+    " RETURNING q.request_tokens"
+)
+_BUCKETS = text(
+    f"SELECT {_refilled('request_tokens', ':rq')}, {_refilled('record_tokens', ':rc')}"
+    " FROM ingest_quotas q WHERE q.workspace_id = :ws"
+)
+_CHARGE_RECORDS = text(
+    "UPDATE ingest_quotas q SET"
+    f" request_tokens = {_refilled('request_tokens', ':rq')},"
+    f" record_tokens = {_refilled('record_tokens', ':rc')} - :n,"
+    " refilled_at = now()"
+    " WHERE q.workspace_id = :ws"
+)
+_ENSURE_QUOTA_ROW = text(
+    "INSERT INTO ingest_quotas"
+    " (workspace_id, request_tokens, record_tokens, refilled_at, failed_stored)"
+    " VALUES (:ws, :rq, :rc, now(), 0) ON CONFLICT (workspace_id) DO NOTHING"
+)
+# The day's count, reset on a new UTC day; the row locked, so concurrent imports add up.
+_RESERVE_FAILED = text(
+    "WITH cur AS ("
+    " SELECT CASE WHEN failed_day = (now() AT TIME ZONE 'UTC')::date"
+    " THEN failed_stored ELSE 0 END AS used"
+    " FROM ingest_quotas WHERE workspace_id = :ws FOR UPDATE),"
+    " granted AS (SELECT LEAST(:want, GREATEST(0, :cap - used)) AS n, used FROM cur)"
+    " UPDATE ingest_quotas q"
+    " SET failed_day = (now() AT TIME ZONE 'UTC')::date, failed_stored = g.used + g.n"
+    " FROM granted g WHERE q.workspace_id = :ws RETURNING g.n"
+)
+
+
+def take_ingest_request(
+    conn: Any, workspace_id: uuid.UUID, *, requests: float, records: float
+) -> tuple[float, float] | None:
+    """Take one request from the workspace's buckets if it may go now (a request token left
+    and records not overdrawn): None. Otherwise nothing is taken and the answer is the
+    buckets as they are now (requests, records), to tell how long to wait."""
+    params = {"ws": workspace_id, "rq": requests, "rc": records}
+    with conn.begin():
+        if conn.execute(_TAKE_REQUEST, params).first() is not None:
+            return None
+        row = conn.execute(_BUCKETS, params).first()
+    return (float(row[0]), float(row[1])) if row is not None else (0.0, 0.0)
+
+
+def charge_ingest_records(
+    conn: Any, workspace_id: uuid.UUID, n: int, *, requests: float, records: float
+) -> None:
+    """Take ``n`` records from the workspace's record bucket (it may go below zero)."""
+    with conn.begin():
+        conn.execute(_CHARGE_RECORDS, {"ws": workspace_id, "n": n, "rq": requests, "rc": records})
+
+
+def reserve_failed_records(
+    conn: Any, workspace_id: uuid.UUID, want: int, *, cap: int, requests: float, records: float
+) -> int:
+    """Room for up to ``want`` failed records within the workspace's ``cap`` for today (UTC):
+    how many it may store; they are counted as stored from now on."""
+    with conn.begin():
+        conn.execute(_ENSURE_QUOTA_ROW, {"ws": workspace_id, "rq": requests, "rc": records})
+        granted = conn.execute(
+            _RESERVE_FAILED, {"ws": workspace_id, "want": want, "cap": cap}
+        ).scalar()
+    return int(granted or 0)

@@ -78,6 +78,16 @@ class IngestResponse(BaseModel):
     flagged: int
     errors: list[RecordProblem]
     errors_omitted: int = 0
+    failed_not_stored: int = Field(
+        default=0,
+        description="Failed records counted in `failed` but not kept as failed records: past "
+        "the import's or the workspace's daily quota of stored failures.",
+    )
+    failed_not_stored_limit: str | None = Field(
+        default=None,
+        description="The quota that held them back: ingest_max_failed_records_per_import or "
+        "ingest_max_failed_records_per_day.",
+    )
 
 
 class ImportRead(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time as clock
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -71,6 +71,8 @@ class IngestResult:
     flagged: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     errors_omitted: int = 0
+    failed_not_stored: int = 0  # failed, counted, but not dead-lettered (past a quota)
+    failed_not_stored_limit: str | None = None  # the first quota that held them back
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +87,8 @@ class IngestResult:
             "flagged": self.flagged,
             "errors": self.errors,
             "errors_omitted": self.errors_omitted,
+            "failed_not_stored": self.failed_not_stored,
+            "failed_not_stored_limit": self.failed_not_stored_limit,
         }
 
 
@@ -103,8 +107,13 @@ class Ingestion:
         fetch_id: uuid.UUID | None = None,
         idempotency_key: str | None = None,
         dead_letter: bool = True,
+        failed_allowance: Callable[[int], int] | None = None,
     ) -> None:
+        """``failed_allowance(n)``: how many of n failed records may be stored (a workspace's
+        daily quota, ``quotas.IngestQuotas.allow_failed``); None: no such quota."""
         self.session, self.settings, self.dead_letter = session, settings, dead_letter
+        self.failed_allowance = failed_allowance
+        self.dead_lettered = 0  # failed records of this import kept for the dead-letter store
         self.started = clock.perf_counter()
         workspace = repository.workspace(session, workspace_id)
         if workspace is None:
@@ -269,6 +278,11 @@ class Ingestion:
         dead: list[dict[str, Any]] = []
         for item, error in sorted(chunk.refused, key=lambda refused: refused[0].index):
             self._reject(item, error, dead)
+        if dead and self.failed_allowance is not None:
+            granted = self.failed_allowance(len(dead))
+            if granted < len(dead):
+                self._not_stored(len(dead) - granted, "ingest_max_failed_records_per_day")
+                del dead[granted:]
         rows = chunk.rows
         if rows:
             PARTITIONS.ensure(self.session, chunk.months)
@@ -296,7 +310,11 @@ class Ingestion:
             self.result.errors.append(problem)
         else:
             self.result.errors_omitted += 1
-        if self.dead_letter:
+        cap = self.settings.ingest_max_failed_records_per_import
+        if self.dead_letter and cap and self.dead_lettered >= cap:
+            self._not_stored(1, "ingest_max_failed_records_per_import")
+        elif self.dead_letter:
+            self.dead_lettered += 1
             payload = item.raw if item.raw is not None or item.fact is None else None
             if payload is None and item.fact is not None:
                 payload = fact_payload(item.fact)
@@ -312,6 +330,11 @@ class Ingestion:
                     "status": FailedRecordStatus.PENDING.value,
                 }
             )
+
+    def _not_stored(self, n: int, limit: str) -> None:
+        self.result.failed_not_stored += n
+        if self.result.failed_not_stored_limit is None:
+            self.result.failed_not_stored_limit = limit
 
     def finish(self, *, request_hash: str | None = None) -> IngestResult:
         """Close the import: status, counts, the stored answer, log line, metrics, alert."""
@@ -347,6 +370,7 @@ class Ingestion:
             unchanged=r.unchanged,
             failed=r.failed,
             duplicates=r.duplicates,
+            failed_not_stored=r.failed_not_stored,
             entities_created=r.entities_created,
             flagged=r.flagged,
             duration_ms=imp.duration_ms,

@@ -11,6 +11,7 @@ from metricx.models.fact_archives import FactArchive
 from metricx.models.failed_records import FailedRecord, FailedRecordStatus
 from metricx.models.fetches import Fetch, RunStatus
 from metricx.models.imports import Import, ImportStatus
+from metricx.models.ingest_quotas import IngestQuota
 from metricx.models.notifications import (
     ChannelKind,
     DeliveryEvent,
@@ -44,6 +45,7 @@ __all__ = [
     "Granularity",
     "Import",
     "ImportStatus",
+    "IngestQuota",
     "Level",
     "Membership",
     "NotificationChannel",
