@@ -124,6 +124,39 @@ async def client_loop(
             await asyncio.sleep(2.0)  # a person presses "sync" now and then
 
 
+def rss_mib(pid: int) -> float:
+    """The resident set of process ``pid`` now, in MiB (Linux /proc; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+@dataclass
+class RssWatch:
+    """The server's resident set: at the start of the load, its peak (sampled twice a
+    second) and after the load, once the process has had ``settle`` seconds of quiet."""
+
+    pid: int
+    start: float = 0.0
+    peak: float = 0.0
+    end: float = 0.0
+    samples: list[tuple[float, float]] = field(default_factory=list)
+
+    async def watch(self, deadline: float) -> None:
+        began = time.perf_counter()
+        self.start = self.peak = rss_mib(self.pid)
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(0.5)
+            now = rss_mib(self.pid)
+            self.peak = max(self.peak, now)
+            self.samples.append((time.perf_counter() - began, now))
+
+
 def wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -142,6 +175,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=3, help="concurrent clients per kind")
     parser.add_argument("--batch", type=int, default=500, help="records per ingest batch")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--settle", type=float, default=10.0, help="quiet seconds before the server's end RSS"
+    )
     args = parser.parse_args()
 
     world = SandboxConfig(
@@ -219,6 +255,7 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{port}/healthz")
         base = f"http://127.0.0.1:{port}/api/v1/workspaces/{ws_id}"
         tally = Tally()
+        rss = RssWatch(procs[0].pid)
 
         async def run() -> None:
             limits = httpx.Limits(max_connections=4 * args.clients + 4)
@@ -243,11 +280,13 @@ def main() -> None:
                 loops.append(
                     client_loop("sync", http, base, deadline, tally, n=0, connections=connections)
                 )
-                await asyncio.gather(*loops)
+                await asyncio.gather(rss.watch(deadline), *loops)
 
         started = time.perf_counter()
         asyncio.run(run())
         wall = time.perf_counter() - started
+        time.sleep(args.settle)
+        rss.end = rss_mib(procs[0].pid)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -280,6 +319,10 @@ def main() -> None:
         print(f"query mean {statistics.mean(tally.latencies['query']):.1f} ms")
     for failure in tally.failures:
         print("  !", failure)
+    print(
+        f"server RSS MiB: start {rss.start:.0f}, peak {rss.peak:.0f}, "
+        f"end {rss.end:.0f} ({args.settle:.0f} s after the load)"
+    )
     print(f"5xx: {server_errors}, unexpected answers: {unexpected}")
     if server_errors or unexpected:
         raise SystemExit(1)
