@@ -275,12 +275,14 @@ class UnifiedMetricService:
             workspace.id,
             workspace.timezone,
             workspace.week_start,
-            cache.write_version(self.session, workspace.id),
             self.use_rollups,
             query.model_dump_json(),
             cal,
         )
-        return cache.ANSWERS.get_or_compute(key, lambda: self._query(workspace, query, cal))
+        version = cache.write_version(self.session, workspace.id)
+        return cache.ANSWERS.get_or_compute(
+            key, version, lambda: self._query(workspace, query, cal)
+        )
 
     def _query(self, workspace: Workspace, query: MetricQuery, cal: Calendar) -> MetricQueryResult:
         tz = cal.timezone
