@@ -320,6 +320,7 @@ class UnifiedMetricService:
             totals_of, series_of = repository.rollup_group_totals, repository.rollup_series
         else:
             days_aligned = False
+            repository.allow_fact_sorts(self.session)
             if self.use_rollups and "minute" not in grains:
                 # Which levels answer, from the workspace's rollup rows (a few dozen) rather
                 # than a DISTINCT over the range's facts (0.1-0.3 s at 140k facts); the
