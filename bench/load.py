@@ -54,9 +54,15 @@ class Tally:
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )
     failures: list[str] = field(default_factory=list)
+    # query latencies by the question's shape (days, group_by, level)
+    shapes: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
-    def record(self, op: str, started: float, status: int, detail: str = "") -> None:
+    def record(
+        self, op: str, started: float, status: int, detail: str = "", shape: str = ""
+    ) -> None:
         self.latencies[op].append((time.perf_counter() - started) * 1000)
+        if shape:
+            self.shapes[shape].append(self.latencies[op][-1])
         self.statuses[op][status] += 1
         if status not in EXPECTED[op] and len(self.failures) < 20:
             self.failures.append(f"{op} -> {status}: {detail[:200]}")
@@ -94,6 +100,7 @@ async def client_loop(
     today = date.today()
     while time.perf_counter() < deadline:
         started = time.perf_counter()
+        shape = ""
         try:
             if op == "ingest":
                 r = await http.post(
@@ -101,16 +108,15 @@ async def client_loop(
                 )
             elif op == "query":
                 days = rng.choice([1, 7, 30])
-                r = await http.get(
-                    f"{base}/metrics/query",
-                    params={
-                        "start": (today - timedelta(days=days)).isoformat(),
-                        "end": today.isoformat(),
-                        "granularity": "hour" if days == 1 else "day",
-                        "group_by": rng.choice(["none", "entity"]),
-                        "level": rng.choice(["campaign", "ad"]),
-                    },
-                )
+                params = {
+                    "start": (today - timedelta(days=days)).isoformat(),
+                    "end": today.isoformat(),
+                    "granularity": "hour" if days == 1 else "day",
+                    "group_by": rng.choice(["none", "entity"]),
+                    "level": rng.choice(["campaign", "ad"]),
+                }
+                shape = f"{days}d {params['group_by']} {params['level']}"
+                r = await http.get(f"{base}/metrics/query", params=params)
             elif op == "latest":
                 r = await http.get(f"{base}/metrics/latest", params={"hours": 6})
             else:
@@ -119,9 +125,42 @@ async def client_loop(
         except httpx.HTTPError as exc:
             tally.record(op, started, 599, repr(exc))
             continue
-        tally.record(op, started, r.status_code, r.text)
+        tally.record(op, started, r.status_code, r.text, shape)
         if op == "sync":
             await asyncio.sleep(2.0)  # a person presses "sync" now and then
+
+
+def rss_mib(pid: int) -> float:
+    """The resident set of process ``pid`` now, in MiB (Linux /proc; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+@dataclass
+class RssWatch:
+    """The server's resident set: at the start of the load, its peak (sampled twice a
+    second) and after the load, once the process has had ``settle`` seconds of quiet."""
+
+    pid: int
+    start: float = 0.0
+    peak: float = 0.0
+    end: float = 0.0
+    samples: list[tuple[float, float]] = field(default_factory=list)
+
+    async def watch(self, deadline: float) -> None:
+        began = time.perf_counter()
+        self.start = self.peak = rss_mib(self.pid)
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(0.5)
+            now = rss_mib(self.pid)
+            self.peak = max(self.peak, now)
+            self.samples.append((time.perf_counter() - began, now))
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
@@ -142,7 +181,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=3, help="concurrent clients per kind")
     parser.add_argument("--batch", type=int, default=500, help="records per ingest batch")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database (its name is printed)"
+    )
+    parser.add_argument(
+        "--kinds",
+        default="ingest,query,latest,sync",
+        help="which kinds of client run (a subset isolates one kind's cost)",
+    )
+    parser.add_argument(
+        "--settle", type=float, default=10.0, help="quiet seconds before the server's end RSS"
+    )
     args = parser.parse_args()
+    kinds = set(args.kinds.split(","))
 
     world = SandboxConfig(
         seed=7,
@@ -219,6 +270,7 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{port}/healthz")
         base = f"http://127.0.0.1:{port}/api/v1/workspaces/{ws_id}"
         tally = Tally()
+        rss = RssWatch(procs[0].pid)
 
         async def run() -> None:
             limits = httpx.Limits(max_connections=4 * args.clients + 4)
@@ -238,16 +290,22 @@ def main() -> None:
                         connections=connections,
                     )
                     for op in ("ingest", "query", "latest")
+                    if op in kinds
                     for n in range(args.clients)
                 ]
-                loops.append(
-                    client_loop("sync", http, base, deadline, tally, n=0, connections=connections)
-                )
-                await asyncio.gather(*loops)
+                if "sync" in kinds:
+                    loops.append(
+                        client_loop(
+                            "sync", http, base, deadline, tally, n=0, connections=connections
+                        )
+                    )
+                await asyncio.gather(rss.watch(deadline), *loops)
 
         started = time.perf_counter()
         asyncio.run(run())
         wall = time.perf_counter() - started
+        time.sleep(args.settle)
+        rss.end = rss_mib(procs[0].pid)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -258,8 +316,11 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         stop_sandbox()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep:
+            print(f"kept database {name}")
+        else:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     print(f"load: {wall:.0f} s, {args.clients} clients per kind, ingest batches of {args.batch}")
     print(f"{'operation':<10}{'count':>8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}  statuses")
@@ -274,12 +335,21 @@ def main() -> None:
             f"{op:<10}{len(lat):>8}{pct(lat, 50):>10.1f}{pct(lat, 95):>10.1f}"
             f"{pct(lat, 99):>10.1f}  {statuses}"
         )
+    for shape, lat in sorted(tally.shapes.items()):
+        print(
+            f"  query {shape:<18}{len(lat):>6}{pct(lat, 50):>10.1f}{pct(lat, 95):>10.1f}"
+            f"{pct(lat, 99):>10.1f}"
+        )
     ingested = tally.statuses["ingest"].get(200, 0) * args.batch
     print(f"records ingested: {ingested} ({ingested / wall:.0f}/s)")
     if tally.latencies["query"]:
         print(f"query mean {statistics.mean(tally.latencies['query']):.1f} ms")
     for failure in tally.failures:
         print("  !", failure)
+    print(
+        f"server RSS MiB: start {rss.start:.0f}, peak {rss.peak:.0f}, "
+        f"end {rss.end:.0f} ({args.settle:.0f} s after the load)"
+    )
     print(f"5xx: {server_errors}, unexpected answers: {unexpected}")
     if server_errors or unexpected:
         raise SystemExit(1)

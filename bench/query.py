@@ -2,21 +2,28 @@
 plain GROUP BY over metric_facts, and by DuckDB over the same rows exported to Parquet.
 
     .venv/bin/python bench/query.py [--days 208] [--ads 2000] [--runs 30]
-                                    [--database-url postgresql://...] [--keep]
+                                    [--database-url postgresql://...] [--keep] [--reuse DB]
 
-Loads 2,000 ads x 24 h x DAYS (208 days ~ 10M facts) over 3 accounts through the ingest
-service (the one write path, which also maintains the rollups) into a fresh database, then
-times each question RUNS times warm and prints p50/p95 per design, and the ingest rate with
-rollups against the same load without them (rollup cost on the write path).
-Targets: every dashboard question p95 < 50 ms and faster than DuckDB; rollups cost the
-ingest path < 25% of its throughput.
+Loads 2,000 ads x 24 h x DAYS (208 days ~ 10M facts; --days is the scale) over 3 accounts
+through the ingest service (the one write path, which also maintains the rollups) into a fresh
+database, then times each question RUNS times warm and prints p50/p95 per design, and the
+ingest rate with rollups against the same load without them (rollup cost on the write path).
+Each question is also asked through the HTTP API of a `metricx serve` process on loopback, as
+the dashboard asks it (warm, one keep-alive connection, an API key), next to the in-process
+figure; that server's answer cache is off, so both figures compute the answer.
+Targets: every dashboard question p95 < 50 ms in process and through HTTP, and faster than
+DuckDB; rollups cost the ingest path < 25% of its throughput.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -26,20 +33,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from psycopg import sql
 from sqlalchemy import select, text
 
+from metricx.auth.service import create_api_key
 from metricx.config import Settings
 from metricx.db import make_engine, make_sessionmaker, unit_of_work
 from metricx.facts import writer as fact_writer
 from metricx.facts.types import FactInput
 from metricx.ingest.service import upsert_facts
+from metricx.kit.crypto import Cipher
 from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
 from metricx.metrics.service import UnifiedMetricService
 from metricx.migrate import upgrade
 from metricx.models import Entity, Level, Provider, User, Workspace
 from metricx.runtime import tune_garbage_collector
+from metricx.sandbox.server import free_port
 
 END = date(2026, 11, 1)
 
@@ -286,8 +297,96 @@ def time_questions(args: argparse.Namespace, url: str, factory: Any, ws_id: uuid
         ),
     }
     duck = duckdb_baseline(url, ws_id)
+    with unit_of_work(factory) as s:
+        key = create_api_key(s, workspace_id=ws_id, name="bench").key
+    server = ApiServer(url)
+    try:
+        _time_questions(args, factory, ws_id, questions, duck, server, key)
+    finally:
+        server.stop()
+
+
+def http_params(q: MetricQuery) -> dict[str, str]:
+    """The question as the dashboard sends it to /metrics/query."""
+    params = {
+        "start": str(q.start),
+        "end": str(q.end),
+        "granularity": q.granularity.value,
+        "level": q.level.value,
+        "group_by": q.group_by.value,
+    }
+    if q.limit is not None:
+        params["limit"] = str(q.limit)
+    return params
+
+
+class ApiServer:
+    """`metricx serve` on loopback against the bench's database, its answer cache off."""
+
+    def __init__(self, url: str) -> None:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "METRICX_DATABASE_URL": url,
+            "METRICX_ENCRYPTION_KEYS": Cipher.generate_key(),
+            "METRICX_SECRET_KEY": secrets.token_hex(16),
+            "METRICX_LOG_LEVEL": "WARNING",
+            "METRICX_ANSWER_CACHE_SECONDS": "0",
+            "METRICX_DATA_DIR": tempfile.mkdtemp(prefix="metricx-qbench-serve-"),
+        }
+        binary = Path(sys.executable).parent / "metricx"
+        self.proc = subprocess.Popen(
+            [str(binary), "serve", "--port", str(self.port)], env=env, start_new_session=True
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        self.stop()
+        raise SystemExit("metricx serve did not come up")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _time_questions(
+    args: argparse.Namespace,
+    factory: Any,
+    ws_id: uuid.UUID,
+    questions: dict[str, MetricQuery],
+    duck: Callable[[str], Any],
+    server: ApiServer,
+    key: str,
+) -> None:
+    http = httpx.Client(
+        base_url=f"{server.base}/api/v1/workspaces/{ws_id}",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+
+    def asked(path: str, params: dict[str, str]) -> Callable[[], Any]:
+        def ask() -> Any:
+            r = http.get(path, params=params)
+            r.raise_for_status()
+            return r.content
+
+        return ask
+
     print(
-        f"\n{'question':36} {'rollups p50/p95':>18} {'GROUP BY p50/p95':>20} {'DuckDB p50/p95':>18}"
+        f"\n{'question':36} {'rollups p50/p95':>18} {'HTTP p50/p95':>18}"
+        f" {'GROUP BY p50/p95':>20} {'DuckDB p50/p95':>18}"
     )
     with factory() as session:
         workspace = session.get(Workspace, ws_id)
@@ -296,21 +395,36 @@ def time_questions(args: argparse.Namespace, url: str, factory: Any, ws_id: uuid
         raw = UnifiedMetricService(session, use_rollups=False, use_cache=False)
         cached = UnifiedMetricService(session)
         for name, q in questions.items():
-            a, d = timed_together(
-                [lambda q=q: fast.query(workspace, q), lambda name=name: duck(name)], args.runs
+            a, h, d = timed_together(
+                [
+                    lambda q=q: fast.query(workspace, q),
+                    asked("/metrics/query", http_params(q)),
+                    lambda name=name: duck(name),
+                ],
+                args.runs,
             )
             b = timed(lambda q=q: raw.query(workspace, q), max(5, args.runs // 6))
             print(
-                f"{name:36} {a[0]:8.1f} /{a[1]:7.1f} {b[0]:9.1f} /{b[1]:8.1f}"
-                f" {d[0]:8.1f} /{d[1]:7.1f}   ms"
+                f"{name:36} {a[0]:8.1f} /{a[1]:7.1f} {h[0]:8.1f} /{h[1]:7.1f}"
+                f" {b[0]:9.1f} /{b[1]:8.1f} {d[0]:8.1f} /{d[1]:7.1f}   ms"
             )
         c = timed(
             lambda: cached.query(workspace, questions["30-day daily totals per campaign"]),
             args.runs,
         )
         print(f"{'the same, repeated (answer cache)':36} {c[0]:8.1f} /{c[1]:7.1f}")
-        latest = timed(lambda: fast.latest(workspace, hours=6), args.runs)
-        print(f"{'latest 6 hours + freshness':36} {latest[0]:8.1f} /{latest[1]:7.1f}")
+        latest, latest_http = timed_together(
+            [
+                lambda: fast.latest(workspace, hours=6),
+                asked("/metrics/latest", {"hours": "6"}),
+            ],
+            args.runs,
+        )
+        print(
+            f"{'latest 6 hours + freshness':36} {latest[0]:8.1f} /{latest[1]:7.1f}"
+            f" {latest_http[0]:8.1f} /{latest_http[1]:7.1f}"
+        )
+    http.close()
 
 
 def duckdb_baseline(url: str, ws_id: uuid.UUID) -> Callable[[str], Any]:

@@ -22,7 +22,13 @@ from metricx.console import (
 from metricx.conversions.cli import register as register_conversions
 from metricx.logging import configure_logging
 from metricx.ops.cli import register as register_operations
-from metricx.runtime import Runtime, build_runtime, tune_garbage_collector
+from metricx.runtime import (
+    Runtime,
+    build_runtime,
+    limit_malloc_arenas,
+    tune_garbage_collector,
+    tune_thread_switching,
+)
 from metricx.sync.cli import register as register_sync
 
 warnings.filterwarnings("ignore", module="platformdirs")
@@ -203,6 +209,7 @@ def serve(
     ] = "127.0.0.1",
 ) -> None:
     """Run the web app and API (uvicorn)."""
+    limit_malloc_arenas()  # before any thread allocates
     import uvicorn
 
     from metricx import telemetry
@@ -215,6 +222,7 @@ def serve(
     if metrics_port:
         telemetry.serve_metrics(metrics_port, metrics_host)
     tune_garbage_collector()
+    tune_thread_switching()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 

@@ -396,6 +396,19 @@ class Settings(BaseSettings):
         "the request answers 503. A pool wait and a connect can add "
         "METRICX_DB_POOL_TIMEOUT_SECONDS + METRICX_DB_CONNECT_TIMEOUT_SECONDS.",
     )
+    ingest_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="HTTP ingests one server process works on at once; more wait their turn "
+        "(their bodies unread) so dashboard questions keep CPU and connections under a write "
+        "load.",
+    )
+    answer_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a dashboard answer is reused for the same question while "
+        "nothing was written (0: never).",
+    )
 
     # Meta's attribution windows (issue #16): every action type's figure per window is kept.
     meta_attribution_windows: str = Field(

@@ -1,9 +1,17 @@
 """A short-lived, per-process cache of dashboard answers, invalidated by writes.
 
-A key holds the workspace's write version: the newest finish time among its latest imports
+An entry holds the workspace's write version: the newest finish time among its latest imports
 (every fact write, API or sync, is an import). A write that commits changes the version, so
-the next identical question misses; entries also expire after ``ttl`` seconds, which bounds
-staleness for changes that are not imports (an entity renamed)."""
+the next identical question misses and its new answer replaces the old one; entries also
+expire after ``ttl`` seconds, which bounds staleness for changes that are not imports (an
+entity renamed).
+
+The cache is bounded by what it holds, not only by its number of entries: an answer weighs
+its rows (an ad-level hourly series is ten thousand points, tens of MB as Python objects), and
+the entries together weigh at most ``max_weight``. Under a steady write load every version
+was a new key and the stale answers stayed until 256 of them had piled up: the server grew by
+hundreds of MB. Now one question has one entry, and expired entries leave on the next store.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -29,34 +37,72 @@ def write_version(session: Session, workspace_id: uuid.UUID) -> str:
     return str(session.execute(VERSION_SQL, {"ws": workspace_id}).scalar())
 
 
-class AnswerCache:
-    def __init__(self, *, ttl: float = 10.0, size: int = 256) -> None:
-        self.ttl, self.size = ttl, size
-        self._items: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+class AnswerCache(Generic[T]):
+    def __init__(
+        self,
+        *,
+        ttl: float = 10.0,
+        size: int = 256,
+        max_weight: int = 100_000,
+        weigh: Callable[[Any], int] = lambda _value: 1,
+    ) -> None:
+        self.ttl, self.size, self.max_weight, self.weigh = ttl, size, max_weight, weigh
+        # question -> (version, expires at, weight, answer), least recently used first
+        self._items: OrderedDict[tuple[Any, ...], tuple[str, float, int, T]] = OrderedDict()
+        self._weight = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get_or_compute(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    def get_or_compute(self, key: tuple[Any, ...], version: str, compute: Callable[[], T]) -> T:
+        """The answer to the question ``key`` stored at ``version``, else ``compute()``'s
+        (kept when it weighs less than the whole budget)."""
+        if self.ttl <= 0:
+            return compute()
         now = time.monotonic()
         with self._lock:
             found = self._items.get(key)
-            if found is not None and found[0] > now:
+            if found is not None and found[0] == version and found[1] > now:
                 self._items.move_to_end(key)
                 self.hits += 1
-                value: T = found[1]
-                return value
+                return found[3]
         self.misses += 1
         value = compute()
+        weight = max(1, self.weigh(value))
+        if weight > self.max_weight:
+            return value
         with self._lock:
-            self._items[key] = (now + self.ttl, value)
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._drop(key)
+            self._items[key] = (version, now + self.ttl, weight, value)
+            self._weight += weight
+            for old in [k for k, item in self._items.items() if item[1] <= now]:
+                self._drop(old)
+            while len(self._items) > self.size or self._weight > self.max_weight:
+                self._drop(next(iter(self._items)))
         return value
+
+    def _drop(self, key: tuple[Any, ...]) -> None:
+        item = self._items.pop(key, None)
+        if item is not None:
+            self._weight -= item[2]
+
+    @property
+    def weight(self) -> int:
+        return self._weight
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._weight = 0
 
 
-ANSWERS = AnswerCache()
+def answer_weight(answer: Any) -> int:
+    """An answer's rows: its series points and groups (what its memory grows with)."""
+    return len(getattr(answer, "series", ())) + len(getattr(answer, "groups", ())) + 1
+
+
+# 20,000 points: about 20 MiB of answers at most (a point holds ~1 KiB as Python objects;
+# an ad-level day of hours is ~10,000 points, 9 MiB).
+ANSWERS: AnswerCache[Any] = AnswerCache(max_weight=20_000, weigh=answer_weight)

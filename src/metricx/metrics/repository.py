@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -276,6 +277,16 @@ def _facts_in(source: dict[str, str], scope: FactScope) -> str:
     """
 
 
+# Memory for the sorts and hashes of one question that reads facts (PostgreSQL's default is
+# 4 MB): a 30-day question by ad sorts ~140k fact rows per worker and spilled them to disk.
+FACTS_WORK_MEM = "32MB"
+
+
+def allow_fact_sorts(session: Session) -> None:
+    """Lets this transaction's fact reads sort in memory (``SET LOCAL``: until it ends)."""
+    session.execute(text(f"SET LOCAL work_mem = '{FACTS_WORK_MEM}'"))
+
+
 def series(
     session: Session,
     scope: FactScope,
@@ -322,6 +333,41 @@ def group_totals(
     """
     params = {**scope.params(), "level": level.value, "by_entity": group_by is GroupBy.ENTITY}
     return [dict(r._mapping) for r in session.execute(text(sql), params)]
+
+
+def totals_of_series(
+    session: Session, points: list[dict[str, Any]], *, by_entity: bool
+) -> list[dict[str, Any]]:
+    """``group_totals``'s rows computed from a whole series (``series`` without ``groups``):
+    a group's sums are its points' sums, which the series gives exactly (whole counts, and
+    amounts as the text of their exact value). Saves the facts path a second read of the
+    range's facts (0.3-0.8 s at 140k facts). A reporting-group measure stays null only where
+    every point is null, as ``SUMS`` gives it."""
+    totals: dict[tuple[Any, str], dict[str, Any]] = {}
+    for p in points:
+        key = (p["group"], p["currency"])
+        acc = totals.get(key)
+        if acc is None:
+            acc = totals[key] = {"grp": p["group"], "name": None, "currency": p["currency"]}
+            for m in MEASURES:
+                acc[m] = None
+        for m in MEASURES:
+            v = p[m]
+            if v is None:
+                continue
+            v = int(v) if m in _WHOLE else Decimal(v)
+            acc[m] = v if acc[m] is None else acc[m] + v
+    if by_entity and totals:
+        ids = sorted({str(k[0]) for k in totals if k[0] is not None})
+        names: dict[str, str | None] = dict(
+            session.execute(
+                text("SELECT id::text, name FROM entities WHERE id = ANY(CAST(:ids AS uuid[]))"),
+                {"ids": ids},
+            ).all()
+        )
+        for row in totals.values():
+            row["name"] = names.get(row["grp"])
+    return list(totals.values())
 
 
 def daily_reach(

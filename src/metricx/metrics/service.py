@@ -305,13 +305,18 @@ class UnifiedMetricService:
             workspace.id,
             workspace.timezone,
             workspace.week_start,
-            cache.write_version(self.session, workspace.id),
-            reach.version(self.session, workspace.id),
             self.use_rollups,
             query.model_dump_json(),
             cal,
         )
-        return cache.ANSWERS.get_or_compute(key, lambda: self._query(workspace, query, cal))
+        # A fact write, or a range's reach fetched since, makes a new version.
+        version = (
+            f"{cache.write_version(self.session, workspace.id)}"
+            f"|{reach.version(self.session, workspace.id)}"
+        )
+        return cache.ANSWERS.get_or_compute(
+            key, version, lambda: self._query(workspace, query, cal)
+        )
 
     def _query(self, workspace: Workspace, query: MetricQuery, cal: Calendar) -> MetricQueryResult:
         tz = cal.timezone
@@ -349,7 +354,14 @@ class UnifiedMetricService:
             totals_of, series_of = repository.rollup_group_totals, repository.rollup_series
         else:
             days_aligned = False
-            source = repository.fact_levels(self.session, scope, grains)
+            repository.allow_fact_sorts(self.session)
+            if self.use_rollups and "minute" not in grains:
+                # Which levels answer, from the workspace's rollup rows (a few dozen) rather
+                # than a DISTINCT over the range's facts (0.1-0.3 s at 140k facts); the
+                # facts-only path (``use_rollups=False``) keeps asking the facts.
+                source, _ = repository.rollup_fact_levels(self.session, scope, grains)
+            else:
+                source = repository.fact_levels(self.session, scope, grains)
             totals_of, series_of = repository.group_totals, repository.series
         notes: list[str] = []
         level = query.level
@@ -359,7 +371,16 @@ class UnifiedMetricService:
             "source": source,
             "grain": grain,
         }
-        groups_raw = totals_of(self.session, scope, **kwargs)
+        points: list[dict[str, Any]] | None = None
+        if not use_rollups and self.use_rollups and query.limit is None:
+            # Every group's series is wanted: one read of the facts gives the series, and
+            # the totals are summed from it (a second read cost as much as the first).
+            points = series_of(self.session, scope, bucket=query.granularity, **kwargs)
+            groups_raw = repository.totals_of_series(
+                self.session, points, by_entity=query.group_by is GroupBy.ENTITY
+            )
+        else:
+            groups_raw = totals_of(self.session, scope, **kwargs)
         acts = actions_query.view_for(self.session, scope, query, read_level)
         acts.adjust_raw(groups_raw)  # a fixed attribution's purchases, leads...
         groups = [
@@ -389,7 +410,10 @@ class UnifiedMetricService:
                 chosen = [g["group"] for g in groups]
         if use_rollups and query.granularity is Bucket.DAY and days_aligned:
             kwargs["exact"] = one_row_per_point(query, read_level, source)
-        points = series_of(self.session, scope, bucket=query.granularity, groups=chosen, **kwargs)
+        if points is None:
+            points = series_of(
+                self.session, scope, bucket=query.granularity, groups=chosen, **kwargs
+            )
         acts.adjust_points(points, query.granularity)
         label_buckets(points, query.granularity, tz)
         if query.granularity is Bucket.DAY and query.group_by is GroupBy.ENTITY:
