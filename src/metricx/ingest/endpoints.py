@@ -17,6 +17,7 @@ from metricx.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
     Unauthorized,
     error_responses,
 )
@@ -69,6 +70,11 @@ OPENAPI_SCHEMAS = _request_schemas()
             "model": ErrorEnvelope,
             "description": "The body breaks a body-level limit (size, gzip expansion ratio, "
             "blank lines); nothing of it is stored",
+        },
+        429: {
+            "model": ErrorEnvelope,
+            "description": "The workspace's ingest rate limit or quota is reached: retry "
+            "after `Retry-After` seconds; nothing of the request is stored",
         },
     },
     openapi_extra={
@@ -232,7 +238,10 @@ def list_failed_records(
 @router.post(
     f"{BASE}/failed-records/{{record_id}}/replay",
     response_model=ReplayResponse,
-    responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
+    responses={
+        **error_responses(Unauthorized, Forbidden, NotFound, Conflict, TooManyRequests),
+        422: {"model": ReplayResponse, "description": "The record failed again"},
+    },
 )
 def replay_failed_record(
     record_id: uuid.UUID,
