@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -90,8 +91,10 @@ def run_campaign(
     seed: int = SEED,
     tags: list[str] | None = None,
     exclude_tags: list[str] | None = None,
+    progress: Path | None = None,
 ) -> CampaignResult:
-    """One run of every phase over the operations of ``tags`` (all but ``exclude_tags``)."""
+    """One run of every phase over the operations of ``tags`` (all but ``exclude_tags``);
+    the counts so far are appended to ``progress`` every 30 s."""
     config = SchemathesisConfig.from_path(CONFIG)
     schema = schemathesis.openapi.from_asgi("/openapi.json", target.app, config=config)
     # (`include` adds to a filter that lets every operation through: exclude the others.)
@@ -104,7 +107,7 @@ def run_campaign(
     schema.config.generation.update(max_examples=max_examples, deterministic=True, database="none")
     result = CampaignResult()
     with _aimed_at(target.paths, seed), _quiet():
-        _execute(schema, result)
+        _execute(schema, result, progress)
     return result
 
 
@@ -121,8 +124,13 @@ def _quiet() -> Iterator[None]:
         structlog.configure(**saved)
 
 
-def _execute(schema: BaseSchema, result: CampaignResult) -> None:
+def _execute(schema: BaseSchema, result: CampaignResult, progress: Path | None) -> None:
+    reported = time.monotonic()
     for event in from_schema(schema).execute():
+        if progress is not None and time.monotonic() - reported > 30:
+            reported = time.monotonic()
+            with progress.open("a") as out:
+                print(f"{time.strftime('%H:%M:%S')} {result.summary()}", file=out)
         if isinstance(event, events.ScenarioFinished | events.FuzzScenarioFinished):
             _record(result, event.recorder, str(getattr(event, "phase", "fuzzing")))
         elif isinstance(event, events.NonFatalError):

@@ -1,10 +1,12 @@
 """`make fuzz`: the long Schemathesis campaign, every operation with many examples, in
-METRICX_FUZZ_SHARDS shards of their own seed (one per test process). Collected by
-`make fuzz` only: the suite's bounded runs are test_openapi_fuzz*.py."""
+METRICX_FUZZ_SHARDS shards of their own seed (one per test process); with
+METRICX_FUZZ_PROGRESS=path, each shard appends its counts so far to path.N every 30 s. Run
+by `make fuzz` only: the suite's bounded runs are test_openapi_fuzz*.py."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +21,12 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.mark.parametrize("shard", range(SHARDS))
 def test_long_campaign_finds_nothing_wrong(fuzz_target: FuzzTarget, shard: int) -> None:
-    result = run_campaign(fuzz_target, seed=SEED + shard)
+    progress = os.environ.get("METRICX_FUZZ_PROGRESS")
+    result = run_campaign(
+        fuzz_target,
+        seed=SEED + shard,
+        progress=Path(f"{progress}.{shard}") if progress else None,
+    )
     print(f"shard {shard} (seed {SEED + shard}): {result.summary()}")
     for failure in result.failures[:50]:
         print(failure)
