@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Tests use up to this many processes (pytest-xdist); the machine has 2 cores.
 TEST_WORKERS ?= 2
 
-.PHONY: setup assets browser demo test test-embedded test-pg lint bench load chaos migrate docs clean
+.PHONY: setup assets browser demo test test-embedded test-pg lint bench load chaos fuzz migrate docs clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -86,6 +86,19 @@ chaos: setup
 
 load: setup
 	$(VENV)/bin/python bench/load.py --seconds $(LOAD_SECONDS)
+
+# The long Schemathesis campaign (the suite runs a bounded one): every phase and check over
+# every operation, FUZZ_CAMPAIGN_EXAMPLES examples each in the fuzzing phase, in one shard
+# per test process (each its own seed, FUZZ_SEED + shard). Prints each shard's requests and
+# failures (and, every 30 s, its counts so far to fuzz-progress.txt.N); set
+# METRICX_TEST_DATABASE_URL to run it on a PostgreSQL server.
+FUZZ_CAMPAIGN_EXAMPLES ?= 1100
+FUZZ_SEED ?= 20260
+fuzz: setup
+	METRICX_FUZZ_CAMPAIGN=1 METRICX_FUZZ_EXAMPLES=$(FUZZ_CAMPAIGN_EXAMPLES) \
+	  METRICX_FUZZ_SEED=$(FUZZ_SEED) METRICX_FUZZ_SHARDS=$(TEST_WORKERS) \
+	  METRICX_FUZZ_PROGRESS=$${METRICX_FUZZ_PROGRESS:-fuzz-progress.txt} \
+	  $(VENV)/bin/pytest -q -n $(TEST_WORKERS) -rP tests/fuzz/test_fuzz_campaign.py
 
 bench: setup
 	@for b in bench/*.py; do [ $$b = bench/rss.py ] && continue; echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done

@@ -13,18 +13,28 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from metricx import health, telemetry
 from metricx.alerts import endpoints as alert_endpoints
 from metricx.auth import endpoints as auth_endpoints
+from metricx.auth.cookies import session_cookie_name
+from metricx.auth.dependencies import current_principal
 from metricx.config import Settings
 from metricx.connections import endpoints as connection_endpoints
 from metricx.connections import oauth_endpoints
 from metricx.conversions import endpoints as conversion_endpoints
 from metricx.db import request_budget
-from metricx.errors import DatabaseUnavailable, MetricxError, envelope
+from metricx.errors import (
+    DatabaseUnavailable,
+    MetricxError,
+    document_errors,
+    envelope,
+    walk_dependants,
+)
 from metricx.ingest import endpoints as ingest_endpoints
 from metricx.kit.inputs import NUL, NUL_REASON, nul_in_query
 from metricx.logging import get_logger
@@ -290,14 +300,40 @@ async def validation_error_handler(_request: Request, exc: Exception) -> JSONRes
     )
 
 
-async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+# FastAPI's answer to a body it cannot decode (not UTF-8, a broken multipart form): invalid
+# input like any other, so the same 422 as a body that is not JSON.
+BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+        problem = {"field": "body", "location": "body", "reason": "cannot be decoded (send UTF-8 "
+                   "JSON)", "type": "body_decode"}  # fmt: skip
+        return JSONResponse(
+            envelope("validation_error", f"invalid request: body: {problem['reason']}", [problem]),
+            status_code=422,
+        )
     codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     return JSONResponse(
         envelope(codes.get(exc.status_code, "http_error"), str(exc.detail)),
         status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
+        headers=headers or None,
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path answers. The router's own ``Allow`` names only those of
+    the first route that matched the path, while GET and POST of one path are two routes."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
 
 
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
@@ -420,18 +456,43 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(quality_endpoints.router, prefix=API_PREFIX)
     app.include_router(conversion_endpoints.router, prefix=API_PREFIX)
     telemetry.watch_database(runtime)
-    _add_schemas(app, ingest_endpoints.OPENAPI_SCHEMAS)
+    _complete_openapi(app, ingest_endpoints.OPENAPI_SCHEMAS, session_cookie_name(runtime.settings))
     return app
 
 
-def _add_schemas(app: FastAPI, schemas: dict[str, Any]) -> None:
-    """Schemas that hand-written request bodies refer to, added to the OpenAPI components."""
+def _complete_openapi(app: FastAPI, schemas: dict[str, Any], cookie: str) -> None:
+    """The OpenAPI document, completed: the schemas that hand-written request bodies refer to,
+    every error status each operation can answer (``metricx.errors.document_errors``), and the
+    credentials each operation needs."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = generate()
-            document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+            components = document.setdefault("components", {})
+            components.setdefault("schemas", {}).update(schemas)
+            # An API key as a bearer token, or the browser's session cookie (whose
+            # state-changing requests also send X-CSRF-Token).
+            components["securitySchemes"] = {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key."},
+                "session": {"type": "apiKey", "in": "cookie", "name": cookie},
+            }
+            document_errors(document, app.routes)
+            _document_security(document, app.routes)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_security(document: dict[str, Any], routes: list[Any]) -> None:
+    """Operations that need a principal name both ways of being one."""
+    for route in iter_route_contexts(routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        calls = {d.call for d in walk_dependants(route.dependant)}
+        if current_principal not in calls:
+            continue
+        for method in route.methods or ():
+            operation = document["paths"][route.path_format].get(method.lower())
+            if operation is not None:
+                operation["security"] = [{"apiKey": []}, {"session": []}]

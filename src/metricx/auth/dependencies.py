@@ -15,7 +15,7 @@ from metricx.auth.access import Principal, WorkspaceAccess, workspace_access
 from metricx.auth.cookies import session_token
 from metricx.auth.schemas import ApiKeyScope
 from metricx.db import unit_of_work
-from metricx.errors import Forbidden, Unauthorized
+from metricx.errors import DatabaseUnavailable, Forbidden, NotFound, Unauthorized, raises
 from metricx.kit.crypto import same_secret
 from metricx.models import User
 from metricx.runtime import Runtime
@@ -29,6 +29,7 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+@raises(DatabaseUnavailable)
 def db_session(request: Request) -> Iterator[Session]:
     """One unit of work per request: committed after the endpoint, rolled back if it raised.
 
@@ -53,6 +54,7 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
+@raises(Unauthorized, Forbidden)  # an unknown API key; a missing CSRF token
 def optional_principal(request: Request, session: DbSession) -> Principal | None:
     key = bearer_token(request)
     if key is not None:
@@ -76,6 +78,7 @@ def optional_principal(request: Request, session: DbSession) -> Principal | None
     return Principal(user=user, user_session=row)
 
 
+@raises(Unauthorized)
 def current_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
@@ -87,6 +90,7 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+@raises(Forbidden)
 def current_user(principal: CurrentPrincipal) -> User:
     if principal.user is None:
         raise Forbidden("this needs a signed-in user, not an API key")
@@ -96,6 +100,7 @@ def current_user(principal: CurrentPrincipal) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+@raises(NotFound)
 def workspace_member(
     workspace_id: Annotated[uuid.UUID, Path(description="The workspace's id.")],
     principal: CurrentPrincipal,
@@ -111,6 +116,7 @@ WorkspaceMember = Annotated[WorkspaceAccess, Depends(workspace_member)]
 def scoped(scope: ApiKeyScope):  # type: ignore[no-untyped-def]
     """A dependency: workspace access that also holds ``scope``."""
 
+    @raises(Forbidden)
     def dependency(access: WorkspaceMember) -> WorkspaceAccess:
         access.require(scope)
         return access

@@ -25,6 +25,7 @@ from metricx.auth.schemas import (
     UserRead,
 )
 from metricx.errors import (
+    ErrorEnvelope,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -52,7 +53,10 @@ def json_only(request: Request) -> None:
 @router.post(
     "/auth/login",
     response_model=SessionRead,
-    responses=error_responses(Unauthorized, TooManyRequests, InvalidInput),
+    responses={
+        **error_responses(Unauthorized, TooManyRequests, InvalidInput),
+        415: {"model": ErrorEnvelope, "description": "The body is not application/json"},
+    },
     dependencies=[Depends(json_only)],
 )
 def login(

@@ -90,7 +90,25 @@ def authorize(
 @router.get(
     "/auth/meta/callback",
     status_code=303,
-    responses=error_responses(Unauthorized, NotFound, UpstreamError),
+    responses={
+        **error_responses(Unauthorized, NotFound, UpstreamError, oauth_flow.OAuthFailed),
+        200: {
+            "description": "For a client that does not ask for HTML: the pending choice",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["pending_id", "choose_url", "accounts"],
+                        "properties": {
+                            "pending_id": {"type": "string", "format": "uuid"},
+                            "choose_url": {"type": "string"},
+                            "accounts": {"type": "array", "items": {"type": "object"}},
+                        },
+                    }
+                }
+            },
+        },
+    },
 )
 def callback(
     request: Request, user: CurrentUser, session: DbSession, runtime: RuntimeDep

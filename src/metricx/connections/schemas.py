@@ -12,7 +12,7 @@ from metricx.kit.inputs import SecretText, Text
 class ConnectionCreate(BaseModel):
     """A pasted token (e.g. a system user's) and the ad accounts to connect."""
 
-    token: SecretText = Field(description="A Meta access token with ads_read.")
+    token: SecretText = Field(min_length=1, description="A Meta access token with ads_read.")
     accounts: list[Text] = Field(
         default_factory=list,
         description="Ad account ids (act_N or N); empty: every account the token reaches.",

@@ -17,6 +17,7 @@ from metricx.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
     Unauthorized,
     error_responses,
 )
@@ -260,7 +261,10 @@ def list_failed_records(
 @router.post(
     f"{BASE}/failed-records/{{record_id}}/replay",
     response_model=ReplayResponse,
-    responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
+    responses={
+        **error_responses(Unauthorized, Forbidden, NotFound, Conflict, TooManyRequests),
+        422: {"model": ReplayResponse, "description": "The record failed again"},
+    },
 )
 def replay_failed_record(
     record_id: uuid.UUID,

@@ -12,10 +12,21 @@ parameters carry ``le=`` bounds (``MAX_OFFSET`` for offsets).
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import parse_qsl
 
-from pydantic import AfterValidator, SecretStr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    StringConstraints,
+    WithJsonSchema,
+)
+
+from metricx.kit.tz import timezone_names
 
 NUL = "\x00"
 NUL_REASON = "must not contain NUL (\\x00) characters"
@@ -41,18 +52,44 @@ def storable_secret(value: SecretStr) -> SecretStr:
     return value
 
 
+# What the OpenAPI document says of such text: no NUL (lone surrogates are not text at all).
+NO_NUL = Field(json_schema_extra={"pattern": "^[^\\x00]*$"})
 # A string of a request body or form field (it may reach PostgreSQL).
-Text = Annotated[str, AfterValidator(storable_text)]
+Text = Annotated[str, AfterValidator(storable_text), NO_NUL]
 # Length limits go before the check, so that pydantic's own string messages ("String should
 # have at least 1 character") stay, also where the field is optional.
 # A name someone gives a thing (a workspace, an API key, a channel).
 Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), AfterValidator(storable_text)
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(storable_text), NO_NUL
 ]
-# An IANA time zone name, as typed (checked against the zone database by the service).
-ZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(storable_text)]
+# An IANA time zone name, as typed (checked against the zone database by the service, which
+# names the field in its answer); the OpenAPI document lists the names it accepts.
+ZoneName = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    AfterValidator(storable_text),
+    WithJsonSchema({"type": "string", "enum": timezone_names()}),
+]
 # A secret of a request body (a token, a webhook URL, a password): checked the same way.
-SecretText = Annotated[SecretStr, AfterValidator(storable_secret)]
+SecretText = Annotated[SecretStr, AfterValidator(storable_secret), NO_NUL]
+
+
+ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_text(value: object) -> object:
+    """Dates and times as ISO 8601 text, as the OpenAPI document says (``format: date``): in
+    lax mode pydantic also reads a number as a Unix timestamp ("0" is 1970-01-01)."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not ISO_DATE_START.match(value):
+        raise ValueError("must be an ISO 8601 date (YYYY-MM-DD) or time (YYYY-MM-DDTHH:MM:SSZ)")
+    return value
+
+
+# A date or an instant a request names (a query parameter, a body field).
+IsoDate = Annotated[date, BeforeValidator(iso_text)]
+IsoDateTime = Annotated[datetime, BeforeValidator(iso_text)]
 
 
 def nul_in_query(query_string: bytes) -> str | None:

@@ -23,3 +23,8 @@ def _names() -> set[str]:
     if _NAMES is None:
         _NAMES = available_timezones() | {"UTC"}
     return _NAMES
+
+
+def timezone_names() -> list[str]:
+    """Every name ``is_valid_timezone`` accepts, sorted (the OpenAPI document's enum)."""
+    return sorted(name for name in _names() if is_valid_timezone(name))

@@ -5,18 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from metricx.auth.dependencies import DbSession, RuntimeDep, WorkspaceReader
 from metricx.errors import Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
+from metricx.kit.inputs import IsoDate, ZoneName
 from metricx.metrics.actions_query import parse_action_types, parse_attribution
 from metricx.metrics.calendar import Preset
 from metricx.metrics.schemas import (
+    SORTABLE,
     Bucket,
     GroupBy,
     GroupLevel,
@@ -40,16 +41,16 @@ def query_metrics(
     session: DbSession,
     runtime: RuntimeDep,
     start: Annotated[
-        date | None, Query(description="First day (each ad account's own date).")
+        IsoDate | None, Query(description="First day (each ad account's own date).")
     ] = None,
-    end: Annotated[date | None, Query(description="Last day (inclusive).")] = None,
+    end: Annotated[IsoDate | None, Query(description="Last day (inclusive).")] = None,
     preset: Annotated[
         Preset | None,
         Query(description="Instead of start and end: resolved in each ad account's zone."),
     ] = None,
     granularity: Bucket = Bucket.DAY,
     timezone: Annotated[
-        str | None,
+        ZoneName | None,
         Query(
             description="IANA zone for hour and minute buckets: the accounts' zone when they "
             "share one, else the workspace's."
@@ -61,7 +62,7 @@ def query_metrics(
     provider: Annotated[list[str] | None, Query()] = None,
     entity_id: Annotated[list[uuid.UUID] | None, Query()] = None,
     status: Annotated[list[str] | None, Query(description="Effective statuses.")] = None,
-    sort: str = "spend",
+    sort: Annotated[str, WithJsonSchema({"type": "string", "enum": [*SORTABLE]})] = "spend",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
@@ -166,7 +167,7 @@ def latest_metrics(
     access: WorkspaceReader,
     session: DbSession,
     hours: Annotated[int, Query(ge=1, le=72)] = 6,
-    timezone: str | None = None,
+    timezone: ZoneName | None = None,
 ) -> Response:
     """The newest hours of the workspace and each connection's data freshness (when it was
     last synced, its newest hour with data, and whether that is delayed)."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from metricx.auth.dependencies import DbSession, RuntimeDep, WorkspaceIngester, WorkspaceReader
 from metricx.errors import Forbidden, NotFound, Unauthorized, error_responses
+from metricx.kit.inputs import IsoDateTime
 from metricx.quality import repository, service
 from metricx.quality.schemas import (
     FindingList,
@@ -32,7 +32,7 @@ def list_findings(
     kind: Annotated[
         str | None, Query(description="Only this kind (e.g. hourly_vs_daily, spend_jump).")
     ] = None,
-    since: Annotated[datetime | None, Query(description="Only findings seen since.")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="Only findings seen since.")] = None,
     status: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> FindingList:

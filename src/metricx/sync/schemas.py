@@ -1,19 +1,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from metricx.kit.inputs import IsoDate
 from metricx.sync.checkpoints import parse_sync
 
 
 class SyncRequest(BaseModel):
     """Optional range (the ad account's local dates, inclusive): a backfill."""
 
-    since: date | None = Field(default=None, description="First day to load (a backfill).")
-    until: date | None = Field(default=None, description="Last day to load (default: today).")
+    since: IsoDate | None = Field(default=None, description="First day to load (a backfill).")
+    until: IsoDate | None = Field(default=None, description="Last day to load (default: today).")
 
 
 class ImportRead(BaseModel):
