@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from metricx.app import IngestLimitMiddleware
+from tests.own_loop import run_in_own_loop
 
 INGEST = "/api/v1/workspaces/w/metrics/ingest"
 
@@ -69,4 +70,4 @@ def test_ingests_beyond_the_limit_wait_and_other_requests_do_not() -> None:
             inner.release.setdefault(name, asyncio.Event()).set()
         await asyncio.gather(*ingests, query, imports)
 
-    asyncio.run(asyncio.wait_for(scenario(), timeout=30))
+    run_in_own_loop(scenario(), timeout=30)

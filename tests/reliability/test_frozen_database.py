@@ -7,7 +7,6 @@ other tests share."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from metricx.worker.queue import build_queue
 from tests.conftest import make_settings
 from tests.factories import KeyedWorkspace, make_keyed_workspace
 from tests.ingest.helpers import fact, ingest_url
+from tests.own_loop import run_in_own_loop
 from tests.reliability.freezable_proxy import FreezableProxy
 from tests.reliability.test_database_outage import PAGE_HEADERS, assert_unavailable
 
@@ -173,6 +173,6 @@ def test_the_worker_queue_fails_its_calls_instead_of_hanging_while_frozen(
             assert await connector.execute_query_one_async(one) == {"one": 1}
             return took
 
-    took = asyncio.run(asyncio.wait_for(scenario(), 60))
+    took = run_in_own_loop(scenario(), timeout=60)
     # The pool's check of a connection, then its wait for a new one, then a margin.
     assert took < 1.0 + GRACE + POOL_TIMEOUT + 3.0

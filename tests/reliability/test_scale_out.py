@@ -152,7 +152,7 @@ def test_twenty_accounts_three_workers_one_sync_each_never_overlapping(
         mine = {x.connection.id for x in first}
         racing_ticks(crowd_runtime, sandbox_now(crowd_sandbox))
         batch_one = one_each(crowd_runtime, mine, mark)
-        one_worker = run_all(crowd_runtime, batch_one, timeout=180)
+        one_worker = run_all(crowd_runtime, batch_one, timeout=480)
         workers.stop_all()
 
         for name in ("a", "b", "c"):
@@ -164,13 +164,13 @@ def test_twenty_accounts_three_workers_one_sync_each_never_overlapping(
         racing_ticks(crowd_runtime, sandbox_now(crowd_sandbox))
         batch_two = one_each(crowd_runtime, theirs, mark)
         assert not syncs_of(crowd_runtime, mine, mark)  # not due again yet
-        three_workers = run_all(crowd_runtime, batch_two, timeout=180)
+        three_workers = run_all(crowd_runtime, batch_two, timeout=480)
 
         # The next tick, for all twenty: one sync each, while three workers compete.
         mark = phase_three = datetime.now(UTC)
         everyone = mine | theirs
         racing_ticks(crowd_runtime, mark + timedelta(minutes=61))
-        run_all(crowd_runtime, one_each(crowd_runtime, everyone, mark), timeout=240)
+        run_all(crowd_runtime, one_each(crowd_runtime, everyone, mark), timeout=600)
     finally:
         crowd_sandbox.http.delete("/_sandbox/faults")
 

@@ -5,16 +5,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from metricx.kit.inputs import Name
+from metricx.kit.inputs import Name, storable_text
 
 # An action type as Meta names them (``offsite_conversion.fb_pixel_purchase``,
 # ``onsite_conversion.messaging_conversation_started_7d``, ``offsite_conversion.custom.123``).
 ActionType = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"),
+    AfterValidator(storable_text),
 ]
-CustomConversionId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,64}$")]
+CustomConversionId = Annotated[
+    str, StringConstraints(pattern=r"^[0-9]{1,64}$"), AfterValidator(storable_text)
+]
 ValueSource = Literal["action_values", "none", "fixed"]
 
 
