@@ -4,6 +4,7 @@ API and the table shows its figures, and all of it runs under the Content-Securi
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +14,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from metricx.connections.service import add_with_token
+from metricx.conversions.schemas import ConversionCreate
+from metricx.conversions.service import create_conversion, list_custom_conversions
 from metricx.models import Connection
 from metricx.sandbox.config import SandboxConfig
 from metricx.sync.service import request_sync
@@ -74,7 +77,7 @@ def column(page: Page, col: str) -> dict[str, str]:
     rows = page.locator("#breakdown tbody tr[data-entity]")
     return {
         rows.nth(i).get_attribute("data-entity") or "": rows.nth(i)
-        .locator(f"td[data-col={col}]")
+        .locator(f'td[data-col="{col}"]')
         .get_attribute("data-value")
         or ""
         for i in range(rows.count())
@@ -82,7 +85,7 @@ def column(page: Page, col: str) -> dict[str, str]:
 
 
 def total(page: Page, col: str) -> Decimal:
-    cell = page.locator(f"#breakdown tfoot tr.total td[data-col={col}]").first
+    cell = page.locator(f'#breakdown tfoot tr.total td[data-col="{col}"]').first
     return Decimal(cell.get_attribute("data-value") or "0")
 
 
@@ -133,4 +136,39 @@ def test_dashboard_reach_and_attribution_choice_match_the_api(
     }
     expect(page.locator("#attribution-mixed")).to_have_count(0)  # fixed windows add up
     shot(page, "21-dashboard-conversions-7d-click")
+
+    # A workspace conversion (the pixel purchase and a synced custom conversion): its columns
+    # and tiles on the page are the query API's figures, under the chosen attribution.
+    with web.runtime.sessions.begin() as s:
+        custom = list_custom_conversions(s, workspace_id=uuid.UUID(ws_id))
+        assert custom, "the sandbox's custom conversions were synced"
+        body = ConversionCreate(
+            name="Sales",
+            action_types=["offsite_conversion.fb_pixel_purchase"],
+            custom_conversion_ids=[custom[0].external_id],
+        )
+        create_conversion(s, workspace_id=uuid.UUID(ws_id), body=body)
+    page.reload()
+    page.select_option("#f-conversion", "Sales")
+    page.wait_for_url("**conversion=Sales**")
+    expect(page.locator("#breakdown thead")).to_contain_text("Cost per Sales")
+    sales = api(
+        page,
+        web,
+        ws_id,
+        preset="last_7d",
+        level="campaign",
+        group_by="entity",
+        attribution="7d_click",
+        conversion="Sales",
+    )
+    counts = {g["group"]: Decimal(g["conversion"]["count"] or "0") for g in sales["groups"]}
+    shown = column(page, "conversion.count")
+    assert {k: Decimal(v or "0") for k, v in shown.items()} == counts
+    assert sum(counts.values()) > 0
+    tile = page.locator('.kpi[data-metric="conversion.count"] .kpi-value').first
+    assert Decimal(tile.get_attribute("data-value") or "0") == Decimal(
+        sales["totals"][0]["conversion"]["count"]
+    )
+    shot(page, "22-dashboard-workspace-conversion")
     assert violations(page) == []

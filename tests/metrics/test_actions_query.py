@@ -4,6 +4,8 @@ conversions; action facts replaced per ad-day by the writer."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -299,3 +301,34 @@ def test_action_types_seen_are_listed_with_names(client: TestClient, db: Session
         got[CUSTOM]["name"] == "Thank-you page" and got[CUSTOM]["custom_conversion_id"] == CUSTOM_ID
     )
     assert got[PURCHASE]["ad_days"] == 2 and got[PURCHASE]["newest_day"] == "2026-03-01"
+
+
+def test_csv_export_flattens_action_and_conversion_columns(client: TestClient, db: Session) -> None:
+    w = World(db, client)
+    client.post(
+        f"/api/v1/workspaces/{w.ws.workspace.id}/conversions",
+        json={"name": "Sales", "action_types": [PURCHASE], "custom_conversion_ids": [CUSTOM_ID]},
+        headers=w.ws.headers,
+    ).raise_for_status()
+    r = client.get(
+        f"/api/v1/workspaces/{w.ws.workspace.id}/metrics/query",
+        params={
+            "start": DAY.isoformat(),
+            "end": DAY.isoformat(),
+            "level": "workspace",
+            "actions": f"{CUSTOM},link_click",
+            "conversion": "Sales",
+            "format": "csv",
+        },
+        headers=w.ws.headers,
+    )
+    assert r.status_code == 200, r.text
+    (row,) = list(csv.DictReader(io.StringIO(r.text)))
+    assert row["bucket"] == "2026-03-01" and row["spend"] == "50.00"
+    assert (row[f"action:{CUSTOM}:count"], row[f"action:{CUSTOM}:value"]) == ("2.00", "80.00")
+    assert row[f"action:{CUSTOM}:cost_per"] == "25.00"
+    assert row["action:link_click:count"] == "88.00" and row["action:link_click:value"] == ""
+    assert (row["conversion_count"], row["conversion_value"]) == ("10.00", "411.50")
+    assert row["conversion_cost_per"] == "5.00"
+    assert float(row["conversion_roas"]) == float(D("411.50")) / 50
+    assert "actions" not in row and "conversion" not in row  # no Python reprs in a cell

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from metricx.facts.actions import AdDayFigures, write_action_facts
 from metricx.metrics.reach import queueing_lock
 from metricx.models import Connection, ConnectionStatus, Entity, Level, Provider
 from tests.factories import KeyedWorkspace, join, make_keyed_workspace, make_user
@@ -142,3 +144,51 @@ def test_attribution_choice_is_kept_in_the_page(client: TestClient, db: Session)
     assert "attribution=7d_click" in html
     unknown = page(client, ws, attribution="nonsense")
     assert re.search(r'<option value="default" selected', unknown)
+
+
+def test_a_workspace_conversion_adds_its_columns_and_tiles(client: TestClient, db: Session) -> None:
+    ws, _, made = world(client, db)
+    plain = page(client, ws)
+    assert 'id="f-conversion"' not in plain  # no conversion defined: no menu
+    made_conv = client.post(
+        f"/api/v1/workspaces/{ws.workspace.id}/conversions",
+        json={"name": "Leads & sales", "action_types": ["lead"], "value_source": "fixed",
+              "fixed_value": "12.50"},
+        headers=ws.headers,
+    )  # fmt: skip
+    assert made_conv.status_code == 201, made_conv.text
+    write_action_facts(
+        db,
+        workspace_id=ws.workspace.id,
+        provider="meta",
+        currency="USD",
+        fetch_id=None,
+        ad_days=[
+            AdDayFigures(
+                external_id=made[3].external_id,
+                day=SINCE,
+                attribution_setting="7d_click",
+                figures=[("lead", "default", Decimal(4), None)],
+            )
+        ],
+    )
+    menu = page(client, ws)
+    assert re.search(r'<option value="Leads &amp; sales"\s*>', menu)
+    html = page(client, ws, conversion="Leads & sales")
+    assert re.search(r'<option value="Leads &amp; sales" selected', html)
+    for label in (
+        "Leads &amp; sales value",
+        "Cost per Leads &amp; sales",
+        "Leads &amp; sales ROAS",
+    ):
+        assert label in html
+    # Campaign 0's ad had 4 leads on 1 May; campaign 1's none (no cost per, no ROAS).
+    assert cells(html, made[1].id, "conversion.count") == ["4.00"]
+    assert cells(html, made[1].id, "conversion.value") == ["50.00"]
+    assert cells(html, made[4].id, "conversion.count") == ["0.00"]
+    assert cells(html, made[4].id, "conversion.cost_per") == [""]
+    assert 'data-metric="conversion.count"' in html
+    assert "conversion=Leads" in html  # kept in the page's links
+    # A name that is not (or no longer) the workspace's is dropped, not an error.
+    unknown = page(client, ws, conversion="Gone")
+    assert "conversion.count" not in unknown

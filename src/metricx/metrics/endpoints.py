@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -133,28 +133,27 @@ def as_json(answer: BaseModel) -> Response:
 
 
 def series_csv(result: MetricQueryResult) -> str:
+    """The series as CSV, one column per figure: action columns (``actions=``) become
+    ``action:<type>:count|value|cost_per``, a workspace conversion ``conversion_<figure>``."""
     names = {g.group: g.name for g in result.groups}
-    buf = io.StringIO()
-    fields = (
-        [
-            "bucket",
-            "group",
-            "name",
-            *[
-                f
-                for f in type(result.series[0]).model_fields
-                if f not in ("bucket", "bucket_utc", "group")
-            ],
-        ]
-        if result.series
-        else ["bucket"]
-    )
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
+    rows: list[dict[str, Any]] = []
+    fields: dict[str, None] = dict.fromkeys(["bucket", "group", "name"])
     for p in result.series:
-        row = p.model_dump()
+        row = p.model_dump(exclude={"bucket_utc"})
         row["name"] = names.get(p.group or "", "")
-        writer.writerow(row)
+        for kind, figures in (row.pop("actions", None) or {}).items():
+            for figure in ("count", "value", "cost_per"):
+                row[f"action:{kind}:{figure}"] = figures[figure]
+        conversion = row.pop("conversion", None)
+        if conversion:
+            for figure in ("count", "value", "cost_per", "roas"):
+                row[f"conversion_{figure}"] = conversion[figure]
+        fields.update(dict.fromkeys(row))
+        rows.append(row)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
     return buf.getvalue()
 
 

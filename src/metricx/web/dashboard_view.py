@@ -181,9 +181,31 @@ def attribution_choices(windows: tuple[str, ...]) -> dict[str, str]:
     }
 
 
-def columns_of(name: str) -> list[tuple[str, str, str]]:
-    """(metric, label, kind) of a column set's columns."""
-    return [(key, *COLUMNS[key]) for key in COLUMN_SETS[name][1]]
+def columns_of(name: str, conversion: str | None = None) -> list[tuple[str, str, str]]:
+    """(metric, label, kind) of a column set's columns, then a workspace conversion's."""
+    chosen = [(key, *COLUMNS[key]) for key in COLUMN_SETS[name][1]]
+    if conversion:
+        chosen += [
+            (f"{CONVERSION}count", conversion, "count"),
+            (f"{CONVERSION}value", f"{conversion} value", "money"),
+            (f"{CONVERSION}cost_per", f"Cost per {conversion}", "money"),
+            (f"{CONVERSION}roas", f"{conversion} ROAS", "multiple"),
+        ]
+    return chosen
+
+
+# The prefix of a workspace conversion's columns: its figures are the row's ``conversion``.
+CONVERSION = "conversion."
+
+
+def column_value(row: Any, key: str) -> Any:
+    """A table cell's value: a row field, or a figure of the row's workspace conversion."""
+    if isinstance(row, dict):
+        return row.get(key)
+    if key.startswith(CONVERSION):
+        figures = getattr(row, "conversion", None)
+        return getattr(figures, key.removeprefix(CONVERSION), None) if figures else None
+    return getattr(row, key, None)
 
 
 @dataclass
@@ -201,6 +223,7 @@ class DashboardFilters:
     adset: uuid.UUID | None = None
     columns: str = "performance"
     attribution: str = "default"
+    conversion: str | None = None  # a workspace conversion's name: its columns are added
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> DashboardFilters:
@@ -223,6 +246,7 @@ class DashboardFilters:
             f.columns = params["columns"]
         if params.get("attribution") in ATTRIBUTIONS:
             f.attribution = params["attribution"]
+        f.conversion = params.get("conversion") or None
         if f.range == "custom":
             f.start, f.end = _custom_dates(params)
         tz = params.get("tz") or None
@@ -253,6 +277,7 @@ class DashboardFilters:
             entity_ids=drill,
             sort=self.sort,
             descending=self.order == "desc",
+            conversion=self.conversion,
         )
 
     def params(self, **changes: Any) -> dict[str, str]:
@@ -268,6 +293,7 @@ class DashboardFilters:
             "adset": self.adset,
             "columns": None if self.columns == "performance" else self.columns,
             "attribution": None if self.attribution == "default" else self.attribution,
+            "conversion": self.conversion,
         }
         if self.range == "custom":
             values.update(start=self.start, end=self.end)

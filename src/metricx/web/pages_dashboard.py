@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from metricx.auth.dependencies import DbSession, RuntimeDep
+from metricx.conversions.service import list_conversions
 from metricx.errors import InvalidInput
 from metricx.metrics.schemas import SORTABLE, Freshness, MetricQueryResult
 from metricx.metrics.service import UnifiedMetricService
@@ -97,6 +98,9 @@ def dashboard(
         filters, problem, status = exc.filters, str(exc), 400
     if filters.attribution not in attribution_choices(runtime.settings.attribution_windows):
         filters.attribution = "default"
+    conversions = [c.name for c in list_conversions(session, workspace_id=ws.workspace.id)]
+    if filters.conversion not in conversions:
+        filters.conversion = None
     if problem is None:
         try:
             result = service.query(ws.workspace, filters.query())
@@ -128,7 +132,8 @@ def dashboard(
         "granularities": GRANULARITIES,
         "levels": LEVELS,
         "metrics": METRICS,
-        "columns": columns_of(filters.columns),
+        "columns": columns_of(filters.columns, filters.conversion),
+        "conversions": conversions,
         "column_sets": COLUMN_SETS,
         "attributions": attribution_choices(runtime.settings.attribution_windows),
         "sortable": SORTABLE_COLUMNS,

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from metricx.web import formatting
+from metricx.web.dashboard_view import column_value
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -29,6 +30,7 @@ templates.filters.update(
     ago=formatting.ago,
     in_=formatting.in_,
     local_time=formatting.local_time,
+    column=column_value,
 )
 
 
