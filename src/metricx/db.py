@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.errors import _WaitTimeout as WaitTimeout  # what psycopg's timed wait raises
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -203,6 +204,10 @@ def _apply_request_budget(
 ) -> None:
     budget = _BUDGET.get()
     if budget is None or not budget.open:
+        return
+    if cursor.connection.info.transaction_status == TransactionStatus.INERROR:
+        # A failed statement inside a savepoint: the ROLLBACK TO SAVEPOINT that follows is the
+        # only statement PostgreSQL accepts, so no SET may go before it.
         return
     remaining = budget.remaining_ms()
     if remaining <= 0:

@@ -16,11 +16,13 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from structlog.testing import capture_logs
 
 from metricx.app import create_app
 from metricx.auth.cookies import SESSION_COOKIE
-from metricx.db import libpq_url
+from metricx.db import libpq_url, request_budget
 from metricx.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
 from tests.reliability.scenarios import wait_for
@@ -229,3 +231,21 @@ def test_request_timeouts_stay_inside_their_transaction(
         libpq = conn.connection.dbapi_connection.info.get_parameters()  # type: ignore[union-attr]
         assert libpq["connect_timeout"] == "5"
         assert libpq["keepalives"] == "1" and libpq["keepalives_idle"] == "30"
+
+
+def test_a_failed_statement_in_a_savepoint_rolls_back_under_a_request_budget(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A request that catches an error inside a savepoint (a job another request queued
+    first) goes on: the budget's SET LOCAL is not sent into the aborted transaction, where
+    PostgreSQL accepts nothing but the ROLLBACK TO SAVEPOINT. Seen as a 500 under load."""
+    runtime = runtime_with(tmp_path, database_url, db_statement_timeout_ms=4321)
+    with request_budget(runtime.settings), runtime.sessions() as session:
+        session.execute(text("CREATE TEMP TABLE once (k int PRIMARY KEY)"))
+        session.execute(text("INSERT INTO once VALUES (1)"))
+        with pytest.raises(IntegrityError), session.begin_nested():
+            session.execute(text("INSERT INTO once VALUES (1)"))
+        assert session.execute(text("SELECT count(*) FROM once")).scalar_one() == 1
+        assert session.execute(text("SHOW statement_timeout")).scalar_one() == "4321ms"
+        session.rollback()
+    runtime.engine.dispose()
