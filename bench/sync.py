@@ -38,7 +38,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +51,11 @@ from metricx.auth.service import create_user
 from metricx.config import Settings
 from metricx.connections.service import add_with_token
 from metricx.db import libpq_url, make_engine, make_sessionmaker, normalize_url, unit_of_work
+from metricx.integrations.meta.action_rows import fetch_custom_conversions
 from metricx.integrations.meta.client import MetaAdsClient
 from metricx.kit.crypto import Cipher
 from metricx.logging import configure_logging
+from metricx.metrics.reach import standard_ranges
 from metricx.migrate import upgrade
 from metricx.models import Connection, Fetch
 from metricx.runtime import Runtime
@@ -128,7 +130,8 @@ def naive_calls(
 ) -> dict[str, Any]:
     """The per-entity approach's calls (the roadmap's "iterate accounts/campaigns/adsets/ads,
     fetch insights per entity") for the same data the sync stores: per ad, daily and hourly
-    rows; per account, campaign and ad set, the daily reach that cannot be derived from ads.
+    rows; per account, campaign and ad set, the daily reach and the reach of each standard
+    range, which cannot be derived from ads; the account's custom conversions.
     Measured on ``sample`` entities of each level and extrapolated."""
     client = MetaAdsClient.from_settings(settings, token)
     campaigns = list(client.iter_campaigns(account))
@@ -157,12 +160,26 @@ def naive_calls(
                     pass
         return (client.stats.calls - before) / max(1, min(sample, len(ids)))
 
+    # The custom conversions named in the actions: one paged listing per account.
+    before = client.stats.calls
+    for _ in fetch_custom_conversions(client, account):
+        pass
+    listing += client.stats.calls - before
+
     per_ad = per_entity("ad", [a["id"] for a in ads], [daily, hours])
     per_adset = per_entity("adset", [a["id"] for a in adsets], [daily])
     per_campaign = per_entity("campaign", [c["id"] for c in campaigns], [daily])
     per_account = per_entity("account", [account], [daily])
+    # Reach over the standard ranges (last 7/14/30 days, this and last week and month) cannot
+    # be summed from days: one call per range for the account, each campaign and each ad set.
+    ranges = len(standard_ranges(date.fromisoformat(until) + timedelta(days=1)))
+    range_reach = ranges * (1 + len(campaigns) + len(adsets))
     insights = (
-        per_ad * len(ads) + per_adset * len(adsets) + per_campaign * len(campaigns) + per_account
+        per_ad * len(ads)
+        + per_adset * len(adsets)
+        + per_campaign * len(campaigns)
+        + per_account
+        + range_reach
     )
     return {
         "campaigns": len(campaigns),
@@ -172,6 +189,7 @@ def naive_calls(
         "insights_calls_per_ad": round(per_ad, 2),
         "insights_calls_per_adset": round(per_adset, 2),
         "insights_calls_per_campaign": round(per_campaign, 2),
+        "range_reach_calls": range_reach,
         "total_calls": round(listing + insights),
         "measured_ads": min(sample, len(ads)),
     }

@@ -153,6 +153,10 @@ def write_action_facts(
             "fetch": fetch_id,
         }
         cur.execute(_RESOLVE_SQL, params)
+        # Temporary tables get no statistics of their own: without them the planner takes the
+        # staged rows for a handful and checks each stored row against all of them (a daily
+        # lookback of 1,000 ads: 40,000 staged rows, 87 s in the DELETE instead of 0.2).
+        cur.execute("ANALYZE metricx_action_stage, metricx_action_ads")
         cur.execute(_DELETE_SQL, params)
         result.deleted = cur.rowcount
         cur.execute(_MERGE_SQL, params)
