@@ -222,6 +222,8 @@ class ActionsView:
         fixed windows, with their ratios again, and the per-type and conversion columns."""
         if bucket in (Bucket.HOUR, Bucket.MINUTE):
             return
+        if self.windows is None and not self.action_types and self.conversion is None:
+            return  # the default attribution and no action column: the points stand as read
         for p in points:
             key = (str(p["bucket"])[:10], p["group"], p["currency"])
             sums = self.points.get(key)
