@@ -152,6 +152,7 @@ def test_dashboard_reach_and_attribution_choice_match_the_api(
     page.select_option("#f-conversion", "Sales")
     page.wait_for_url("**conversion=Sales**")
     expect(page.locator("#breakdown thead")).to_contain_text("Cost per Sales")
+    expect(page.locator("#chart .uplot")).to_have_count(1)  # the swapped panel's chart is drawn
     sales = api(
         page,
         web,

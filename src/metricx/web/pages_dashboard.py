@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from markupsafe import Markup
 
 from metricx.auth.dependencies import DbSession, RuntimeDep
 from metricx.conversions.service import list_conversions
@@ -124,7 +123,7 @@ def dashboard(
         "problem": problem,
         "chart": chart,
         "combined": combined_totals(result) if result else {},
-        "chart_json": Markup(json.dumps(chart.as_json()).replace("</", "<\\/")) if chart else "",
+        "chart_json": json.dumps(chart.as_json()) if chart else "",
         "freshness": latest.freshness,
         "fresh": freshness_summary(latest.freshness),
         "crumbs": breadcrumbs(ws, filters, session, base),

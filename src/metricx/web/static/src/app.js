@@ -36,7 +36,7 @@
     var holder = document.getElementById("chart");
     var source = document.getElementById("chart-data");
     if (!holder || !source || typeof uPlot === "undefined") return;
-    var data = JSON.parse(source.textContent || "{}");
+    var data = JSON.parse(source.getAttribute("data-chart") || "{}");
     if (!data.labels || !data.labels.length) {
       holder.innerHTML = '<p class="muted chart-empty">No data in this range yet.</p>';
       return;
