@@ -282,6 +282,13 @@ def _facts_in(source: dict[str, str], scope: FactScope) -> str:
 FACTS_WORK_MEM = "32MB"
 
 
+def serial_reads(session: Session) -> None:
+    """No parallel workers for this transaction's reads (``SET LOCAL``): a rollup question
+    reads a few thousand rows through an index, and starting workers (tens of ms here, more
+    on a busy server) cost more than they save; the facts path keeps them."""
+    session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+
+
 def allow_fact_sorts(session: Session) -> None:
     """Lets this transaction's fact reads sort in memory (``SET LOCAL``: until it ends)."""
     session.execute(text(f"SET LOCAL work_mem = '{FACTS_WORK_MEM}'"))

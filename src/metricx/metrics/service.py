@@ -345,6 +345,7 @@ class UnifiedMetricService:
                 query.statuses or query.connection_ids
             ):
                 read_level = GroupLevel.WORKSPACE  # totals need no hierarchy: cheapest rows
+            repository.serial_reads(self.session)
             source, zones = repository.rollup_fact_levels(self.session, scope, grains)
             # Daily rollup rows are one per entity, day, zone and source: one series point
             # when the picked sources are daily and one zone's days (or one entity's) answer.
