@@ -9,6 +9,7 @@ import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from html import unescape
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -152,12 +153,20 @@ def test_the_chart_overlays_the_earlier_period_dashed_and_aligned(
     assert earlier["USD"]["values"] == [1.0] * 7  # day n of the period before under day n
     assert earlier["EUR"]["values"] == [3.0] * 7
     assert len(overlaid["labels"]) == 7
+    # Aligned by day in the period, not by the order of the days that have data: 2-14 May
+    # against 19 April-1 May, whose only day with data (1 May, day 13) stays day 13.
+    gap = chart(page(client, ws, start=date(2026, 5, 2), overlay="1"))
+    [usd] = [s for s in gap["series"] if s.get("compare") and s["currency"] == "USD"]
+    assert usd["values"] == [None] * 12 + [1.0]
+    assert len(gap["labels"]) == 13
+    year = chart(page(client, ws, compare="year", overlay="1"))  # a year before, day by day
+    assert [s["values"] for s in year["series"] if s.get("compare")] == [[4.0] * 7]
 
 
 def chart(html: str) -> dict[str, Any]:
-    found = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', html)
+    found = re.search(r'<div id="chart-data" hidden>(.*?)</div>', html)
     assert found
-    data: dict[str, Any] = json.loads(found.group(1))
+    data: dict[str, Any] = json.loads(unescape(found.group(1)))
     return data
 
 

@@ -10,7 +10,7 @@ currency: a tile in USD is compared with the earlier period's USD only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -104,14 +104,28 @@ class Comparison:
                 return change(key, current, column_value(t, key))
         return change(key, current, None)
 
-    def overlay(self, current: ChartData) -> list[dict[str, Any]]:
-        """The earlier period's lines for the chart, aligned with the current ones by
-        position (its first day under the current first day), dashed."""
+    def overlay(self, current: ChartData, current_start: date) -> list[dict[str, Any]]:
+        """The earlier period's lines for the chart, dashed, aligned with the current ones by
+        position in the period: day n (or hour n) of the earlier period under day n of the
+        current one; weeks and months by their order."""
         earlier = chart_data(self.result, current.metric)
+        shift = current_start - self.start
+        where: dict[str, int] = {}  # an earlier bucket -> the current chart's position
+        if self.result.granularity.value in ("day", "hour", "minute"):
+            positions = {_wall(b): i for i, b in enumerate(current.buckets)}
+            for b in earlier.buckets:
+                moved = _shifted(b, shift)
+                if moved in positions:
+                    where[b] = positions[moved]
+        else:
+            where = {b: i for i, b in enumerate(earlier.buckets) if i < len(current.buckets)}
         period = f"{self.start:%-d %b %Y}{DASH_RANGE}{self.end:%-d %b %Y}"
         lines = []
         for s in earlier.series:
-            values = (s["values"] + [None] * len(current.labels))[: len(current.labels)]
+            values: list[float | None] = [None] * len(current.buckets)
+            for b, v in zip(earlier.buckets, s["values"], strict=True):
+                if b in where:
+                    values[where[b]] = v
             lines.append(
                 {
                     "label": f"{s['label']}, {period}",
@@ -121,3 +135,17 @@ class Comparison:
                 }
             )
         return lines
+
+
+def _wall(bucket: str) -> str:
+    """A bucket's date, or its instant's local wall-clock time (without the offset, which
+    a change to or from summer time moves)."""
+    return bucket[:19]
+
+
+def _shifted(bucket: str, shift: timedelta) -> str:
+    """A day (ISO date) or an instant's wall-clock time ``shift`` later: hour n of a day
+    under hour n of the day ``shift`` later."""
+    if len(bucket) == 10:
+        return (date.fromisoformat(bucket) + shift).isoformat()
+    return (datetime.fromisoformat(_wall(bucket)) + shift).isoformat()

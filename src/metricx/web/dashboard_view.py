@@ -345,6 +345,7 @@ class ChartData:
     kind: str
     labels: list[str] = field(default_factory=list)
     series: list[dict[str, Any]] = field(default_factory=list)
+    buckets: list[str] = field(default_factory=list)  # each label's bucket (ISO date or instant)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -384,6 +385,7 @@ def chart_data(result: MetricQueryResult, metric: str) -> ChartData:
     label, kind = METRICS[metric]
     chart = ChartData(metric=metric, label=label, kind=kind)
     buckets = sorted({p.bucket for p in result.series})
+    chart.buckets = buckets
     chart.labels = [axis_label(b, result.granularity.value) for b in buckets]
     by_line: dict[str, dict[str, list[SeriesPoint]]] = defaultdict(lambda: defaultdict(list))
     for p in result.series:

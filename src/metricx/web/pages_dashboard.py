@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from markupsafe import Markup
 
 from metricx.auth.dependencies import DbSession, RuntimeDep
 from metricx.conversions.service import list_conversions
@@ -132,7 +131,7 @@ def dashboard(
     chart = chart_data(result, filters.metric) if result else None
     comparison = compare(service, ws, filters, result) if result else None
     if chart is not None and comparison is not None and filters.overlay:
-        chart.series += comparison.overlay(chart)
+        chart.series += comparison.overlay(chart, result.start)
     context: dict[str, Any] = {
         "ws": ws,
         "viewer": ws.viewer,
@@ -145,7 +144,9 @@ def dashboard(
         "combined": combined_totals(result) if result else {},
         "comparison": comparison,
         "compares": COMPARES,
-        "chart_json": Markup(json.dumps(chart.as_json()).replace("</", "<\\/")) if chart else "",
+        # The chart's data as text the template escapes: an element's text, not a <script>
+        # (htmx drops script elements from what it swaps in, and the chart would vanish).
+        "chart_json": json.dumps(chart.as_json()) if chart else "",
         "freshness": latest.freshness,
         "fresh": freshness_summary(latest.freshness),
         "crumbs": breadcrumbs(ws, filters, session, base),
