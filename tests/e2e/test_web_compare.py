@@ -73,7 +73,7 @@ def tile(page: Page, metric: str, currency: str | None = None) -> tuple[str, str
     card = page.locator(f'.kpi[data-metric="{metric}"]')
     if currency:
         value = card.locator(f'.kpi-value[data-currency="{currency}"]')
-        change = card.locator(f'.kpi-change[data-currency="{currency}"]')
+        change = card.locator(f'.kpi-change[data-of-currency="{currency}"]')
     else:
         value, change = card.locator(".kpi-value"), card.locator(".kpi-change")
     return (
@@ -146,7 +146,7 @@ def test_tiles_compare_with_the_previous_period_as_the_api_and_the_truth_say(
     )
     assert year["totals"] == [] or not Decimal(year["totals"][0]["spend"] or "0")
     expect(
-        page.locator(f'.kpi[data-metric="spend"] .kpi-change[data-currency="{currency}"]')
+        page.locator(f'.kpi[data-metric="spend"] .kpi-change[data-of-currency="{currency}"]')
     ).to_contain_text("no figure before")
     page.reload()  # the choices survive a reload (they are the URL)
     expect(page.locator("#f-compare")).to_have_value("year")

@@ -93,8 +93,8 @@ def changes(html: str, metric: str) -> dict[str, dict[str, str]]:
     assert tile, metric
     found = {}
     for m in re.finditer(r'<div class="kpi-change ([a-z]+) ([a-z]+)" ([^>]*)>', tile.group(1)):
-        attrs = dict(re.findall(r'data-([a-z]+)="([^"]*)"', m.group(3)))
-        found[attrs["currency"]] = {"direction": m.group(1), "tone": m.group(2), **attrs}
+        attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', m.group(3)))
+        found[attrs["of-currency"]] = {"direction": m.group(1), "tone": m.group(2), **attrs}
     return found
 
 
@@ -138,7 +138,14 @@ def test_the_same_period_a_year_before_is_an_option_kept_in_the_url(
     assert eur["previous"] == "" and eur["change"] == "" and "no figure before" in html
     assert '<option value="year" selected>' in html
     assert "compare=year" in html  # the page's links keep the choice
+    overlaid = page(client, ws, overlay="1")
+    assert "checked" in overlaid.split('id="f-overlay"')[1].split(">")[0]
     assert "compare=" not in page(client, ws).split('id="panel"')[1]  # default: not in links
+    odd = page(client, ws, compare="decade", overlay="maybe")  # unknown: the defaults
+    assert (
+        '<option value="previous" selected>' in odd
+        and "checked" not in odd.split('id="f-overlay"')[1].split(">")[0]
+    )
 
 
 def test_the_chart_overlays_the_earlier_period_dashed_and_aligned(

@@ -77,7 +77,10 @@ def breadcrumbs(
 
 
 def compare(
-    service: UnifiedMetricService, ws: WorkspaceView, filters: DashboardFilters, result: Any
+    service: UnifiedMetricService,
+    ws: WorkspaceView,
+    filters: DashboardFilters,
+    result: MetricQueryResult,
 ) -> Comparison | None:
     """The same question over the earlier period (``filters.compare``), from the current
     answer's first and last day; None when that period cannot be asked (the answer says why
@@ -130,7 +133,7 @@ def dashboard(
         filters.start, filters.end = result.start, result.end
     chart = chart_data(result, filters.metric) if result else None
     comparison = compare(service, ws, filters, result) if result else None
-    if chart is not None and comparison is not None and filters.overlay:
+    if result is not None and chart is not None and comparison is not None and filters.overlay:
         chart.series += comparison.overlay(chart, result.start)
     context: dict[str, Any] = {
         "ws": ws,
