@@ -35,12 +35,12 @@ def dashboard_freshness(client: TestClient, db: Session, workspace_id: Any) -> d
 
 
 @pytest.mark.parametrize(
-    ("case", "alerted", "delayed", "state"),
+    ("case", "alerted", "delayed", "state", "no_delivery", "attention"),
     [
-        ("fresh", False, False, "fresh"),
-        ("stale", True, True, "stale"),
-        ("revoked_token", False, True, "blocked"),
-        ("synced_without_delivery", False, False, "fresh"),
+        ("fresh", False, False, "fresh", False, None),
+        ("stale", True, True, "stale", False, None),
+        ("revoked_token", False, True, "blocked", False, "reauth"),
+        ("synced_without_delivery", False, False, "fresh", True, None),
     ],
 )
 def test_the_alert_and_the_dashboard_agree(
@@ -51,6 +51,8 @@ def test_the_alert_and_the_dashboard_agree(
     alerted: bool,
     delayed: bool,
     state: str,
+    no_delivery: bool,
+    attention: str | None,
 ) -> None:
     settings = runtime.settings
     conn, account = connected_account(db)
@@ -86,6 +88,7 @@ def test_the_alert_and_the_dashboard_agree(
 
     assert bool(stale_alerts) is alerted
     assert shown["delayed"] is delayed and shown["state"] == state
+    assert shown["no_delivery"] is no_delivery and shown["attention"] == attention
     assert shown["newest_hour"] is not None  # every case has data; only its age differs
     if case == "revoked_token":  # not stale-alerted: the cause has its own alert
         assert service.list_alerts(db, workspace_id=ws, kind=REAUTH_ALERT)

@@ -86,6 +86,15 @@ class FreshnessState(StrEnum):
     IDLE = "idle"  # behind, but no news is expected (paused, disconnected, disabled account)
 
 
+class Attention(StrEnum):
+    """Why a connection needs a person (see ``ConnectionFreshness.attention``)."""
+
+    REAUTH = "reauth"  # Meta's token is revoked, invalid or expired: reconnect
+    PAUSED = "paused"  # paused in metricx: resume
+    FAILING = "failing"  # its syncs fail: look at the connection, reconnect
+    DISCONNECTED = "disconnected"
+
+
 @dataclass(frozen=True)
 class ConnectionFreshness:
     connection_id: uuid.UUID
@@ -148,6 +157,32 @@ class ConnectionFreshness:
     def delayed(self, now: datetime, delayed_after: timedelta = DELAYED_AFTER) -> bool:
         """What the dashboard flags: behind the limit and expected to deliver."""
         return self.state(now, delayed_after) in (FreshnessState.STALE, FreshnessState.BLOCKED)
+
+    def no_delivery(self, now: datetime, delayed_after: timedelta = DELAYED_AFTER) -> bool:
+        """Current, but with no new hour for longer than the limit: its syncs keep succeeding
+        and find nothing newer (campaigns paused, budget spent). Not a delay."""
+        if self.synced_through is None or self.state(now, delayed_after) != FreshnessState.FRESH:
+            return False
+        end = self.newest_end
+        return end is None or now - end >= delayed_after
+
+    def attention(self, now: datetime) -> Attention | None:
+        """What the connection needs from a person, whatever its data's age: a token Meta
+        no longer accepts (reconnect), a pause (resume), failing syncs (look, reconnect)."""
+        if self.status is ConnectionStatus.DISCONNECTED:
+            return Attention.DISCONNECTED
+        if self.status is ConnectionStatus.NEEDS_REAUTH or self.token_status in (
+            TokenStatus.INVALID,
+            TokenStatus.REVOKED,
+        ):
+            return Attention.REAUTH
+        if self.token_expires_at is not None and self.token_expires_at <= now:
+            return Attention.REAUTH
+        if self.status is ConnectionStatus.PAUSED or not self.sync_enabled:
+            return Attention.PAUSED
+        if self.status is ConnectionStatus.ERROR:
+            return Attention.FAILING
+        return None
 
 
 def connection_freshness(

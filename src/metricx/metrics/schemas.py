@@ -258,6 +258,17 @@ class Freshness(BaseModel):
         description="fresh; stale (behind, syncs need a look); blocked (behind, Meta access "
         "lost: reconnect); idle (paused, disconnected or disabled: nothing expected).",
     )
+    no_delivery: bool = Field(
+        default=False,
+        description="Current (its syncs succeed) but no new hour for over 3 hours: the "
+        "account delivered nothing new (paused campaigns, spent budget), not a delay.",
+    )
+    attention: str | None = Field(
+        default=None,
+        description="What the connection needs from a person, whatever its data's age: "
+        "reauth (Meta's token revoked, invalid or expired: reconnect), paused (resume), "
+        "failing (its syncs fail), disconnected; null: nothing.",
+    )
 
 
 class LatestResult(BaseModel):

@@ -618,6 +618,8 @@ class UnifiedMetricService:
                     age_minutes=age,
                     delayed=f.delayed(now),
                     state=f.state(now, DELAYED_AFTER).value,
+                    no_delivery=f.no_delivery(now),
+                    attention=(a.value if (a := f.attention(now)) else None),
                 )
             )
         return LatestResult(timezone=tz, hours=points, freshness=fresh)

@@ -46,6 +46,8 @@ RANGE_PRESETS = {
     "this_month": Preset.THIS_MONTH,
     "last_month": Preset.LAST_MONTH,
 }
+# What the tiles' changes (and the chart's overlay) compare the range with.
+COMPARES = {"previous": "Previous period", "year": "Same period a year before"}
 GRANULARITIES = {"minute": "Minute", "hour": "Hour", "day": "Day", "week": "Week", "month": "Month"}
 LEVELS = {"campaign": "Campaigns", "adset": "Ad sets", "ad": "Ads"}
 
@@ -224,6 +226,8 @@ class DashboardFilters:
     columns: str = "performance"
     attribution: str = "default"
     conversion: str | None = None  # a workspace conversion's name: its columns are added
+    compare: str = "previous"  # the tiles' changes: against COMPARES' period
+    overlay: bool = False  # the chart draws the compared period's series too
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> DashboardFilters:
@@ -247,6 +251,9 @@ class DashboardFilters:
         if params.get("attribution") in ATTRIBUTIONS:
             f.attribution = params["attribution"]
         f.conversion = params.get("conversion") or None
+        if params.get("compare") in COMPARES:
+            f.compare = params["compare"]
+        f.overlay = params.get("overlay") in ("1", "on", "true")
         if f.range == "custom":
             f.start, f.end = _custom_dates(params)
         tz = params.get("tz") or None
@@ -294,6 +301,8 @@ class DashboardFilters:
             "columns": None if self.columns == "performance" else self.columns,
             "attribution": None if self.attribution == "default" else self.attribution,
             "conversion": self.conversion,
+            "compare": None if self.compare == "previous" else self.compare,
+            "overlay": "1" if self.overlay else None,
         }
         if self.range == "custom":
             values.update(start=self.start, end=self.end)
@@ -336,6 +345,7 @@ class ChartData:
     kind: str
     labels: list[str] = field(default_factory=list)
     series: list[dict[str, Any]] = field(default_factory=list)
+    buckets: list[str] = field(default_factory=list)  # each label's bucket (ISO date or instant)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -375,6 +385,7 @@ def chart_data(result: MetricQueryResult, metric: str) -> ChartData:
     label, kind = METRICS[metric]
     chart = ChartData(metric=metric, label=label, kind=kind)
     buckets = sorted({p.bucket for p in result.series})
+    chart.buckets = buckets
     chart.labels = [axis_label(b, result.granularity.value) for b in buckets]
     by_line: dict[str, dict[str, list[SeriesPoint]]] = defaultdict(lambda: defaultdict(list))
     for p in result.series:

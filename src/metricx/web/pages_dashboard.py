@@ -17,8 +17,10 @@ from metricx.metrics.schemas import SORTABLE, Freshness, MetricQueryResult
 from metricx.metrics.service import UnifiedMetricService
 from metricx.web import repository
 from metricx.web.context import PageWorkspace, WorkspaceView
+from metricx.web.dashboard_compare import Comparison, earlier_period, earlier_query
 from metricx.web.dashboard_view import (
     COLUMN_SETS,
+    COMPARES,
     GRANULARITIES,
     LEVELS,
     METRICS,
@@ -74,6 +76,23 @@ def breadcrumbs(
     return crumbs
 
 
+def compare(
+    service: UnifiedMetricService,
+    ws: WorkspaceView,
+    filters: DashboardFilters,
+    result: MetricQueryResult,
+) -> Comparison | None:
+    """The same question over the earlier period (``filters.compare``), from the current
+    answer's first and last day; None when that period cannot be asked (the answer says why
+    on the page: no comparison is shown)."""
+    start, end = earlier_period(result.start, result.end, filters.compare)
+    try:
+        earlier = service.query(ws.workspace, earlier_query(filters.query(), start, end))
+    except InvalidInput:
+        return None
+    return Comparison(filters.compare, COMPARES[filters.compare], start, end, earlier)
+
+
 def freshness_summary(items: list[Freshness]) -> dict[str, Any]:
     synced = [datetime.fromisoformat(f.last_success_at) for f in items if f.last_success_at]
     return {
@@ -113,6 +132,9 @@ def dashboard(
     if result is not None:
         filters.start, filters.end = result.start, result.end
     chart = chart_data(result, filters.metric) if result else None
+    comparison = compare(service, ws, filters, result) if result else None
+    if result is not None and chart is not None and comparison is not None and filters.overlay:
+        chart.series += comparison.overlay(chart, result.start)
     context: dict[str, Any] = {
         "ws": ws,
         "viewer": ws.viewer,
@@ -123,6 +145,8 @@ def dashboard(
         "problem": problem,
         "chart": chart,
         "combined": combined_totals(result) if result else {},
+        "comparison": comparison,
+        "compares": COMPARES,
         "chart_json": json.dumps(chart.as_json()) if chart else "",
         "freshness": latest.freshness,
         "fresh": freshness_summary(latest.freshness),

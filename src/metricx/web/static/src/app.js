@@ -6,6 +6,7 @@
   var COLORS = ["#4f46e5", "#0ea5e9", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6"];
   var SYMBOLS = { USD: "$", EUR: "€", GBP: "£", JPY: "¥", INR: "₹" };
   var charts = [];
+  var LAST_LABEL_ROOM = 48;
 
   function compact(v) {
     if (v == null) return "";
@@ -44,12 +45,22 @@
     var xs = data.labels.map(function (_, i) { return i; });
     var series = [{ label: "Time", value: function (u, i) { return i == null ? "" : data.labels[i]; } }];
     var columns = [xs];
+    // An overlaid earlier period is dashed, in the colour of its currency's current line.
+    var current = data.series.filter(function (s) { return !s.compare; });
+    function colour(s, i) {
+      if (!s.compare) return COLORS[i % COLORS.length];
+      for (var j = 0; j < current.length; j++) {
+        if (current[j].currency === s.currency) return COLORS[j % COLORS.length];
+      }
+      return COLORS[i % COLORS.length];
+    }
     data.series.forEach(function (s, i) {
       series.push({
         label: s.label,
-        stroke: COLORS[i % COLORS.length],
-        width: 2,
-        fill: data.series.length === 1 ? "rgba(79,70,229,0.08)" : undefined,
+        stroke: colour(s, i),
+        width: s.compare ? 1.5 : 2,
+        dash: s.compare ? [6, 4] : undefined,
+        fill: current.length === 1 && !s.compare ? "rgba(79,70,229,0.08)" : undefined,
         points: { show: xs.length < 60 },
         spanGaps: false,
         value: (function (f) { return function (u, v) { return f(v); }; })(formatter(data.kind, s.currency)),
@@ -63,6 +74,8 @@
       height: height,
       series: series,
       cursor: { drag: { x: false, y: false } },
+      // Room on the right for the last x label, centred on the plot's edge ("Tue 1 Dec").
+      padding: [null, LAST_LABEL_ROOM, null, null],
       scales: { x: { time: false } },
       axes: [
         {
@@ -107,6 +120,51 @@
     source.addEventListener("hello", function () { document.body.setAttribute("data-live", "on"); });
   }
 
+  // Relative times ("5 min ago", "newest hour 1 h 5 min old") tick on an open page: each
+  // <time data-relative> is recomputed from its datetime every data-tick-seconds (on the
+  // element holding data-now, the server's clock when it rendered: the page counts from it).
+  var skew = 0;
+  var ticking = null;
+
+  function syncClock() {
+    var holder = document.querySelector("[data-now]");
+    var server = holder ? Date.parse(holder.getAttribute("data-now")) : NaN;
+    skew = isNaN(server) ? 0 : server - Date.now();
+  }
+
+  function relativeText(kind, then, now) {
+    if (kind === "hour-age") {
+      var minutes = Math.floor((now - then - 3600000) / 60000);
+      if (minutes <= 0) return "up to the current hour";
+      return "newest hour " + (minutes >= 60 ? Math.floor(minutes / 60) + " h " : "") + (minutes % 60) + " min old";
+    }
+    var seconds = (now - then) / 1000;
+    if (seconds < 0) return null; // in the future: the server's words stay
+    if (seconds < 60) return "just now";
+    if (seconds < 3600) return Math.floor(seconds / 60) + " min ago";
+    if (seconds < 48 * 3600) return Math.floor(seconds / 3600) + " h ago";
+    return Math.floor(seconds / 86400) + " days ago";
+  }
+
+  function tick() {
+    var now = Date.now() + skew;
+    var times = document.querySelectorAll("time[data-relative]");
+    for (var i = 0; i < times.length; i++) {
+      var then = Date.parse(times[i].getAttribute("datetime"));
+      if (isNaN(then)) continue;
+      var text = relativeText(times[i].getAttribute("data-relative"), then, now);
+      if (text !== null && times[i].textContent !== text) times[i].textContent = text;
+    }
+  }
+
+  function scheduleTick() {
+    clearTimeout(ticking);
+    var holder = document.querySelector("[data-tick-seconds]");
+    if (!holder) return;
+    var seconds = parseFloat(holder.getAttribute("data-tick-seconds")) || 30;
+    ticking = setTimeout(function () { tick(); scheduleTick(); }, seconds * 1000);
+  }
+
   document.addEventListener("change", function (e) {
     var t = e.target;
     if (t && t.hasAttribute && t.hasAttribute("data-autosubmit")) t.form.submit();
@@ -122,10 +180,14 @@
 
   document.addEventListener("htmx:afterSettle", function (e) {
     if (document.getElementById("chart-data")) drawChart();
+    syncClock();
+    scheduleTick();
   });
 
   document.addEventListener("DOMContentLoaded", function () {
     drawChart();
+    syncClock();
+    scheduleTick();
     connectEvents();
     var timer;
     window.addEventListener("resize", function () { clearTimeout(timer); timer = setTimeout(resize, 150); });
