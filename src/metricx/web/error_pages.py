@@ -5,10 +5,12 @@ only a request outside /api/ that asks for HTML gets a page."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from metricx.auth.dependencies import db_session
 from metricx.web.context import Viewer, signed_in
@@ -41,18 +43,15 @@ def sentence(message: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _viewer(request: Request) -> Viewer | None:
-    """Who is looking, if the database can say (an error page never fails on it). Read in
-    the pages' own unit of work (``db_session``, or what replaces it), then let go."""
+@contextmanager
+def _page_session(request: Request) -> Iterator[Session]:
+    """The pages' own unit of work (``db_session``, or what replaces it in tests)."""
     provider = request.app.dependency_overrides.get(db_session, db_session)
+    sessions = provider(request) if inspect.signature(provider).parameters else provider()
     try:
-        sessions = provider(request) if inspect.signature(provider).parameters else provider()
-        try:
-            return signed_in(request, next(sessions))
-        finally:
-            sessions.close()
-    except Exception:
-        return None
+        yield next(sessions)
+    finally:
+        sessions.close()
 
 
 def way_back(viewer: Viewer | None, known: bool) -> tuple[str, str]:
@@ -67,20 +66,17 @@ def way_back(viewer: Viewer | None, known: bool) -> tuple[str, str]:
     return f"/w/{viewer.memberships[0][0].id}", "Back to the dashboard"
 
 
-def error_page(
+def _render(
     request: Request,
     status_code: int,
     message: str,
+    heading: str | None,
+    viewer: Viewer | None,
     *,
-    heading: str | None = None,
-    look_up_viewer: bool = True,
-    headers: Mapping[str, str] | None = None,
+    known: bool,
 ) -> HTMLResponse:
-    """The error page. ``look_up_viewer=False`` renders it without the database (a 500, a
-    database that is down): the button then leads to ``/``."""
-    viewer = _viewer(request) if look_up_viewer else None
-    href, label = way_back(viewer, look_up_viewer)
-    page = render(
+    href, label = way_back(viewer, known)
+    return render(
         request,
         "error.html",
         status_code=status_code,
@@ -93,5 +89,27 @@ def error_page(
         back_href=href,
         back_label=label,
     )
+
+
+def error_page(
+    request: Request,
+    status_code: int,
+    message: str,
+    *,
+    heading: str | None = None,
+    look_up_viewer: bool = True,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """The error page. ``look_up_viewer=False`` renders it without the database (a 500, a
+    database that is down): the button then leads to ``/``."""
+    if look_up_viewer:
+        try:
+            with _page_session(request) as session:  # rendered while the viewer is loaded
+                viewer = signed_in(request, session)
+                page = _render(request, status_code, message, heading, viewer, known=True)
+        except Exception:  # who is looking cannot be told: the page without them
+            page = _render(request, status_code, message, heading, None, known=False)
+    else:
+        page = _render(request, status_code, message, heading, None, known=False)
     page.headers.update(headers or {})
     return page
