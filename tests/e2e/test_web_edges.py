@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from sqlalchemy import update
@@ -146,3 +147,17 @@ def test_step_two_fits_a_phone_and_an_empty_choice_shows_it_again(
         expect(page.locator("#result")).to_have_text("Connected")
     finally:
         context.close()
+
+
+def test_the_live_update_stream_is_not_compressed(page: Page, web: WebServer) -> None:
+    """gzip would hold the events back in its buffer: the SSE stream goes out as it is."""
+    ws_id = sign_in(page, web)
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    url = f"{web.base}/w/{ws_id}/events"
+    with httpx.stream("GET", url, cookies=cookies, headers={"accept-encoding": "gzip"}) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert "content-encoding" not in r.headers
+        assert "event: hello" in next(r.iter_text())
+    page_answer = page.request.get(f"{web.base}/w/{ws_id}", headers={"accept-encoding": "gzip"})
+    assert page_answer.headers["content-encoding"] == "gzip"
