@@ -330,13 +330,13 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
             envelope("validation_error", f"invalid request: body: {problem['reason']}", [problem]),
             status_code=422,
         )
-    if is_page_request(request) and exc.status_code >= 400:
-        message = PAGE_MESSAGES.get(exc.status_code, str(exc.detail))
-        return error_page(request, exc.status_code, message, headers=exc.headers)
     codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
     headers = dict(getattr(exc, "headers", None) or {})
     if exc.status_code == 405:
         headers["Allow"] = ", ".join(allowed_methods(request))
+    if is_page_request(request) and exc.status_code >= 400:
+        message = PAGE_MESSAGES.get(exc.status_code, str(exc.detail))
+        return error_page(request, exc.status_code, message, headers=headers)
     return JSONResponse(
         envelope(codes.get(exc.status_code, "http_error"), str(exc.detail)),
         status_code=exc.status_code,

@@ -42,8 +42,9 @@ def test_a_bad_address_is_a_page_leading_to_the_dashboard(client: TestClient, db
     page = assert_page(client.get("/no/such/page", headers=HTML), 404, "Not found")
     assert way_back(page) == (f"/w/{ws.id}", "Back to the dashboard")
 
-    conns = client.get(f"/w/{ws.id}/connections/not-a-uuid/pause", headers=HTML)
-    assert conns.status_code in (404, 405) and "text/html" in conns.headers["content-type"]
+    wrong_method = client.get(f"/w/{ws.id}/connections/{ws.id}/pause", headers=HTML)
+    assert_page(wrong_method, 405, "Not allowed here")
+    assert wrong_method.headers["allow"] == "POST"
 
 
 def test_a_stranger_is_led_to_sign_in(client: TestClient) -> None:
