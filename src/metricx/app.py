@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,8 +46,8 @@ from metricx.quality import endpoints as quality_endpoints
 from metricx.runtime import Runtime
 from metricx.sync import endpoints as sync_endpoints
 from metricx.web import pages_connect
+from metricx.web.error_pages import error_page
 from metricx.web.routes import is_page_request, mount_web
-from metricx.web.templating import render
 from metricx.workspaces import endpoints as workspace_endpoints
 
 API_PREFIX = "/api/v1"
@@ -193,6 +194,7 @@ class IngestLimitMiddleware:
 
 
 INGEST_SUFFIX = "/metrics/ingest"
+GZIP_MINIMUM_BYTES = 1024
 
 
 # The pages load their scripts and styles from /static only (no inline script, style or event
@@ -283,7 +285,7 @@ async def metricx_error_handler(_request: Request, exc: Exception) -> JSONRespon
     )
 
 
-async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+async def validation_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = [
         {
@@ -295,6 +297,14 @@ async def validation_error_handler(_request: Request, exc: Exception) -> JSONRes
         for err in exc.errors()
     ]
     summary = "; ".join(f"{p['field']}: {p['reason']}" for p in problems[:5])
+    if is_page_request(request):
+        names = ", ".join(dict.fromkeys(str(p["field"]).split(".")[-1] for p in problems[:5]))
+        return error_page(
+            request,
+            422,
+            f"this address or form has a value metricx cannot use ({names}); check it and "
+            "try again",
+        )
     return JSONResponse(
         envelope("validation_error", f"invalid request: {summary}", problems), status_code=422
     )
@@ -305,7 +315,13 @@ async def validation_error_handler(_request: Request, exc: Exception) -> JSONRes
 BODY_PARSE_ERROR = "There was an error parsing the body"
 
 
-async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+PAGE_MESSAGES = {
+    404: "there is no page at this address; it may have moved, or the link is mistyped",
+    405: "this page cannot be used that way; go back and try again",
+}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
         problem = {"field": "body", "location": "body", "reason": "cannot be decoded (send UTF-8 "
@@ -318,6 +334,9 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(getattr(exc, "headers", None) or {})
     if exc.status_code == 405:
         headers["Allow"] = ", ".join(allowed_methods(request))
+    if is_page_request(request) and exc.status_code >= 400:
+        message = PAGE_MESSAGES.get(exc.status_code, str(exc.detail))
+        return error_page(request, exc.status_code, message, headers=headers)
     return JSONResponse(
         envelope(codes.get(exc.status_code, "http_error"), str(exc.detail)),
         status_code=exc.status_code,
@@ -376,18 +395,9 @@ async def database_error_handler(request: Request, exc: Exception) -> Response:
         sqlstate=getattr(orig, "sqlstate", None),
     )
     if is_page_request(request):
-        page = render(
-            request,
-            "error.html",
-            status_code=error.status_code,
-            viewer=None,
-            ws=None,
-            section="",
-            heading="Temporarily unavailable",
-            message=error.message[0].upper() + error.message[1:] + ".",
+        return error_page(
+            request, error.status_code, error.message, look_up_viewer=False, headers=error.headers
         )
-        page.headers.update(error.headers or {})
-        return page
     return JSONResponse(
         envelope(error.code, error.message, error.details),
         status_code=error.status_code,
@@ -395,18 +405,27 @@ async def database_error_handler(request: Request, exc: Exception) -> Response:
     )
 
 
-async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """The 500 answer. Starlette answers it from its outermost layer, outside every
-    middleware, so the security headers and the request id are added here."""
+async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
+    """The 500 answer (a page for a browser, rendered without the database). Starlette answers
+    it from its outermost layer, outside every middleware, so the security headers and the
+    request id are added here."""
     request_id = getattr(request.state, "request_id", "")
     log.error("unhandled error", exc_info=exc, request_id=request_id)
     hsts = request.app.state.runtime.settings.base_url.lower().startswith("https://")
-    headers = {
-        k.decode(): v.decode()
-        for k, v in _security_headers(request.url.path, "application/json", hsts)
-    }
+    page = is_page_request(request)
+    kind = "text/html" if page else "application/json"
+    headers = {k.decode(): v.decode() for k, v in _security_headers(request.url.path, kind, hsts)}
     if request_id:
         headers["x-request-id"] = request_id
+    if page:
+        return error_page(
+            request,
+            500,
+            "something went wrong on our side; it has been logged. Try again in a moment"
+            + (f" (reference {request_id})" if request_id else ""),
+            look_up_viewer=False,
+            headers=headers,
+        )
     return JSONResponse(
         envelope("internal_error", "something went wrong on our side; it has been logged"),
         status_code=500,
@@ -429,6 +448,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(
         SecurityHeadersMiddleware, hsts=runtime.settings.base_url.lower().startswith("https://")
     )
+    # Pages, JSON and static files compressed (not the live-update stream: Starlette leaves
+    # text/event-stream alone); below 1 KB gzip saves less than it costs.
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
     app.add_middleware(RequestIdMiddleware)  # the outermost: it sees every answer
     app.add_exception_handler(MetricxError, metricx_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)

@@ -25,6 +25,7 @@ from metricx.ops.cli import register as register_operations
 from metricx.runtime import (
     Runtime,
     build_runtime,
+    exit_on_sigterm,
     limit_malloc_arenas,
     tune_garbage_collector,
     tune_thread_switching,
@@ -210,6 +211,7 @@ def serve(
 ) -> None:
     """Run the web app and API (uvicorn)."""
     limit_malloc_arenas()  # before any thread allocates
+    exit_on_sigterm()  # before the embedded PostgreSQL may start
     import uvicorn
 
     from metricx import telemetry

@@ -21,7 +21,7 @@ from metricx.jobs.context import set_runtime
 from metricx.logging import configure_logging
 from metricx.migrate import upgrade
 from metricx.models import Workspace
-from metricx.runtime import build_runtime, tune_garbage_collector
+from metricx.runtime import build_runtime, exit_on_sigterm, tune_garbage_collector
 from metricx.sandbox.config import SandboxConfig
 from metricx.sandbox.server import run_in_thread
 from metricx.worker.queue import build_queue
@@ -76,6 +76,7 @@ def demo_settings(host: str, port: int, sandbox_url: str) -> Settings:
 
 def run_demo(*, port: int, host: str, as_json: bool) -> None:
     configure_logging("console", "WARNING")
+    exit_on_sigterm()  # SIGTERM stops the embedded PostgreSQL too, as Ctrl+C does
     sandbox_url, stop_sandbox = run_in_thread(DEMO_SANDBOX)
     settings = demo_settings(host, port, sandbox_url)
     runtime = build_runtime(settings)
@@ -112,7 +113,7 @@ def run_demo(*, port: int, host: str, as_json: bool) -> None:
             f"  password: {login.password}\n  workspace {workspace_id}\n"
             f"  connected through the Meta sandbox ({sandbox_url}): {names}\n"
             "  the first sync is running; the dashboard fills in within a minute.\n"
-            "Ctrl+C stops it."
+            "Ctrl+C (or SIGTERM) stops it, the embedded database included."
         )
 
     try:

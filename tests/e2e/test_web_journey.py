@@ -5,6 +5,7 @@ reconnecting. Screenshots of every page land in test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -205,7 +206,7 @@ def test_sign_in_connect_sync_dashboard_live_drill_disconnect(
     shot(page, "12-disconnected")
 
 
-def test_denied_consent_lands_on_a_clear_message(
+def test_denied_consent_leads_back_to_connections_to_try_again(
     page: Page, web: WebServer, box: MetaSandbox
 ) -> None:
     ws_id = sign_in(page, web)
@@ -213,11 +214,16 @@ def test_denied_consent_lands_on_a_clear_message(
     page.click("#connect-meta")
     page.click("#login-with-meta")
     page.click("#cancel")
-    expect(page.locator("#result")).to_contain_text("not connected")
-    expect(page.locator("main")).to_contain_text("cancelled")
+    # (Meta, and the sandbox, add "#_=_" to the address it sends the browser back to)
+    page.wait_for_url(re.compile(re.escape(f"{web.base}/w/{ws_id}/connections?connect=cancelled")))
+    expect(page.locator("#connect-notice")).to_contain_text("cancelled")
     shot(page, "13-consent-denied")
-    page.click("#back")
-    page.wait_for_url(f"{web.base}/w/{ws_id}")
+    page.click("#connect-again")  # the way to try again: Meta's dialog once more
+    expect(page.locator("#connect-dialog")).to_be_visible()
+    page.click("#login-with-meta")
+    page.click("#grant")
+    page.wait_for_url(f"{web.base}/connect/meta/*")
+    expect(page.locator("input[name=account]").first).to_be_visible()
 
 
 def test_expired_token_says_reconnect_and_reconnecting_fixes_it(

@@ -33,6 +33,9 @@ from metricx.errors import (
 
 router = APIRouter(tags=["oauth"])
 CHOOSE_PAGE = "/connect/meta/{grant_id}"
+# Where a browser that cancelled Meta's dialog lands: its workspace's Connections page, told
+# why (a fixed word, never text from the request), with the way to try again.
+CANCELLED_PAGE = "/w/{workspace_id}/connections?connect=cancelled"
 templates = Environment(
     loader=PackageLoader("metricx.connections", "templates"),
     autoescape=select_autoescape(["html"]),
@@ -126,6 +129,11 @@ def callback(
             user_id=user.id,
             params=dict(request.query_params),
         )
+    except oauth_flow.OAuthDenied as exc:
+        if wants_html(request):
+            target = CANCELLED_PAGE.format(workspace_id=exc.workspace_id)
+            return RedirectResponse(target, status_code=303)
+        return problem(request, exc)
     except MetricxError as exc:
         return problem(request, exc)
     target = CHOOSE_PAGE.format(grant_id=grant.id)

@@ -39,6 +39,17 @@ class OAuthFailed(MetricxError):
     code = "oauth_failed"
 
 
+class OAuthDenied(OAuthFailed):
+    """The person cancelled Meta's dialog (or Meta refused): nothing was connected. Knows the
+    workspace, so a browser can be led back to its Connections page to try again."""
+
+    code = "oauth_denied"
+
+    def __init__(self, message: str, *, workspace_id: uuid.UUID) -> None:
+        super().__init__(message)
+        self.workspace_id = workspace_id
+
+
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=STATE_SALT)
 
@@ -139,11 +150,11 @@ def handle_callback(
     require_admin(session, workspace_id=state.workspace_id, user_id=user_id)
     if params.get("error"):
         reason = params.get("error_reason") or params.get("error")
-        raise OAuthFailed(
+        raise OAuthDenied(
             "Meta did not grant access"
             + (" (you cancelled the dialog)" if reason == "user_denied" else f" ({reason})")
             + "; nothing was connected",
-            code="oauth_denied",
+            workspace_id=state.workspace_id,
         )
     code = params.get("code", "")
     if not code:

@@ -95,13 +95,16 @@ def login_submit(
         if "text/html" not in request.headers.get("accept", ""):
             raise Forbidden(expired, code="csrf_failed")
         error = expired[0].upper() + expired[1:] + "."
-        return _login_form(request, runtime, next=next, status_code=403, error=error)
+        return _login_form(
+            request, runtime, next=next, status_code=403, email=email[:MAX_EMAIL], error=error
+        )
     if len(password) > MAX_PASSWORD or len(email) > MAX_EMAIL:  # never hash a huge value
         return _login_form(
             request,
             runtime,
             next=next,
             status_code=400,
+            email=email[:MAX_EMAIL],
             error="The e-mail or password is too long.",
         )
     attempt = auth_service.authenticate(
@@ -151,7 +154,10 @@ def switch_workspace(
 
 @router.get("/welcome")
 def welcome(request: Request, viewer: PageViewer) -> Response:
-    return render(request, "welcome.html", viewer=viewer, error=None)
+    return render(request, "welcome.html", viewer=viewer, error=None, ws_name="", timezone="UTC")
+
+
+MAX_WORKSPACE_NAME = 200
 
 
 @router.post("/welcome")
@@ -162,13 +168,23 @@ def create_first_workspace(
     name: Annotated[Text, Form()] = "",
     timezone: Annotated[Text, Form()] = "UTC",
 ) -> Response:
-    if not name.strip() or not is_valid_timezone(timezone):
+    problem = None
+    if not name.strip():
+        problem = "Give the workspace a name."
+    elif len(name.strip()) > MAX_WORKSPACE_NAME:
+        problem = f"Keep the name to {MAX_WORKSPACE_NAME} characters."
+    elif not is_valid_timezone(timezone):
+        problem = f"Unknown time zone {timezone!r}: use a name such as Europe/Berlin or UTC."
+    if problem is not None:
+        # What was typed stays in the form, to be corrected rather than typed again.
         return render(
             request,
             "welcome.html",
             status_code=422,
             viewer=viewer,
-            error="Give the workspace a name and a valid time zone.",
+            error=problem,
+            ws_name=name,
+            timezone=timezone,
         )
     ws = create_workspace(session, name=name.strip(), owner_id=viewer.user.id, timezone=timezone)
     return RedirectResponse(f"/w/{ws.id}/connections", status_code=303)

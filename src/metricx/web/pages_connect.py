@@ -15,7 +15,7 @@ from metricx.auth.dependencies import DbSession, RuntimeDep
 from metricx.config import Settings
 from metricx.connections import oauth_flow
 from metricx.connections.oauth_endpoints import CHOOSE_PAGE, problem, render
-from metricx.errors import Forbidden, MetricxError, Unauthorized
+from metricx.errors import Forbidden, InvalidInput, MetricxError, Unauthorized
 from metricx.kit.crypto import same_secret
 from metricx.kit.inputs import Text
 from metricx.models import Connection, User
@@ -50,11 +50,31 @@ def choose_page(grant_id: uuid.UUID, request: Request, session: DbSession) -> Re
         choice = oauth_flow.pending(session, grant_id=grant_id, user_id=user.id)
     except MetricxError as exc:
         return problem(request, exc)
+    return _choose_form(choice, grant_id, csrf)
+
+
+def _choose_form(
+    choice: oauth_flow.PendingChoice,
+    grant_id: uuid.UUID,
+    csrf: str,
+    *,
+    error: str | None = None,
+    ticked: list[str] | None = None,
+) -> Response:
+    """Step 2: the ad accounts of the Meta sign-in to choose from. Shown again with ``error``
+    (and what was ticked) when the choice cannot be used, so Meta's dialog is not needed
+    again."""
+    accounts = choice.accounts
+    if ticked is not None:
+        accounts = [{**a, "preselected": a["id"] in ticked} for a in accounts]
     return render(
         "meta_choose.html",
-        accounts=choice.accounts,
+        status_code=422 if error else 200,
+        accounts=accounts,
         csrf_token=csrf,
         action=CHOOSE_PAGE.format(grant_id=grant_id),
+        cancel_url=f"/w/{choice.grant.workspace_id}/connections",
+        error=error,
     )
 
 
@@ -75,6 +95,13 @@ def choose_submit(
         rows: list[Connection] = oauth_flow.choose(
             session, grant_id=grant_id, user_id=user.id, account_ids=accounts
         )
+    except InvalidInput as exc:  # nothing ticked, or not an account of this sign-in
+        try:
+            choice = oauth_flow.pending(session, grant_id=grant_id, user_id=user.id)
+        except MetricxError as gone:
+            return problem(request, gone)
+        message = exc.message[0].upper() + exc.message[1:] + "."
+        return _choose_form(choice, grant_id, csrf, error=message, ticked=accounts)
     except MetricxError as exc:
         return problem(request, exc)
     start_first_syncs(session, runtime.settings, rows)

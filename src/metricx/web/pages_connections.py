@@ -25,6 +25,11 @@ from metricx.web.templating import is_htmx, render
 router = APIRouter(include_in_schema=False)
 ACTIONS = ("sync", "backfill", "pause", "resume", "disconnect", "sync-entities")
 MAX_BACKFILL_DAYS = 37 * 31  # Meta keeps 37 months of insights
+# ``?connect=`` on the page: how the last round trip through Meta's dialog ended.
+CONNECT_NOTICES = {
+    "cancelled": "Meta's dialog was cancelled, so nothing was connected. "
+    "Connect Meta Ads again whenever you are ready.",
+}
 
 
 def authorize_url(ws: WorkspaceView, connection_id: uuid.UUID | None = None) -> str:
@@ -59,7 +64,11 @@ def _list(
 
 @router.get("/w/{workspace_id}/connections")
 def connections_page(
-    request: Request, ws: PageWorkspace, session: DbSession, runtime: RuntimeDep
+    request: Request,
+    ws: PageWorkspace,
+    session: DbSession,
+    runtime: RuntimeDep,
+    connect: str | None = None,
 ) -> Response:
     if is_htmx(request):
         return _list(request, ws, session, runtime)
@@ -73,6 +82,7 @@ def connections_page(
         cards=cards,
         notice=None,
         notice_tone="ok",
+        connect_notice=CONNECT_NOTICES.get(connect or ""),
         authorize_url=authorize_url,
         meta_configured=bool(runtime.settings.meta_app_id),
         today=date.today(),

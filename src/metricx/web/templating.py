@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -10,9 +9,10 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from metricx.web import formatting
+from metricx.web.assets import STATIC_DIR, asset_url
 from metricx.web.dashboard_view import column_value
 
-STATIC_DIR = Path(__file__).parent / "static"
+__all__ = ["STATIC_DIR", "is_htmx", "render", "templates"]
 
 templates = Environment(
     loader=PackageLoader("metricx.web", "templates"),
@@ -32,6 +32,7 @@ templates.filters.update(
     local_time=formatting.local_time,
     column=column_value,
 )
+templates.globals["asset"] = asset_url
 
 
 def is_htmx(request: Request) -> bool:

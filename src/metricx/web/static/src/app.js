@@ -193,3 +193,77 @@
     window.addEventListener("resize", function () { clearTimeout(timer); timer = setTimeout(resize, 150); });
   });
 })();
+
+// A failed htmx action (an error answer, or no answer at all) swaps nothing into the page:
+// say so in a banner, announced to screen readers (role=alert), until dismissed. The API's
+// JSON error envelope carries the message; the Content-Security-Policy allows no inline
+// style, so the banner is styled by app.css and shown or hidden with the hidden attribute.
+(function () {
+  "use strict";
+  var UNREACHABLE = "metricx could not be reached. Check your connection and try again.";
+
+  function sentence(text) {
+    text = String(text || "").trim();
+    if (!text) return "";
+    text = text.charAt(0).toUpperCase() + text.slice(1);
+    return /[.!?]$/.test(text) ? text : text + ".";
+  }
+
+  function problemOf(xhr) {
+    var error = null;
+    try { error = JSON.parse(xhr.responseText).error; } catch (ignored) { error = null; }
+    var message = sentence(error && error.message);
+    if (!message) {
+      message = xhr.status >= 500
+        ? "Something went wrong on our side (error " + xhr.status + "). Try again in a moment."
+        : "That did not work (error " + xhr.status + "). Reload the page and try again.";
+    }
+    return { message: message, reload: !!error && error.code === "csrf_failed" };
+  }
+
+  function banner() {
+    var box = document.getElementById("action-error");
+    if (box) return box;
+    box = document.createElement("div");
+    box.id = "action-error";
+    box.className = "toast toast-error";
+    box.setAttribute("role", "alert");
+    box.hidden = true;
+    var text = document.createElement("p");
+    text.className = "toast-text";
+    var reload = document.createElement("button");
+    reload.type = "button";
+    reload.className = "btn btn-small toast-reload";
+    reload.textContent = "Reload page";
+    reload.addEventListener("click", function () { window.location.reload(); });
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "icon-btn toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "\u2715";
+    close.addEventListener("click", function () { box.hidden = true; });
+    box.appendChild(text);
+    box.appendChild(reload);
+    box.appendChild(close);
+    document.body.appendChild(box);
+    return box;
+  }
+
+  function show(problem) {
+    var box = banner();
+    box.querySelector(".toast-reload").hidden = !problem.reload;
+    box.querySelector(".toast-text").textContent = problem.message;
+    box.hidden = false;
+  }
+
+  document.addEventListener("htmx:responseError", function (e) {
+    show(problemOf(e.detail.xhr));
+  });
+  document.addEventListener("htmx:sendError", function () {
+    show({ message: UNREACHABLE, reload: false });
+  });
+  document.addEventListener("keydown", function (e) {
+    var box = document.getElementById("action-error");
+    if (e.key === "Escape" && box && !box.hidden) box.hidden = true;
+  });
+})();

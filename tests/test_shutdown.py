@@ -1,0 +1,108 @@
+"""`metricx demo` and `metricx serve` stop cleanly on SIGTERM (what a service manager or a
+container runtime sends), the embedded PostgreSQL included: no server of the data dir is left
+behind. Each test starts the real command on a free port and a data dir of its own."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from metricx.sandbox.server import free_port
+from tests.test_cli import METRICX, base_env, run_json
+
+START_SECONDS = 180
+STOP_SECONDS = 60
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str) -> None:
+    """Until /readyz answers 200; between tries, wait on the process (it may die instead)."""
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        try:
+            code = proc.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            continue
+        pytest.fail(f"metricx exited with {code} before it was ready")
+    pytest.fail(f"{url}/readyz did not answer 200 within {START_SECONDS} s")
+
+
+def postgres_of(pgdata: Path) -> list[psutil.Process]:
+    """The embedded server of this data dir: its postmaster and every child."""
+    pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    postmaster = psutil.Process(pid)
+    return [postmaster, *postmaster.children(recursive=True)]
+
+
+def running(process: psutil.Process) -> bool:
+    """Alive: a process that exited but was not reaped yet (a zombie) is not running."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def stop_and_check(proc: subprocess.Popen[bytes], pgdata: Path) -> None:
+    server = postgres_of(pgdata)
+    assert running(server[0])
+    try:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=STOP_SECONDS)
+        # The exit handler ran `pg_ctl stop -w`: the server is gone when metricx is.
+        alive = [p for p in server if running(p)]
+        assert not alive, f"postgres left running: {[p.pid for p in alive]}"
+        assert not (pgdata / "postmaster.pid").exists()
+        assert code == 0  # a clean exit, not death by the signal (-15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=STOP_SECONDS)
+        for p in server:  # never leak a server, even when the test failed
+            if running(p):
+                p.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
+        psutil.wait_procs([p for p in server if running(p)], timeout=STOP_SECONDS)
+
+
+def test_demo_stops_on_sigterm_with_its_database(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    port = free_port()
+    proc = subprocess.Popen(
+        [METRICX, "demo", "--port", str(port), "--json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(proc, f"http://127.0.0.1:{port}")
+    except BaseException:
+        proc.kill()
+        raise
+    stop_and_check(proc, tmp_path / "data" / "pg")
+
+
+def test_serve_stops_on_sigterm_with_its_database(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    assert run_json(env, "db", "upgrade")["revision"]
+    port = free_port()
+    proc = subprocess.Popen(
+        [METRICX, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(proc, f"http://127.0.0.1:{port}")
+    except BaseException:
+        proc.kill()
+        raise
+    stop_and_check(proc, tmp_path / "data" / "pg")
