@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from metricx.auth.schemas import ApiKeyScope
-from metricx.auth.service import create_api_key
+from metricx.auth.service import MAX_LIVE_API_KEYS, create_api_key
 from metricx.models import ApiKey
 from tests.factories import make_keyed_workspace, make_workspace
 
@@ -76,3 +76,21 @@ def test_read_only_key_cannot_manage_keys(client: TestClient, db: Session) -> No
     r = client.get(f"/api/v1/workspaces/{ws.id}/api-keys", headers=headers)
     assert r.status_code == 403
     assert r.json()["error"]["code"] == "forbidden"
+
+
+def test_a_workspace_holds_at_most_max_live_keys(client: TestClient, db: Session) -> None:
+    mine = make_keyed_workspace(db)  # its first live key
+    for n in range(MAX_LIVE_API_KEYS - 1):
+        create_api_key(db, workspace_id=mine.workspace.id, name=f"k{n}")
+    path = f"/api/v1/workspaces/{mine.workspace.id}/api-keys"
+    refused = client.post(path, json={"name": "one too many"}, headers=mine.headers)
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "too_many_api_keys"
+    assert error["details"] == {"limit": MAX_LIVE_API_KEYS} and "revoke one" in error["message"]
+    keys = client.get(path, headers=mine.headers).json()
+    assert len(keys) == MAX_LIVE_API_KEYS
+    spare = next(k for k in keys if k["name"] == "k0")
+    assert client.delete(f"{path}/{spare['id']}", headers=mine.headers).status_code == 200
+    again = client.post(path, json={"name": "after a revocation"}, headers=mine.headers)
+    assert again.status_code == 201, again.text

@@ -25,6 +25,7 @@ from metricx.auth.schemas import (
     UserRead,
 )
 from metricx.errors import (
+    Conflict,
     ErrorEnvelope,
     Forbidden,
     InvalidInput,
@@ -104,7 +105,7 @@ def me(user: CurrentUser) -> UserRead:
     "/workspaces/{workspace_id}/api-keys",
     status_code=201,
     response_model=ApiKeyCreated,
-    responses=error_responses(Unauthorized, Forbidden, NotFound),
+    responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict),
 )
 def create_api_key(body: ApiKeyCreate, access: WorkspaceAdmin, session: DbSession) -> ApiKeyCreated:
     """Create an API key for this workspace. The key is in this answer only; store it now."""

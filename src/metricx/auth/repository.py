@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -92,6 +92,17 @@ def api_keys_of(session: Session, workspace_id: uuid.UUID) -> list[ApiKey]:
         session.scalars(
             select(ApiKey).where(ApiKey.workspace_id == workspace_id).order_by(ApiKey.created_at)
         )
+    )
+
+
+def live_api_key_count(session: Session, workspace_id: uuid.UUID) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ApiKey)
+            .where(ApiKey.workspace_id == workspace_id, ApiKey.revoked_at.is_(None))
+        )
+        or 0
     )
 
 

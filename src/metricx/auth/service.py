@@ -146,6 +146,11 @@ def end_session(session: Session, *, row: UserSession) -> None:
     row.revoked_at = utcnow()
 
 
+# Live (unrevoked) API keys per workspace: each listing returns them all, and a fuzzing
+# campaign that created thousands made every listing slower than the last.
+MAX_LIVE_API_KEYS = 100
+
+
 @dataclass(frozen=True)
 class NewApiKey:
     key: str
@@ -160,6 +165,12 @@ def create_api_key(
     scopes: list[ApiKeyScope] | None = None,
     created_by: uuid.UUID | None = None,
 ) -> NewApiKey:
+    if repository.live_api_key_count(session, workspace_id) >= MAX_LIVE_API_KEYS:
+        raise Conflict(
+            f"a workspace holds at most {MAX_LIVE_API_KEYS} live API keys: revoke one first",
+            code="too_many_api_keys",
+            details={"limit": MAX_LIVE_API_KEYS},
+        )
     scopes = scopes or list(ApiKeyScope)
     prefix = new_token(6)[:8]
     key = f"{API_KEY_PREFIX}{prefix}_{new_token(32)}"
