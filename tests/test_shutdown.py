@@ -73,11 +73,11 @@ def stop_and_check(proc: subprocess.Popen[bytes], pgdata: Path) -> None:
         psutil.wait_procs([p for p in server if running(p)], timeout=STOP_SECONDS)
 
 
-def test_demo_stops_on_sigterm_with_its_database(tmp_path: Path) -> None:
-    env = base_env(tmp_path)
+def start_ready(env: dict[str, str], command: str, *args: str) -> subprocess.Popen[bytes]:
+    """``metricx <command>`` on a free port, once it answers /readyz."""
     port = free_port()
     proc = subprocess.Popen(
-        [METRICX, "demo", "--port", str(port), "--json"],
+        [METRICX, command, "--port", str(port), *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -87,22 +87,16 @@ def test_demo_stops_on_sigterm_with_its_database(tmp_path: Path) -> None:
     except BaseException:
         proc.kill()
         raise
+    return proc
+
+
+def test_demo_stops_on_sigterm_with_its_database(tmp_path: Path) -> None:
+    proc = start_ready(base_env(tmp_path), "demo", "--json")
     stop_and_check(proc, tmp_path / "data" / "pg")
 
 
 def test_serve_stops_on_sigterm_with_its_database(tmp_path: Path) -> None:
     env = base_env(tmp_path)
     assert run_json(env, "db", "upgrade")["revision"]
-    port = free_port()
-    proc = subprocess.Popen(
-        [METRICX, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(proc, f"http://127.0.0.1:{port}")
-    except BaseException:
-        proc.kill()
-        raise
+    proc = start_ready(env, "serve")
     stop_and_check(proc, tmp_path / "data" / "pg")

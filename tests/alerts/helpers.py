@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from metricx.auth.service import create_api_key
 from metricx.config import Settings
 from metricx.ingest.records import FactInput
 from metricx.ingest.service import upsert_facts
@@ -54,3 +57,15 @@ def ingest_hour(db: Session, settings: Settings, account: Entity, start: datetim
             )
         ],
     )
+
+
+def dashboard_freshness(client: TestClient, db: Session, workspace_id: Any) -> dict[str, Any]:
+    """The workspace's one connection's freshness as /metrics/latest answers it."""
+    key = create_api_key(db, workspace_id=workspace_id).key
+    answer = client.get(
+        f"/api/v1/workspaces/{workspace_id}/metrics/latest",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert answer.status_code == 200, answer.text
+    [item] = answer.json()["freshness"]
+    return dict(item)

@@ -6,7 +6,6 @@ delivered nothing new."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,24 +13,12 @@ from sqlalchemy.orm import Session
 
 from metricx.alerts import service
 from metricx.alerts.evaluation import STALE_ALERT, evaluate
-from metricx.auth.service import create_api_key
 from metricx.connections.service import REAUTH_ALERT, token_invalid
 from metricx.connections.tokens import store_token
 from metricx.models import Fetch, RunStatus
 from metricx.runtime import Runtime
 from metricx.telemetry import _families, add_freshness
-from tests.alerts.helpers import connected_account, hour_ago, ingest_hour
-
-
-def dashboard_freshness(client: TestClient, db: Session, workspace_id: Any) -> dict[str, Any]:
-    key = create_api_key(db, workspace_id=workspace_id).key
-    answer = client.get(
-        f"/api/v1/workspaces/{workspace_id}/metrics/latest",
-        headers={"Authorization": f"Bearer {key}"},
-    )
-    assert answer.status_code == 200, answer.text
-    [item] = answer.json()["freshness"]
-    return dict(item)
+from tests.alerts.helpers import connected_account, dashboard_freshness, hour_ago, ingest_hour
 
 
 @pytest.mark.parametrize(

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from metricx.auth.service import create_api_key
 from metricx.connections.service import token_invalid
 from metricx.connections.tokens import store_token
 from metricx.models import Connection, ConnectionStatus, Fetch, RunStatus, Workspace
 from metricx.runtime import Runtime
-from tests.alerts.helpers import connected_account, hour_ago, ingest_hour
+from tests.alerts.helpers import connected_account, dashboard_freshness, hour_ago, ingest_hour
 from tests.factories import join, make_user
 from tests.web.test_pages import sign_in
 
@@ -44,17 +42,6 @@ def item(html: str, conn: Connection) -> str:
     found = re.search(rf'<li class="fresh-item" data-connection="{conn.id}"(.*?)</li>', html, re.S)
     assert found, html
     return found.group(1)
-
-
-def latest(client: TestClient, db: Session, conn: Connection) -> dict[str, Any]:
-    key = create_api_key(db, workspace_id=conn.workspace_id).key
-    answer = client.get(
-        f"/api/v1/workspaces/{conn.workspace_id}/metrics/latest",
-        headers={"Authorization": f"Bearer {key}"},
-    )
-    assert answer.status_code == 200, answer.text
-    [one] = answer.json()["freshness"]
-    return dict(one)
 
 
 @pytest.mark.parametrize(
@@ -118,7 +105,9 @@ def test_each_connection_state_shows_on_the_dashboard_as_the_api_says(
     else:
         assert "<a " not in shown
 
-    api = latest(client, db, conn)  # the page and the API read one definition
+    api = dashboard_freshness(
+        client, db, conn.workspace_id
+    )  # the page and the API read one definition
     assert api["attention"] == (state if state in ("reauth", "paused", "failing") else None)
     assert api["no_delivery"] is (case == "no_delivery")
     assert api["delayed"] is (case == "delayed")
