@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -16,6 +14,7 @@ from metricx.errors import Forbidden, InvalidInput, NotFound, Unauthorized, erro
 from metricx.kit.inputs import IsoDate, ZoneName
 from metricx.metrics.actions_query import parse_action_types, parse_attribution
 from metricx.metrics.calendar import Preset
+from metricx.metrics.exports import series_csv
 from metricx.metrics.schemas import (
     SORTABLE,
     Bucket,
@@ -130,31 +129,6 @@ def as_json(answer: BaseModel) -> Response:
     returned model on the event loop, which an ad-level series (thousands of points, MBs of
     JSON) held for tens of milliseconds while every other request waited."""
     return Response(answer.model_dump_json(), media_type="application/json")
-
-
-def series_csv(result: MetricQueryResult) -> str:
-    """The series as CSV, one column per figure: action columns (``actions=``) become
-    ``action:<type>:count|value|cost_per``, a workspace conversion ``conversion_<figure>``."""
-    names = {g.group: g.name for g in result.groups}
-    rows: list[dict[str, Any]] = []
-    fields: dict[str, None] = dict.fromkeys(["bucket", "group", "name"])
-    for p in result.series:
-        row = p.model_dump(exclude={"bucket_utc"})
-        row["name"] = names.get(p.group or "", "")
-        for kind, figures in (row.pop("actions", None) or {}).items():
-            for figure in ("count", "value", "cost_per"):
-                row[f"action:{kind}:{figure}"] = figures[figure]
-        conversion = row.pop("conversion", None)
-        if conversion:
-            for figure in ("count", "value", "cost_per", "roas"):
-                row[f"conversion_{figure}"] = conversion[figure]
-        fields.update(dict.fromkeys(row))
-        rows.append(row)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 @router.get(

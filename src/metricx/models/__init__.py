@@ -21,6 +21,7 @@ from metricx.models.notifications import (
 from metricx.models.oauth import OAuthGrant, OAuthState
 from metricx.models.quality import EntityParentSnapshot, QualityFinding
 from metricx.models.reach_ranges import ReachRange
+from metricx.models.saved_views import SavedView
 from metricx.models.sign_in_failures import SignInFailure
 from metricx.models.tokens import Token, TokenStatus
 from metricx.models.users import User, UserSession
@@ -57,6 +58,7 @@ __all__ = [
     "ReachRange",
     "Role",
     "RunStatus",
+    "SavedView",
     "Severity",
     "SignInFailure",
     "Token",

@@ -183,9 +183,29 @@ def attribution_choices(windows: tuple[str, ...]) -> dict[str, str]:
     }
 
 
-def columns_of(name: str, conversion: str | None = None) -> list[tuple[str, str, str]]:
-    """(metric, label, kind) of a column set's columns, then a workspace conversion's."""
-    chosen = [(key, *COLUMNS[key]) for key in COLUMN_SETS[name][1]]
+# The delivery filter, as Ads Manager's: each choice is a set of Meta's effective statuses of
+# the rows the table shows (campaigns, ad sets or ads).
+DELIVERY: dict[str, tuple[str, tuple[str, ...]]] = {
+    "active": ("Active", ("ACTIVE",)),
+    "paused": ("Paused", ("PAUSED", "CAMPAIGN_PAUSED", "ADSET_PAUSED")),
+    "issues": (
+        "Not delivering (issues or review)",
+        ("WITH_ISSUES", "DISAPPROVED", "PENDING_REVIEW", "IN_PROCESS", "PENDING_BILLING_INFO"),
+    ),
+    "archived": ("Archived or deleted", ("ARCHIVED", "DELETED")),
+}
+# A column set of the viewer's own picking (``cols``) rather than a preset.
+CUSTOM = "custom"
+SEARCH_MAX = 100  # characters of a campaign name search
+
+
+def columns_of(
+    name: str, conversion: str | None = None, picked: tuple[str, ...] = ()
+) -> list[tuple[str, str, str]]:
+    """(metric, label, kind) of a column set's columns (or the picked ones, in the picker's
+    order), then a workspace conversion's."""
+    keys = picked if name == CUSTOM and picked else COLUMN_SETS[name][1]
+    chosen = [(key, *COLUMNS[key]) for key in keys]
     if conversion:
         chosen += [
             (f"{CONVERSION}count", conversion, "count"),
@@ -228,6 +248,12 @@ class DashboardFilters:
     conversion: str | None = None  # a workspace conversion's name: its columns are added
     compare: str = "previous"  # the tiles' changes: against COMPARES' period
     overlay: bool = False  # the chart draws the compared period's series too
+    accounts: list[uuid.UUID] = field(default_factory=list)  # connections; none: every one
+    search: str = ""  # campaigns whose name contains it (case-insensitive)
+    delivery: str = ""  # a DELIVERY key; "": any status
+    picked: tuple[str, ...] = ()  # the custom column set (``columns == CUSTOM``)
+    # The campaigns the search found (set by the page): None when there is no search.
+    search_ids: list[uuid.UUID] | None = None
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> DashboardFilters:
@@ -248,6 +274,12 @@ class DashboardFilters:
         f.adset = _uuid(params.get("adset"))
         if params.get("columns") in COLUMN_SETS:
             f.columns = params["columns"]
+        picked = _picked(params.get("cols", ""))
+        if params.get("columns") == CUSTOM and picked:
+            f.columns, f.picked = CUSTOM, picked
+        f.accounts = [u for u in (_uuid(a) for a in params.get("account", "").split(",")) if u]
+        f.search = " ".join(params.get("q", "").split())[:SEARCH_MAX].replace("\x00", "")
+        f.delivery = params.get("status", "") if params.get("status") in DELIVERY else ""
         if params.get("attribution") in ATTRIBUTIONS:
             f.attribution = params["attribution"]
         f.conversion = params.get("conversion") or None
@@ -272,6 +304,8 @@ class DashboardFilters:
 
     def query(self) -> MetricQuery:
         drill = [i for i in (self.adset or self.campaign,) if i is not None]
+        if not drill and self.search_ids:
+            drill = list(self.search_ids)
         return MetricQuery(
             attribution=None if self.attribution == "default" else self.attribution.split(","),
             start=self.start if self.range == "custom" else None,
@@ -285,6 +319,8 @@ class DashboardFilters:
             sort=self.sort,
             descending=self.order == "desc",
             conversion=self.conversion,
+            connection_ids=self.accounts,
+            statuses=list(DELIVERY[self.delivery][1]) if self.delivery else [],
         )
 
     def params(self, **changes: Any) -> dict[str, str]:
@@ -299,6 +335,10 @@ class DashboardFilters:
             "campaign": self.campaign,
             "adset": self.adset,
             "columns": None if self.columns == "performance" else self.columns,
+            "cols": ",".join(self.picked) if self.columns == CUSTOM else None,
+            "account": ",".join(str(a) for a in self.accounts),
+            "q": self.search,
+            "status": self.delivery,
             "attribution": None if self.attribution == "default" else self.attribution,
             "conversion": self.conversion,
             "compare": None if self.compare == "previous" else self.compare,
@@ -311,6 +351,12 @@ class DashboardFilters:
 
     def url(self, base: str, **changes: Any) -> str:
         return f"{base}?{urlencode(self.params(**changes))}"
+
+
+def _picked(value: str) -> tuple[str, ...]:
+    """The known columns of a ``cols`` list, each once, in the picker's order."""
+    asked = set(value.split(","))
+    return tuple(key for key in COLUMNS if key in asked)
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:

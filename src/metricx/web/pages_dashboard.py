@@ -4,23 +4,30 @@ drill-down (campaign -> ad set -> ad) and freshness per account; kept live over 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from metricx.auth.dependencies import DbSession, RuntimeDep
 from metricx.conversions.service import list_conversions
 from metricx.errors import InvalidInput
 from metricx.metrics.schemas import SORTABLE, Freshness, MetricQueryResult
 from metricx.metrics.service import UnifiedMetricService
+from metricx.runtime import Runtime
 from metricx.web import repository
 from metricx.web.context import PageWorkspace, WorkspaceView
 from metricx.web.dashboard_compare import Comparison, earlier_period, earlier_query
 from metricx.web.dashboard_view import (
     COLUMN_SETS,
+    COLUMNS,
     COMPARES,
+    CUSTOM,
+    DELIVERY,
     GRANULARITIES,
     LEVELS,
     METRICS,
@@ -101,17 +108,41 @@ def freshness_summary(items: list[Freshness]) -> dict[str, Any]:
     }
 
 
-@router.get("/w/{workspace_id}")
-def dashboard(
-    request: Request, ws: PageWorkspace, session: DbSession, runtime: RuntimeDep
-) -> Response:
-    base = f"/w/{ws.workspace.id}"
-    service = UnifiedMetricService(session, clock=runtime.clock)
+def page_params(request: Request) -> dict[str, str]:
+    """The page's query parameters; the column picker's ticked boxes (``col``, repeated)
+    become one ``cols`` list."""
+    params = dict(request.query_params)
+    picked = request.query_params.getlist("col")
+    if picked:
+        params["cols"] = ",".join(picked)
+    return params
+
+
+@dataclass
+class Asked:
+    """The page's question as parsed (and as answered: its zone and days) and its answer."""
+
+    filters: DashboardFilters
+    result: MetricQueryResult | None
+    problem: str | None
+    status: int
+    conversions: list[str]
+
+
+def ask(
+    request: Request,
+    ws: WorkspaceView,
+    session: Session,
+    runtime: Runtime,
+    service: UnifiedMetricService,
+) -> Asked:
+    """Parses the page's question and asks the query layer; a question it cannot answer
+    gives the reason (``problem``) and no result."""
     result: MetricQueryResult | None = None
     problem = None
     status = 200
     try:
-        filters = DashboardFilters.parse(dict(request.query_params))
+        filters = DashboardFilters.parse(page_params(request))
     except InvalidTimezone as exc:
         filters, problem, status = exc.filters, str(exc), 400
     if filters.attribution not in attribution_choices(runtime.settings.attribution_windows):
@@ -119,22 +150,45 @@ def dashboard(
     conversions = [c.name for c in list_conversions(session, workspace_id=ws.workspace.id)]
     if filters.conversion not in conversions:
         filters.conversion = None
+    known = repository.connection_names(session, ws.workspace.id)
+    filters.accounts = [a for a in filters.accounts if a in known]
+    if filters.search:
+        filters.search_ids = repository.campaigns_matching(
+            session, ws.workspace.id, filters.search, filters.accounts
+        )
+        if not filters.search_ids and problem is None:
+            problem = f"No campaign's name contains \u201c{filters.search}\u201d."
     if problem is None:
         try:
             result = service.query(ws.workspace, filters.query())
         except InvalidInput as exc:
             problem = exc.message[0].upper() + exc.message[1:] + "."
             status = 400
+    if result is not None:
+        filters.start, filters.end = result.start, result.end
+    return Asked(filters, result, problem, status, conversions)
+
+
+@router.get("/w/{workspace_id}")
+def dashboard(
+    request: Request, ws: PageWorkspace, session: DbSession, runtime: RuntimeDep
+) -> Response:
+    base = f"/w/{ws.workspace.id}"
+    service = UnifiedMetricService(session, clock=runtime.clock)
+    asked = ask(request, ws, session, runtime, service)
+    filters, result = asked.filters, asked.result
+    # The question as asked (a saved view's and the downloads' URL), before the answer's
+    # zone is filled in.
+    query_string = urlencode(filters.params())
     latest = service.latest(ws.workspace, hours=1, timezone=filters.timezone)
     # What the answer covers: its zone for hours, and its first and last day (a preset falls
     # on each account's own dates).
     filters.timezone = result.timezone if result else latest.timezone
-    if result is not None:
-        filters.start, filters.end = result.start, result.end
     chart = chart_data(result, filters.metric) if result else None
     comparison = compare(service, ws, filters, result) if result else None
     if result is not None and chart is not None and comparison is not None and filters.overlay:
         chart.series += comparison.overlay(chart, result.start)
+    accounts = repository.connection_names(session, ws.workspace.id)
     context: dict[str, Any] = {
         "ws": ws,
         "viewer": ws.viewer,
@@ -142,7 +196,7 @@ def dashboard(
         "f": filters,
         "base": base,
         "result": result,
-        "problem": problem,
+        "problem": asked.problem,
         "chart": chart,
         "combined": combined_totals(result) if result else {},
         "comparison": comparison,
@@ -155,10 +209,16 @@ def dashboard(
         "granularities": GRANULARITIES,
         "levels": LEVELS,
         "metrics": METRICS,
-        "columns": columns_of(filters.columns, filters.conversion),
-        "conversions": conversions,
+        "columns": columns_of(filters.columns, filters.conversion, filters.picked),
+        "all_columns": COLUMNS,
+        "conversions": asked.conversions,
         "column_sets": COLUMN_SETS,
+        "custom_columns": CUSTOM,
         "attributions": attribution_choices(runtime.settings.attribution_windows),
+        "accounts": accounts,
+        "delivery": DELIVERY,
+        "campaign_names": repository.campaign_names(session, ws.workspace.id, filters.accounts),
+        "views": repository.saved_views(session, ws.workspace.id),
         "sortable": SORTABLE_COLUMNS,
         "reach_status": result.reach_status if result else None,
         "attribution_mixed": bool(getattr(result, "attribution_mixed", False)),
@@ -171,7 +231,8 @@ def dashboard(
         "now": datetime.now(UTC),
         "has_connections": bool(latest.freshness),
         "self_url": filters.url(base),
+        "query_string": query_string,
     }
     if is_htmx(request):
-        return render(request, "_dashboard.html", status, **context)
-    return render(request, "dashboard.html", status, **context)
+        return render(request, "_dashboard.html", asked.status, **context)
+    return render(request, "dashboard.html", asked.status, **context)

@@ -9,13 +9,24 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from metricx.errors import MetricxError
-from metricx.web import assets, pages_auth, pages_connections, pages_dashboard, pages_health, sse
+from metricx.web import (
+    assets,
+    pages_auth,
+    pages_connections,
+    pages_dashboard,
+    pages_export,
+    pages_health,
+    pages_views,
+    sse,
+)
 from metricx.web.context import LoginRequired, login_redirect
 from metricx.web.error_pages import error_page, is_page_request
 
 PAGE_ROUTERS = (
     pages_auth.router,
     pages_dashboard.router,
+    pages_export.router,
+    pages_views.router,
     pages_connections.router,
     pages_health.router,
     sse.router,

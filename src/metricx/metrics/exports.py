@@ -1,0 +1,34 @@
+"""An answer as CSV: the series, one column per figure (what ``format=csv`` returns)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from metricx.metrics.schemas import MetricQueryResult
+
+
+def series_csv(result: MetricQueryResult) -> str:
+    """The series as CSV, one column per figure: action columns (``actions=``) become
+    ``action:<type>:count|value|cost_per``, a workspace conversion ``conversion_<figure>``."""
+    names = {g.group: g.name for g in result.groups}
+    rows: list[dict[str, Any]] = []
+    fields: dict[str, None] = dict.fromkeys(["bucket", "group", "name"])
+    for p in result.series:
+        row = p.model_dump(exclude={"bucket_utc"})
+        row["name"] = names.get(p.group or "", "")
+        for kind, figures in (row.pop("actions", None) or {}).items():
+            for figure in ("count", "value", "cost_per"):
+                row[f"action:{kind}:{figure}"] = figures[figure]
+        conversion = row.pop("conversion", None)
+        if conversion:
+            for figure in ("count", "value", "cost_per", "roas"):
+                row[f"conversion_{figure}"] = conversion[figure]
+        fields.update(dict.fromkeys(row))
+        rows.append(row)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
