@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from metricx.models import Connection, ConnectionStatus, Entity, Level, Provider, SavedView
 from tests.factories import KeyedWorkspace, join, make_keyed_workspace, make_user
-from tests.metrics.test_query import entity, fact, ingest
-from tests.web.test_dashboard_columns import cells
+from tests.metrics.test_query import entity, fact, ingest, query
+from tests.web.test_dashboard_columns import cells, store_reach
 from tests.web.test_pages import sign_in
 
-SINCE, UNTIL = date(2026, 5, 1), date(2026, 5, 2)
+SINCE, UNTIL = date(2026, 5, 1), date(2026, 5, 3)  # the days store_reach writes
 # (account, currency, campaign name, effective status, spend per ad-day)
 CAMPAIGNS = (
     ("Shoes", "USD", "Spring sale 50%_off", "ACTIVE", "3.00"),
@@ -75,6 +75,7 @@ def world(client: TestClient, db: Session) -> World:
         camp = entity(db, ws, Level.CAMPAIGN, account, name=name)
         camp.effective_status = status
         adset = entity(db, ws, Level.ADSET, camp)
+        adset.result_type = "link_click" if i % 2 else "offsite_conversion.fb_pixel_purchase"
         ad = entity(db, ws, Level.AD, adset)
         for e in (camp, adset, ad):
             e.connection_id = conn.id
@@ -274,3 +275,39 @@ def test_table_csv_is_exactly_the_table(client: TestClient, db: Session) -> None
     assert sum(Decimal(x["spend"]) for x in lines if x["currency"] == "EUR") == Decimal("12.00")
     bad = client.get(f"{w.base}/export.csv", params={"what": "pdf"})
     assert bad.status_code == 422 and "what" in bad.text
+
+
+def test_a_narrowed_total_has_its_own_reach_and_result_type(
+    client: TestClient, db: Session
+) -> None:
+    """Drilled into one campaign, the total is that campaign's (its reach, its ad sets'
+    result type); narrowed to several campaigns, there is no deduplicated reach to show."""
+    w = world(client, db)
+    shoes = w.connections["Shoes"].id
+    account = w.campaigns["Shoes"]
+    spring, retargeting = w.campaigns["Spring sale 50%_off"], w.campaigns["Retargeting"]
+    store_reach(db, w.ws, account, 900, 2000)
+    store_reach(db, w.ws, spring, 700, 1000)
+    store_reach(db, w.ws, retargeting, 400, 1000)
+
+    def total(html: str, col: str) -> str:
+        row = re.search(r'<tr class="total" data-currency="USD">(.*?)</tr>', html, re.S)
+        assert row
+        [value] = re.findall(rf'data-col="{col}" data-value="([^"]*)"', row.group(1))
+        return value
+
+    account_wide = page(client, w, account=str(shoes))
+    assert total(account_wide, "reach") == "900"
+    assert "Mixed" in account_wide  # its two campaigns count different results
+    drilled = page(client, w, account=str(shoes), campaign=str(spring.id))
+    assert total(drilled, "reach") == "700"
+    assert ">Mixed<" not in drilled
+    one = query(client, w.ws, start=SINCE, end=UNTIL, entity_id=str(spring.id))
+    assert one["totals"][0]["result_type"] == "offsite_conversion.fb_pixel_purchase"
+    both = query(client, w.ws, start=SINCE, end=UNTIL, connection_id=str(shoes))
+    assert both["totals"][0]["result_type"] == "mixed"
+    searched = page(client, w, account=str(shoes), q="r")  # both of the account's campaigns
+    assert total(searched, "reach") == ""
+    assert "reach is not shown for the total of a filtered selection" in searched
+    paused = page(client, w, account=str(shoes), status="paused")
+    assert total(paused, "reach") == ""

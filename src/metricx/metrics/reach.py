@@ -210,6 +210,8 @@ def attach(
     totals: list[dict[str, object]],
     connection_ids: list[uuid.UUID] | None,
     today: date,
+    entity_ids: list[uuid.UUID] | None = None,
+    statuses: bool = False,
 ) -> RangeAnswer:
     """Put Meta's reach and frequency for the range on each group (entities of a level Meta
     reports range reach for) or on the total (one ad account in view); queue the fetch of
@@ -225,9 +227,20 @@ def attach(
         owners = entity_accounts(session, workspace_id, [str(g["group"]) for g in groups])
         targets = [(g, owners.get(str(g["group"]))) for g in groups]
     # The total: the account's own reach when one ad account is in view (people reached by
-    # several accounts cannot be deduplicated across them).
+    # several accounts cannot be deduplicated across them); narrowed to one campaign or ad set
+    # (a drill-down), that one's; narrowed otherwise (several entities, a status), none.
     accounts = workspace_accounts(session, workspace_id, connection_ids)
-    if len(accounts) == 1 and len(totals) == 1:
+    only = entity_accounts(session, workspace_id, entity_ids or [])
+    if entity_ids or statuses:
+        one = next(iter(only.values())) if len(only) == 1 and not statuses else None
+        if one is not None and one.level in REACH_LEVELS and len(totals) == 1:
+            targets.append((totals[0], one))
+        elif totals:
+            notes.append(
+                "reach is not shown for the total of a filtered selection (Meta deduplicates "
+                "people per account, campaign and ad set)"
+            )
+    elif len(accounts) == 1 and len(totals) == 1:
         targets.append((totals[0], accounts[0]))
     elif len(accounts) > 1 and not by_entity:
         notes.append(

@@ -613,6 +613,10 @@ _ADSETS_SQL = """
     FROM entities a LEFT JOIN entities c ON c.id = a.parent_id
     WHERE a.workspace_id = :ws AND a.level = 'adset' AND a.provider = 'meta'
       AND (cardinality(CAST(:connections AS uuid[])) = 0 OR a.connection_id = ANY(:connections))
+      AND (cardinality(CAST(:entities AS uuid[])) = 0 OR a.id = ANY(:entities)
+           OR c.id = ANY(:entities) OR c.parent_id = ANY(:entities)
+           OR EXISTS (SELECT 1 FROM entities ad WHERE ad.parent_id = a.id
+                      AND ad.id = ANY(:entities)))
 """
 
 

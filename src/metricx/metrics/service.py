@@ -573,6 +573,8 @@ class UnifiedMetricService:
             totals=totals,
             connection_ids=query.connection_ids or None,
             today=self.clock().date(),
+            entity_ids=query.entity_ids,
+            statuses=bool(query.statuses),
         )
         notes.extend(answer.notes or ())
         return answer.status

@@ -36,7 +36,12 @@ templates.globals["asset"] = asset_url
 
 
 def is_htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true"
+    """An htmx request for a fragment; a history restore (Back to a page htmx no longer has
+    in its cache) wants the whole page."""
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true" and headers.get("hx-history-restore-request") != "true"
+    )
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -170,6 +170,12 @@
     if (t && t.hasAttribute && t.hasAttribute("data-autosubmit")) t.form.submit();
   });
 
+  // Enter in the filters' search box: its change event already asks (htmx); the form's own
+  // submit would load the whole page on top of it.
+  document.addEventListener("submit", function (e) {
+    if (e.target && e.target.id === "filters" && window.htmx) e.preventDefault();
+  });
+
   document.addEventListener("click", function (e) {
     var opener = e.target.closest && e.target.closest("[data-open-dialog]");
     if (opener) {
