@@ -45,7 +45,7 @@ from metricx.facts import writer as fact_writer
 from metricx.facts.types import FactInput
 from metricx.ingest.service import upsert_facts
 from metricx.kit.crypto import Cipher
-from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
+from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery, SeriesOf
 from metricx.metrics.service import UnifiedMetricService
 from metricx.migrate import upgrade
 from metricx.models import Entity, Level, Provider, User, Workspace
@@ -280,12 +280,15 @@ def time_questions(args: argparse.Namespace, url: str, factory: Any, ws_id: uuid
             granularity=Bucket.HOUR,
             level=GroupLevel.WORKSPACE,
         ),
+        # The dashboard's table and chart: every campaign's totals and one daily line over
+        # them (series=total), as the page asks.
         "30-day daily totals per campaign": MetricQuery(
             start=END - timedelta(days=30),
             end=END - timedelta(days=1),
             granularity=Bucket.DAY,
             level=GroupLevel.CAMPAIGN,
             group_by=GroupBy.ENTITY,
+            series=SeriesOf.TOTAL,
         ),
         "90-day weekly per ad set, top 20": MetricQuery(
             start=END - timedelta(days=90),
@@ -294,6 +297,15 @@ def time_questions(args: argparse.Namespace, url: str, factory: Any, ws_id: uuid
             level=GroupLevel.ADSET,
             group_by=GroupBy.ENTITY,
             limit=20,
+            series=SeriesOf.TOTAL,
+        ),
+        # Not a dashboard question (for reference): every campaign's own daily series.
+        "30-day per campaign, each one's series": MetricQuery(
+            start=END - timedelta(days=30),
+            end=END - timedelta(days=1),
+            granularity=Bucket.DAY,
+            level=GroupLevel.CAMPAIGN,
+            group_by=GroupBy.ENTITY,
         ),
     }
     duck = duckdb_baseline(url, ws_id)
@@ -317,6 +329,8 @@ def http_params(q: MetricQuery) -> dict[str, str]:
     }
     if q.limit is not None:
         params["limit"] = str(q.limit)
+    if q.series is not SeriesOf.GROUP:
+        params["series"] = q.series.value
     return params
 
 
@@ -472,19 +486,34 @@ def duckdb_baseline(url: str, ws_id: uuid.UUID) -> Callable[[str], Any]:
         "FROM facts f JOIN ent ad ON ad.id = f.entity_id JOIN ent s ON s.id = ad.parent"
         " JOIN ent c ON c.id = s.parent WHERE f.granularity = 'day' AND"
     )
-    sqls = {
-        "7-day hourly series (workspace)": f"SELECT date_trunc('hour', event_at), {sums}"
-        f" FROM facts WHERE granularity = 'hour' AND event_at >= {end} - INTERVAL 7 DAY"
-        f" AND event_at < {end} GROUP BY 1",
-        "30-day daily totals per campaign": f"SELECT c.id, date_trunc('day', event_at), {sums}"
-        f" {anc} event_at >= {end} - INTERVAL 30 DAY AND event_at < {end} GROUP BY 1, 2",
-        "90-day weekly per ad set, top 20": f"WITH t AS (SELECT s.id, sum(spend) sp {anc}"
-        f" event_at >= {end} - INTERVAL 90 DAY AND event_at < {end} GROUP BY 1"
-        f" ORDER BY sp DESC LIMIT 20) SELECT s.id, date_trunc('week', event_at), {sums} {anc}"
-        f" s.id IN (SELECT id FROM t) AND event_at >= {end} - INTERVAL 90 DAY"
-        f" AND event_at < {end} GROUP BY 1, 2",
+    span = f"event_at >= {end} - INTERVAL 30 DAY AND event_at < {end}"
+    quarter = f"event_at >= {end} - INTERVAL 90 DAY AND event_at < {end}"
+    sqls: dict[str, list[str]] = {
+        "7-day hourly series (workspace)": [
+            f"SELECT date_trunc('hour', event_at), {sums}"
+            f" FROM facts WHERE granularity = 'hour' AND event_at >= {end} - INTERVAL 7 DAY"
+            f" AND event_at < {end} GROUP BY 1"
+        ],
+        # The same answer as the dashboard's: each campaign's totals and one daily line.
+        "30-day daily totals per campaign": [
+            f"SELECT c.id, {sums} {anc} {span} GROUP BY 1",
+            f"SELECT date_trunc('day', event_at), {sums} FROM facts"
+            f" WHERE granularity = 'day' AND {span} GROUP BY 1",
+        ],
+        "90-day weekly per ad set, top 20": [
+            f"SELECT s.id, {sums} {anc} {quarter} GROUP BY 1 ORDER BY 2 DESC LIMIT 20",
+            f"SELECT date_trunc('week', event_at), {sums} FROM facts"
+            f" WHERE granularity = 'day' AND {quarter} GROUP BY 1",
+        ],
+        "30-day per campaign, each one's series": [
+            f"SELECT c.id, date_trunc('day', event_at), {sums} {anc} {span} GROUP BY 1, 2"
+        ],
     }
-    return lambda name: con.execute(sqls[name]).fetchall()
+
+    def ask(name: str) -> list[Any]:
+        return [con.execute(q).fetchall() for q in sqls[name]]
+
+    return ask
 
 
 if __name__ == "__main__":

@@ -191,6 +191,38 @@ def test_campaigns_roll_up_from_ads_with_top_n(client: TestClient, db: Session) 
     assert out["source"]["fact_level"] == {"meta": "ad:hour"}
 
 
+def test_series_total_is_one_line_over_every_group(client: TestClient, db: Session) -> None:
+    """series=total: the groups' answer with one line over all of them (whatever the limit),
+    equal to the sum of the per-group series; series=none: no series at all."""
+    ws = make_keyed_workspace(db)
+    ads = tree(db, ws, ads_per_set=1, campaigns=3)
+    records = [
+        fact(ad, datetime(2026, 5, d, tzinfo=UTC), "day", spend=f"{i + d}.25")
+        for i, ad in enumerate(ads)
+        for d in (1, 2)
+    ]
+    ingest(client, ws, records)
+    ask = {"start": "2026-05-01", "end": "2026-05-02", "level": "campaign", "group_by": "entity"}
+    per_group = query(client, ws, **ask)
+    total = query(client, ws, **ask, series="total", limit=1)
+    none = query(client, ws, **ask, series="none")
+    assert none["series"] == [] and none["groups"] == per_group["groups"]
+    assert none["totals"] == per_group["totals"]
+    assert len(total["groups"]) == 1 and total["totals"] == per_group["totals"]
+    summed: dict[str, Decimal] = {}
+    for p in per_group["series"]:
+        summed[p["bucket"]] = summed.get(p["bucket"], Decimal(0)) + Decimal(p["spend"])
+    assert {p["bucket"]: Decimal(p["spend"]) for p in total["series"]} == summed
+    assert {p["group"] for p in total["series"]} == {None}
+    assert summed == {"2026-05-01": Decimal("6.75"), "2026-05-02": Decimal("9.75")}
+    bad = client.get(
+        f"/api/v1/workspaces/{ws.workspace.id}/metrics/query",
+        params={**ask, "series": "some"},
+        headers=ws.headers,
+    )
+    assert bad.status_code == 422 and "series" in bad.text
+
+
 def test_daily_buckets_prefer_daily_facts(client: TestClient, db: Session) -> None:
     ws = make_keyed_workspace(db)
     (meta_ad,) = tree(db, ws, ads_per_set=1)

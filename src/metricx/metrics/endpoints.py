@@ -23,6 +23,7 @@ from metricx.metrics.schemas import (
     LatestResult,
     MetricQuery,
     MetricQueryResult,
+    SeriesOf,
 )
 from metricx.metrics.service import UnifiedMetricService
 
@@ -64,6 +65,14 @@ def query_metrics(
     sort: Annotated[str, WithJsonSchema({"type": "string", "enum": [*SORTABLE]})] = "spend",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    series: Annotated[
+        SeriesOf,
+        Query(
+            description="group: a series per group (default); total: one line over every "
+            "group of the selection (per currency, whatever the limit), as a chart of the "
+            "selection draws it; none: no series."
+        ),
+    ] = SeriesOf.GROUP,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
     attribution: Annotated[
         str,
@@ -114,6 +123,7 @@ def query_metrics(
         sort=sort,
         descending=order == "desc",
         limit=limit,
+        series=series,
         attribution=parse_attribution(attribution, runtime.settings.attribution_windows),
         actions=list(parse_action_types(actions)),
         conversion=conversion,

@@ -30,6 +30,15 @@ class GroupBy(StrEnum):
     CONNECTION = "connection"
 
 
+class SeriesOf(StrEnum):
+    """Which series an answer carries: one per group (the default), one line over the
+    groups (per currency: what a chart of the whole selection draws), or none."""
+
+    GROUP = "group"
+    TOTAL = "total"
+    NONE = "none"
+
+
 class GroupLevel(StrEnum):
     WORKSPACE = "workspace"
     ACCOUNT = "account"
@@ -82,6 +91,7 @@ class MetricQuery(BaseModel):
     sort: str = "spend"
     descending: bool = True
     limit: int | None = Field(default=None, ge=1, le=1000)
+    series: SeriesOf = SeriesOf.GROUP
     # Action figures (metrics/actions_query.py): None = Meta's default attribution.
     attribution: list[str] | None = None
     actions: list[str] = Field(default_factory=list)

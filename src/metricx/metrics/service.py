@@ -48,6 +48,7 @@ from metricx.metrics.schemas import (
     MetricQuery,
     MetricQueryResult,
     MetricRow,
+    SeriesOf,
     SeriesPoint,
     trusted,
     trusted_all,
@@ -300,7 +301,7 @@ class UnifiedMetricService:
         cal = calendar_for(self.session, workspace, query, self.clock())
         validate(query, cal)
         if not self.use_cache:
-            return self._query(workspace, query, cal)
+            return self._answer(workspace, query, cal)
         key = (
             workspace.id,
             workspace.timezone,
@@ -315,10 +316,30 @@ class UnifiedMetricService:
             f"|{reach.version(self.session, workspace.id)}"
         )
         return cache.ANSWERS.get_or_compute(
-            key, version, lambda: self._query(workspace, query, cal)
+            key, version, lambda: self._answer(workspace, query, cal)
         )
 
-    def _query(self, workspace: Workspace, query: MetricQuery, cal: Calendar) -> MetricQueryResult:
+    def _answer(self, workspace: Workspace, query: MetricQuery, cal: Calendar) -> MetricQueryResult:
+        """The groups' answer with the series asked for: per group, none, or one line over
+        the groups (the same question ungrouped: its series, read from the cheapest rows,
+        rather than every group's series summed)."""
+        if query.series is SeriesOf.GROUP or query.group_by is GroupBy.NONE:
+            return self._query(workspace, query, cal)
+        answer = self._query(workspace, query, cal, with_series=False)
+        if query.series is SeriesOf.TOTAL:
+            whole = query.model_copy(update={"group_by": GroupBy.NONE, "limit": None})
+            line = self._query(workspace, whole, cal)
+            answer.series = line.series
+        return answer
+
+    def _query(
+        self,
+        workspace: Workspace,
+        query: MetricQuery,
+        cal: Calendar,
+        *,
+        with_series: bool = True,
+    ) -> MetricQueryResult:
         tz = cal.timezone
         lo, hi = cal.instants()
         scope = FactScope(
@@ -412,8 +433,10 @@ class UnifiedMetricService:
         if use_rollups and query.granularity is Bucket.DAY and days_aligned:
             kwargs["exact"] = one_row_per_point(query, read_level, source)
         if points is None:
-            points = series_of(
-                self.session, scope, bucket=query.granularity, groups=chosen, **kwargs
+            points = (
+                series_of(self.session, scope, bucket=query.granularity, groups=chosen, **kwargs)
+                if with_series
+                else []
             )
         acts.adjust_points(points, query.granularity)
         label_buckets(points, query.granularity, tz)
@@ -426,7 +449,7 @@ class UnifiedMetricService:
             for g in groups:  # results that are reach: the reach just found, if any
                 if g["result_type"] is not None and g["result_type"] != MIXED:
                     with_result_type(g, g["result_type"])
-        series = trusted_all(SeriesPoint, points)
+        series = trusted_all(SeriesPoint, points) if with_series else []
         per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
         total_rows = [acts.total(metric_row(per_currency[c])) for c in sorted(per_currency)]
         for t in total_rows:
@@ -537,12 +560,12 @@ class UnifiedMetricService:
         if not found:
             return
         whole: dict[str, int] = {}  # a group's reach over the range: its one day's
+        if one_day:
+            whole = {grp: reach for (_, grp), reach in found.items()}
         for p in points:
             reach = found.get((p["bucket"], p["group"] or ""))
             if reach is not None:
                 p["reach"], p["frequency"] = reach, _share(p["impressions"], reach)
-                if one_day:
-                    whole[p["group"]] = reach
         for g in groups:
             reach = whole.get(g["group"])
             if reach is not None:

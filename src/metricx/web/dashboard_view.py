@@ -21,6 +21,7 @@ from metricx.metrics.schemas import (
     GroupLevel,
     MetricQuery,
     MetricQueryResult,
+    SeriesOf,
     SeriesPoint,
 )
 from metricx.metrics.service import metric_row
@@ -319,6 +320,7 @@ class DashboardFilters:
             sort=self.sort,
             descending=self.order == "desc",
             conversion=self.conversion,
+            series=SeriesOf.TOTAL,  # the chart draws the selection, not each row
             connection_ids=self.accounts,
             statuses=list(DELIVERY[self.delivery][1]) if self.delivery else [],
         )
