@@ -45,11 +45,12 @@ class Conversion:
     missing: set[tuple[str, date]] = field(default_factory=set)
     sources: set[str] = field(default_factory=set)
 
-    def marks(self, origins: set[str] | None) -> dict[str, Any]:
-        """A row's marks: converted when it sums amounts from another currency."""
-        found = sorted(origins or ())
+    def marks(self, currency: str, origins: set[str] | None) -> dict[str, Any]:
+        """A row's marks: converted when it is in the target currency and sums amounts from
+        another; a row left in its own currency (no rate) is not."""
+        found = sorted(origins or {currency})
         return {
-            "converted": any(c != self.target for c in found) and bool(found),
+            "converted": currency == self.target and any(c != currency for c in found),
             "original_currencies": found,
         }
 

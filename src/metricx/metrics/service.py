@@ -418,7 +418,9 @@ class UnifiedMetricService:
         ]
         if converted is not None:
             for g, r in zip(groups, groups_raw, strict=True):
-                g.update(converted.marks(converted.origins.get((r["grp"], r["currency"]))))
+                g.update(
+                    converted.marks(r["currency"], converted.origins.get((r["grp"], r["currency"])))
+                )
         acts.decorate_groups(groups)
         kinds, total_kind = self._result_types(scope, query, source, groups)
         for g in groups:
@@ -463,13 +465,14 @@ class UnifiedMetricService:
             if converted is not None:
                 t.update(
                     converted.marks(
+                        t["currency"],
                         set().union(
                             *(
                                 o
                                 for (_, cur), o in converted.origins.items()
                                 if cur == t["currency"]
                             )
-                        )
+                        ),
                     )
                 )
         notes.extend(acts.notes())
@@ -588,7 +591,7 @@ class UnifiedMetricService:
                     "bucket": p["bucket"],
                     "group": p["group"],
                     **metric_row(p),
-                    **converted.marks(origins),
+                    **converted.marks(p["currency"], origins),
                 }
             )
         return points
