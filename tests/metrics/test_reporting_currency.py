@@ -72,7 +72,7 @@ def _in(target: str, cur: str, day: date, amount: Decimal) -> Decimal | None:
 
 
 def _expected(target: str, figures: dict[str, list[Decimal]]) -> tuple[Decimal, dict[str, D]]:
-    """The converted total (each day's sum rounded to 6 places) and what stays unconverted."""
+    """The converted total (the exact sum rounded to 6 places) and what stays unconverted."""
     total, left = D(0), {}
     for i, day in enumerate(DAYS):
         day_sum = D(0)
@@ -85,8 +85,8 @@ def _expected(target: str, figures: dict[str, list[Decimal]]) -> tuple[Decimal, 
                 left[cur] = left.get(cur, D(0)) + amounts[i]
             else:
                 day_sum += v
-        total += day_sum.quantize(SIX, rounding=ROUND_HALF_UP)
-    return total, left
+        total += day_sum
+    return total.quantize(SIX, rounding=ROUND_HALF_UP), left
 
 
 def test_totals_convert_each_day_at_its_rate_and_say_what_is_missing(
@@ -129,9 +129,8 @@ def test_cross_rates_go_through_the_euro(client: TestClient, db: Session) -> Non
     two_days = {c: v[:2] for c, v in SPEND.items()}
     total = D(0)
     for i, day in enumerate(DAYS[:2]):
-        total += sum(
-            (_in("USD", c, day, v[i]) or D(0) for c, v in two_days.items()), D(0)
-        ).quantize(SIX, rounding=ROUND_HALF_UP)
+        total += sum((_in("USD", c, day, v[i]) or D(0) for c, v in two_days.items()), D(0))
+    total = total.quantize(SIX, rounding=ROUND_HALF_UP)
     assert [(t["currency"], D(t["spend"])) for t in out["totals"]] == [("USD", total)]
     assert out["missing_rates"] == []
     assert [(p["bucket"], D(p["spend"])) for p in out["series"]] == [("2026-11-02", total)]

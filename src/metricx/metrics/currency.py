@@ -9,8 +9,8 @@
 - A (currency, day) without a rate is not converted and nothing is guessed (no previous
   day's rate): its amounts stay in their own currency, in rows of their own, and the answer
   lists the day as missing, so the reporting currency's total says it is incomplete.
-- Converted sums are exact until the end, then rounded half up to 6 decimal places (the
-  facts' own precision).
+- Converted amounts are summed exactly (rows, totals and points each from the exact
+  products), then rounded half up to 6 decimal places (the facts' own precision) to show.
 """
 
 from __future__ import annotations
@@ -67,6 +67,16 @@ class Conversion:
             f"no exchange rate for {shown}{more}: those amounts are not converted (they stay "
             f"in their own currency) and the {self.target} total leaves them out"
         )
+
+
+def rounded(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's converted amounts rounded for showing (sums keep their exact value)."""
+    out = dict(row)
+    for name in _MONEY:
+        v = out.get(name)
+        if isinstance(v, Decimal):
+            out[name] = v.quantize(_PLACES, rounding=ROUND_HALF_UP)
+    return out
 
 
 def target_of(asked: str | None, reporting: str | None) -> str | None:
@@ -152,10 +162,6 @@ def convert(
         _add(acc, values)
         out.point_origins.setdefault(key, set()).add(currency)
         out.origins.setdefault((p["group"], into), set()).add(currency)
-    for acc in sums.values():
-        for name in _MONEY:
-            if acc.get(name) is not None and acc["currency"] == target:
-                acc[name] = acc[name].quantize(_PLACES, rounding=ROUND_HALF_UP)
     out.points = sorted(sums.values(), key=lambda a: (a["bucket"], a["group"] or "", a["currency"]))
     return out
 

@@ -407,9 +407,10 @@ class UnifiedMetricService:
             groups_raw = totals_of(self.session, scope, **kwargs)
         if converted is None:
             acts.adjust_raw(groups_raw)  # a fixed attribution's purchases, leads...
+        shown = currency.rounded if converted is not None else dict
         groups = [
             {
-                **metric_row(r),
+                **metric_row(shown(r)),
                 "group": r["grp"] or "all",
                 "name": r["name"],
                 "level": level.value if query.group_by is GroupBy.ENTITY else None,
@@ -459,7 +460,7 @@ class UnifiedMetricService:
                     with_result_type(g, g["result_type"])
         series = trusted_all(SeriesPoint, points)
         per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
-        total_rows = [acts.total(metric_row(per_currency[c])) for c in sorted(per_currency)]
+        total_rows = [acts.total(metric_row(shown(per_currency[c]))) for c in sorted(per_currency)]
         for t in total_rows:
             with_result_type(t, total_kind)
             if converted is not None:
@@ -590,7 +591,7 @@ class UnifiedMetricService:
                 {
                     "bucket": p["bucket"],
                     "group": p["group"],
-                    **metric_row(p),
+                    **metric_row(currency.rounded(p)),
                     **converted.marks(p["currency"], origins),
                 }
             )

@@ -228,6 +228,7 @@ class DashboardFilters:
     conversion: str | None = None  # a workspace conversion's name: its columns are added
     compare: str = "previous"  # the tiles' changes: against COMPARES' period
     overlay: bool = False  # the chart draws the compared period's series too
+    currency: str = ""  # "": the workspace's reporting currency; "native"; or a code
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> DashboardFilters:
@@ -254,6 +255,7 @@ class DashboardFilters:
         if params.get("compare") in COMPARES:
             f.compare = params["compare"]
         f.overlay = params.get("overlay") in ("1", "on", "true")
+        f.currency = currency_choice(params.get("currency"))
         if f.range == "custom":
             f.start, f.end = _custom_dates(params)
         tz = params.get("tz") or None
@@ -285,6 +287,7 @@ class DashboardFilters:
             sort=self.sort,
             descending=self.order == "desc",
             conversion=self.conversion,
+            currency=self.currency or None,
         )
 
     def params(self, **changes: Any) -> dict[str, str]:
@@ -303,6 +306,7 @@ class DashboardFilters:
             "conversion": self.conversion,
             "compare": None if self.compare == "previous" else self.compare,
             "overlay": "1" if self.overlay else None,
+            "currency": self.currency or None,
         }
         if self.range == "custom":
             values.update(start=self.start, end=self.end)
@@ -311,6 +315,15 @@ class DashboardFilters:
 
     def url(self, base: str, **changes: Any) -> str:
         return f"{base}?{urlencode(self.params(**changes))}"
+
+
+def currency_choice(value: str | None) -> str:
+    """The page's currency parameter: a 3-letter code or ``native``; anything else: ""."""
+    if value == "native" or (
+        value and len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()
+    ):
+        return value
+    return ""
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:

@@ -18,6 +18,7 @@ from metricx.metrics.service import UnifiedMetricService
 from metricx.web import repository
 from metricx.web.context import PageWorkspace, WorkspaceView
 from metricx.web.dashboard_compare import Comparison, earlier_period, earlier_query
+from metricx.web.dashboard_currency import currency_bar
 from metricx.web.dashboard_view import (
     COLUMN_SETS,
     COMPARES,
@@ -171,6 +172,7 @@ def dashboard(
         "now": datetime.now(UTC),
         "has_connections": bool(latest.freshness),
         "self_url": filters.url(base),
+        "fx": currency_bar(result, filters, base, ws.workspace.reporting_currency),
     }
     if is_htmx(request):
         return render(request, "_dashboard.html", status, **context)

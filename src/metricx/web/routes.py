@@ -9,13 +9,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from metricx.errors import MetricxError
-from metricx.web import assets, pages_auth, pages_connections, pages_dashboard, pages_health, sse
+from metricx.web import (
+    assets,
+    dashboard_currency,
+    pages_auth,
+    pages_connections,
+    pages_dashboard,
+    pages_health,
+    sse,
+)
 from metricx.web.context import LoginRequired, login_redirect
 from metricx.web.error_pages import error_page, is_page_request
 
 PAGE_ROUTERS = (
     pages_auth.router,
     pages_dashboard.router,
+    dashboard_currency.router,
     pages_connections.router,
     pages_health.router,
     sse.router,
