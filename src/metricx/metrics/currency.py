@@ -28,6 +28,7 @@ from metricx.metrics.schemas import Bucket
 
 EURO = "EUR"
 NATIVE = "native"  # the query's currency=native: per currency, as without a reporting one
+MISSING_NOTE = "no exchange rate for "  # how the answer's note on missing rates starts
 _PLACES = Decimal("0.000001")
 _ROLLED = registry.rolled()
 _MONEY = frozenset(m.name for m in _ROLLED if m.unit is registry.Unit.MONEY)
@@ -64,7 +65,7 @@ class Conversion:
         shown = ", ".join(f"{m['currency']} on {m['day']}" for m in days[:5])
         more = f" and {len(days) - 5} more" if len(days) > 5 else ""
         return (
-            f"no exchange rate for {shown}{more}: those amounts are not converted (they stay "
+            f"{MISSING_NOTE}{shown}{more}: those amounts are not converted (they stay "
             f"in their own currency) and the {self.target} total leaves them out"
         )
 

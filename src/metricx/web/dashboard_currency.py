@@ -18,6 +18,7 @@ from metricx.auth.dependencies import DbSession
 from metricx.errors import InvalidInput
 from metricx.ingest.currencies import is_known_currency
 from metricx.kit.inputs import Text
+from metricx.metrics.currency import MISSING_NOTE
 from metricx.metrics.schemas import MetricQueryResult
 from metricx.web.context import CsrfViewer, PageWorkspace
 from metricx.web.dashboard_view import DashboardFilters
@@ -74,6 +75,15 @@ def currency_bar(
     )
     bar.choices = list(dict.fromkeys([*COMMON, *in_view]))
     return bar
+
+
+def without_missing_note(result: MetricQueryResult | None) -> MetricQueryResult | None:
+    """The answer without its note on missing rates, which the bar says in full (a copy:
+    answers are shared through the query cache)."""
+    if result is None or not result.missing_rates:
+        return result
+    notes = [n for n in result.notes if not n.startswith(MISSING_NOTE)]
+    return result.model_copy(update={"notes": notes})
 
 
 @router.post("/w/{workspace_id}/reporting-currency")

@@ -18,7 +18,7 @@ from metricx.metrics.service import UnifiedMetricService
 from metricx.web import repository
 from metricx.web.context import PageWorkspace, WorkspaceView
 from metricx.web.dashboard_compare import Comparison, earlier_period, earlier_query
-from metricx.web.dashboard_currency import currency_bar
+from metricx.web.dashboard_currency import currency_bar, without_missing_note
 from metricx.web.dashboard_view import (
     COLUMN_SETS,
     COMPARES,
@@ -126,6 +126,7 @@ def dashboard(
         except InvalidInput as exc:
             problem = exc.message[0].upper() + exc.message[1:] + "."
             status = 400
+    result = without_missing_note(result)
     latest = service.latest(ws.workspace, hours=1, timezone=filters.timezone)
     # What the answer covers: its zone for hours, and its first and last day (a preset falls
     # on each account's own dates).
