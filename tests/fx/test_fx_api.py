@@ -67,13 +67,13 @@ def test_own_rates_come_first_and_stay_in_their_workspace(client: TestClient, db
     )
     r = client.put(
         _url(a),
-        json={"rates": [{"day": "2026-11-02", "currency": "USD", "rate": 2}]},
+        json={"rates": [{"day": "2026-11-02", "currency": "USD", "rate": "2"}]},
         headers=b.headers,
     )
     assert r.status_code == 404
     # The same rate again changes nothing; deleting a's own brings the operator's back.
     assert (
-        _put(client, a, [{"day": "2026-11-02", "currency": "USD", "rate": 1.1}]).json()["changed"]
+        _put(client, a, [{"day": "2026-11-02", "currency": "USD", "rate": "1.1"}]).json()["changed"]
         == 0
     )
     r = client.delete(
@@ -97,6 +97,7 @@ def test_bad_rates_are_refused_with_a_json_error(client: TestClient, db: Session
         {"day": "2026-11-31", "currency": "USD", "rate": "1"},
         {"day": "2026-11-02", "currency": "EUR", "rate": "1.2"},
         {"day": "2026-11-02", "currency": "USD"},
+        {"day": "2026-11-02", "currency": "USD", "rate": 1.05},  # text only: exact
     ):
         r = _put(client, ws, [bad])
         assert r.status_code == 422, (bad, r.text)

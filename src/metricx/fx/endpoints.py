@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from metricx.auth.dependencies import DbSession, WorkspaceAdmin, WorkspaceReader
 from metricx.errors import Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
 from metricx.fx import service
-from metricx.fx.formats import Rate, checked
+from metricx.fx.formats import Rate, checked, parse_rate
 from metricx.fx.schemas import (
     CurrencyCode,
     RateDay,
@@ -80,7 +80,7 @@ def put_rates(body: RatesPut, access: WorkspaceAdmin, session: DbSession) -> Rat
     rates: list[Rate] = []
     for i, r in enumerate(body.rates):
         try:
-            rate = checked(r.day, r.currency, r.rate)
+            rate = checked(r.day, r.currency, parse_rate(r.rate))
         except ValueError as exc:
             raise InvalidInput(str(exc), details={"field": f"rates.{i}.rate"}) from None
         if rate is not None:

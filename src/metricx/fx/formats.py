@@ -77,7 +77,7 @@ def parse_rate(raw: str | Decimal | float | int) -> Decimal:
         raise ValueError(f"rate {str(raw)[:40]!r} is not a number") from None
     if not value.is_finite() or value <= 0 or value >= MAX_RATE:
         raise ValueError(f"rate {str(raw)[:40]!r} must be above 0 and below 1000000000")
-    exponent = value.as_tuple().exponent
+    exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -MAX_PLACES:
         raise ValueError(f"rate {str(raw)[:40]!r} has more than {MAX_PLACES} decimal places")
     return value

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
-from metricx.fx.formats import FIRST_DAY, LAST_DAY, parse_rate
+from metricx.fx.formats import FIRST_DAY, LAST_DAY
 from metricx.kit.inputs import iso_text
 
 CurrencyCode = Annotated[
@@ -26,13 +25,15 @@ def _in_range(day: date) -> date:
 
 
 RateDay = Annotated[date, BeforeValidator(iso_text), AfterValidator(_in_range)]
+# A positive decimal below 10^9 with at most 12 decimal places, as text (exact, like every
+# amount in the API): "1.0512", "161.23", "0.0061".
+RATE_PATTERN = r"^(0*[1-9][0-9]{0,8}(\.[0-9]{1,12})?|0*\.[0-9]{0,11}[1-9]0*)$"
 RateValue = Annotated[
-    Decimal,
-    BeforeValidator(lambda v: parse_rate(v) if isinstance(v, str | int | float) else v),
+    str,
+    StringConstraints(pattern=RATE_PATTERN),
     Field(
-        description="Units of the currency per one euro (the ECB's convention), e.g. "
-        '"1.0512"; positive, below 10^9, at most 12 decimal places.',
-        json_schema_extra={"anyOf": [{"type": "string"}, {"type": "number"}]},
+        description="Units of the currency per one euro (the ECB's convention), as decimal "
+        'text, e.g. "1.0512"; positive, below 10^9, at most 12 decimal places.'
     ),
 ]
 
