@@ -192,3 +192,20 @@ def test_a_later_rate_changes_the_cached_answer(client: TestClient, db: Session)
     ]
     expected = (D("7.50") + D(5) / D("1.08") + D(3000) / D(150)).quantize(SIX)
     assert [D(t["spend"]) for t in after["totals"]] == [expected]
+
+
+def test_hours_convert_at_the_rate_of_their_day(client: TestClient, db: Session) -> None:
+    ws = make_keyed_workspace(db)
+    [ad] = tree(db, ws, ads_per_set=1)
+    late = datetime(2026, 11, 2, 23, tzinfo=UTC)
+    early = datetime(2026, 11, 3, 0, tzinfo=UTC)
+    ingest(client, ws, [fact(ad, late, spend="10.50"), fact(ad, early, spend="21.00")])
+    store(db, [Rate(d, c, r) for (c, d), r in RATES.items()], workspace_id=None, source="api")
+    out = query(
+        client, ws, start="2026-11-02", end="2026-11-03", granularity="hour", currency="EUR"
+    )
+    points = {p["bucket_utc"]: D(p["spend"]) for p in out["series"]}
+    assert points[late.isoformat()] == (D("10.50") / D("1.05")).quantize(SIX)
+    assert points[early.isoformat()] == (D("21.00") / D("1.10")).quantize(SIX)
+    assert [t["converted"] for t in out["totals"]] == [True]
+    assert out["rate_sources"] == ["operator:api"]
