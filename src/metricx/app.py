@@ -36,6 +36,7 @@ from metricx.errors import (
     envelope,
     walk_dependants,
 )
+from metricx.fx import endpoints as fx_endpoints
 from metricx.ingest import endpoints as ingest_endpoints
 from metricx.kit.inputs import NUL, NUL_REASON, nul_in_query
 from metricx.logging import get_logger
@@ -477,6 +478,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(sync_endpoints.router, prefix=API_PREFIX)
     app.include_router(quality_endpoints.router, prefix=API_PREFIX)
     app.include_router(conversion_endpoints.router, prefix=API_PREFIX)
+    app.include_router(fx_endpoints.router, prefix=API_PREFIX)
     telemetry.watch_database(runtime)
     _complete_openapi(app, ingest_endpoints.OPENAPI_SCHEMAS, session_cookie_name(runtime.settings))
     return app

@@ -20,6 +20,7 @@ from metricx.console import (
     runtime_for,
 )
 from metricx.conversions.cli import register as register_conversions
+from metricx.fx.cli import register as register_fx
 from metricx.logging import configure_logging
 from metricx.ops.cli import register as register_operations
 from metricx.runtime import (
@@ -289,6 +290,7 @@ register_connections(app)
 register_operations(app)
 register_sync(app)
 register_conversions(app)
+register_fx(app)
 
 
 def main() -> None:

@@ -232,6 +232,17 @@ class Settings(BaseSettings):
         default=90, description="How far back the daily gap check looks for missing days."
     )
 
+    # Exchange rates (fx/): the reporting currency's daily rates.
+    fx_url: str | None = Field(
+        default=None,
+        description="Where the worker fetches exchange rates every hour (the ECB's "
+        "reference-rate XML or CSV, e.g. its eurofxref-daily.xml; units per one euro). "
+        "Unset: no fetch; rates come from `metricx fx load` and the API.",
+    )
+    fx_timeout_seconds: float = Field(
+        default=30.0, description="Timeout of one fetch of `METRICX_FX_URL`."
+    )
+
     # Operations: metrics, alerts, notifications, retention, doctor.
     worker_metrics_port: int = Field(
         default=0,

@@ -95,6 +95,14 @@ def query_metrics(
         str | None,
         Query(max_length=200, description="A workspace conversion's name: its columns."),
     ] = None,
+    currency: Annotated[
+        str | None,
+        Query(
+            pattern="^([A-Z]{3}|native)$",
+            description="Convert amounts to this currency (ISO 4217), each day at that day's "
+            "rate; native: per currency. Unset: the workspace's reporting currency, if any.",
+        ),
+    ] = None,
 ) -> MetricQueryResult | Response:
     """A time series and totals for a date range (``start``/``end``) or a ``preset``.
 
@@ -106,8 +114,11 @@ def query_metrics(
     ``group_by=entity`` groups by the entities at ``level`` (campaigns, ad
     sets, ads, accounts); ``sort``/``order``/``limit`` give a top-N. Ratios (CTR, CPC, CPM,
     CPA, ROAS, conversion rate, cost per lead) come from summed bases; a zero denominator
-    gives null. Every row has a currency: amounts in different currencies are never added.
-    ``format=csv`` returns the series as CSV."""
+    gives null. Every row has a currency: amounts in different currencies are never added,
+    unless a reporting currency is in force (``currency=``, else the workspace's): then each
+    day's amounts are converted at that day's rate and summed, converted rows are marked,
+    and a currency and day without a rate is listed in ``missing_rates`` and left
+    unconverted (never guessed). ``format=csv`` returns the series as CSV."""
     q = MetricQuery(
         start=start,
         end=end,
@@ -127,6 +138,7 @@ def query_metrics(
         attribution=parse_attribution(attribution, runtime.settings.attribution_windows),
         actions=list(parse_action_types(actions)),
         conversion=conversion,
+        currency=currency,
     )
     result = UnifiedMetricService(session, clock=runtime.clock).query(access.workspace, q)
     if format == "csv":

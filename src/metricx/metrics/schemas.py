@@ -96,6 +96,8 @@ class MetricQuery(BaseModel):
     attribution: list[str] | None = None
     actions: list[str] = Field(default_factory=list)
     conversion: str | None = None
+    # The reporting currency (metrics/currency.py): None = the workspace's; "native" = none.
+    currency: str | None = None
 
 
 class ActionColumn(BaseModel):
@@ -187,6 +189,15 @@ class MetricRow(_RowMeasures):
         description="Under the default attribution: the row's conversions come from ad sets "
         "with different attribution settings (Meta does not aggregate those).",
     )
+    converted: bool | None = Field(
+        default=None,
+        description="With a reporting currency: the row's amounts include amounts converted "
+        "from another currency, each day at that day's rate.",
+    )
+    original_currencies: list[str] | None = Field(
+        default=None,
+        description="With a reporting currency: the currencies the row's amounts were in.",
+    )
 
 
 class SeriesPoint(MetricRow):
@@ -250,6 +261,27 @@ class MetricQueryResult(BaseModel):
         default=False,
         description="Under the default attribution, some total mixes attribution settings.",
     )
+    reporting_currency: str | None = Field(
+        default=None,
+        description="The currency amounts were converted to (the question's `currency`, else "
+        "the workspace's reporting currency); null: per currency, never added up.",
+    )
+    missing_rates: list[MissingRate] = Field(
+        default_factory=list,
+        description="Currencies and days without an exchange rate: their amounts are not "
+        "converted (they stay in rows of their own currency), so the reporting currency's "
+        "total is incomplete.",
+    )
+    rate_sources: list[str] = Field(
+        default_factory=list,
+        description="Where the rates used came from: scope:source, e.g. operator:file, "
+        "operator:fetch, workspace:api.",
+    )
+
+
+class MissingRate(BaseModel):
+    currency: str
+    day: date
 
 
 class Freshness(BaseModel):

@@ -28,9 +28,10 @@ from sqlalchemy.orm import Session
 
 from metricx.errors import InvalidInput
 from metricx.facts import measures as registry
+from metricx.fx import service as fx
 from metricx.integrations.meta import results as results_map
 from metricx.kit.tz import is_valid_timezone
-from metricx.metrics import actions_query, cache, reach, repository
+from metricx.metrics import actions_query, cache, currency, reach, repository
 from metricx.metrics.calendar import WEEKDAYS, DayWindow, instants, resolve
 from metricx.metrics.freshness import DELAYED_AFTER, connection_freshness
 from metricx.metrics.repository import FactScope
@@ -48,6 +49,7 @@ from metricx.metrics.schemas import (
     MetricQuery,
     MetricQueryResult,
     MetricRow,
+    MissingRate,
     SeriesOf,
     SeriesPoint,
     trusted,
@@ -306,6 +308,7 @@ class UnifiedMetricService:
             workspace.id,
             workspace.timezone,
             workspace.week_start,
+            workspace.reporting_currency,
             self.use_rollups,
             query.model_dump_json(),
             cal,
@@ -315,6 +318,12 @@ class UnifiedMetricService:
             f"{cache.write_version(self.session, workspace.id)}"
             f"|{reach.version(self.session, workspace.id)}"
         )
+        if currency.target_of(query.currency, workspace.reporting_currency):
+            # A rate loaded or changed since makes a new version too.
+            day = timedelta(days=1)
+            version += "|" + fx.version(
+                self.session, workspace.id, start=cal.start - day, end=cal.end + day
+            )
         return cache.ANSWERS.get_or_compute(
             key, version, lambda: self._answer(workspace, query, cal)
         )
@@ -394,7 +403,21 @@ class UnifiedMetricService:
             "grain": grain,
         }
         points: list[dict[str, Any]] | None = None
-        if not use_rollups and self.use_rollups and query.limit is None:
+        acts = actions_query.view_for(self.session, scope, query, read_level)
+        target = currency.target_of(query.currency, workspace.reporting_currency)
+        if target is not None and (query.actions or query.conversion):
+            notes.append(
+                f"action and conversion columns are per currency: the answer is not converted "
+                f"to {target}"
+            )
+            target = None
+        converted: currency.Conversion | None = None
+        if target is not None:
+            converted = self._convert(scope, query, target, series_of, kwargs, acts)
+            groups_raw = repository.totals_of_series(
+                self.session, converted.points, by_entity=query.group_by is GroupBy.ENTITY
+            )
+        elif not use_rollups and self.use_rollups and query.limit is None:
             # Every group's series is wanted: one read of the facts gives the series, and
             # the totals are summed from it (a second read cost as much as the first).
             points = series_of(self.session, scope, bucket=query.granularity, **kwargs)
@@ -403,17 +426,23 @@ class UnifiedMetricService:
             )
         else:
             groups_raw = totals_of(self.session, scope, **kwargs)
-        acts = actions_query.view_for(self.session, scope, query, read_level)
-        acts.adjust_raw(groups_raw)  # a fixed attribution's purchases, leads...
+        if converted is None:
+            acts.adjust_raw(groups_raw)  # a fixed attribution's purchases, leads...
+        shown = currency.rounded if converted is not None else dict
         groups = [
             {
-                **metric_row(r),
+                **metric_row(shown(r)),
                 "group": r["grp"] or "all",
                 "name": r["name"],
                 "level": level.value if query.group_by is GroupBy.ENTITY else None,
             }
             for r in groups_raw
         ]
+        if converted is not None:
+            for g, r in zip(groups, groups_raw, strict=True):
+                g.update(
+                    converted.marks(r["currency"], converted.origins.get((r["grp"], r["currency"])))
+                )
         acts.decorate_groups(groups)
         kinds, total_kind = self._result_types(scope, query, source, groups)
         for g in groups:
@@ -432,13 +461,16 @@ class UnifiedMetricService:
                 chosen = [g["group"] for g in groups]
         if use_rollups and query.granularity is Bucket.DAY and days_aligned:
             kwargs["exact"] = one_row_per_point(query, read_level, source)
-        if points is None:
+        if converted is not None:
+            points = self._converted_points(converted, chosen) if with_series else []
+        elif points is None:
             points = (
                 series_of(self.session, scope, bucket=query.granularity, groups=chosen, **kwargs)
                 if with_series
                 else []
             )
-        acts.adjust_points(points, query.granularity)
+        if converted is None:
+            acts.adjust_points(points, query.granularity)
         label_buckets(points, query.granularity, tz)
         if query.granularity is Bucket.DAY and query.group_by is GroupBy.ENTITY:
             one_day = all(w.start == w.end for w in cal.windows)  # per account zone
@@ -451,9 +483,22 @@ class UnifiedMetricService:
                     with_result_type(g, g["result_type"])
         series = trusted_all(SeriesPoint, points) if with_series else []
         per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
-        total_rows = [acts.total(metric_row(per_currency[c])) for c in sorted(per_currency)]
+        total_rows = [acts.total(metric_row(shown(per_currency[c]))) for c in sorted(per_currency)]
         for t in total_rows:
             with_result_type(t, total_kind)
+            if converted is not None:
+                t.update(
+                    converted.marks(
+                        t["currency"],
+                        set().union(
+                            *(
+                                o
+                                for (_, cur), o in converted.origins.items()
+                                if cur == t["currency"]
+                            )
+                        ),
+                    )
+                )
         notes.extend(acts.notes())
         if MIXED in (total_kind, *kinds.values()):
             notes.append(
@@ -467,7 +512,9 @@ class UnifiedMetricService:
                 if row.get("result_type") not in (None, MIXED):
                     with_result_type(row, row["result_type"])
         totals = [MetricRow(**row) for row in total_rows]
-        if len(totals) > 1:
+        if converted is not None and (note := converted.note()):
+            notes.append(note)
+        elif len(totals) > 1:
             notes.append("amounts are in several currencies: totals are given per currency")
         if len(cal.zones) > 1:
             notes.append(
@@ -509,7 +556,69 @@ class UnifiedMetricService:
             reach_status=reach_status,
             attribution=acts.label,
             attribution_mixed=acts.mixed,
+            reporting_currency=target,
+            missing_rates=[MissingRate(**m) for m in converted.missing_rates()]
+            if converted
+            else [],
+            rate_sources=sorted(converted.sources) if converted else [],
         )
+
+    def _convert(
+        self,
+        scope: FactScope,
+        query: MetricQuery,
+        target: str,
+        series_of: Callable[..., list[dict[str, Any]]],
+        kwargs: dict[str, Any],
+        acts: actions_query.ActionsView,
+    ) -> currency.Conversion:
+        """Every group's figures per day (or per hour or minute for such buckets), converted
+        at each day's rate (``metrics/currency.py``) and summed into the question's buckets."""
+        hourly = query.granularity in (Bucket.HOUR, Bucket.MINUTE)
+        fine_bucket = query.granularity if hourly else Bucket.DAY
+        fine = series_of(self.session, scope, bucket=fine_bucket, **kwargs)
+        acts.adjust_points(fine, fine_bucket)  # a fixed attribution's figures, per day
+        span = currency.days_and_currencies(fine, hourly=hourly, tz=scope.timezone)
+        rates = (
+            fx.in_force(
+                self.session,
+                scope.workspace_id,
+                start=span[0],
+                end=span[1],
+                currencies=[*span[2], target],
+            )
+            if span
+            else {}
+        )
+        return currency.convert(
+            fine,
+            target=target,
+            rates=rates,
+            granularity=query.granularity,
+            tz=scope.timezone,
+            week_start=scope.week_start,
+        )
+
+    @staticmethod
+    def _converted_points(
+        converted: currency.Conversion, chosen: list[str] | None
+    ) -> list[dict[str, Any]]:
+        """The converted series as series points (the chosen groups' only, for a top-N)."""
+        keep = set(chosen) if chosen is not None else None
+        points = []
+        for p in converted.points:
+            if keep is not None and p["group"] not in keep:
+                continue
+            origins = converted.point_origins.get((p["bucket"], p["group"], p["currency"]))
+            points.append(
+                {
+                    "bucket": p["bucket"],
+                    "group": p["group"],
+                    **metric_row(currency.rounded(p)),
+                    **converted.marks(p["currency"], origins),
+                }
+            )
+        return points
 
     def _result_types(
         self,

@@ -10,6 +10,7 @@ from metricx.models.entities import Entity
 from metricx.models.fact_archives import FactArchive
 from metricx.models.failed_records import FailedRecord, FailedRecordStatus
 from metricx.models.fetches import Fetch, RunStatus
+from metricx.models.fx_rates import FxRate
 from metricx.models.imports import Import, ImportStatus
 from metricx.models.ingest_quotas import IngestQuota
 from metricx.models.notifications import (
@@ -43,6 +44,7 @@ __all__ = [
     "FailedRecord",
     "FailedRecordStatus",
     "Fetch",
+    "FxRate",
     "Granularity",
     "Import",
     "ImportStatus",

@@ -20,6 +20,8 @@ class Workspace(Base):
     timezone: Mapped[str] = mapped_column(String(64), server_default="UTC", default="UTC")
     # The first day of a week bucket (a weekday name, as WEEKDAYS in metrics/calendar.py).
     week_start: Mapped[str] = mapped_column(String(9), server_default="monday", default="monday")
+    # The currency totals, tiles, chart and sort convert to (ISO 4217); None: per currency.
+    reporting_currency: Mapped[str | None] = mapped_column(String(3))
     created_at: Mapped[datetime] = created_at()
 
 

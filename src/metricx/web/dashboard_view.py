@@ -255,6 +255,7 @@ class DashboardFilters:
     picked: tuple[str, ...] = ()  # the custom column set (``columns == CUSTOM``)
     # The campaigns the search found (set by the page): None when there is no search.
     search_ids: list[uuid.UUID] | None = None
+    currency: str = ""  # "": the workspace's reporting currency; "native"; or a code
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> DashboardFilters:
@@ -287,6 +288,7 @@ class DashboardFilters:
         if params.get("compare") in COMPARES:
             f.compare = params["compare"]
         f.overlay = params.get("overlay") in ("1", "on", "true")
+        f.currency = currency_choice(params.get("currency"))
         if f.range == "custom":
             f.start, f.end = _custom_dates(params)
         tz = params.get("tz") or None
@@ -323,6 +325,7 @@ class DashboardFilters:
             series=SeriesOf.TOTAL,  # the chart draws the selection, not each row
             connection_ids=self.accounts,
             statuses=list(DELIVERY[self.delivery][1]) if self.delivery else [],
+            currency=self.currency or None,
         )
 
     def params(self, **changes: Any) -> dict[str, str]:
@@ -345,6 +348,7 @@ class DashboardFilters:
             "conversion": self.conversion,
             "compare": None if self.compare == "previous" else self.compare,
             "overlay": "1" if self.overlay else None,
+            "currency": self.currency or None,
         }
         if self.range == "custom":
             values.update(start=self.start, end=self.end)
@@ -359,6 +363,15 @@ def _picked(value: str) -> tuple[str, ...]:
     """The known columns of a ``cols`` list, each once, in the picker's order."""
     asked = set(value.split(","))
     return tuple(key for key in COLUMNS if key in asked)
+
+
+def currency_choice(value: str | None) -> str:
+    """The page's currency parameter: a 3-letter code or ``native``; anything else: ""."""
+    if value == "native" or (
+        value and len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()
+    ):
+        return value
+    return ""
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:

@@ -22,6 +22,7 @@ from metricx.runtime import Runtime
 from metricx.web import repository
 from metricx.web.context import PageWorkspace, WorkspaceView
 from metricx.web.dashboard_compare import Comparison, earlier_period, earlier_query
+from metricx.web.dashboard_currency import currency_bar, without_missing_note
 from metricx.web.dashboard_view import (
     COLUMN_SETS,
     COLUMNS,
@@ -176,7 +177,7 @@ def dashboard(
     base = f"/w/{ws.workspace.id}"
     service = UnifiedMetricService(session, clock=runtime.clock)
     asked = ask(request, ws, session, runtime, service)
-    filters, result = asked.filters, asked.result
+    filters, result = asked.filters, without_missing_note(asked.result)
     # The question as asked (a saved view's and the downloads' URL), before the answer's
     # zone is filled in.
     query_string = urlencode(filters.params())
@@ -232,6 +233,7 @@ def dashboard(
         "has_connections": bool(latest.freshness),
         "self_url": filters.url(base),
         "query_string": query_string,
+        "fx": currency_bar(result, filters, base, ws.workspace.reporting_currency),
     }
     if is_htmx(request):
         return render(request, "_dashboard.html", asked.status, **context)

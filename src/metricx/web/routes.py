@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from metricx.errors import MetricxError
 from metricx.web import (
     assets,
+    dashboard_currency,
     pages_auth,
     pages_connections,
     pages_dashboard,
@@ -27,6 +28,7 @@ PAGE_ROUTERS = (
     pages_dashboard.router,
     pages_export.router,
     pages_views.router,
+    dashboard_currency.router,
     pages_connections.router,
     pages_health.router,
     sse.router,

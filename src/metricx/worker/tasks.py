@@ -16,6 +16,7 @@ from metricx.auth.tasks import forget_sign_in_failures
 from metricx.connections.tasks import check_meta_tokens
 from metricx.db import unit_of_work
 from metricx.facts.partitions import ensure_partitions_ahead
+from metricx.fx.tasks import fetch_exchange_rates
 from metricx.jobs.context import current_runtime
 from metricx.jobs.stalled import release_stalled_jobs
 from metricx.logging import get_logger
@@ -96,6 +97,14 @@ TASKS: list[TaskSpec] = [
         queue="maintenance",
         cron="23 */6 * * *",
         options={"queueing_lock": "check_meta_tokens"},
+    ),
+    # Exchange rates for the reporting currency (issue 18): no-op unless METRICX_FX_URL.
+    TaskSpec(
+        fetch_exchange_rates,
+        name="fetch_exchange_rates",
+        queue="maintenance",
+        cron="11 * * * *",
+        options={"queueing_lock": "fetch_exchange_rates"},
     ),
     # Operations: alert evaluation, notifications, retention.
     TaskSpec(

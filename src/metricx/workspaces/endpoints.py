@@ -74,12 +74,14 @@ def update_workspace(
     body: WorkspaceUpdate, access: WorkspaceAdmin, session: DbSession
 ) -> WorkspaceRead:
     """Rename the workspace, change its time zone (it shows hour buckets, and dates facts
-    pushed without a connection; each ad account's days stay its own) or its week start."""
+    pushed without a connection; each ad account's days stay its own), its week start, or
+    its reporting currency (``""`` for none)."""
     ws = service.update_workspace(
         session,
         workspace=access.workspace,
         name=body.name,
         timezone=body.timezone,
         week_start=body.week_start,
+        reporting_currency=body.reporting_currency,
     )
     return WorkspaceRead.model_validate(ws)

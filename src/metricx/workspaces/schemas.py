@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from metricx.kit.inputs import Name, ZoneName
 
@@ -17,10 +17,21 @@ class WorkspaceCreate(BaseModel):
     week_start: WeekStart = Field(default="monday", description="The first day of a week bucket.")
 
 
+ReportingCurrency = Annotated[
+    str,
+    StringConstraints(pattern=r"^([A-Z]{3})?$"),
+    Field(
+        description="ISO 4217 code totals, tiles, chart and sort convert to (each day at that "
+        'day\'s rate); "" for none (per currency).'
+    ),
+]
+
+
 class WorkspaceUpdate(BaseModel):
     name: Name | None = None
     timezone: ZoneName | None = None
     week_start: WeekStart | None = None
+    reporting_currency: ReportingCurrency | None = None
 
 
 class WorkspaceRead(BaseModel):
@@ -30,6 +41,7 @@ class WorkspaceRead(BaseModel):
     name: str
     timezone: str
     week_start: str
+    reporting_currency: str | None = None
     created_at: datetime
     role: str | None = None
     scopes: list[str] = Field(default_factory=list)

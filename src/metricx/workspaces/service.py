@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from metricx.auth import repository as users
 from metricx.errors import InvalidInput, NotFound
 from metricx.facts import rollups
+from metricx.ingest.currencies import is_known_currency
 from metricx.kit.tz import is_valid_timezone
 from metricx.metrics.calendar import WEEKDAYS
 from metricx.models import Membership, Role, Workspace
@@ -69,6 +70,7 @@ def update_workspace(
     name: str | None,
     timezone: str | None,
     week_start: str | None = None,
+    reporting_currency: str | None = None,
 ) -> Workspace:
     if name is not None:
         if not name.strip():
@@ -86,8 +88,22 @@ def update_workspace(
                 rollups.rebuild(session, workspace.id)
     if week_start is not None:
         workspace.week_start = _week_start(week_start)
+    if reporting_currency is not None:
+        workspace.reporting_currency = _currency(reporting_currency)
     session.flush()
     return workspace
+
+
+def _currency(value: str) -> str | None:
+    """A reporting currency: a known ISO 4217 code, or "" for none."""
+    if not value:
+        return None
+    if not is_known_currency(value):
+        raise InvalidInput(
+            f"unknown currency {value[:10]!r}: use an ISO 4217 code such as EUR",
+            details={"field": "reporting_currency"},
+        )
+    return value
 
 
 def workspaces_of(session: Session, *, user_id: uuid.UUID) -> list[tuple[Workspace, Membership]]:

@@ -1,7 +1,7 @@
 """web: saved dashboard views per workspace
 
 Revision ID: 3f9a6c2e8d17
-Revises: b5e2d7c41f86
+Revises: 3f8a61c2d9e4
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "3f9a6c2e8d17"
-down_revision: str | None = "b5e2d7c41f86"
+down_revision: str | None = "3f8a61c2d9e4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
