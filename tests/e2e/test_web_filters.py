@@ -106,7 +106,7 @@ def test_filters_views_and_export_follow_the_url(
         f'#breakdown tfoot tr.total[data-currency="{currency}"] td[data-col="spend"]'
     )
     assert Decimal(cell.get_attribute("data-value") or "0") == spend
-    shot(page, "40-dashboard-account-filter")
+    shot(page, "45-dashboard-account-filter")
 
     # A campaign search (part of one name, another case): the campaigns it names.
     names = dict(
@@ -155,7 +155,7 @@ def test_filters_views_and_export_follow_the_url(
         "thruplays",
     ]
     expect(page.locator("#f-columns")).to_have_value("custom")
-    shot(page, "41-dashboard-columns-picked")
+    shot(page, "46-dashboard-columns-picked")
 
     # Save the view, clear every filter, open the view again: the same question.
     page.click("#saved-views summary")
@@ -209,6 +209,6 @@ def test_the_dashboard_fits_a_phone(browser: Browser, web: WebServer, box: MetaS
             page.click(f"{menu} summary")
         kpis = page.locator(".kpi").first.bounding_box()
         assert kpis is not None and kpis["width"] < 390 / 2  # two tiles a row
-        shot(page, "42-dashboard-phone")
+        shot(page, "47-dashboard-phone")
     finally:
         context.close()
