@@ -28,6 +28,18 @@ class Settings(BaseSettings):
         description="PostgreSQL URL (postgresql://user@host:5432/db). Unset: the embedded "
         "PostgreSQL server in the data dir is started and used.",
     )
+    database_read_url: str | None = Field(
+        default=None,
+        description="A streaming read replica of the database: dashboard and query reads go "
+        "there while it is close enough behind (writes, the job queue and reads that must see "
+        "their own write stay on the primary). Unset: every read goes to the primary.",
+    )
+    database_read_max_lag_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How far behind the primary the read replica may be; further (or "
+        "unreachable), reads go to the primary until it catches up.",
+    )
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("metricx")),
         description="Where the embedded database, the generated encryption key and archives live.",

@@ -19,6 +19,7 @@ from metricx.config import Settings
 from metricx.db import make_engine, make_sessionmaker, resolve_database_url
 from metricx.kit.crypto import Cipher
 from metricx.kit.secrets import read_or_create_secret
+from metricx.replicas import PRIMARY, ReadRoute
 
 
 @dataclass
@@ -31,9 +32,19 @@ class Runtime:
     secret_key: str
     # What "today" is for date presets (tests pin it to a sandbox's frozen clock).
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Where query reads go (a read replica when configured): ``read_sessions``.
+    reads: ReadRoute | None = None
+
+    def read_sessions(self) -> tuple[sessionmaker[Session], str]:
+        """The sessions dashboard and query reads use now, and which server that is."""
+        if self.reads is None:
+            return self.sessions, PRIMARY
+        return self.reads.sessions()
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.reads is not None:
+            self.reads.dispose()
 
 
 def encryption_keys(settings: Settings) -> str:
@@ -58,13 +69,19 @@ def build_runtime(
     else:
         url = database_url or resolve_database_url(settings)
         engine = make_engine(url, settings)
+    sessions = make_sessionmaker(engine)
+    reads = ReadRoute(sessions, engine, max_lag=settings.database_read_max_lag_seconds)
+    if settings.database_read_url:
+        reads.replica_engine = make_engine(settings.database_read_url, settings)
+        reads.replica = make_sessionmaker(reads.replica_engine)
     return Runtime(
         settings=settings,
         database_url=url,
         engine=engine,
-        sessions=make_sessionmaker(engine),
+        sessions=sessions,
         cipher=Cipher.from_csv(encryption_keys(settings)),
         secret_key=signing_key(settings),
+        reads=reads,
     )
 
 

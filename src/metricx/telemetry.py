@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from metricx.errors import NotFound, Unauthorized, error_responses
 from metricx.kit.crypto import same_secret
 from metricx.logging import get_logger
 from metricx.metrics.freshness import FreshnessState
+from metricx.replicas import REPLICA, ReadRoute
 
 if TYPE_CHECKING:
     from metricx.runtime import Runtime
@@ -138,6 +140,15 @@ def _families() -> dict[str, GaugeMetricFamily]:
         "seconds": GaugeMetricFamily(
             "metricx_database_gauges_seconds", "Time spent reading the database gauges."
         ),
+        "replica_lag": GaugeMetricFamily(
+            "metricx_replica_lag_seconds",
+            "How far the read replica is behind the primary (+Inf: unreachable); reads go to "
+            "the primary past METRICX_DATABASE_READ_MAX_LAG_SECONDS. Only with a replica.",
+        ),
+        "reads_on_replica": GaugeMetricFamily(
+            "metricx_reads_on_replica",
+            "1 while dashboard and query reads go to the read replica, 0 on the primary.",
+        ),
     }
 
 
@@ -170,11 +181,19 @@ class DatabaseCollector(Collector):
 
     def __init__(self) -> None:
         self._engine: Engine | None = None
+        self._reads: ReadRoute | None = None
         self._timeout_ms = 2000
         self._stale_after = timedelta(hours=6)
 
-    def watch(self, engine: Engine, timeout_ms: int, stale_after: timedelta) -> None:
+    def watch(
+        self,
+        engine: Engine,
+        timeout_ms: int,
+        stale_after: timedelta,
+        reads: ReadRoute | None = None,
+    ) -> None:
         self._engine, self._timeout_ms, self._stale_after = engine, timeout_ms, stale_after
+        self._reads = reads
 
     def describe(self) -> Iterable[Metric]:
         return list(_families().values())
@@ -184,12 +203,18 @@ class DatabaseCollector(Collector):
         if self._engine is None:
             return iter([])
         started = time.perf_counter()
+        if self._reads is not None and self._reads.configured:
+            lag = self._reads.lag_seconds()
+            families["replica_lag"].add_metric([], lag if lag is not None else math.inf)
+            families["reads_on_replica"].add_metric([], int(self._reads.target() == REPLICA))
         try:
             self._read(self._engine, families)
             families["up"].add_metric([], 1)
         except Exception as exc:  # a scrape must answer even when the database does not
             log.warning("database gauges unavailable", error=type(exc).__name__)
-            families = {k: v for k, v in _families().items() if k in ("up", "seconds")}
+            kept = ("up", "seconds", "replica_lag", "reads_on_replica")
+            families = {k: v for k, v in families.items() if k in kept}
+            families["up"] = _families()["up"]
             families["up"].add_metric([], 0)
         families["seconds"].add_metric([], time.perf_counter() - started)
         return iter(families.values())
@@ -236,7 +261,10 @@ def watch_database(runtime: Runtime) -> None:
     call it once at start)."""
     settings = runtime.settings
     DATABASE_GAUGES.watch(
-        runtime.engine, settings.metrics_db_timeout_ms, timedelta(hours=settings.alert_stale_hours)
+        runtime.engine,
+        settings.metrics_db_timeout_ms,
+        timedelta(hours=settings.alert_stale_hours),
+        reads=runtime.reads,
     )
 
 

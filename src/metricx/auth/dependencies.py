@@ -41,6 +41,25 @@ def db_session(request: Request) -> Iterator[Session]:
 
 
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
+
+
+def read_session(request: Request, session: DbSession) -> Iterator[Session]:
+    """A session for the query layer's reads: the read replica's while it is close enough
+    behind the primary (``metricx.replicas``), else the request's own session. What the
+    reads must write (a job they queue) goes through the request's session, on the primary."""
+    factory, where = get_runtime(request).read_sessions()
+    request.state.read_from = where
+    if factory is get_runtime(request).sessions:
+        yield session
+        return
+    with factory() as replica:
+        try:
+            yield replica
+        finally:
+            replica.rollback()
+
+
+ReadSession = Annotated[Session, Depends(read_session, scope="function")]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 

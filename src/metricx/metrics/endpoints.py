@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, WithJsonSchema
 
-from metricx.auth.dependencies import DbSession, RuntimeDep, WorkspaceReader
+from metricx.auth.dependencies import DbSession, ReadSession, RuntimeDep, WorkspaceReader
 from metricx.errors import Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
 from metricx.kit.inputs import IsoDate, ZoneName
 from metricx.metrics.actions_query import parse_action_types, parse_attribution
@@ -23,9 +24,11 @@ from metricx.metrics.schemas import (
     LatestResult,
     MetricQuery,
     MetricQueryResult,
+    ReadState,
     SeriesOf,
 )
 from metricx.metrics.service import UnifiedMetricService
+from metricx.runtime import Runtime
 
 router = APIRouter(tags=["metrics"])
 ERRORS = error_responses(Unauthorized, Forbidden, NotFound, InvalidInput)
@@ -39,6 +42,7 @@ ERRORS = error_responses(Unauthorized, Forbidden, NotFound, InvalidInput)
 def query_metrics(
     access: WorkspaceReader,
     session: DbSession,
+    reads: ReadSession,
     runtime: RuntimeDep,
     start: Annotated[
         IsoDate | None, Query(description="First day (each ad account's own date).")
@@ -140,10 +144,20 @@ def query_metrics(
         conversion=conversion,
         currency=currency,
     )
-    result = UnifiedMetricService(session, clock=runtime.clock).query(access.workspace, q)
+    service = UnifiedMetricService(reads, clock=runtime.clock, writes=session)
+    result = service.query(access.workspace, q)
     if format == "csv":
         return Response(series_csv(result), media_type="text/csv")
     return as_json(result)
+
+
+def read_state(runtime: Runtime, read_from: str) -> ReadState:
+    lag = runtime.reads.lag_seconds() if runtime.reads is not None else None
+    return ReadState(
+        read_from=read_from,
+        replica_lag_seconds=None if lag is None or math.isinf(lag) else round(lag, 3),
+        replica_reachable=None if lag is None else not math.isinf(lag),
+    )
 
 
 def as_json(answer: BaseModel) -> Response:
@@ -159,13 +173,16 @@ def as_json(answer: BaseModel) -> Response:
     responses=ERRORS,
 )
 def latest_metrics(
+    request: Request,
     access: WorkspaceReader,
-    session: DbSession,
+    reads: ReadSession,
+    runtime: RuntimeDep,
     hours: Annotated[int, Query(ge=1, le=72)] = 6,
     timezone: ZoneName | None = None,
 ) -> Response:
     """The newest hours of the workspace and each connection's data freshness (when it was
-    last synced, its newest hour with data, and whether that is delayed)."""
-    return as_json(
-        UnifiedMetricService(session).latest(access.workspace, hours=hours, timezone=timezone)
-    )
+    last synced, its newest hour with data, and whether that is delayed); ``reads`` says
+    which server answered (a read replica, and how far behind, when one is configured)."""
+    latest = UnifiedMetricService(reads).latest(access.workspace, hours=hours, timezone=timezone)
+    latest.reads = read_state(runtime, request.state.read_from)
+    return as_json(latest)

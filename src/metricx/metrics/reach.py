@@ -212,6 +212,7 @@ def attach(
     today: date,
     entity_ids: list[uuid.UUID] | None = None,
     statuses: bool = False,
+    queue: Session | None = None,
 ) -> RangeAnswer:
     """Put Meta's reach and frequency for the range on each group (entities of a level Meta
     reports range reach for) or on the total (one ad account in view); queue the fetch of
@@ -276,7 +277,7 @@ def attach(
         elif (str(owner.account_entity_id), span) not in found and owner.connection_id:
             pending.add((owner.connection_id, span))
     for connection_id, span in sorted(pending, key=str):
-        request_range(session, connection_id, span)
+        request_range(queue or session, connection_id, span)
     if pending:
         notes.append(
             "reach for this range is being fetched from Meta (it is never a sum of days): "

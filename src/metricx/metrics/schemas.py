@@ -313,10 +313,23 @@ class Freshness(BaseModel):
     )
 
 
+class ReadState(BaseModel):
+    """Which server answered the reads: the primary, or the read replica and its lag."""
+
+    read_from: str = Field(description="primary or replica")
+    replica_lag_seconds: float | None = Field(
+        default=None, description="How far the replica is behind; null without one."
+    )
+    replica_reachable: bool | None = Field(
+        default=None, description="Whether the replica answered; null without one."
+    )
+
+
 class LatestResult(BaseModel):
     timezone: str
     hours: list[SeriesPoint]
     freshness: list[Freshness]
+    reads: ReadState | None = None
 
 
 def trusted(cls: type[M], values: dict[str, Any]) -> M:

@@ -291,8 +291,10 @@ class UnifiedMetricService:
         use_rollups: bool = True,
         use_cache: bool = True,
         clock: Callable[[], datetime] | None = None,
+        writes: Session | None = None,
     ) -> None:
-        self.session = session
+        self.session = session  # reads (a read replica's, perhaps)
+        self.writes = writes or session  # what reading queues (a range's reach fetch)
         self.use_rollups = use_rollups
         self.use_cache = use_cache
         self.clock = clock or (lambda: datetime.now(UTC))  # what "today" is, for presets
@@ -707,6 +709,7 @@ class UnifiedMetricService:
             today=self.clock().date(),
             entity_ids=query.entity_ids,
             statuses=bool(query.statuses),
+            queue=self.writes,
         )
         notes.extend(answer.notes or ())
         return answer.status

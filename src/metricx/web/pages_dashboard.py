@@ -13,9 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from metricx.auth.dependencies import DbSession, RuntimeDep
+from metricx.auth.dependencies import DbSession, ReadSession, RuntimeDep
 from metricx.conversions.service import list_conversions
 from metricx.errors import InvalidInput
+from metricx.metrics.endpoints import read_state
 from metricx.metrics.schemas import SORTABLE, Freshness, MetricQueryResult
 from metricx.metrics.service import UnifiedMetricService
 from metricx.runtime import Runtime
@@ -172,10 +173,14 @@ def ask(
 
 @router.get("/w/{workspace_id}")
 def dashboard(
-    request: Request, ws: PageWorkspace, session: DbSession, runtime: RuntimeDep
+    request: Request,
+    ws: PageWorkspace,
+    session: DbSession,
+    reads: ReadSession,
+    runtime: RuntimeDep,
 ) -> Response:
     base = f"/w/{ws.workspace.id}"
-    service = UnifiedMetricService(session, clock=runtime.clock)
+    service = UnifiedMetricService(reads, clock=runtime.clock, writes=session)
     asked = ask(request, ws, session, runtime, service)
     filters, result = asked.filters, without_missing_note(asked.result)
     # The question as asked (a saved view's and the downloads' URL), before the answer's
@@ -233,6 +238,7 @@ def dashboard(
         "has_connections": bool(latest.freshness),
         "self_url": filters.url(base),
         "query_string": query_string,
+        "reads": read_state(runtime, request.state.read_from),
         "fx": currency_bar(result, filters, base, ws.workspace.reporting_currency),
     }
     if is_htmx(request):

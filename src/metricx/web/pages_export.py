@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from metricx.auth.dependencies import DbSession, RuntimeDep
+from metricx.auth.dependencies import DbSession, ReadSession, RuntimeDep
 from metricx.errors import InvalidInput
 from metricx.metrics.exports import series_csv
 from metricx.metrics.schemas import MetricQueryResult
@@ -59,13 +59,17 @@ def table_csv(result: MetricQueryResult, filters: DashboardFilters) -> str:
 
 @router.get("/w/{workspace_id}/export.csv")
 def export_csv(
-    request: Request, ws: PageWorkspace, session: DbSession, runtime: RuntimeDep
+    request: Request,
+    ws: PageWorkspace,
+    session: DbSession,
+    reads: ReadSession,
+    runtime: RuntimeDep,
 ) -> Response:
     """``what=table`` (the default) or ``what=series``; the rest is the page's question."""
     what = request.query_params.get("what", "table")
     if what not in WHAT:
         raise InvalidInput("what is 'table' or 'series'", details={"field": "what"})
-    service = UnifiedMetricService(session, clock=runtime.clock)
+    service = UnifiedMetricService(reads, clock=runtime.clock, writes=session)
     asked = ask(request, ws, session, runtime, service)
     if asked.result is None:
         raise InvalidInput((asked.problem or "nothing to export").rstrip("."))
