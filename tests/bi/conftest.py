@@ -3,6 +3,9 @@ connections, so the data cannot live in a rolled-back test transaction)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from tests.conftest import make_settings
 from tests.factories import make_workspace
 from tests.ingest.helpers import make_connection
 
+METRICX = str(Path(sys.executable).parent / "metricx")
 FIRST_DAY = date(2026, 11, 1)
 DAYS = 3
 
@@ -82,6 +86,15 @@ def seed_workspace(
         {"ws": ws.id},
     )
     return ws.id
+
+
+def cli(seeded: Seeded, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`metricx ARGS` on the seeded database, as an operator runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("METRICX_")}
+    env["METRICX_DATABASE_URL"] = seeded.url
+    return subprocess.run(
+        [METRICX, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")

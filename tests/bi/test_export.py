@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -23,15 +20,7 @@ from metricx.db import make_sessionmaker, unit_of_work
 from metricx.ingest.service import upsert_facts
 from metricx.runtime import build_runtime
 from metricx.worker.tasks import TASKS
-from tests.bi.conftest import DAYS, FIRST_DAY, Seeded, ad_facts
-
-METRICX = str(Path(sys.executable).parent / "metricx")
-
-
-def cli(seeded: Seeded, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("METRICX_")}
-    env["METRICX_DATABASE_URL"] = seeded.url
-    return subprocess.run([METRICX, *args], env=env, capture_output=True, text=True, timeout=120)
+from tests.bi.conftest import DAYS, FIRST_DAY, Seeded, ad_facts, cli
 
 
 def db_rows(seeded: Seeded, workspace: uuid.UUID, day: date) -> list[dict[str, Any]]:

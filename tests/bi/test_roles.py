@@ -6,13 +6,10 @@ has a unique name and is dropped at its end (`metricx bi revoke-role --drop`).""
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -21,19 +18,10 @@ from psycopg import errors
 from sqlalchemy.engine import make_url
 
 from metricx.db import libpq_url
-from tests.bi.conftest import Seeded
+from tests.bi.conftest import Seeded, cli
 
-METRICX = str(Path(sys.executable).parent / "metricx")
 VIEWS = ("daily_facts", "ad_daily", "adset_daily", "campaign_daily", "account_daily")
 BASE = ("metric_facts", "metric_rollups", "entities")
-
-
-def cli(seeded: Seeded, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("METRICX_")}
-    env["METRICX_DATABASE_URL"] = seeded.url
-    return subprocess.run(
-        [METRICX, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
-    )
 
 
 def new_role() -> str:
@@ -134,10 +122,17 @@ OUT_OF_REACH = [
 ]
 
 
-def test_a_role_reaches_nothing_else(seeded: Seeded, roles: list[str]) -> None:
+@contextmanager
+def new_reader(seeded: Seeded, roles: list[str]) -> Iterator[psycopg.Connection[Any]]:
+    """A connection as a new role granted the first workspace."""
     password = secrets.token_urlsafe(12)
     role = grant(seeded, roles, seeded.workspaces[0], password)
     with connect_as(seeded, role, password) as conn:
+        yield conn
+
+
+def test_a_role_reaches_nothing_else(seeded: Seeded, roles: list[str]) -> None:
+    with new_reader(seeded, roles) as conn:
         for sql in OUT_OF_REACH:
             with pytest.raises(errors.InsufficientPrivilege):
                 conn.execute(sql)
@@ -156,9 +151,7 @@ WRITES = [
 
 
 def test_a_role_cannot_write(seeded: Seeded, roles: list[str]) -> None:
-    password = secrets.token_urlsafe(12)
-    role = grant(seeded, roles, seeded.workspaces[0], password)
-    with connect_as(seeded, role, password) as conn:
+    with new_reader(seeded, roles) as conn:
         # Read-only by default...
         with pytest.raises(errors.ReadOnlySqlTransaction):
             conn.execute("UPDATE entities SET name = 'x'")
