@@ -118,8 +118,9 @@ WHERE f.granularity = 'day'
 def _rollup_view(level: str) -> str:
     above = LEVELS[: LEVELS.index(level) + 1]
     measures = ", ".join(
-        f"r.{name}" if group is None else f"CASE WHEN r.{group}_n = 0 THEN NULL ELSE r.{name} END"
-        f" AS {name}"
+        f"r.{name}"
+        if group is None
+        else f"CASE WHEN r.{group}_n = 0 THEN NULL ELSE r.{name} END AS {name}"
         for name, group in MEASURES
     )
     return f"""
