@@ -175,6 +175,23 @@ def test_a_role_holds_several_workspaces_and_loses_them(seeded: Seeded, roles: l
     with connect_as(seeded, role, password) as conn:
         seen = {r[0] for r in conn.execute("SELECT DISTINCT workspace_id FROM bi.ad_daily")}
     assert seen == {mine, other}
+    # A view a later migration adds to bi is readable at once (default privileges).
+    with seeded.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE VIEW bi.later WITH (security_invoker = true) AS"
+            " SELECT workspace_id, spend FROM metric_facts"
+        )
+        stored = conn.exec_driver_sql(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = %(r)s", {"r": role}
+        ).scalar()
+    assert stored and stored.startswith("SCRAM-SHA-256$") and password not in stored
+    try:
+        with connect_as(seeded, role, password) as conn:
+            seen = {r[0] for r in conn.execute("SELECT DISTINCT workspace_id FROM bi.later")}
+        assert seen == {mine, other}
+    finally:
+        with seeded.engine.begin() as conn:
+            conn.exec_driver_sql("DROP VIEW bi.later")
     out = cli(seeded, "bi", "revoke-role", "--role", role, "--workspace", str(mine), "--json")
     assert json.loads(out.stdout)["workspaces"] == [str(other)]
     with connect_as(seeded, role, password) as conn:

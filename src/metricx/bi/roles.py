@@ -83,7 +83,8 @@ def grant_workspace(
     if row is None:
         session.execute(text(f"CREATE ROLE {ident} LOGIN NOINHERIT"))
     if password is not None:
-        # Utility statements take no bind parameters: the literal is quoted by the server.
+        # Utility statements take no bind parameters: the literal is quoted by the server,
+        # which stores it hashed (password_encryption); statement logging would show it.
         literal = session.execute(text("SELECT quote_literal(:p)"), {"p": password}).scalar_one()
         session.execute(text(f"ALTER ROLE {ident} PASSWORD {literal}"))
     database = str(session.execute(text("SELECT current_database()")).scalar_one())
@@ -94,6 +95,10 @@ def grant_workspace(
     session.execute(text(f"GRANT USAGE ON SCHEMA bi TO {ident}"))
     session.execute(text(f"GRANT USAGE ON SCHEMA public TO {ident}"))
     session.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA bi TO {ident}"))
+    # Views a later migration (re)creates in bi are readable too, without granting again.
+    session.execute(
+        text(f"ALTER DEFAULT PRIVILEGES IN SCHEMA bi GRANT SELECT ON TABLES TO {ident}")
+    )
     for table, columns in BASE_TABLES.items():
         cols = f" ({', '.join(columns)})" if columns else ""
         session.execute(text(f"GRANT SELECT{cols} ON {table} TO {ident}"))
