@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from metricx.bi.cli import register as register_bi
 from metricx.config import get_settings
 from metricx.connections.cli import register as register_connections
 from metricx.console import (
@@ -291,6 +292,7 @@ register_operations(app)
 register_sync(app)
 register_conversions(app)
 register_fx(app)
+register_bi(app)
 
 
 def main() -> None:

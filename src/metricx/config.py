@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -314,6 +315,18 @@ class Settings(BaseSettings):
         default=None,
         description="Where retention writes the Parquet archives. Unset: `archive/` in the data "
         "dir.",
+    )
+
+    # Day-file export (export/): `metricx export` and the optional periodic job.
+    export_dir: Path | None = Field(
+        default=None,
+        description="Where the periodic export job writes one file per day of daily facts "
+        "(every workspace, `<workspace id>/<level>/<day>.<format>`); days inside the daily "
+        "sync lookback are rewritten when revised, older files are left alone. Unset: no "
+        "periodic export (`metricx export` still works).",
+    )
+    export_format: Literal["parquet", "csv"] = Field(
+        default="parquet", description="File format of the periodic export: parquet or csv."
     )
 
     # Data validation (quality/): after each sync and on a schedule.

@@ -4,6 +4,7 @@ what to do."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from metricx.cli import app
 from metricx.config import Settings
 from metricx.kit.crypto import Cipher
 from metricx.migrate import upgrade
-from metricx.ops.doctor import healthy, run_doctor
+from metricx.ops.doctor import check_database_role, healthy, run_doctor
 from tests.conftest import make_settings
 from tests.factories import make_workspace
 
@@ -86,6 +88,7 @@ def test_a_healthy_installation_passes(migrated: str, tmp_path: Path) -> None:
         "database",
         "migrations",
         "encryption keys",
+        "database role",
         "workers",
         "queue",
         "meta",
@@ -116,6 +119,26 @@ def test_a_missing_key_fails_and_says_what_to_do(migrated: str, tmp_path: Path) 
     checks = by_name(run_doctor(settings_for(tmp_path, migrated, both), get=meta_answers))
     assert checks["encryption keys"].status == "warn"
     assert "metricx keys rotate" in checks["encryption keys"].message
+
+
+def test_a_role_that_does_not_own_the_tables_fails(migrated: str) -> None:
+    """Row-level security (BI access) would hide every row from it. Roles are cluster-wide:
+    a unique name, dropped at the end."""
+    role = f"mx_doctor_t_{secrets.token_hex(5)}"
+    owner = create_engine(migrated)
+    with owner.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+    stranger = create_engine(make_url(migrated).set(username=role, password=None))
+    try:
+        check = check_database_role(stranger)
+        assert check.status == "fail"
+        assert f"{role} is not the owner of metricx's tables" in check.message
+        assert check_database_role(owner).status == "ok"
+    finally:
+        stranger.dispose()
+        with owner.begin() as conn:
+            conn.execute(text(f"DROP ROLE {role}"))
+        owner.dispose()
 
 
 def test_no_worker_and_unreachable_meta_fail(migrated: str, tmp_path: Path) -> None:

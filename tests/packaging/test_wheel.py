@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from sqlalchemy import create_engine
 
 from metricx.migrate import current_revision, head_revision
 from metricx.sandbox.server import free_port
+from tests.packaging.serving import running
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS = ("htmx.min.js", "uPlot.iife.min.js", "uPlot.min.css")  # what `make assets` copies
@@ -146,37 +145,9 @@ def served(installed: Path, fresh_database, outside: Path) -> Iterator[str]:  # 
         engine.dispose()
 
     port = free_port()
-    log = outside / "serve.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [str(installed / "metricx"), "serve", "--port", str(port)],
-            cwd=outside,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"metricx serve exited:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"no /healthz in 60 s:\n{log.read_text()}"
-            time.sleep(0.2)
+    argv = [str(installed / "metricx"), "serve", "--port", str(port)]
+    with running(argv, port=port, env=env, cwd=outside) as base:
         yield base
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
 
 
 def test_installed_metricx_migrates_and_serves(served: str) -> None:

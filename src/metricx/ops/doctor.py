@@ -90,6 +90,31 @@ def check_migrations(engine: Engine) -> Check:
     )
 
 
+def check_database_role(engine: Engine) -> Check:
+    """metricx must connect as its tables' owner (or a superuser): the row-level security
+    that keeps BI roles to their workspaces (``metricx bi grant-role``) binds every other
+    role, and would hide every row from metricx itself."""
+    with engine.connect() as conn:
+        user, owner, bound = conn.execute(
+            text(
+                "SELECT current_user, pg_get_userbyid(c.relowner),"
+                " NOT (r.rolsuper OR r.rolbypassrls OR pg_has_role(c.relowner, 'USAGE'))"
+                " FROM pg_class c, pg_roles r"
+                " WHERE c.oid = 'metric_facts'::regclass AND r.rolname = current_user"
+            )
+        ).one()
+    if not bound:
+        return Check(
+            "database role", "ok", f"{user} owns the tables (row-level security: BI roles only)"
+        )
+    return Check(
+        "database role",
+        "fail",
+        f"{user} is not the owner of metricx's tables ({owner}): row-level security hides "
+        f"every row from it; connect as {owner} (the role that ran metricx db upgrade)",
+    )
+
+
 def _stored_secrets(engine: Engine) -> list[tuple[str, bytes]]:
     with engine.connect() as conn:
         rows = conn.execute(
@@ -245,7 +270,9 @@ def run_doctor(
     checks.append(db_check)
     if engine is None:
         skipped = "skipped: the database is unreachable"
-        checks += [Check(n, "skip", skipped) for n in ("migrations", "workers", "queue")]
+        checks += [
+            Check(n, "skip", skipped) for n in ("migrations", "database role", "workers", "queue")
+        ]
         checks.append(check_keys(settings, None))
     else:
         try:
@@ -253,10 +280,11 @@ def run_doctor(
             migrated = checks[-1].status == "ok"
             checks.append(check_keys(settings, engine if migrated else None))
             if migrated:
+                checks.append(check_database_role(engine))
                 checks += [check_workers(engine), check_queue(settings, engine)]
             else:
                 skipped = "skipped: the database is not migrated"
-                checks += [Check(n, "skip", skipped) for n in ("workers", "queue")]
+                checks += [Check(n, "skip", skipped) for n in ("database role", "workers", "queue")]
         finally:
             engine.dispose()
     checks.append(check_meta(settings, get))

@@ -19,10 +19,10 @@ from metricx.facts import measures as registry
 
 _MONEY = pa.decimal128(18, 6)
 _COUNT = pa.decimal128(18, 4)
-_TS = pa.timestamp("us", tz="UTC")
+TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
-def _arrow_type(m: registry.Measure) -> pa.DataType:
+def arrow_type(m: registry.Measure) -> pa.DataType:
     if m.whole:
         return pa.int64()
     return _MONEY if m.unit is registry.Unit.MONEY else _COUNT
@@ -31,19 +31,19 @@ def _arrow_type(m: registry.Measure) -> pa.DataType:
 SCHEMA = pa.schema(
     [
         ("natural_key", pa.string()),
-        ("event_at", _TS),
+        ("event_at", TIMESTAMP),
         ("workspace_id", pa.string()),
         ("entity_id", pa.string()),
         ("provider", pa.string()),
         ("level", pa.string()),
         ("granularity", pa.string()),
-        *((m.name, _arrow_type(m)) for m in registry.all_measures()),
+        *((m.name, arrow_type(m)) for m in registry.all_measures()),
         ("currency", pa.string()),
         ("flags", pa.int16()),
         ("import_id", pa.string()),
         ("fetch_id", pa.string()),
-        ("created_at", _TS),
-        ("updated_at", _TS),
+        ("created_at", TIMESTAMP),
+        ("updated_at", TIMESTAMP),
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)

@@ -13,6 +13,7 @@ from typing import Any
 from procrastinate import RetryStrategy
 
 from metricx.auth.tasks import forget_sign_in_failures
+from metricx.bi.tasks import export_day_files
 from metricx.connections.tasks import check_meta_tokens
 from metricx.db import unit_of_work
 from metricx.facts.partitions import ensure_partitions_ahead
@@ -134,6 +135,14 @@ TASKS: list[TaskSpec] = [
         queue="maintenance",
         cron="41 3 * * *",
         options={"queueing_lock": "enforce_retention"},
+    ),
+    # Day files for BI tools (issue 19): a no-op unless METRICX_EXPORT_DIR is set.
+    TaskSpec(
+        export_day_files,
+        name="export_day_files",
+        queue="maintenance",
+        cron="47 * * * *",
+        options={"queueing_lock": "export_day_files"},
     ),
     # Metrics sync (issue 6). No Procrastinate `lock`: a killed worker's job would hold it
     # forever; the runner's per-connection advisory lock dies with the worker instead.
