@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from metricx.models import Connection, ConnectionStatus, Provider, Workspace
-from tests.factories import PASSWORD, make_user, make_workspace
+from metricx.models import Connection, ConnectionStatus, Level, Provider, Workspace
+from tests.factories import PASSWORD, join, make_keyed_workspace, make_user, make_workspace
+from tests.metrics.test_query import entity, fact, ingest
 from tests.web.login_form import post_login_form
 
 
@@ -63,6 +65,25 @@ def test_sign_in_opens_the_first_workspace_dashboard(client: TestClient, db: Ses
     assert page.status_code == 200
     assert "Connect an ad account to see performance" in page.text
     assert 'id="workspace-switch"' in page.text
+
+
+def test_a_workspace_fed_only_by_the_ingest_api_has_its_dashboard(
+    client: TestClient, db: Session
+) -> None:
+    """No ad account connected, facts pushed through the ingest API: the dashboard shows them
+    (not the "connect an account" card)."""
+    ws = make_keyed_workspace(db)
+    camp = entity(db, ws, Level.CAMPAIGN, name="Pushed campaign")
+    ad = entity(db, ws, Level.AD, entity(db, ws, Level.ADSET, camp))
+    yesterday = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    ingest(client, ws, [fact(ad, yesterday - timedelta(days=1), "day", spend="4.20")])
+    user = make_user(db)
+    join(db, ws.workspace, user)
+    sign_in(client, user.email)
+    page = client.get(f"/w/{ws.workspace.id}", params={"range": "7d"})
+    assert page.status_code == 200
+    assert "Connect an ad account to see performance" not in page.text
+    assert f'<tr data-entity="{camp.id}">' in page.text and "Pushed campaign" in page.text
 
 
 def test_foreign_workspace_is_not_found(client: TestClient, db: Session) -> None:

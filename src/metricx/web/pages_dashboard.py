@@ -235,7 +235,10 @@ def dashboard(
             extra=result.account_timezones if result else (),
         ),
         "now": datetime.now(UTC),
-        "has_connections": bool(latest.freshness),
+        # The "connect an account" card: no account connected and no facts pushed either (a
+        # workspace fed only through the ingest API has its dashboard all the same).
+        "has_connections": bool(latest.freshness or latest.hours)
+        or bool(result and (result.totals or result.groups)),
         "self_url": filters.url(base),
         "query_string": query_string,
         "reads": read_state(runtime, request.state.read_from),
