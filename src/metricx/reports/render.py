@@ -28,8 +28,9 @@ def figure(value: Any, kind: str, currency: str | None = None) -> str:
         return DASH
     if kind == "money":
         return f"{Decimal(str(value)):,} {currency}" if currency else f"{Decimal(str(value)):,}"
-    if kind == "count":
-        return f"{int(value):,}"
+    if kind == "count":  # whole, or decimal text (conversions may be fractional)
+        amount = Decimal(str(value))
+        return f"{int(amount):,}" if amount == amount.to_integral_value() else f"{amount:,}"
     if kind == "percent":
         return f"{float(value) * 100:.2f}%"
     return f"{float(value):.2f}\u00d7"  # a multiple (ROAS)

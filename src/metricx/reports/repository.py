@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session, aliased
 
 from metricx.models import (
@@ -23,7 +23,11 @@ from metricx.models import (
 
 def schedules_of(session: Session, workspace_id: uuid.UUID) -> list[ReportSchedule]:
     stmt = select(ReportSchedule).where(ReportSchedule.workspace_id == workspace_id)
-    return list(session.scalars(stmt.order_by(ReportSchedule.created_at, ReportSchedule.id)))
+    return list(
+        session.scalars(
+            stmt.order_by(ReportSchedule.created_at, ReportSchedule.name, ReportSchedule.id)
+        )
+    )
 
 
 def schedule(
@@ -51,7 +55,7 @@ def enabled_schedules(
         .where(ReportSchedule.enabled.is_(True), NotificationChannel.enabled.is_(True))
         .order_by(ReportSchedule.id)
     )
-    return [(s, w, c) for s, w, c in session.execute(stmt).tuples()]
+    return [(s, w, c) for s, w, c in session.execute(stmt)]
 
 
 def add_delivery(
@@ -96,7 +100,7 @@ def latest_deliveries(
             ReportDelivery.schedule_id.in_(schedule_ids),
         )
         .order_by(ReportDelivery.schedule_id, ReportDelivery.period_end.desc())
-        .distinct(ReportDelivery.schedule_id)
+        .ext(distinct_on(ReportDelivery.schedule_id))
     )
     return {d.schedule_id: d for d in session.scalars(stmt)}
 
@@ -120,4 +124,4 @@ def account_names(
         )
         .where(Entity.workspace_id == workspace_id, Entity.id.in_(campaign_ids))
     )
-    return {cid: a or c or "" for cid, a, c in session.execute(stmt).tuples()}
+    return {cid: a or c or "" for cid, a, c in session.execute(stmt)}
