@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import email
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
 from email.policy import default
@@ -422,3 +422,30 @@ def test_dates_of_the_period_are_each_accounts_own(
     assert spend == {"EUR": "24.00"}
     answer = query(client, ws, start="2026-05-13", end="2026-05-13")
     assert answer["totals"][0]["spend"] == "24.00"
+
+
+def test_a_reporting_currency_converts_the_report_as_the_dashboard(
+    client: TestClient,
+    db: Session,
+    runtime: Runtime,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    """With a workspace currency the tiles and campaigns are the query API's converted
+    figures (each day at its rate), and the report says so."""
+    from metricx.fx.formats import Rate
+    from metricx.fx.service import store
+
+    ws = world(client, db)
+    rates = [Rate(date(2026, 5, d), "USD", Decimal("1.25")) for d in (13, 14)]
+    store(db, rates, workspace_id=None, source="file")
+    ws.workspace.reporting_currency = "EUR"
+    db.flush()
+    scheduled(db, ws, webhook_channel(db, runtime, ws, receiver.url))
+    hand_over_and_send(db, runtime)
+    report = receiver.received[0]["report"]
+    now = api(client, ws, DAY)
+    assert [t["currency"] for t in now["totals"]] == ["EUR"]
+    spend = [t for t in report["tiles"] if t["metric"] == "spend"]
+    assert [(t["currency"], t["value"]) for t in spend] == [("EUR", now["totals"][0]["spend"])]
+    assert {c["currency"] for c in report["top_campaigns"]} == {"EUR"}
+    assert any("converted to EUR" in n for n in report["notes"])

@@ -18,7 +18,14 @@ from urllib.parse import urlencode
 from sqlalchemy.orm import Session
 
 from metricx.metrics.compare import Change, change, combined_totals
-from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery, MetricQueryResult
+from metricx.metrics.schemas import (
+    Bucket,
+    GroupBy,
+    GroupLevel,
+    MetricQuery,
+    MetricQueryResult,
+    SeriesOf,
+)
 from metricx.metrics.service import UnifiedMetricService
 from metricx.models import ReportFrequency, Workspace
 from metricx.reports import repository
@@ -78,11 +85,11 @@ class Report:
 
 
 def _ask(service: UnifiedMetricService, workspace: Workspace, period: Period, by: GroupBy) -> Any:
-    # Month buckets: the series is not shown, so as few points as the range allows.
     query = MetricQuery(
         start=period.start,
         end=period.end,
         granularity=Bucket.MONTH,
+        series=SeriesOf.NONE,  # totals and groups only: a report draws no chart
         level=GroupLevel.CAMPAIGN,
         group_by=by,
         sort="spend",
@@ -163,6 +170,11 @@ def build_report(
             "Days are each ad account's own calendar days ("
             + ", ".join(current.account_timezones)
             + ")."
+        )
+    if current.reporting_currency:
+        notes.append(
+            f"Amounts are converted to {current.reporting_currency} at each day's rate, as on "
+            "the dashboard."
         )
     return Report(
         workspace_id=workspace.id,
