@@ -44,6 +44,7 @@ from metricx.metrics import cache as answer_cache
 from metricx.metrics import endpoints as metrics_endpoints
 from metricx.notifications import endpoints as notification_endpoints
 from metricx.quality import endpoints as quality_endpoints
+from metricx.reports import endpoints as report_endpoints
 from metricx.runtime import Runtime
 from metricx.sync import endpoints as sync_endpoints
 from metricx.web import pages_connect
@@ -475,6 +476,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(pages_connect.router)
     app.include_router(alert_endpoints.router, prefix=API_PREFIX)
     app.include_router(notification_endpoints.router, prefix=API_PREFIX)
+    app.include_router(report_endpoints.router, prefix=API_PREFIX)
     app.include_router(sync_endpoints.router, prefix=API_PREFIX)
     app.include_router(quality_endpoints.router, prefix=API_PREFIX)
     app.include_router(conversion_endpoints.router, prefix=API_PREFIX)

@@ -24,6 +24,7 @@ from metricx.conversions.cli import register as register_conversions
 from metricx.fx.cli import register as register_fx
 from metricx.logging import configure_logging
 from metricx.ops.cli import register as register_operations
+from metricx.reports.cli import register as register_reports
 from metricx.runtime import (
     Runtime,
     build_runtime,
@@ -293,6 +294,7 @@ register_sync(app)
 register_conversions(app)
 register_fx(app)
 register_bi(app)
+register_reports(app)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from metricx.models.notifications import (
 from metricx.models.oauth import OAuthGrant, OAuthState
 from metricx.models.quality import EntityParentSnapshot, QualityFinding
 from metricx.models.reach_ranges import ReachRange
+from metricx.models.reports import ReportDelivery, ReportFrequency, ReportSchedule
 from metricx.models.saved_views import SavedView
 from metricx.models.sign_in_failures import SignInFailure
 from metricx.models.tokens import Token, TokenStatus
@@ -58,6 +59,9 @@ __all__ = [
     "Provider",
     "QualityFinding",
     "ReachRange",
+    "ReportDelivery",
+    "ReportFrequency",
+    "ReportSchedule",
     "Role",
     "RunStatus",
     "SavedView",

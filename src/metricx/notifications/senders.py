@@ -106,6 +106,7 @@ def send_email(
     *,
     subject: str,
     body: str,
+    html: str | None = None,
     timeout: float,
     allowed: egress.AllowList,
     resolve: egress.Resolver = egress.system_resolver,
@@ -115,6 +116,8 @@ def send_email(
     message["To"] = ", ".join(config["recipients"])
     message["Subject"] = subject
     message.set_content(body)
+    if html is not None:  # multipart/alternative: the text part, then the HTML one
+        message.add_alternative(html, subtype="html")
     security = config.get("security", "starttls")
     host, port = str(config["host"]), int(config["port"])
     address = _address(host, port, allowed, resolve)

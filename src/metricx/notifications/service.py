@@ -8,8 +8,9 @@ it succeeds or ``notification_max_attempts`` is reached. Flushes, never commits.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
@@ -173,17 +174,40 @@ def deliver(
     delivery = repository.delivery_for_update(session, delivery_id)
     if delivery is None:
         return "gone"
-    if delivery.sent_at is not None:
-        return "already_sent"
-    if delivery.attempts >= settings.notification_max_attempts:
-        return "gave_up"
     alert = session.get(Alert, delivery.alert_id)
     channel = session.get(NotificationChannel, delivery.channel_id)
     if alert is None or channel is None:
         return "gone"
+    return attempt(
+        session,
+        delivery,
+        lambda: _send(channel, alert, delivery, settings, cipher, resolve),
+        max_attempts=settings.notification_max_attempts,
+    )
+
+
+class Attempted(Protocol):
+    """A delivery row: its attempts, last error and when it was sent."""
+
+    id: Any
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+
+
+def attempt(
+    session: Session, delivery: Attempted, send: Callable[[], None], *, max_attempts: int
+) -> str:
+    """One attempt of a delivery (locked by the caller): ``sent``, ``already_sent`` or
+    ``gave_up``; a failed send is recorded (attempts, ``last_error``: the sender's message,
+    which names no secret) and raised again, so the job is retried, until ``max_attempts``."""
+    if delivery.sent_at is not None:
+        return "already_sent"
+    if delivery.attempts >= max_attempts:
+        return "gave_up"
     delivery.attempts += 1
     try:
-        _send(channel, alert, delivery, settings, cipher, resolve)
+        send()
     except senders.DeliveryFailed as exc:
         delivery.last_error = str(exc)
         session.flush()
@@ -193,7 +217,7 @@ def deliver(
             attempt=delivery.attempts,
             error=str(exc),
         )
-        if delivery.attempts >= settings.notification_max_attempts:
+        if delivery.attempts >= max_attempts:
             return "gave_up"
         raise
     delivery.sent_at = datetime.now(UTC)
@@ -210,21 +234,45 @@ def _send(
     cipher: Cipher,
     resolve: egress.Resolver,
 ) -> None:
+    subject, body = render(alert, delivery.event, settings.base_url)
+    send_to_channel(
+        channel,
+        settings=settings,
+        cipher=cipher,
+        subject=subject,
+        text=body,
+        payload=webhook_payload(alert, delivery.event, settings.base_url),
+        resolve=resolve,
+    )
+
+
+def send_to_channel(
+    channel: NotificationChannel,
+    *,
+    settings: Settings,
+    cipher: Cipher,
+    subject: str,
+    text: str,
+    payload: dict[str, Any],
+    html: str | None = None,
+    resolve: egress.Resolver = egress.system_resolver,
+) -> None:
+    """One message through a channel: ``payload`` to a webhook, or an e-mail of ``subject``
+    and ``text`` (and ``html`` as its alternative part). Raises ``senders.DeliveryFailed``."""
     secret = cipher.decrypt(channel.secret_enc) if channel.secret_enc else None
     timeout = settings.notification_timeout_seconds
     allowed = settings.notify_allow_list
     if channel.kind is ChannelKind.WEBHOOK:
         if secret is None:
             raise senders.DeliveryFailed("the webhook channel has no URL")
-        payload = webhook_payload(alert, delivery.event, settings.base_url)
         senders.send_webhook(secret, payload, timeout=timeout, allowed=allowed, resolve=resolve)
     else:
-        subject, body = render(alert, delivery.event, settings.base_url)
         senders.send_email(
             channel.config,
             secret,
             subject=subject,
-            body=body,
+            body=text,
+            html=html,
             timeout=timeout,
             allowed=allowed,
             resolve=resolve,

@@ -23,6 +23,7 @@ from metricx.jobs.stalled import release_stalled_jobs
 from metricx.logging import get_logger
 from metricx.notifications.tasks import dispatch_notifications, send_notification
 from metricx.quality.tasks import validate_all_connections, validate_connection
+from metricx.reports.tasks import enqueue_due_reports, send_report
 from metricx.retention.tasks import enforce_retention
 from metricx.sync.service import SYNC_TASK
 from metricx.sync.tasks import (
@@ -127,6 +128,20 @@ TASKS: list[TaskSpec] = [
         name="send_notification",
         queue="notifications",
         # 7 s, 9 s, 13 s, 21 s ... ~17 min in all; notification_max_attempts caps it lower.
+        options={"retry": RetryStrategy(max_attempts=10, wait=5, exponential_wait=2)},
+    ),
+    # Scheduled reports (issue 18): due ones handed over every 5 minutes, one send each.
+    TaskSpec(
+        enqueue_due_reports,
+        name="enqueue_due_reports",
+        queue="notifications",
+        cron="*/5 * * * *",
+        options={"queueing_lock": "enqueue_due_reports"},
+    ),
+    TaskSpec(
+        send_report,
+        name="send_report",
+        queue="notifications",
         options={"retry": RetryStrategy(max_attempts=10, wait=5, exponential_wait=2)},
     ),
     TaskSpec(
