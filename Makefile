@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Tests use up to this many processes (pytest-xdist); the machine has 2 cores.
 TEST_WORKERS ?= 2
 
-.PHONY: setup assets browser demo test test-embedded test-pg lint bench load chaos fuzz migrate docs clean
+.PHONY: setup assets browser pgbouncer demo test test-embedded test-pg lint bench load chaos fuzz migrate docs clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -43,12 +43,21 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+# The PgBouncer tests start Debian's pgbouncer in front of the test database.
+PGBOUNCER ?= /usr/sbin/pgbouncer
+pgbouncer:
+	@if [ ! -x $(PGBOUNCER) ]; then \
+	  echo "installing PgBouncer for the pooling tests (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgbouncer >/dev/null; \
+	fi
+
 demo: setup  ## run metricx demo (embedded database, sandbox, web app, worker)
 	$(VENV)/bin/metricx demo
 
 # The whole suite, twice: on the embedded PostgreSQL, and on the machine's PostgreSQL
 # (METRICX_TEST_PG_URL, default 127.0.0.1:5432) when that server answers.
-test: setup browser lint test-embedded test-pg
+test: setup browser pgbouncer lint test-embedded test-pg
 
 test-embedded: setup
 	env -u METRICX_TEST_DATABASE_URL $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile

@@ -249,6 +249,12 @@ def worker(
     from metricx.worker.queue import run_worker
 
     settings = get_settings()
+    if settings.database_pooler == "transaction":
+        fail(
+            "the worker needs a database session of its own (LISTEN/NOTIFY, advisory locks): "
+            "run it with METRICX_DATABASE_URL pointing at PostgreSQL itself (or a session-mode "
+            "pooler) and without METRICX_DATABASE_POOLER=transaction"
+        )
     configure_logging(settings.log_format, settings.log_level)
     runtime = build_runtime(settings)
     set_runtime(runtime)

@@ -29,6 +29,13 @@ class Settings(BaseSettings):
         description="PostgreSQL URL (postgresql://user@host:5432/db). Unset: the embedded "
         "PostgreSQL server in the data dir is started and used.",
     )
+    database_pooler: Literal["", "transaction"] = Field(
+        default="",
+        description="'transaction' when METRICX_DATABASE_URL goes through a transaction-mode "
+        "pooler (PgBouncer): session settings are then sent in each transaction instead of at "
+        "connect. For `metricx serve` only: the worker needs a session (LISTEN/NOTIFY, "
+        "advisory locks) and refuses to start with it.",
+    )
     database_read_url: str | None = Field(
         default=None,
         description="A streaming read replica of the database: dashboard and query reads go "

@@ -71,7 +71,6 @@ def resolve_database_url(settings: Settings) -> str:
     return start_embedded_server(settings)
 
 
-SESSION_OPTIONS = "-c jit=off -c timezone=UTC"
 # A dead server or a cut network is noticed within about a minute instead of the kernel's
 # two hours: a probe after 30 s of silence, then every 10 s, given up after 3 unanswered.
 # Data sent and not acknowledged for 30 s (a cut network) ends the connection too.
@@ -94,18 +93,36 @@ def connect_args(settings: Settings | None = None) -> dict[str, Any]:
     """What every connection is opened with: a connect timeout, TCP keepalives, and the
     background statement and idle-in-transaction timeouts (a request lowers them for its own
     transactions, see ``RequestBudget``)."""
-    statement_ms = int(_setting(settings, "db_background_statement_timeout_ms"))
-    idle_ms = int(_setting(settings, "db_background_idle_in_transaction_timeout_ms"))
-    options = (
-        f"{SESSION_OPTIONS} -c statement_timeout={statement_ms}"
-        f" -c idle_in_transaction_session_timeout={idle_ms}"
-    )
-    return {
-        "options": options,
+    base: dict[str, Any] = {
         "connect_timeout": int(_setting(settings, "db_connect_timeout_seconds")),
         "prepare_threshold": None,
         **KEEPALIVES,
     }
+    if _setting(settings, "database_pooler") == "transaction":
+        return base  # a pooler hands the session to others: see ``transaction_settings``
+    return {"options": " ".join(f"-c {k}={v}" for k, v in session_settings(settings)), **base}
+
+
+def session_settings(settings: Settings | None) -> list[tuple[str, str]]:
+    """What every session runs with: no JIT (a dashboard query paid 1.7 s for it), UTC, and
+    the background statement and idle-in-transaction timeouts (a request lowers them for its
+    own transactions)."""
+    return [
+        ("jit", "off"),
+        ("timezone", "UTC"),
+        ("statement_timeout", str(int(_setting(settings, "db_background_statement_timeout_ms")))),
+        (
+            "idle_in_transaction_session_timeout",
+            str(int(_setting(settings, "db_background_idle_in_transaction_timeout_ms"))),
+        ),
+    ]
+
+
+def transaction_settings(settings: Settings | None) -> str:
+    """The session settings as ``SET LOCAL`` for each transaction: behind a transaction-mode
+    pooler (PgBouncer) a server session serves many clients, so nothing may be set for the
+    session, and connect-time options do not pass through it."""
+    return "; ".join(f"SET LOCAL {k} = '{v}'" for k, v in session_settings(settings))
 
 
 def make_engine(url: str, settings: Settings | None = None, **kwargs: Any) -> Engine:
@@ -144,6 +161,10 @@ def make_engine(url: str, settings: Settings | None = None, **kwargs: Any) -> En
         "do_connect",
         lambda _dialect, _record, cargs, cparams: guarded.connect(*cargs, **cparams),
     )
+    if _setting(settings, "database_pooler") == "transaction":
+        every = transaction_settings(settings)
+        # On the driver's connection: it opens the transaction SQLAlchemy is beginning.
+        event.listen(engine, "begin", lambda conn: conn.connection.driver_connection.execute(every))
     event.listen(engine, "before_cursor_execute", _apply_request_budget)
     for name in ("commit", "rollback", "rollback_savepoint"):
         event.listen(engine, name, _forget_budget)

@@ -85,6 +85,7 @@ def test_a_healthy_installation_passes(migrated: str, tmp_path: Path) -> None:
     assert healthy(checks), checks
     assert [c.name for c in checks] == [
         "settings",
+        "pooler",
         "database",
         "migrations",
         "encryption keys",

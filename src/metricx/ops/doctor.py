@@ -49,6 +49,26 @@ def check_settings(settings: Settings) -> Check:
     return Check("settings", "ok", f"loaded; Meta app {settings.meta_app_id}")
 
 
+def check_pooler(settings: Settings) -> Check:
+    """Behind a transaction-mode pooler only `metricx serve` works: the worker's queue needs
+    sessions (LISTEN/NOTIFY, advisory locks)."""
+    if settings.database_pooler == "transaction":
+        return Check(
+            "pooler",
+            "warn",
+            "METRICX_DATABASE_POOLER=transaction: fine for `metricx serve` (settings go in each "
+            "transaction); run `metricx worker` and the CLI with a METRICX_DATABASE_URL to "
+            "PostgreSQL itself or a session-mode pooler, without this setting (the worker "
+            "refuses to start with it)",
+        )
+    return Check(
+        "pooler",
+        "ok",
+        "sessions of their own (for a transaction-mode PgBouncer in front of `metricx serve`, "
+        "set METRICX_DATABASE_POOLER=transaction for it)",
+    )
+
+
 def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
@@ -265,7 +285,7 @@ def run_doctor(
 ) -> list[Check]:
     from metricx.db import resolve_database_url
 
-    checks = [check_settings(settings)]
+    checks = [check_settings(settings), check_pooler(settings)]
     engine, db_check = connect_database(settings, resolve or resolve_database_url)
     checks.append(db_check)
     if engine is None:
