@@ -139,8 +139,9 @@ def test_a_partial_sync_exits_with_its_own_code(
         METRICX_META_BACKOFF_BASE_SECONDS="0.01",
         METRICX_META_BACKOFF_MAX_SECONDS="0.05",
         # Hourly chunks (20 ads x 24 h a day) go through async report jobs, which the sandbox
-        # now fails; daily chunks are synchronous calls and succeed.
-        METRICX_SYNC_ASYNC_MIN_ROWS="500",
+        # now fails, even split to one day and one campaign; daily chunks (20 ads x 3 days)
+        # are synchronous calls and succeed.
+        METRICX_SYNC_ASYNC_MIN_ROWS="100",
         METRICX_SYNC_CHUNK_ATTEMPTS="1",
         METRICX_SYNC_RETRY_BASE_SECONDS="0.01",
         METRICX_SYNC_RETRY_MAX_SECONDS="0.05",

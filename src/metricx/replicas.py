@@ -5,7 +5,8 @@ Writes, the job queue and anything that must see its own write stay on the prima
 query layer's reads (metrics, the dashboard's answer) are routed here. The replica's lag is
 measured against the primary's WAL position: a replica that has replayed everything the
 primary wrote is 0 s behind however long the primary has been idle; one that has not is as
-far behind as the time since it last replayed a transaction. Past
+far behind as the time since it last replayed a transaction (unless it is streaming and has
+replayed all it received: the rest is in flight). Past
 ``METRICX_DATABASE_READ_MAX_LAG_SECONDS`` (or when the replica does not answer) reads go to
 the primary until it catches up; the lag is measured at most every few seconds per process."""
 
@@ -28,7 +29,9 @@ _PRIMARY_LSN = text("SELECT pg_current_wal_lsn()::text")
 _REPLICA_STATE = text(
     "SELECT pg_is_in_recovery(), pg_wal_lsn_diff(CAST(:primary AS pg_lsn),"
     " coalesce(pg_last_wal_replay_lsn(), '0/0'::pg_lsn)),"
-    " extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())"
+    " extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()),"
+    " coalesce(pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), false),"
+    " EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')"
 )
 
 
@@ -58,6 +61,11 @@ class ReadRoute:
         with self._lock:
             if time.monotonic() - self._checked < CHECK_EVERY_SECONDS:
                 return self._lag
+            # One request measures; the others keep the last figure meanwhile (a replica that
+            # does not answer must not hold every request for its connect timeout).
+            self._checked = time.monotonic()
+            if self._lag is None:
+                self._lag = math.inf  # until the first measure: the primary
         lag = self._measure()
         with self._lock:
             self._lag, self._checked = lag, time.monotonic()
@@ -69,7 +77,7 @@ class ReadRoute:
             with self.primary_engine.connect() as conn:
                 primary_lsn = conn.execute(_PRIMARY_LSN).scalar_one()
             with self.replica_engine.connect() as conn:
-                recovering, behind, since = conn.execute(
+                recovering, behind, since, all_replayed, streaming = conn.execute(
                     _REPLICA_STATE, {"primary": primary_lsn}
                 ).one()
         except Exception as exc:  # an unreachable replica means: read from the primary
@@ -79,6 +87,10 @@ class ReadRoute:
             log.warning("the read URL is no replica (not in recovery)")
             return math.inf
         if behind is not None and behind <= 0:
+            return 0.0
+        if streaming and all_replayed:
+            # Streaming, and everything received is replayed: what it lacks is in flight (an
+            # idle primary still writes a little WAL now and then), not a replay delay.
             return 0.0
         return float(since) if since is not None else math.inf
 

@@ -201,6 +201,8 @@ def test_series_total_is_one_line_over_every_group(client: TestClient, db: Sessi
         for i, ad in enumerate(ads)
         for d in (1, 2)
     ]
+    orphan = entity(db, ws, Level.AD)  # pushed with no campaign above it: in no campaign row
+    records.append(fact(orphan, datetime(2026, 5, 1, tzinfo=UTC), "day", spend="100.00"))
     ingest(client, ws, records)
     ask = {"start": "2026-05-01", "end": "2026-05-02", "level": "campaign", "group_by": "entity"}
     per_group = query(client, ws, **ask)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from metricx.alerts.service import raise_alert
 from metricx.auth.service import create_api_key
 from metricx.connections.tokens import store_token
-from metricx.models import Base, Connection, Provider
+from metricx.models import Base, Connection, Provider, SavedView
 from metricx.models.oauth import OAuthGrant
 from metricx.runtime import Runtime
 from metricx.sync.service import request_sync
@@ -110,6 +110,15 @@ def build_victim(client: TestClient, db: Session, runtime: Runtime) -> Victim:
         headers=headers,
     )
     assert conversion.status_code == 201, conversion.text
+    report = client.post(
+        f"/api/v1/workspaces/{ws.id}/reports",
+        json={"name": "Weekly", "channel_id": channel.json()["id"], "frequency": "weekly",
+              "weekday": "monday", "hour": 8},
+        headers=headers,
+    )  # fmt: skip
+    assert report.status_code == 201, report.text
+    view = SavedView(workspace_id=ws.id, name="Team view", query="range=7d")
+    db.add(view)
     db.flush()
     return Victim(
         ws.id,
@@ -124,6 +133,8 @@ def build_victim(client: TestClient, db: Session, runtime: Runtime) -> Victim:
             "record_id": uuid.UUID(_first(record.json())["id"]),
             "channel_id": uuid.UUID(channel.json()["id"]),
             "conversion_id": uuid.UUID(conversion.json()["id"]),
+            "report_id": uuid.UUID(report.json()["id"]),
+            "view_id": view.id,
         },
     )
 
@@ -268,8 +279,12 @@ def test_the_owner_is_not_refused_on_the_same_requests(
     runtime.settings.meta_graph_url = "http://127.0.0.1:9"  # nothing listens: fails fast
     runtime.settings.meta_max_retries = 0
     refused: dict[str, int] = {}
-    # Deletions last, so no request meets an id an earlier one removed.
-    routes = sorted(workspace_routes(client.app), key=lambda r: r.method == "DELETE")  # type: ignore[arg-type]
+    # Deletions last, so no request meets an id an earlier one removed; a channel's last of
+    # all (its report schedules go with it).
+    routes = sorted(
+        workspace_routes(client.app),  # type: ignore[arg-type]
+        key=lambda r: (r.method == "DELETE", "notification-channels" in r.path),
+    )
     for route in routes:
         if route.web:
             continue  # the pages' own tests sign in; an API key is no browser session

@@ -119,6 +119,7 @@ def test_a_legacy_backfill_in_the_database_resumes_from_its_first_chunk_not_done
     assert [c["status"] for c in chunks] == ["done"] * 4
     # The chunk the earlier run finished is not fetched again; the others ran once each.
     assert chunks[1] == legacy["chunks"][1] | {
+        "campaigns": None,
         "refused": None,
         "fetch_started": None,
         "fetch_finished": None,

@@ -16,7 +16,15 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from metricx.models import Connection, ConnectionStatus, Entity, Level, Provider, SavedView
+from metricx.models import (
+    Connection,
+    ConnectionStatus,
+    Entity,
+    Level,
+    Provider,
+    Role,
+    SavedView,
+)
 from tests.factories import KeyedWorkspace, join, make_keyed_workspace, make_user
 from tests.metrics.test_query import entity, fact, ingest, query
 from tests.web.test_dashboard_columns import cells, store_reach
@@ -311,3 +319,31 @@ def test_a_narrowed_total_has_its_own_reach_and_result_type(
     assert "reach is not shown for the total of a filtered selection" in searched
     paused = page(client, w, account=str(shoes), status="paused")
     assert total(paused, "reach") == ""
+    # The status filter keeps one campaign: the total counts its ad sets' results only.
+    active = query(client, w.ws, start=SINCE, end=UNTIL, connection_id=str(shoes),
+                   status="ACTIVE", group_by="entity", level="campaign")  # fmt: skip
+    assert [g["group"] for g in active["groups"]] == [str(spring.id)]
+    assert active["totals"][0]["result_type"] == "offsite_conversion.fb_pixel_purchase"
+
+
+def test_a_viewer_opens_saved_views_but_does_not_change_them(
+    client: TestClient, db: Session
+) -> None:
+    w = world(client, db)
+    client.post(
+        f"{w.base}/views",
+        data={"name": "Team view", "query": "range=7d"},
+        headers={"X-CSRF-Token": w.csrf},
+    )
+    [view] = db.query(SavedView).filter_by(workspace_id=w.ws.workspace.id).all()
+    viewer = make_user(db)
+    join(db, w.ws.workspace, viewer, role=Role.VIEWER)
+    csrf = sign_in(client, viewer.email)
+    html = client.get(w.base).text
+    assert 'class="view-link' in html and 'id="save-view"' not in html
+    assert "delete-view" not in html
+    for path, data in ((f"{w.base}/views", {"name": "Mine", "query": ""}),
+                       (f"{w.base}/views/{view.id}/delete", {})):  # fmt: skip
+        answer = client.post(path, data=data, headers={"X-CSRF-Token": csrf})
+        assert answer.status_code == 403, answer.text
+    assert db.query(SavedView).filter_by(workspace_id=w.ws.workspace.id).count() == 1

@@ -8,11 +8,12 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
 from metricx.fx.formats import FIRST_DAY, LAST_DAY
-from metricx.kit.inputs import iso_text
+from metricx.kit.inputs import iso_text, storable_text
 
 CurrencyCode = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Z]{3}$"),
+    AfterValidator(storable_text),
     Field(description="ISO 4217 code, e.g. USD."),
 ]
 MAX_RATES_PER_CALL = 5000
@@ -31,6 +32,7 @@ RATE_PATTERN = r"^(0*[1-9][0-9]{0,8}(\.[0-9]{1,12})?|0*\.[0-9]{0,11}[1-9]0*)$"
 RateValue = Annotated[
     str,
     StringConstraints(pattern=RATE_PATTERN),
+    AfterValidator(storable_text),
     Field(
         description="Units of the currency per one euro (the ECB's convention), as decimal "
         'text, e.g. "1.0512"; positive, below 10^9, at most 12 decimal places.'

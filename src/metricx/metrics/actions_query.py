@@ -429,11 +429,19 @@ def _fold(view: ActionsView, rows: list[Any]) -> None:
 
 
 def view_for(
-    session: Session, scope: FactScope, query: MetricQuery, level: GroupLevel
+    session: Session,
+    scope: FactScope,
+    query: MetricQuery,
+    level: GroupLevel,
+    settings_session: Session | None = None,
 ) -> ActionsView:
-    """The question's action figures (``level``: the level its group rows are read at)."""
+    """The question's action figures (``level``: the level its group rows are read at). The
+    conversion's definition is read through ``settings_session`` (the primary's: one just
+    made must be found even when the facts come from a read replica)."""
     conversion = (
-        conversion_by_name(session, workspace_id=scope.workspace_id, name=query.conversion)
+        conversion_by_name(
+            settings_session or session, workspace_id=scope.workspace_id, name=query.conversion
+        )
         if query.conversion
         else None
     )

@@ -8,6 +8,17 @@ from typing import Any
 
 from metricx.metrics.schemas import MetricQueryResult
 
+# A cell a spreadsheet would run as a formula (a campaign named "=HYPERLINK(...)"): kept as
+# text by a leading apostrophe, as OWASP advises for CSV exports.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    """``value``, with a text that starts like a formula made inert."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
 
 def series_csv(result: MetricQueryResult) -> str:
     """The series as CSV, one column per figure: action columns (``actions=``) become
@@ -17,7 +28,7 @@ def series_csv(result: MetricQueryResult) -> str:
     fields: dict[str, None] = dict.fromkeys(["bucket", "group", "name"])
     for p in result.series:
         row = p.model_dump(exclude={"bucket_utc"})
-        row["name"] = names.get(p.group or "", "")
+        row["name"] = safe_cell(names.get(p.group or "", ""))
         for kind, figures in (row.pop("actions", None) or {}).items():
             for figure in ("count", "value", "cost_per"):
                 row[f"action:{kind}:{figure}"] = figures[figure]

@@ -304,8 +304,10 @@ def series(
     source: dict[str, str],
     grain: str,
     groups: list[str] | None = None,
+    within_level: bool = False,
 ) -> list[dict[str, Any]]:
-    """Summed measures per (bucket, group, currency)."""
+    """Summed measures per (bucket, group, currency); ``within_level``: only facts under an
+    entity of ``level`` (as a grouped answer's rows), however they are grouped."""
     only = "AND " + _group_sql(group_by, level) + " = ANY(:groups)" if groups is not None else ""
     sql = f"""
         SELECT {_bucket_sql(bucket, "f.event_at", FACT_DAY, scope.week_start)} AS bucket,
@@ -317,7 +319,7 @@ def series(
         **scope.params(),
         "level": level.value,
         "groups": groups or [],
-        "by_entity": group_by is GroupBy.ENTITY,
+        "by_entity": group_by is GroupBy.ENTITY or within_level,
     }
     return _rows(session, formatted(sql), params)
 

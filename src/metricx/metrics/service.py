@@ -17,6 +17,7 @@ Rules the numbers follow:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -237,9 +238,19 @@ def calendar_for(
     return Calendar(zones, view, tuple(windows))
 
 
+# The days a question may ask about: ads ran in neither year 1 nor 9999 (and a day either
+# side of those overflows the date arithmetic behind conversions and comparisons).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2200, 12, 31)
+
+
 def validate(query: MetricQuery, cal: Calendar) -> None:
     if cal.end < cal.start:
         raise InvalidInput("end is before start", details={"field": "end"})
+    if cal.start < FIRST_DAY or cal.end > LAST_DAY:
+        raise InvalidInput(
+            f"days are between {FIRST_DAY} and {LAST_DAY}",
+            details={"field": "start" if cal.start < FIRST_DAY else "end"},
+        )
     days = max((w.end - w.start).days + 1 for w in cal.windows)
     limit = MAX_RANGE_DAYS.get(query.granularity, 3 * 366)
     if days > limit:
@@ -294,7 +305,9 @@ class UnifiedMetricService:
         writes: Session | None = None,
     ) -> None:
         self.session = session  # reads (a read replica's, perhaps)
-        self.writes = writes or session  # what reading queues (a range's reach fetch)
+        # The primary: what reading queues (a range's reach fetch) and the settings it must see
+        # as soon as they are written (conversions, exchange rates).
+        self.writes = writes or session
         self.use_rollups = use_rollups
         self.use_cache = use_cache
         self.clock = clock or (lambda: datetime.now(UTC))  # what "today" is, for presets
@@ -324,7 +337,7 @@ class UnifiedMetricService:
             # A rate loaded or changed since makes a new version too.
             day = timedelta(days=1)
             version += "|" + fx.version(
-                self.session, workspace.id, start=cal.start - day, end=cal.end + day
+                self.writes, workspace.id, start=cal.start - day, end=cal.end + day
             )
         return cache.ANSWERS.get_or_compute(
             key, version, lambda: self._answer(workspace, query, cal)
@@ -338,8 +351,9 @@ class UnifiedMetricService:
             return self._query(workspace, query, cal)
         answer = self._query(workspace, query, cal, with_series=False)
         if query.series is SeriesOf.TOTAL:
+            # Over the same facts as the rows: those under an entity of the level asked.
             whole = query.model_copy(update={"group_by": GroupBy.NONE, "limit": None})
-            line = self._query(workspace, whole, cal)
+            line = self._query(workspace, whole, cal, within_level=True)
             answer.series = line.series
         return answer
 
@@ -350,6 +364,7 @@ class UnifiedMetricService:
         cal: Calendar,
         *,
         with_series: bool = True,
+        within_level: bool = False,
     ) -> MetricQueryResult:
         tz = cal.timezone
         lo, hi = cal.instants()
@@ -374,7 +389,7 @@ class UnifiedMetricService:
         series_of: Callable[..., list[dict[str, Any]]]
         if use_rollups:
             if query.group_by is not GroupBy.ENTITY and not (
-                query.statuses or query.connection_ids
+                query.statuses or query.connection_ids or within_level
             ):
                 read_level = GroupLevel.WORKSPACE  # totals need no hierarchy: cheapest rows
             repository.serial_reads(self.session)
@@ -396,6 +411,8 @@ class UnifiedMetricService:
             else:
                 source = repository.fact_levels(self.session, scope, grains)
             totals_of, series_of = repository.group_totals, repository.series
+            if within_level:
+                series_of = functools.partial(repository.series, within_level=True)
         notes: list[str] = []
         level = query.level
         kwargs: dict[str, Any] = {
@@ -405,7 +422,7 @@ class UnifiedMetricService:
             "grain": grain,
         }
         points: list[dict[str, Any]] | None = None
-        acts = actions_query.view_for(self.session, scope, query, read_level)
+        acts = actions_query.view_for(self.session, scope, query, read_level, self.writes)
         target = currency.target_of(query.currency, workspace.reporting_currency)
         if target is not None and (query.actions or query.conversion):
             notes.append(
@@ -447,6 +464,9 @@ class UnifiedMetricService:
                 )
         acts.decorate_groups(groups)
         kinds, total_kind = self._result_types(scope, query, source, groups)
+        if query.statuses and query.group_by is GroupBy.ENTITY:
+            # The ad sets behind the rows a status filter kept, not every ad set in view.
+            total_kind = one_result_type(kinds.get(g["group"]) for g in groups)
         for g in groups:
             with_result_type(g, kinds.get(g["group"]))
         groups.sort(key=lambda r: (r["group"], r["currency"]))  # ties: a stable, known order
@@ -583,7 +603,7 @@ class UnifiedMetricService:
         span = currency.days_and_currencies(fine, hourly=hourly, tz=scope.timezone)
         rates = (
             fx.in_force(
-                self.session,
+                self.writes,  # rates just loaded count at once (the primary's)
                 scope.workspace_id,
                 start=span[0],
                 end=span[1],

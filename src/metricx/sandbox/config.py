@@ -37,6 +37,9 @@ class FaultConfig:
     # A synchronous insights call that pages past this many rows is refused on that page with
     # (#100) subcode 1487534, "reduce the amount of data" (0: never); report jobs are not.
     sync_insights_max_rows: int = 0
+    # A report job (async insights) whose answer would have more rows than this ends in "Job
+    # Failed", as Meta's do on big accounts (0: never).
+    report_max_rows: int = 0
     # Campaign, ad set and ad ids the listing edges (`act_X/campaigns`, `/adsets`, `/ads` and a
     # campaign's or ad set's own) leave out, as Meta's listing does for a while after an
     # object is created: insights, a GET of the object by id, and the truth still have them.

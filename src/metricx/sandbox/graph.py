@@ -224,7 +224,9 @@ def _dispatch(
         if edge != "insights":
             raise errors.unsupported_get(node.id, "post")
         query = insights.parse_query(node, req.params, now)
-        run = state.reports.create(query, int(now.timestamp()), state.faults.async_fails())
+        limit = state.faults.config.report_max_rows
+        fails = state.faults.async_fails() or bool(limit and query.size > limit)
+        run = state.reports.create(query, int(now.timestamp()), fails)
         return {"report_run_id": run.id}
     fields = split_fields(req.params.get("fields"))
     if edge == "":

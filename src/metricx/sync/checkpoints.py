@@ -45,6 +45,9 @@ class ChunkState(_Model):
     part: Part
     since: date | None = None
     until: date | None = None
+    # The campaigns (external ids) an ad-level chunk asks for, once a one-day chunk was split
+    # by campaigns after Meta failed its report job; None: the whole account.
+    campaigns: list[str] | None = None
     status: ChunkStatus = "pending"
     attempts: int = 0
     rows: int = 0

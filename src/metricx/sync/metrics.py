@@ -33,6 +33,11 @@ META_CALLS = Counter(
 THROTTLE_WAIT = Counter(
     "metricx_meta_throttle_wait_seconds_total", "Seconds spent waiting for Meta's rate limits."
 )
+CHUNK_SPLITS = Counter(
+    "metricx_sync_chunk_splits_total",
+    "Sync chunks split in two after Meta failed their report job or refused their size.",
+    ["part"],
+)
 USAGE = Gauge(
     "metricx_meta_usage_percent",
     "The highest rate-limit usage percentage Meta last reported, per connection.",

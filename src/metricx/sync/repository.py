@@ -104,6 +104,22 @@ def adset_result_types(session: Session, connection: Connection) -> dict[str, st
     return {ext: kind for ext, kind in rows}
 
 
+def campaign_ids(session: Session, connection: Connection) -> list[str]:
+    """The external ids of the connection's campaigns (those removed too: their ads' past
+    days are still Meta's), in a stable order."""
+    return list(
+        session.scalars(
+            select(Entity.external_id)
+            .where(
+                Entity.workspace_id == connection.workspace_id,
+                Entity.connection_id == connection.id,
+                Entity.level == "campaign",
+            )
+            .order_by(Entity.external_id)
+        )
+    )
+
+
 def count_ads(session: Session, connection: Connection) -> int:
     return int(
         session.scalar(

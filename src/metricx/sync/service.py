@@ -17,6 +17,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -35,8 +36,10 @@ from metricx.integrations.meta.errors import (
     is_retryable,
     is_token_invalid,
     is_token_revoked,
+    is_too_much_data,
 )
 from metricx.integrations.meta.fetcher import FetchOptions, MetaInsightsFetcher
+from metricx.integrations.meta.insights import ReportFailedError
 from metricx.integrations.meta.range_reach import RangeReachRow, fetch_range_reach
 from metricx.jobs.enqueue import defer_job
 from metricx.logging import get_logger
@@ -58,10 +61,11 @@ META_MAX_DAYS = 37 * 31
 
 @dataclass
 class ChunkOutcome:
-    """What became of one attempt: done, retry after ``wait`` seconds, failed (dead-lettered),
-    or fatal (the connection lost its token or access: the whole fetch stops)."""
+    """What became of one attempt: done, retry after ``wait`` seconds, split (into smaller
+    chunks, asked next), failed (dead-lettered), or fatal (the connection lost its token or
+    access: the whole fetch stops)."""
 
-    status: str  # done | retry | failed | fatal
+    status: str  # done | retry | split | failed | fatal
     wait: float = 0.0
     error: str | None = None
 
@@ -200,6 +204,7 @@ class ChunkWork:
     account_id: str
     expected_ads: int
     ranges: tuple[tuple[date, date], ...] = ()  # a reach_ranges chunk's ranges to ask for
+    campaigns: tuple[str, ...] | None = None  # an ad-level chunk split by campaigns
     # ad set external id -> its result type (the ads' daily facts count their results by it)
     result_types: dict[str, str | None] = field(default_factory=dict)
 
@@ -258,6 +263,7 @@ def begin_chunk(
         account_id=connection.external_account_id,
         expected_ads=repository.count_ads(session, connection),
         ranges=tuple(ranges),
+        campaigns=tuple(item.campaigns) if item.campaigns is not None else None,
         result_types=(
             repository.adset_result_types(session, connection) if item.part == "ad_day" else {}
         ),
@@ -296,11 +302,11 @@ def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> Ch
             if work.part == "reach":
                 pull.facts.extend(map(reach_fact, fetcher.reach_rows(since, until)))
             elif work.part == "ad_hour":
-                rows = fetcher.ad_rows("hour", since, until)
+                rows = fetcher.ad_rows("hour", since, until, work.campaigns)
                 pull.facts.extend(ad_fact(row, work.result_types) for row in rows)
             else:
                 pull.actions = ActionSpool()
-                rows = pull.actions.tap(fetcher.ad_day_rows(since, until))
+                rows = pull.actions.tap(fetcher.ad_day_rows(since, until, work.campaigns))
                 pull.facts.extend(ad_fact(row, work.result_types) for row in rows)
     except MetaError as exc:
         pull.error = exc
@@ -373,16 +379,75 @@ def record_chunk(
         outcome = ChunkOutcome("done")
     except MetaError as exc:
         item.error = exc.message
-        outcome = _on_error(session, settings, fetch, connection, item, exc)
+        parts = _split(session, connection, item, exc)
+        if parts:
+            _replace(fetch, index, parts)
+            log.warning(
+                "sync chunk split",
+                fetch_id=str(fetch.id),
+                part=item.part,
+                since=_day(item.since),
+                until=_day(item.until),
+                campaigns=len(item.campaigns) if item.campaigns is not None else None,
+                into=len(parts),
+                error=exc.message,
+            )
+            metrics.CHUNK_SPLITS.labels(item.part).inc()
+            outcome = ChunkOutcome("split", error=exc.message)
+        else:
+            outcome = _on_error(session, settings, fetch, connection, item, exc)
     finally:
         pull.close()
     fetch.async_jobs += pull.async_jobs
     if outcome.status == "done" and item.part != "entities":
         fetch.rows += item.rows
     fetch.revised += item.revised if outcome.status == "done" else 0
-    _save(fetch, index, item)
+    if outcome.status != "split":
+        _save(fetch, index, item)
     session.flush()
     return outcome
+
+
+# Chunks split when Meta fails their report job or refuses their size: smaller pieces
+# usually pass where the same job again does not (Airbyte and PostHog do the same).
+SPLIT_PARTS = frozenset({"ad_day", "ad_hour", "reach"})
+
+
+def _split(
+    session: Session, connection: Connection, item: ChunkState, exc: MetaError
+) -> list[ChunkState]:
+    """The pieces a failed chunk is asked as instead: its window halved (down to one day),
+    then, for the ad-level parts, its campaigns halved (down to one campaign); none when the
+    failure is not about the job's size or nothing is left to split."""
+    if item.part not in SPLIT_PARTS or not (
+        isinstance(exc, ReportFailedError) or is_too_much_data(exc)
+    ):
+        return []
+    assert item.since is not None and item.until is not None
+
+    def piece(**changes: Any) -> ChunkState:
+        base = ChunkState(part=item.part, since=item.since, until=item.until)
+        base.campaigns = item.campaigns
+        for key, value in changes.items():
+            setattr(base, key, value)
+        return base
+
+    if item.since < item.until:
+        middle = item.since + timedelta(days=(item.until - item.since).days // 2)
+        return [piece(until=middle), piece(since=middle + timedelta(days=1))]
+    if item.part == "reach":  # an account's reach is no sum of its campaigns'
+        return []
+    campaigns = item.campaigns or repository.campaign_ids(session, connection)
+    if len(campaigns) < 2:
+        return []
+    half = len(campaigns) // 2
+    return [piece(campaigns=campaigns[:half]), piece(campaigns=campaigns[half:])]
+
+
+def _replace(fetch: Fetch, index: int, parts: list[ChunkState]) -> None:
+    checkpoint = checkpoints.sync_of(fetch)
+    checkpoint.chunks[index : index + 1] = parts
+    checkpoints.store(fetch, checkpoint)
 
 
 class _EntitiesLost(MetaError):

@@ -256,6 +256,7 @@ class DashboardFilters:
     picked: tuple[str, ...] = ()  # the custom column set (``columns == CUSTOM``)
     # The campaigns the search found (set by the page): None when there is no search.
     search_ids: list[uuid.UUID] | None = None
+    search_capped: int = 0  # the search found more campaigns than the page narrows to
     currency: str = ""  # "": the workspace's reporting currency; "native"; or a code
 
     @classmethod

@@ -158,6 +158,8 @@ def ask(
         filters.search_ids = repository.campaigns_matching(
             session, ws.workspace.id, filters.search, filters.accounts
         )
+        if len(filters.search_ids) >= repository.SEARCH_LIMIT:
+            filters.search_capped = repository.SEARCH_LIMIT
         if not filters.search_ids and problem is None:
             problem = f"No campaign's name contains \u201c{filters.search}\u201d."
     if problem is None:

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from metricx.auth.dependencies import DbSession, ReadSession, RuntimeDep
 from metricx.errors import InvalidInput
-from metricx.metrics.exports import series_csv
+from metricx.metrics.exports import safe_cell, series_csv
 from metricx.metrics.schemas import MetricQueryResult
 from metricx.metrics.service import UnifiedMetricService
 from metricx.web.context import PageWorkspace
@@ -51,7 +51,7 @@ def table_csv(result: MetricQueryResult, filters: DashboardFilters) -> str:
     writer = csv.writer(buf)
     writer.writerow(header)
     for g in result.groups:
-        writer.writerow([g.name or "", g.group or "", g.currency, *figures(g)])
+        writer.writerow([safe_cell(g.name or ""), g.group or "", g.currency, *figures(g)])
     for t in result.totals:
         writer.writerow(["Total", "", t.currency, *figures(t)])
     return buf.getvalue()

@@ -11,15 +11,21 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from metricx.auth.dependencies import DbSession
-from metricx.errors import InvalidInput, NotFound
+from metricx.errors import Forbidden, InvalidInput, NotFound
 from metricx.kit.inputs import Text
 from metricx.web import repository
-from metricx.web.context import CsrfViewer, PageWorkspace
+from metricx.web.context import CsrfViewer, PageWorkspace, WorkspaceView
 from metricx.web.dashboard_view import DashboardFilters, InvalidTimezone
 
 router = APIRouter(include_in_schema=False)
 NAME_MAX = 100
 QUERY_MAX = 4000  # the column's size
+
+
+def _may_change(ws: WorkspaceView) -> None:
+    """Saved views are the workspace's: members change them, viewers only open them."""
+    if not ws.can_ingest:
+        raise Forbidden("viewers open saved views; a member saves or deletes them")
 
 
 def _go(request: Request, url: str) -> Response:
@@ -40,6 +46,7 @@ def save_view(
 ) -> Response:
     """Saves the page's question (``query``, its URL's query string) under ``name``; the
     question is parsed and written back as the page writes it, so only known choices keep."""
+    _may_change(ws)
     name = " ".join(name.split())
     if not name:
         raise InvalidInput("give the view a name", details={"field": "name"})
@@ -64,6 +71,7 @@ def delete_view(
     _viewer: CsrfViewer,
     session: DbSession,
 ) -> Response:
+    _may_change(ws)
     if not repository.delete_saved_view(session, ws.workspace.id, view_id):
         raise NotFound("no such saved view")
     return _go(request, f"/w/{ws.workspace.id}")

@@ -40,7 +40,10 @@ def _allowed(runtime: Runtime, token: str, workspace_id: uuid.UUID) -> bool:
 
 
 def _marker(runtime: Runtime, workspace_id: uuid.UUID) -> str:
-    with runtime.sessions() as session:
+    """The workspace's change marker where the dashboard reads (a read replica's while it
+    keeps up): the page refreshes when the change is there to be read, not before."""
+    factory, _ = runtime.read_sessions()
+    with factory() as session:
         return repository.change_marker(session, workspace_id)
 
 

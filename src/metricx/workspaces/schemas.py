@@ -4,9 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from metricx.kit.inputs import Name, ZoneName
+from metricx.kit.inputs import Name, ZoneName, storable_text
 
 WeekStart = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -20,6 +20,7 @@ class WorkspaceCreate(BaseModel):
 ReportingCurrency = Annotated[
     str,
     StringConstraints(pattern=r"^([A-Z]{3})?$"),
+    AfterValidator(storable_text),
     Field(
         description="ISO 4217 code totals, tiles, chart and sort convert to (each day at that "
         'day\'s rate); "" for none (per currency).'

@@ -70,25 +70,43 @@ class MetaInsightsFetcher:
         self.rows = 0
         self.async_jobs = 0
 
-    def ad_rows(self, granularity: str, since: date, until: date) -> Iterator[AdInsightsRow]:
-        """Every ad's rows of the window (local dates, inclusive), daily or hourly."""
+    def ad_rows(
+        self, granularity: str, since: date, until: date, campaigns: Sequence[str] | None = None
+    ) -> Iterator[AdInsightsRow]:
+        """Every ad's rows of the window (local dates, inclusive), daily or hourly; only the
+        ads of ``campaigns`` (external ids) when given."""
         if granularity != "hour":
-            yield from (row for row, _ in self.ad_day_rows(since, until))
+            yield from (row for row, _ in self.ad_day_rows(since, until, campaigns))
             return
         expected = self.expected_ads * ((until - since).days + 1) * 24
         for row in self.raw_rows(
-            "ad", HOURLY_AD_FIELDS, since, until, hourly=True, expected=expected
+            "ad",
+            HOURLY_AD_FIELDS,
+            since,
+            until,
+            hourly=True,
+            expected=expected,
+            campaigns=campaigns,
         ):
             yield parse_ad_row(row, hourly=True)
 
-    def ad_day_rows(self, since: date, until: date) -> Iterator[tuple[AdInsightsRow, AdDayActions]]:
+    def ad_day_rows(
+        self, since: date, until: date, campaigns: Sequence[str] | None = None
+    ) -> Iterator[tuple[AdInsightsRow, AdDayActions]]:
         """Every ad's daily rows of the window, each with all its action figures (every
         action type under the default attribution and each of ``attribution_windows``)."""
         fields = tuple(dict.fromkeys((*DAILY_AD_FIELDS, *ACTION_FIELDS)))
         expected = self.expected_ads * ((until - since).days + 1)
         windows = self.options.attribution_windows
         for row in self.raw_rows(
-            "ad", fields, since, until, hourly=False, expected=expected, windows=windows
+            "ad",
+            fields,
+            since,
+            until,
+            hourly=False,
+            expected=expected,
+            windows=windows,
+            campaigns=campaigns,
         ):
             yield parse_ad_row(row, hourly=False), parse_ad_day_actions(row)
 
@@ -117,6 +135,7 @@ class MetaInsightsFetcher:
         hourly: bool,
         expected: int,
         windows: Sequence[str] = (),
+        campaigns: Sequence[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         options: dict[str, Any] = {
             "time_range": {"since": since.isoformat(), "until": until.isoformat()},
@@ -135,6 +154,10 @@ class MetaInsightsFetcher:
                     "value": list(ALL_EFFECTIVE_STATUSES),
                 }
             ]
+            if campaigns is not None:
+                options["filtering"].append(
+                    {"field": "campaign.id", "operator": "IN", "value": list(campaigns)}
+                )
         if expected > self.options.async_min_rows:
             yield from self._async_rows(level, fields, options)
             return
