@@ -229,6 +229,9 @@ def sandbox_process(config: SandboxConfig) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the sandbox did not start on port {port}")
             time.sleep(0.2)
+        if config.faults.report_max_rows:
+            faults = {"report_max_rows": config.faults.report_max_rows}
+            httpx.post(url + "/_sandbox/faults", json=faults).raise_for_status()
         yield url
     finally:
         proc.terminate()
