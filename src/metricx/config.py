@@ -262,6 +262,15 @@ class Settings(BaseSettings):
     fx_timeout_seconds: float = Field(
         default=30.0, description="Timeout of one fetch of `METRICX_FX_URL`."
     )
+    fx_carry_forward_days: int = Field(
+        default=0,
+        ge=0,
+        le=7,
+        description="Days after a published rate that the periodic fetch fills with it, as the "
+        "ECB's convention for weekends and holidays (Friday's rate for Saturday and Sunday), "
+        "stored as rates of their own marked 'carried from <day>'; a published rate for such a "
+        "day replaces it. 0: none (a day without a published rate is a missing rate).",
+    )
 
     # Operations: metrics, alerts, notifications, retention, doctor.
     worker_metrics_port: int = Field(

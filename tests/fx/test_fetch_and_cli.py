@@ -153,3 +153,37 @@ def test_the_fetch_is_scheduled_hourly() -> None:
     queue = build_queue("postgresql://unused@localhost/unused")
     periodic = {t.task.name: t.cron for t in queue.periodic_registry.periodic_tasks.values()}
     assert periodic["fetch_exchange_rates"] == "11 * * * *"
+
+
+def test_carry_forward_fills_weekends_and_a_published_rate_replaces_it(
+    tmp_path: Path, fresh_database
+) -> None:  # type: ignore[no-untyped-def]
+    """`--carry-forward 2`: Friday's rate for Saturday and Sunday (the ECB publishes none),
+    marked as carried; Monday's own rate stays; a rate published later for a carried day
+    replaces it, and a carried rate never replaces a published one."""
+    env = base_env(tmp_path)
+    url = fresh_database("fx_carry")
+    env["METRICX_DATABASE_URL"] = url
+    run_json(env, "db", "upgrade")
+    week = tmp_path / "week.csv"
+    week.write_text("date,currency,rate\n2026-11-27,USD,1.04\n2026-11-30,USD,1.05\n")
+    out = run_json(env, "fx", "load", "--carry-forward", "2", str(week))
+    assert out["rates"] == 2 and out["changed"] == 6
+    assert _rates(url) == [
+        ("2026-11-27", "USD", "1.04", "file"),
+        ("2026-11-28", "USD", "1.04", "file (carried from 2026-11-27)"),
+        ("2026-11-29", "USD", "1.04", "file (carried from 2026-11-27)"),
+        ("2026-11-30", "USD", "1.05", "file"),
+        # After the last published day too (up to today), until those days get their own.
+        ("2026-12-01", "USD", "1.05", "file (carried from 2026-11-30)"),
+        ("2026-12-02", "USD", "1.05", "file (carried from 2026-11-30)"),
+    ]
+    late = tmp_path / "late.csv"
+    late.write_text("date,currency,rate\n2026-11-28,USD,1.041\n2026-11-26,USD,1.03\n")
+    run_json(env, "fx", "load", "--carry-forward", "2", str(late))
+    rows = _rates(url)
+    assert ("2026-11-28", "USD", "1.041", "file") in rows  # published: replaces the carried
+    assert ("2026-11-27", "USD", "1.04", "file") in rows  # carried from the 26th: not over it
+    assert ("2026-11-29", "USD", "1.04", "file (carried from 2026-11-27)") in rows
+    bad = run(env, "fx", "load", "--carry-forward", "30", str(week), ok=False)
+    assert bad.returncode != 0

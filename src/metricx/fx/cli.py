@@ -38,6 +38,15 @@ def register(app: typer.Typer) -> None:
     @fx_app.command("load")
     def fx_load(
         file: Annotated[Path, typer.Argument(help="The ECB's CSV or XML, or date,currency,rate.")],
+        carry_forward: Annotated[
+            int,
+            typer.Option(
+                min=0,
+                max=7,
+                help="Fill the days after each rate that have none (weekends, holidays) with "
+                "it, marked as carried; a published rate later replaces it.",
+            ),
+        ] = 0,
         as_json: JsonFlag = False,
     ) -> None:
         """Load operator-wide rates from a file: the ECB's reference-rate CSV (a Date column,
@@ -69,7 +78,14 @@ def register(app: typer.Typer) -> None:
             )
 
         def work(session: Session, _rt: Runtime) -> dict[str, Any]:
-            return _summary(store(session, parsed.rates, workspace_id=None, source="file"))
+            loaded = store(
+                session,
+                parsed.rates,
+                workspace_id=None,
+                source="file",
+                carry_days=carry_forward,
+            )
+            return _summary(loaded)
 
         out = in_transaction(as_json, work)
         emit(out, as_json, _human(out))
@@ -86,7 +102,13 @@ def register(app: typer.Typer) -> None:
         url = settings.fx_url
 
         def work(session: Session, rt: Runtime) -> dict[str, Any]:
-            return _summary(fetch_and_store(session, url, timeout=rt.settings.fx_timeout_seconds))
+            loaded = fetch_and_store(
+                session,
+                url,
+                timeout=rt.settings.fx_timeout_seconds,
+                carry_days=rt.settings.fx_carry_forward_days,
+            )
+            return _summary(loaded)
 
         try:
             out = in_transaction(as_json, work)

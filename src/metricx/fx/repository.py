@@ -63,6 +63,43 @@ def upsert(
     return changed
 
 
+def insert_missing(
+    session: Session,
+    rates: list[Rate],
+    sources: list[str],
+    *,
+    workspace_id: uuid.UUID | None,
+) -> int:
+    """Store ``rates`` (each with its source) where the day and currency have no rate yet:
+    a rate already there, published or carried, stays. Returns how many were inserted."""
+    if not rates:
+        return 0
+    target = (
+        "(day, currency) WHERE workspace_id IS NULL"
+        if workspace_id is None
+        else "(workspace_id, day, currency) WHERE workspace_id IS NOT NULL"
+    )
+    result = session.execute(
+        text(
+            f"""
+            INSERT INTO fx_rates (workspace_id, day, currency, rate, source)
+            SELECT CAST(:ws AS uuid), d, c, r, s
+            FROM unnest(CAST(:days AS date[]), CAST(:currencies AS text[]),
+                        CAST(:rates AS numeric[]), CAST(:sources AS text[])) AS t(d, c, r, s)
+            ON CONFLICT {target} DO NOTHING
+            """
+        ),
+        {
+            "ws": workspace_id,
+            "days": [r.day for r in rates],
+            "currencies": [r.currency for r in rates],
+            "rates": [r.rate for r in rates],
+            "sources": sources,
+        },
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def effective(
     session: Session,
     workspace_id: uuid.UUID,

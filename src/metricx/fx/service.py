@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 from sqlalchemy.orm import Session
@@ -40,10 +40,45 @@ def problems(parsed: Parsed) -> list[str]:
     return out
 
 
+def carried(rates: list[Rate], days: int, until: date) -> list[tuple[Rate, str]]:
+    """Each published rate carried to the ``days`` days after it that have no rate of their
+    own in ``rates`` (up to ``until``), with the source that says so."""
+    out: list[tuple[Rate, str]] = []
+    if days <= 0:
+        return out
+    by_currency: dict[str, dict[date, Rate]] = {}
+    for r in rates:
+        by_currency.setdefault(r.currency, {})[r.day] = r
+    for published in by_currency.values():
+        for day in sorted(published):
+            rate = published[day]
+            for n in range(1, days + 1):
+                later = day + timedelta(days=n)
+                if later in published or later > until:
+                    break
+                out.append((Rate(later, rate.currency, rate.rate), f"carried from {day}"))
+    return out
+
+
 def store(
-    session: Session, rates: list[Rate], *, workspace_id: uuid.UUID | None, source: str
+    session: Session,
+    rates: list[Rate],
+    *,
+    workspace_id: uuid.UUID | None,
+    source: str,
+    carry_days: int = 0,
+    today: date | None = None,
 ) -> Loaded:
+    """Store ``rates``; with ``carry_days``, the days after each one that have none get it
+    too, marked as carried (a rate published for such a day later replaces it)."""
     changed = repository.upsert(session, rates, workspace_id=workspace_id, source=source)
+    filled = carried(rates, carry_days, today or date.today())
+    changed += repository.insert_missing(
+        session,
+        [r for r, _ in filled],
+        [f"{source} ({why})"[:40] for _, why in filled],
+        workspace_id=workspace_id,
+    )
     session.flush()
     days = [r.day for r in rates]
     return Loaded(
@@ -56,7 +91,12 @@ def store(
 
 
 def load_text(
-    session: Session, content: str, *, workspace_id: uuid.UUID | None = None, source: str
+    session: Session,
+    content: str,
+    *,
+    workspace_id: uuid.UUID | None = None,
+    source: str,
+    carry_days: int = 0,
 ) -> Loaded:
     """Store the rates of a file (ECB CSV or XML, or the long CSV): all of them, or none when
     any line is bad (``BadRates`` lists them with their line numbers)."""
@@ -72,7 +112,9 @@ def load_text(
         )
     if not parsed.rates:
         raise BadRates("the file holds no rates", details={"lines": []})
-    return store(session, parsed.rates, workspace_id=workspace_id, source=source)
+    return store(
+        session, parsed.rates, workspace_id=workspace_id, source=source, carry_days=carry_days
+    )
 
 
 def fetch_text(url: str, *, timeout: float) -> str:
@@ -92,9 +134,12 @@ def fetch_text(url: str, *, timeout: float) -> str:
     return b"".join(chunks).decode("utf-8-sig")
 
 
-def fetch_and_store(session: Session, url: str, *, timeout: float) -> Loaded:
-    """The operator's rates from the configured feed (the ECB's XML or CSV)."""
-    return load_text(session, fetch_text(url, timeout=timeout), source="fetch")
+def fetch_and_store(session: Session, url: str, *, timeout: float, carry_days: int = 0) -> Loaded:
+    """The operator's rates from the configured feed (the ECB's XML or CSV); ``carry_days``:
+    ``METRICX_FX_CARRY_FORWARD_DAYS``."""
+    return load_text(
+        session, fetch_text(url, timeout=timeout), source="fetch", carry_days=carry_days
+    )
 
 
 def in_force(

@@ -22,7 +22,10 @@ def refresh_rates(runtime: Runtime) -> dict[str, Any]:
     try:
         with unit_of_work(runtime.sessions) as session:
             loaded = service.fetch_and_store(
-                session, url, timeout=runtime.settings.fx_timeout_seconds
+                session,
+                url,
+                timeout=runtime.settings.fx_timeout_seconds,
+                carry_days=runtime.settings.fx_carry_forward_days,
             )
     except Exception as exc:
         log.warning("exchange-rate fetch failed", url=url, error=str(exc))
