@@ -71,3 +71,42 @@ def test_ingests_beyond_the_limit_wait_and_other_requests_do_not() -> None:
         await asyncio.gather(*ingests, query, imports)
 
     run_in_own_loop(scenario(), timeout=30)
+
+
+def test_an_ingest_write_waits_for_the_reads_in_flight() -> None:
+    async def scenario() -> None:
+        inner = HeldApp()
+        app = IngestLimitMiddleware(inner, limit=2)  # type: ignore[arg-type]
+        query = asyncio.create_task(
+            app(request("q", "/api/v1/workspaces/w/metrics/query", "GET"), nothing, ignore)
+        )
+        stream = asyncio.create_task(app(request("s", "/w/x/events", "GET"), nothing, ignore))
+        await inner.wait_entered(2)
+        assert app.reads.in_flight == 1  # the live-update stream is not a read in flight
+        turn = asyncio.create_task(app.reads.turn(60))
+        await asyncio.sleep(0)  # let the writer start waiting
+        assert not turn.done()
+        inner.release.setdefault("q", asyncio.Event()).set()
+        await asyncio.wait_for(turn, 30)  # the read ended: the write goes on at once
+        assert app.reads.in_flight == 0
+        await app.reads.turn(60)  # no read in flight: no wait at all
+        inner.release.setdefault("s", asyncio.Event()).set()
+        await asyncio.gather(query, stream)
+
+    run_in_own_loop(scenario(), timeout=30)
+
+
+def test_an_ingest_write_waits_for_reads_at_most_its_yield() -> None:
+    async def scenario() -> None:
+        inner = HeldApp()
+        app = IngestLimitMiddleware(inner, limit=2)  # type: ignore[arg-type]
+        query = asyncio.create_task(
+            app(request("q", "/api/v1/workspaces/w/metrics/query", "GET"), nothing, ignore)
+        )
+        await inner.wait_entered(1)
+        await app.reads.turn(0.01)  # returns although the read is still in flight
+        assert app.reads.in_flight == 1 and not query.done()
+        inner.release.setdefault("q", asyncio.Event()).set()
+        await query
+
+    run_in_own_loop(scenario(), timeout=30)
