@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
+from random import Random
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
+from metricx.ingest.records import FactInput
 from metricx.migrate import (
     MIGRATIONS_DIR,
     check,
@@ -140,6 +146,115 @@ def test_rollups_move_to_each_accounts_own_days(fresh_database) -> None:  # type
         ]
     finally:
         engine.dispose()
+
+
+def test_ads_and_day_rows_are_built_for_the_rollups_already_there(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    """Rollups stored before ads had rows and hours had day rows: the upgrade builds those
+    rows exactly as the ingest merge now keeps them."""
+    from random import Random
+
+    from sqlalchemy.orm import Session
+
+    from metricx.config import Settings
+    from metricx.ingest.service import upsert_facts
+    from metricx.models import Entity, Level, Provider
+    from tests.factories import make_workspace
+    from tests.ingest.helpers import make_connection
+    from tests.metrics.test_rollups import START
+
+    before = ScriptDirectory.from_config(_config()).get_revision(AD_DAYS).down_revision
+    engine = create_engine(fresh_database("addays"))
+    try:
+        upgrade(engine, str(before))
+        with Session(engine) as db:
+            ws = make_workspace(db, timezone="America/New_York")
+            conn = make_connection(db, ws.id, timezone="Asia/Kolkata", currency="INR")
+            parent = None
+            for level in (Level.ACCOUNT, Level.CAMPAIGN, Level.ADSET):
+                parent = Entity(
+                    workspace_id=ws.id,
+                    connection_id=conn.id,
+                    provider=Provider.META,
+                    level=level,
+                    external_id=level.value,
+                    parent_id=parent.id if parent else None,
+                )
+                db.add(parent)
+                db.flush()
+            ads = [
+                Entity(
+                    workspace_id=ws.id,
+                    connection_id=conn.id,
+                    provider=Provider.META,
+                    level=Level.AD,
+                    external_id=f"ad{n}",
+                    parent_id=parent.id,
+                )
+                for n in range(3)
+            ] + [
+                Entity(
+                    workspace_id=ws.id,
+                    provider=Provider.OTHER,
+                    level=Level.AD,
+                    external_id="orphan",
+                )
+            ]  # the workspace's zone
+            db.add_all(ads)
+            db.flush()
+            rng = Random(5)
+            records = []
+            for n, ad in enumerate(ads):
+                zone = ZoneInfo("America/New_York" if n == 3 else "Asia/Kolkata")
+                first = datetime.combine(START.date(), time(), zone)
+                for k in range(40):  # hours over nine days, and each local day
+                    records.append(hourly(ad, first + timedelta(hours=5 * k), rng))
+                for d in range(9):
+                    midnight = datetime.combine(START.date() + timedelta(days=d), time(), zone)
+                    records.append(hourly(ad, midnight, rng, "day"))
+            result = upsert_facts(
+                db, settings=Settings(), workspace_id=ws.id, records=records, source="test"
+            )
+            assert result.failed == 0
+            db.commit()
+        rows = "SELECT * FROM metric_rollups ORDER BY level, entity_id, granularity, event_at,"
+        rows += " currency, fact_level, provider, zone"
+        with engine.begin() as c:
+            kept = [tuple(r) for r in c.execute(text(rows))]
+            assert {r[1:3] for r in kept} >= {
+                ("dy_hour", "ad"),
+                ("dy_hour", "adset"),
+                ("day", "ad"),
+            }
+            c.execute(
+                text("DELETE FROM metric_rollups WHERE level = 'ad' OR granularity = 'dy_hour'")
+            )
+        upgrade(engine)
+        with engine.connect() as c:
+            assert [tuple(r) for r in c.execute(text(rows))] == kept
+    finally:
+        engine.dispose()
+
+
+AD_DAYS = "5c1e7a9d3b20"
+
+
+def hourly(ad: Any, at: datetime, rng: Random, granularity: str = "hour") -> FactInput:
+    return FactInput(
+        granularity=granularity,
+        entity_id=ad.id,
+        event_at=at,
+        currency="INR",
+        spend=Decimal(rng.randrange(1, 9999)) / 100,
+        impressions=rng.randrange(100),
+        clicks=1,
+        conversions=rng.choice([None, Decimal(2)]),
+    )
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
 
 
 def chain_file_names(script_location: Path) -> list[str]:

@@ -116,7 +116,8 @@ def test_a_kolkata_day_is_the_same_day_in_a_new_york_workspace(
         out = query(client, ws, **params, **({"timezone": zone} if zone else {}))
         assert Decimal(out["totals"][0]["spend"]) == expected, zone
         assert [p["bucket"] for p in out["series"]] == ["2026-11-20"]
-        # From facts (ad level) the same: the day is the account's, not the view's.
+        # Per ad (the ads' day rollups) the same, and from the facts (an entity filter):
+        # the day is the account's, not the view's.
         by_ad = query(
             client,
             ws,
@@ -126,8 +127,20 @@ def test_a_kolkata_day_is_the_same_day_in_a_new_york_workspace(
             group_by="entity",
             **({"timezone": zone} if zone else {}),
         )
-        assert by_ad["source"]["rollups"] is False
+        assert by_ad["source"]["rollups"] is True
         assert Decimal(by_ad["totals"][0]["spend"]) == expected, zone
+        from_facts = query(
+            client,
+            ws,
+            start="2026-11-20",
+            end="2026-11-20",
+            level="ad",
+            group_by="entity",
+            entity_id=by_ad["groups"][0]["group"],
+            **({"timezone": zone} if zone else {}),
+        )
+        assert from_facts["source"]["rollups"] is False
+        assert from_facts["totals"] == by_ad["totals"] and from_facts["groups"] == by_ad["groups"]
     # With one account, its zone is the default for hours; its day's hours sum to the day.
     hours = query(client, ws, start="2026-11-20", end="2026-11-20", granularity="hour")
     assert hours["timezone"] == KOLKATA and hours["account_timezones"] == [KOLKATA]

@@ -131,6 +131,10 @@ def test_rollups_equal_recomputation_after_random_upserts(
             # Daily facts start UTC days: rollup rows are the points (no sums) here.
             (Bucket.DAY, GroupLevel.CAMPAIGN, GroupBy.ENTITY, "UTC"),
             (Bucket.DAY, GroupLevel.WORKSPACE, GroupBy.PROVIDER, "UTC"),
+            # Ads: their own day rows (daily facts, hours per day) and weeks.
+            (Bucket.DAY, GroupLevel.AD, GroupBy.ENTITY, "Asia/Kolkata"),
+            (Bucket.WEEK, GroupLevel.AD, GroupBy.ENTITY, "UTC"),
+            (Bucket.MONTH, GroupLevel.AD, GroupBy.NONE, "America/Los_Angeles"),
         ]
         for use in (True, False):
             service = UnifiedMetricService(db, use_rollups=use)

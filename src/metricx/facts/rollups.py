@@ -53,12 +53,17 @@ def _counter_sums(alias: str) -> str:
     return ", ".join(f"sum({alias}{c}) AS {c}" for c in COUNTERS)
 
 
-ROLLUP_LEVELS = ("workspace", "account", "campaign", "adset")
+ROLLUP_LEVELS = ("workspace", "account", "campaign", "adset", "ad")
 # Besides the hour and day rows, every rollup row is also summed into the Monday-to-Sunday week
 # of its local day, granularity "wk_hour" / "wk_day" (``day`` is that Monday, ``event_at`` its
 # first instant in the row's zone): a range's totals read its whole weeks from these and only
 # the days at its edges from the finer rows (``week_bounds``).
 BLOCK_PREFIX = "wk_"
+# Hour rows are also summed per local day, granularity "dy_hour" (``event_at`` the day's first
+# instant): a day, week or month question over hourly facts reads one row per entity and day,
+# not 24. Ads have rollup rows too, but only these, their days and their weeks: an ad's hour
+# rows would repeat its facts, which answer hour questions (``ROLLUP_LEVELS``).
+DAY_BLOCK = "dy_hour"
 KEY = tuple(c.name for c in inspect(MetricRollup).primary_key)  # the ON CONFLICT target
 
 DELTA_DDL = (
@@ -137,15 +142,35 @@ WITH by_parent AS (
         AS x(level, id)
     WHERE x.id IS NOT NULL AND x.level IN ('workspace', 'account', 'campaign', 'adset')
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+), ads AS (
+    -- Each ad's own rows (an ad's hour rows are dropped below: they would repeat its facts).
+    SELECT 'ad' AS level, d.entity_id, d.granularity, d.event_at, d.currency, d.fact_level,
+           d.provider, {zone} AS zone, (d.event_at AT TIME ZONE {zone})::date AS day,
+           sum(d.facts) AS facts, {counter_sums}, {sums}
+    FROM {source} d JOIN entities e ON e.id = d.entity_id
+    {zone_join}
+    WHERE e.level = 'ad' {where}
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+), every AS (
+    SELECT * FROM d UNION ALL SELECT * FROM ads
+), days AS (
+    -- Hour rows summed per local day: a day question reads one row per entity and day.
+    SELECT level, entity_id, '{day_block}' AS granularity, day, currency, fact_level, provider,
+           zone, sum(facts) AS facts, {block_counter_sums}, {every_sums}
+    FROM every d WHERE granularity = 'hour' GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ), blocks AS (
     -- The same rows summed per local week: long ranges read whole weeks from these.
     SELECT level, entity_id, '{block}' || granularity AS granularity,
            {week_day} AS day, currency, fact_level, provider, zone, sum(facts) AS facts,
-           {block_counter_sums}, {sums}
-    FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+           {block_counter_sums}, {every_sums}
+    FROM every d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ), rows AS (
     SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, zone, day,
-           facts, {counters}, {measures} FROM d
+           facts, {counters}, {measures} FROM every
+    WHERE level <> 'ad' OR granularity <> 'hour'
+    UNION ALL
+    SELECT level, entity_id, granularity, day::timestamp AT TIME ZONE zone, currency,
+           fact_level, provider, zone, day, facts, {counters}, {measures} FROM days
     UNION ALL
     SELECT level, entity_id, granularity, day::timestamp AT TIME ZONE zone, currency,
            fact_level, provider, zone, day, facts, {counters}, {measures} FROM blocks
@@ -185,14 +210,15 @@ def week_bounds(start: date, end: date) -> tuple[date, date] | None:
 
 def rebuild_blocks(session: Session, granularity: str, start: datetime, end: datetime) -> None:
     """Recompute the week rows of ``granularity`` for the weeks touching [start, end) from the
-    finer rows, every workspace (after retention deleted a month of finer rows)."""
+    finer rows, every workspace (after retention deleted a month of finer rows). Hour weeks
+    are summed from the day rows of hours (ads have no hour rows)."""
     # Rows of the UTC range have local days from the day before its first to the day after
     # its last (zones are at most 14 hours from UTC): the weeks (by Monday, in (lo, hi)) that
     # hold any of those days are summed again from all their finer rows.
     lo = start.astimezone(UTC).date() - timedelta(days=8)
     hi = end.astimezone(UTC).date() + timedelta(days=2)
     params = {
-        "g": granularity,
+        "g": DAY_BLOCK if granularity == "hour" else granularity,
         "wg": BLOCK_PREFIX + granularity,
         "lo": lo,
         "hi": hi,
@@ -228,6 +254,8 @@ def _apply_sql(source: str, where: str = "") -> str:
     return _APPLY.format(
         sums=", ".join(f"sum(d.{m}) AS {m}" for m in MEASURES),
         week_day=week_sql("day"),
+        every_sums=", ".join(f"sum(d.{m}) AS {m}" for m in MEASURES),
+        day_block=DAY_BLOCK,
         zone=ZONE_SQL,
         zone_join=ZONE_JOIN,
         block=BLOCK_PREFIX,

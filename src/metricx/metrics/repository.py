@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from metricx.facts import measures as registry
 from metricx.facts import rollups
-from metricx.facts.rollups import BLOCK_PREFIX, week_bounds
+from metricx.facts.rollups import BLOCK_PREFIX, DAY_BLOCK, week_bounds
 from metricx.metrics.calendar import DayWindow, instants, week_start_sql
 from metricx.metrics.schemas import DERIVED_METRICS, Bucket, GroupBy, GroupLevel
 from metricx.models import Provider, Workspace
@@ -25,7 +25,9 @@ _WHOLE = frozenset(m.name for m in registry.rolled() if m.whole)
 
 LEVEL_DEPTH = {"account": 0, "campaign": 1, "adset": 2, "ad": 3}
 # Fact granularities, and the rollups' week rows of them.
-GRAINS = frozenset(("minute", "hour", "day", BLOCK_PREFIX + "hour", BLOCK_PREFIX + "day"))
+GRAINS = frozenset(
+    ("minute", "hour", "day", DAY_BLOCK, BLOCK_PREFIX + "hour", BLOCK_PREFIX + "day")
+)
 
 
 def _reported(m: str) -> str:
@@ -505,6 +507,14 @@ def _rollup_group_sql(group_by: GroupBy) -> tuple[str, str]:
     return "NULL::text", "true"
 
 
+def by_days(source: dict[str, str], grain: str) -> dict[str, str]:
+    """The rollup rows that answer a question of ``grain``: for days (and weeks and months),
+    the day rows of hourly sources (``DAY_BLOCK``), one per entity and day instead of 24."""
+    if grain != "day":
+        return source
+    return {p: spec.replace(":hour", ":" + DAY_BLOCK) for p, spec in source.items()}
+
+
 def rollup_series(
     session: Session,
     scope: FactScope,
@@ -523,9 +533,10 @@ def rollup_series(
     only = f"AND {chosen}" if groups is not None else ""
     values, grouping = (ROLLUP_VALUES, "") if exact else (ROLLUP_SUMS, f"GROUP BY 1, {grp}, 3")
     bucket_sql = _bucket_sql(bucket, "r.event_at", "r.day", scope.week_start)
+    rows = _rollups_in(by_days(source, grain), level, scope, scope.days_sql("r.day", "r.zone"))
     sql = f"""
         SELECT {bucket_sql} AS bucket, {grp}::text AS grp, r.currency, {values}
-        {_rollups_in(source, level, scope, scope.days_sql("r.day", "r.zone"))} {only}
+        {rows} {only}
         {grouping}
     """
     params = {**scope.params(), "grain": grain, "groups": groups or []}
@@ -563,6 +574,7 @@ def rollup_group_totals(
     grp, _ = _rollup_group_sql(group_by)
     params: dict[str, Any] = {**scope.params(), "grain": grain}
     blocks = {p: spec.replace(":", ":" + BLOCK_PREFIX) for p, spec in source.items()}
+    finer = by_days(source, grain)
     spans = []
     for i, (span, from_blocks) in enumerate(_spans(scope.windows)):
         # Each span reads only the instants that hold its days (the index's range).
@@ -574,7 +586,7 @@ def rollup_group_totals(
         )
         spans.append(
             _rollups_in(
-                blocks if from_blocks else source,
+                blocks if from_blocks else finer,
                 level,
                 scope,
                 days_sql([span], "r.day", "r.zone", tag),
@@ -583,7 +595,7 @@ def rollup_group_totals(
             )
         )
     if not spans:
-        spans = [_rollups_in(source, level, scope, "true")]
+        spans = [_rollups_in(finer, level, scope, "true")]
     columns = f"{grp} AS grp, r.currency, r.facts, " + ", ".join(
         "r." + m for m in (*rollups.COUNTERS, *MEASURES)
     )

@@ -269,8 +269,10 @@ def validate(query: MetricQuery, cal: Calendar) -> None:
 
 def rollups_answer(query: MetricQuery) -> bool:
     """Whether pre-summed rollups can answer the question exactly (else facts do)."""
-    if query.granularity is Bucket.MINUTE or query.level is GroupLevel.AD:
+    if query.granularity is Bucket.MINUTE:
         return False
+    if query.level is GroupLevel.AD and query.granularity is Bucket.HOUR:
+        return False  # ads' rollups have days and weeks only: their facts are their hours
     if query.group_by is GroupBy.CONNECTION or query.entity_ids:
         return False
     return not (query.level is GroupLevel.WORKSPACE and (query.connection_ids or query.statuses))
@@ -394,9 +396,10 @@ class UnifiedMetricService:
                 read_level = GroupLevel.WORKSPACE  # totals need no hierarchy: cheapest rows
             repository.serial_reads(self.session)
             source, zones = repository.rollup_fact_levels(self.session, scope, grains)
-            # Daily rollup rows are one per entity, day, zone and source: one series point
-            # when the picked sources are daily and one zone's days (or one entity's) answer.
-            days_aligned = all(spec.endswith(":day") for spec in source.values()) and (
+            # Day rows (daily facts', or hours summed per day: ``by_days``) are one per entity,
+            # day, zone and source: one series point when one zone's days (or one entity's)
+            # answer.
+            days_aligned = all(spec.endswith((":day", ":hour")) for spec in source.values()) and (
                 len(zones) <= 1 or query.group_by is GroupBy.ENTITY
             )
             totals_of, series_of = repository.rollup_group_totals, repository.rollup_series

@@ -118,10 +118,11 @@ def delete_rollups(session: Session, start: datetime, end: datetime, g: str) -> 
     touches are summed again from what remains."""
     result = session.execute(
         text(
-            "DELETE FROM metric_rollups WHERE granularity = :g "
+            "DELETE FROM metric_rollups WHERE granularity = ANY(:g) "
             "AND event_at >= :start AND event_at < :end"
         ),
-        {"start": start, "end": end, "g": g},
+        # An hour row's days (rollups.DAY_BLOCK) go with it.
+        {"start": start, "end": end, "g": [g, rollups.DAY_BLOCK] if g == "hour" else [g]},
     )
     if g in ("hour", "day"):
         rollups.rebuild_blocks(session, g, start, end)
