@@ -22,6 +22,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     SmallInteger,
     String,
+    text,
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -74,6 +75,14 @@ class MetricFact(Base):
         Index("ix_metric_facts_workspace_id_event_at", "workspace_id", "event_at"),
         Index("ix_metric_facts_provider_event_at", "provider", "event_at"),
         Index("ix_metric_facts_event_at_brin", "event_at", postgresql_using="brin"),
+        # The day's reach of chosen entities (reach is never summed: it is read from the
+        # entity's daily fact): without it, the read walked every hourly fact of the range.
+        Index(
+            "ix_metric_facts_daily_reach",
+            "entity_id",
+            "event_at",
+            postgresql_where=text("granularity = 'day' AND reach IS NOT NULL"),
+        ),
         CheckConstraint(
             "spend >= 0 AND impressions >= 0 AND clicks >= 0", name="measures_not_negative"
         ),
@@ -98,6 +107,13 @@ class MetricFact(Base):
 
 for _m in registry.all_measures():
     setattr(MetricFact, _m.name, measure_column(_m, nullable=_m.nullable))
+
+
+ROLLUP_STORAGE = {
+    "fillfactor": "70",
+    "autovacuum_vacuum_scale_factor": "0.02",
+    "autovacuum_analyze_scale_factor": "0.02",
+}
 
 
 class MetricRollup(Base):
@@ -136,6 +152,11 @@ class MetricRollup(Base):
             "entity_id",
             "event_at",
         ),
+        # Every import adds to the same few rows (the workspace's and its parents' hours):
+        # room on each page keeps those updates HOT (no new index entries), and vacuum comes
+        # early. Without it, a workspace's 950 hour rows of a month took 17,600 buffer reads
+        # under a steady ingest (bench/load.py).
+        {"postgresql_with": ROLLUP_STORAGE},
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))

@@ -4,7 +4,8 @@ A day, week or month question over hourly facts read 24 rollup rows per entity a
 at the ad level (no rollups) every hourly fact. Every level's hour rows are now also summed
 per local day (granularity ``dy_hour``), and ads get rollup rows: their daily facts, their
 hours per day and their weeks (no hour rows: those would repeat the facts). The ingest merge
-keeps them from now on; this builds them for the rows already there.
+keeps them from now on; this builds them for the rows already there. Daily facts with reach
+get an index of their own: a day question per ad reads each ad's daily reach.
 
 Revision ID: 5c1e7a9d3b20
 Revises: 8d4b1f6e2a93
@@ -111,6 +112,25 @@ def upgrade() -> None:
         FROM ({ads}) a GROUP BY {group}, granularity, {week}"""
     )
 
+    # The day's reach of chosen ads, read from their daily facts (never summed).
+    op.create_index(
+        "ix_metric_facts_daily_reach",
+        "metric_facts",
+        ["entity_id", "event_at"],
+        postgresql_where=sa.text("granularity = 'day' AND reach IS NOT NULL"),
+    )
+
+    # Every import updates the same few rollup rows: room for HOT updates, early vacuum.
+    op.execute(
+        "ALTER TABLE metric_rollups SET (fillfactor = 70,"
+        " autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02)"
+    )
+
 
 def downgrade() -> None:
+    op.execute(
+        "ALTER TABLE metric_rollups RESET (fillfactor, autovacuum_vacuum_scale_factor,"
+        " autovacuum_analyze_scale_factor)"
+    )
+    op.drop_index("ix_metric_facts_daily_reach", table_name="metric_facts")
     op.execute("DELETE FROM metric_rollups WHERE granularity = 'dy_hour' OR level = 'ad'")
