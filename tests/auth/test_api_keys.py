@@ -94,3 +94,27 @@ def test_a_workspace_holds_at_most_max_live_keys(client: TestClient, db: Session
     assert client.delete(f"{path}/{spare['id']}", headers=mine.headers).status_code == 200
     again = client.post(path, json={"name": "after a revocation"}, headers=mine.headers)
     assert again.status_code == 201, again.text
+
+
+def test_the_key_listing_comes_a_page_at_a_time_and_filters_revoked_keys(
+    client: TestClient, db: Session
+) -> None:
+    mine = make_keyed_workspace(db)  # its first live key, "k"
+    made = [create_api_key(db, workspace_id=mine.workspace.id, name=f"k{n}") for n in range(5)]
+    path = f"/api/v1/workspaces/{mine.workspace.id}/api-keys"
+    for gone in made[:3]:
+        assert client.delete(f"{path}/{gone.row.id}", headers=mine.headers).status_code == 200
+    everything = client.get(path, headers=mine.headers).json()
+    assert len(everything) == 6
+    pages = [
+        client.get(path, params={"limit": 4, "offset": o}, headers=mine.headers).json()
+        for o in (0, 4)
+    ]
+    assert [len(p) for p in pages] == [4, 2] and pages[0] + pages[1] == everything
+    revoked = client.get(path, params={"revoked": "true"}, headers=mine.headers).json()
+    assert {k["name"] for k in revoked} == {"k0", "k1", "k2"}
+    assert all(k["revoked_at"] for k in revoked)
+    live = client.get(path, params={"revoked": "false"}, headers=mine.headers).json()
+    assert len(live) == 3 and not any(k["revoked_at"] for k in live)
+    too_many = client.get(path, params={"limit": 501}, headers=mine.headers)
+    assert too_many.status_code == 422 and "limit" in too_many.text

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from metricx.auth import service
@@ -35,6 +36,7 @@ from metricx.errors import (
     envelope,
     error_responses,
 )
+from metricx.kit.inputs import MAX_OFFSET
 
 router = APIRouter(tags=["auth"])
 
@@ -124,9 +126,20 @@ def create_api_key(body: ApiKeyCreate, access: WorkspaceAdmin, session: DbSessio
     response_model=list[ApiKeyRead],
     responses=error_responses(Unauthorized, Forbidden, NotFound),
 )
-def list_api_keys(access: WorkspaceAdmin, session: DbSession) -> list[ApiKeyRead]:
-    """This workspace's API keys (never the keys themselves)."""
-    rows = service.list_api_keys(session, workspace_id=access.workspace.id)
+def list_api_keys(
+    access: WorkspaceAdmin,
+    session: DbSession,
+    revoked: Annotated[
+        bool | None, Query(description="Only revoked keys (true) or only live ones (false).")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> list[ApiKeyRead]:
+    """This workspace's API keys (never the keys themselves), oldest first, a page at a time:
+    revoked keys stay listed, so a workspace's list only grows."""
+    rows = service.list_api_keys(
+        session, workspace_id=access.workspace.id, revoked=revoked, limit=limit, offset=offset
+    )
     return [ApiKeyRead.model_validate(r) for r in rows]
 
 

@@ -87,12 +87,21 @@ def api_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
     return session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
 
 
-def api_keys_of(session: Session, workspace_id: uuid.UUID) -> list[ApiKey]:
-    return list(
-        session.scalars(
-            select(ApiKey).where(ApiKey.workspace_id == workspace_id).order_by(ApiKey.created_at)
+def api_keys_of(
+    session: Session,
+    workspace_id: uuid.UUID,
+    *,
+    revoked: bool | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[ApiKey]:
+    query = select(ApiKey).where(ApiKey.workspace_id == workspace_id)
+    if revoked is not None:
+        query = query.where(
+            ApiKey.revoked_at.is_not(None) if revoked else ApiKey.revoked_at.is_(None)
         )
-    )
+    query = query.order_by(ApiKey.created_at, ApiKey.id).offset(offset).limit(limit)
+    return list(session.scalars(query))
 
 
 def live_api_key_count(session: Session, workspace_id: uuid.UUID) -> int:

@@ -209,5 +209,14 @@ def revoke_api_key(session: Session, *, workspace_id: uuid.UUID, key_id: uuid.UU
     return row
 
 
-def list_api_keys(session: Session, *, workspace_id: uuid.UUID) -> list[ApiKey]:
-    return repository.api_keys_of(session, workspace_id)
+def list_api_keys(
+    session: Session,
+    *,
+    workspace_id: uuid.UUID,
+    revoked: bool | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[ApiKey]:
+    return repository.api_keys_of(
+        session, workspace_id, revoked=revoked, limit=limit, offset=offset
+    )
