@@ -113,6 +113,7 @@ def result_indicator(goal: str, promoted_object: dict[str, str]) -> str:
 
 KIND_CAMPAIGN, KIND_ADSET, KIND_AD, KIND_CREATIVE, KIND_REPORT = 1, 2, 3, 4, 5
 KIND_CUSTOM_CONVERSION = 6
+KIND_VIDEO = 7
 
 # Attribution settings (windows whose figures add up to an action's default `value`): most ad
 # sets keep Meta's default; the others make some campaigns mix settings.
@@ -148,6 +149,12 @@ class Account:
     created: datetime
     campaigns: list[Campaign] = field(default_factory=list)
     custom_conversions: list[CustomConversion] = field(default_factory=list)
+    # Creatives (issue 17) by slot in the account's pool, made as the first ad using one is.
+    creative_slots: dict[int, Creative] = field(default_factory=dict)
+
+    @property
+    def creatives(self) -> list[Creative]:
+        return [self.creative_slots[k] for k in sorted(self.creative_slots)]
 
     @property
     def pixel_id(self) -> str:
@@ -292,6 +299,7 @@ class Ad:
     ctr: float
     cvr: float
     aov_minor: int
+    creative: Creative | None = None
 
     @property
     def campaign(self) -> Campaign:
@@ -314,6 +322,47 @@ class Ad:
     @property
     def updated(self) -> datetime:
         return self.stopped or self.created
+
+
+@dataclass
+class AdImage:
+    hash: str  # 32 hex, as Meta's image hashes
+    name: str
+    account: Account
+    width: int
+    height: int
+    created: datetime
+
+
+@dataclass
+class AdVideo:
+    id: str
+    title: str
+    account: Account
+    length: float  # seconds
+    created: datetime
+
+
+@dataclass
+class Creative:
+    """`act_X/adcreatives`: copy, call to action, link, url_tags and one image or video."""
+
+    index: int  # slot in the account's pool
+    id: str
+    name: str
+    account: Account
+    title: str
+    body: str
+    call_to_action_type: str
+    link: str
+    url_tags: str
+    image: AdImage | None
+    video: AdVideo | None
+    created: datetime
+
+    @property
+    def thumbnail_key(self) -> str:
+        return f"v{self.video.id}" if self.video is not None else f"i{self.image.hash}"  # type: ignore[union-attr]
 
 
 Entity = Campaign | AdSet | Ad
@@ -343,6 +392,12 @@ class World:
         self.accounts: list[Account] = []
         self.by_id: dict[str, Account | Campaign | AdSet | Ad] = {}
         self._profiles: dict[tuple[str, tuple[str, ...], str, bool, str], ActionProfile] = {}
+        # Creatives per account: about one for every two ads, shared across ad sets.
+        self.creative_pool = max(
+            1, (config.campaigns * config.adsets_per_campaign * config.ads_per_adset + 1) // 2
+        )
+        self.creatives_by_id: dict[str, Creative] = {}
+        self.videos_by_id: dict[str, Any] = {}
         self._build(config)
 
     def entity_id(self, kind: int, index: int) -> str:
@@ -553,8 +608,21 @@ class World:
             cvr=0.02 + 0.08 * unit(mix(h, 7)),
             aov_minor=int((2000 + 18000 * unit(mix(h, 8))) * self._price(adset)),
         )
+        ad.creative = self._creative_for(adset.account, mix(h, 9) % self.creative_pool)
         adset.ads.append(ad)
         self.by_id[ad.id] = ad
+
+    def _creative_for(self, account: Account, slot: int) -> Creative:
+        found = account.creative_slots.get(slot)
+        if found is None:
+            from metricx.sandbox.creatives import make_creative
+
+            found = make_creative(self, account, slot)
+            account.creative_slots[slot] = found
+            self.creatives_by_id[found.id] = found
+            if found.video is not None:
+                self.videos_by_id[found.video.id] = found.video
+        return found
 
     @staticmethod
     def _price(adset: AdSet) -> float:
