@@ -5,6 +5,7 @@ from metricx.models.alerts import Alert, Severity
 from metricx.models.api_keys import ApiKey
 from metricx.models.base import Base, Granularity, Level, Provider
 from metricx.models.connections import Connection, ConnectionStatus
+from metricx.models.creatives import Creative
 from metricx.models.custom_conversions import CustomConversion
 from metricx.models.entities import Entity
 from metricx.models.fact_archives import FactArchive
@@ -37,6 +38,7 @@ __all__ = [
     "ChannelKind",
     "Connection",
     "ConnectionStatus",
+    "Creative",
     "CustomConversion",
     "DeliveryEvent",
     "Entity",

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from metricx.sandbox.hashing import mix, unit
 
 if TYPE_CHECKING:
-    from metricx.sandbox.generator import Account, AdImage, AdVideo, Creative, World
+    from metricx.sandbox.generator import Account, AdVideo, Creative, World
 
 THUMBNAIL_TTL = timedelta(days=3)
 THUMBNAIL_SIZE = 64  # pixels, square (Meta's default thumbnail is 64x64)
@@ -72,8 +72,7 @@ URL_TAGS = (
     "utm_source=fb&utm_medium=cpc&utm_campaign=spring_sale&utm_content=creative_{slot}"
     "&utm_term=running+shoes",
     "",
-    "utm_source=facebook&&utm_medium&=orphan&utm_campaign=50%off%ZZ"
-    "&utm_content=%E2%9C%93%20check",
+    "utm_source=facebook&&utm_medium&=orphan&utm_campaign=50%off%ZZ&utm_content=%E2%9C%93%20check",
     "?utm_source=Instagram&UTM_Medium=Paid%20Social&utm_campaign=summer%2Fsale&utm_source=dup",
     "utm_source={{{{site_source_name}}}}&utm_medium={{{{placement}}}}"
     "&utm_campaign={{{{campaign.id}}}}&utm_id={{{{ad.id}}}}",
@@ -99,7 +98,7 @@ def make_creative(world: World, account: Account, slot: int) -> Creative:
             created=created,
         )
     else:
-        digest = hashlib.md5(f"{world.seed}:{account.index}:{slot}".encode()).hexdigest()  # noqa: S324
+        digest = hashlib.md5(f"{world.seed}:{account.index}:{slot}".encode()).hexdigest()
         image = AdImage(
             hash=digest,
             name=f"{path}_{slot + 1}.jpg",

@@ -153,7 +153,7 @@ def _lookup(
             return found
         media = state.world.creatives_by_id.get(node_id) or state.world.videos_by_id.get(node_id)
         if media is not None:
-            return media  # type: ignore[no-any-return]
+            return media
         run = state.reports.get(node_id)
         if run is not None:
             return run
@@ -296,7 +296,9 @@ def _dispatch(
             state.reports.check_readable(node)
             return _insights_page(state, node.query, req)
         raise errors.unknown_field(edge, "AdReportRun")
-    if req.method == "POST":
+    if isinstance(node, Creative | AdVideo) and req.method == "POST":
+        raise errors.unsupported_get(node.id, "post")
+    if req.method == "POST" and not isinstance(node, Creative | AdVideo):
         if edge != "insights":
             raise errors.unsupported_get(node.id, "post")
         query = insights.parse_query(node, req.params, now)
@@ -310,7 +312,8 @@ def _dispatch(
         media = _media(state, node, edge, req, now)
         if media is not None:
             return media
-    assert not isinstance(node, Creative | AdVideo)
+    if isinstance(node, Creative | AdVideo):
+        raise errors.unknown_field(edge, NODE_NAMES[type(node)])
     fields = split_fields(req.params.get("fields"))
     if edge == "":
         spent = _spent(state, node) if isinstance(node, Account) else None
