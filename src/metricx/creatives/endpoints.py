@@ -53,12 +53,6 @@ class CreativeList(BaseModel):
     creatives: list[CreativeRead]
 
 
-def thumbnail_path(workspace_id: uuid.UUID, creative: Creative) -> str | None:
-    if not creative.thumbnail_sha256:
-        return None
-    return f"/api/v1{BASE.format(workspace_id=workspace_id)}/{creative.external_id}/thumbnail"
-
-
 def read(row: Creative) -> CreativeRead:
     return CreativeRead(
         id=row.external_id,
@@ -80,7 +74,7 @@ def read(row: Creative) -> CreativeRead:
         image_hash=row.image_hash,
         video_id=row.video_id,
         media=row.media,
-        thumbnail_url=thumbnail_path(row.workspace_id, row),
+        thumbnail_url=thumbnails.api_path(row.workspace_id, row.external_id, row.thumbnail_sha256),
         thumbnail_error=row.thumbnail_error,
         removed=row.removed_at is not None,
     )

@@ -177,3 +177,10 @@ class ThumbnailFetcher:
 
 class _Transient(Exception):
     pass
+
+
+def api_path(workspace_id: object, external_id: str, sha256: str | None) -> str | None:
+    """Where the API serves a creative's stored thumbnail (None: no copy stored)."""
+    if not sha256:
+        return None
+    return f"/api/v1/workspaces/{workspace_id}/creatives/{external_id}/thumbnail"
