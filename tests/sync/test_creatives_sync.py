@@ -145,8 +145,8 @@ def test_creatives_equal_the_sandbox_and_thumbnails_are_served_to_the_workspace_
     assert bad.status_code in (404, 422)
 
     # Meta's URL expires; metricx's copy does not. A second sync copies nothing again.
-    signed = sync_sandbox.http.get(f"/v25.0/{one['id']}", params={
-        "access_token": sync_sandbox.token(), "fields": "thumbnail_url"}).json()["thumbnail_url"]  # fmt: skip
+    asked = {"access_token": sync_sandbox.token(), "fields": "thumbnail_url"}
+    signed = sync_sandbox.http.get(f"/v25.0/{one['id']}", params=asked).json()["thumbnail_url"]
     assert sync_sandbox.http.get(signed).status_code == 200
     sync_sandbox.advance(4 * 86400)
     expired = sync_sandbox.http.get(signed)
