@@ -10,6 +10,7 @@ creative keeps its previous copy, if any, and says why in ``thumbnail_error``.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from metricx.config import Settings
 from metricx.creatives import repository
 from metricx.creatives.thumbnails import (
+    THREADS,
     StoredThumbnail,
     ThumbnailFetcher,
     ThumbnailRefused,
@@ -50,18 +52,28 @@ def pull_creatives(
     """The account's creatives, and a copy of each thumbnail not yet stored (a new image or
     video, or a copy gone from the data dir)."""
     pull = CreativePull(records=fetch_creative_records(client, account_id))
-    fetcher = ThumbnailFetcher(settings)
     known = have or {}
+    wanted: dict[str, str] = {}  # external id -> URL, one download per distinct source
     for rec in pull.records:
         source, sha = known.get(rec.external_id, (None, None))
         if not rec.thumbnail_url:
             continue
         if sha and source == rec.thumbnail_source and path_for(settings, sha).exists():
             continue
+        wanted[rec.external_id] = rec.thumbnail_url
+
+    def one(item: tuple[str, str]) -> tuple[str, StoredThumbnail | str]:
         try:
-            pull.stored[rec.external_id] = fetcher.fetch(rec.thumbnail_url)
+            return item[0], fetcher.fetch(item[1])
         except ThumbnailRefused as exc:
-            pull.failed[rec.external_id] = str(exc)[:300]
+            return item[0], str(exc)[:300]
+
+    with ThumbnailFetcher(settings) as fetcher, ThreadPoolExecutor(THREADS) as pool:
+        for ext, got in pool.map(one, wanted.items()):
+            if isinstance(got, StoredThumbnail):
+                pull.stored[ext] = got
+            else:
+                pull.failed[ext] = got
     if pull.failed:
         log.warning(
             "thumbnails not copied",

@@ -37,6 +37,7 @@ CONTENT_TYPES = {
 }
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 ATTEMPTS = 2
+THREADS = 4  # downloads at once in one sync
 
 
 class ThumbnailRefused(Exception):
@@ -119,6 +120,21 @@ class ThumbnailFetcher:
             settings.meta_read_timeout_seconds, connect=settings.meta_connect_timeout_seconds
         )
         self.fetched = 0
+        # one client (its connections kept alive) for the sync's downloads, from any thread
+        self.client = httpx.Client(
+            timeout=self.timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=THREADS, max_keepalive_connections=THREADS),
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> ThumbnailFetcher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def fetch(self, url: str) -> StoredThumbnail:
         last: ThumbnailRefused | None = None
@@ -150,10 +166,7 @@ class ThumbnailFetcher:
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
         limit = self.settings.thumbnail_max_bytes
         try:
-            with (
-                httpx.Client(timeout=self.timeout, follow_redirects=False) as client,
-                client.stream("GET", pinned, headers=headers, extensions=extensions) as resp,
-            ):
+            with self.client.stream("GET", pinned, headers=headers, extensions=extensions) as resp:
                 if resp.status_code >= 500:
                     raise _Transient(f"the image host answered {resp.status_code}")
                 if resp.status_code != 200:

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from metricx.auth.dependencies import DbSession, ReadSession, RuntimeDep
 from metricx.errors import InvalidInput
-from metricx.metrics.schemas import GroupBy, GroupLevel, MetricQueryResult, SeriesOf
+from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQueryResult, SeriesOf
 from metricx.metrics.service import UnifiedMetricService
 from metricx.web import repository
 from metricx.web.context import PageWorkspace
@@ -47,7 +47,7 @@ def gallery(
         filters.attribution = "default"
     query = filters.query().model_copy(
         update={
-            "granularity": "day",
+            "granularity": Bucket.DAY,
             "timezone": None,
             "level": GroupLevel.AD,
             "group_by": GroupBy.CREATIVE,
