@@ -1,7 +1,7 @@
 """creatives: Meta ad creatives per workspace; ads name theirs (issue 17)
 
 Revision ID: 5c2e9a7d1b60
-Revises: 8d4b1f6e2a93
+Revises: 5c1e7a9d3b20
 Create Date: 2026-12-03
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "5c2e9a7d1b60"
-down_revision: str | None = "8d4b1f6e2a93"
+down_revision: str | None = "5c1e7a9d3b20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
