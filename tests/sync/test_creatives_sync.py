@@ -22,7 +22,7 @@ from metricx.auth.service import create_api_key
 from metricx.creatives import thumbnails
 from metricx.db import unit_of_work
 from metricx.integrations.meta.creatives import parse_url_tags
-from metricx.models import Creative, Entity, Fetch, RunStatus
+from metricx.models import AdCreative, Creative, Entity, Fetch, RunStatus
 from metricx.runtime import Runtime
 from metricx.sync.service import local_today
 from tests.factories import make_workspace
@@ -69,13 +69,17 @@ def test_creatives_equal_the_sandbox_and_thumbnails_are_served_to_the_workspace_
             )
         }
         ads = {
-            e.external_id: e.creative_external_id
-            for e in session.scalars(
-                select(Entity).where(
-                    Entity.workspace_id == connection.workspace_id, Entity.level == "ad"
-                )
+            link.ad_external_id: link.creative_external_id
+            for link in session.scalars(
+                select(AdCreative).where(AdCreative.workspace_id == connection.workspace_id)
             )
         }
+        listed_ads = session.scalars(
+            select(Entity.external_id).where(
+                Entity.workspace_id == connection.workspace_id, Entity.level == "ad"
+            )
+        ).all()
+        assert set(ads) == set(listed_ads)  # every ad names its creative
         assert set(stored) == {c["id"] for c in truth["creatives"]}
         videos = images = 0
         for want in truth["creatives"]:

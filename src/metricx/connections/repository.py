@@ -128,7 +128,7 @@ def entity_state(
 ) -> dict[str, tuple[Any, ...]]:
     """external_id -> (id, connection_id, parent_id, name, status, effective_status,
     objective, goal, removed_at, optimization_goal, promoted_object, attribution_setting,
-    result_type, creative_external_id) of one level, in one query."""
+    result_type) of one level, in one query."""
     rows = session.execute(
         select(
             Entity.external_id,
@@ -145,7 +145,6 @@ def entity_state(
             Entity.promoted_object,
             Entity.attribution_setting,
             Entity.result_type,
-            Entity.creative_external_id,
         ).where(
             Entity.workspace_id == workspace_id,
             Entity.provider == provider,
@@ -183,7 +182,6 @@ def upsert_entities(session: Session, rows: Sequence[dict[str, Any]]) -> dict[st
                     "promoted_object",
                     "attribution_setting",
                     "result_type",
-                    "creative_external_id",
                 )
             },
         ).returning(Entity.external_id, Entity.id)

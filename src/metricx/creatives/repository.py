@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from metricx.models import Connection, Creative, Provider
+from metricx.models import AdCreative, Connection, Creative, Entity, Provider
 
 BATCH = 500
 
@@ -91,3 +91,77 @@ def by_ids(
         )
     )
     return {r.external_id: r for r in rows}
+
+
+def store_ad_links(
+    session: Session, connection: Connection, links: dict[str, str], now: datetime
+) -> None:
+    """Each listed ad's creative; the connection's ads no longer listed lose theirs."""
+    rows = [
+        {
+            "workspace_id": connection.workspace_id,
+            "provider": Provider.META,
+            "ad_external_id": ad,
+            "creative_external_id": creative,
+            "connection_id": connection.id,
+            "updated_at": now,
+        }
+        for ad, creative in links.items()
+    ]
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start : start + BATCH]
+        base = insert(AdCreative).values(chunk)
+        session.execute(
+            base.on_conflict_do_update(
+                index_elements=[
+                    AdCreative.workspace_id,
+                    AdCreative.provider,
+                    AdCreative.ad_external_id,
+                ],
+                set_={
+                    k: base.excluded[k]
+                    for k in ("creative_external_id", "connection_id", "updated_at")
+                },
+            )
+        )
+    stale = [
+        ad
+        for ad in session.execute(
+            select(AdCreative.ad_external_id).where(
+                AdCreative.workspace_id == connection.workspace_id,
+                AdCreative.connection_id == connection.id,
+            )
+        ).scalars()
+        if ad not in links
+    ]
+    for start in range(0, len(stale), BATCH):
+        session.execute(
+            delete(AdCreative).where(
+                AdCreative.workspace_id == connection.workspace_id,
+                AdCreative.provider == Provider.META,
+                AdCreative.ad_external_id.in_(stale[start : start + BATCH]),
+            )
+        )
+
+
+def creatives_of_ads(
+    session: Session, workspace_id: uuid.UUID, ad_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Ad entity id -> its creative's external id (ads without one are left out)."""
+    if not ad_ids:
+        return {}
+    rows = session.execute(
+        select(Entity.id, AdCreative.creative_external_id)
+        .join(
+            AdCreative,
+            (AdCreative.workspace_id == Entity.workspace_id)
+            & (AdCreative.provider == Entity.provider)
+            & (AdCreative.ad_external_id == Entity.external_id),
+        )
+        .where(
+            Entity.workspace_id == workspace_id,
+            Entity.level == "ad",
+            Entity.id.in_(list(ad_ids)),
+        )
+    )
+    return {eid: ext for eid, ext in rows}

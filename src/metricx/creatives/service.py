@@ -110,12 +110,19 @@ def _row(connection: Connection, rec: CreativeRecord, now: datetime) -> dict[str
 
 
 def record_creatives(
-    session: Session, *, connection: Connection, pull: CreativePull | None, now: datetime
+    session: Session,
+    *,
+    connection: Connection,
+    pull: CreativePull | None,
+    now: datetime,
+    ads: dict[str, str] | None = None,
 ) -> int:
-    """Store the pull's creatives (and thumbnails); those Meta stopped listing are marked
-    removed. Returns how many were listed."""
+    """Store the pull's creatives (and thumbnails), and each ad's creative (``ads``: ad id ->
+    creative id); creatives Meta stopped listing are marked removed. Returns how many were
+    listed."""
     if pull is None:
         return 0
+    repository.store_ad_links(session, connection, ads or {}, now)
     repository.upsert(session, [_row(connection, rec, now) for rec in pull.records])
     key = (Creative.workspace_id == connection.workspace_id, Creative.provider == Provider.META)
     for rec in pull.records:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from metricx.creatives import repository as creatives
@@ -32,7 +32,7 @@ from metricx.metrics.schemas import (
     trusted,
     trusted_all,
 )
-from metricx.models import Entity, Workspace
+from metricx.models import Workspace
 
 NONE = "none"
 _MEASURES = registry.rolled()
@@ -42,14 +42,18 @@ def _creative_of(
     session: Session, workspace_id: uuid.UUID, ad_ids: Iterable[str]
 ) -> dict[str, str]:
     ids = [uuid.UUID(a) for a in set(ad_ids) if a and a != "all"]
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(Entity.id, Entity.creative_external_id).where(
-            Entity.workspace_id == workspace_id, Entity.id.in_(ids)
-        )
-    )
-    return {str(eid): ext or NONE for eid, ext in rows}
+    found = creatives.creatives_of_ads(session, workspace_id, ids)
+    return {str(eid): ext for eid, ext in found.items()}
+
+
+@dataclass(frozen=True)
+class RowMaker:
+    """The query layer's row helpers (metrics/service.py, which calls this module)."""
+
+    metric_row: Callable[[dict[str, Any]], dict[str, Any]]
+    one_result_type: Callable[[Iterable[str | None]], str | None]
+    with_result_type: Callable[[dict[str, Any], str | None], None]
+    sort_key: Callable[[dict[str, Any], str], tuple[int, Any]]
 
 
 def _add(into: dict[str, Any], row: Any) -> None:
@@ -66,9 +70,10 @@ def answer(
     workspace: Workspace,
     query: MetricQuery,
     ask: Callable[[MetricQuery], MetricQueryResult],
+    helpers: RowMaker,
 ) -> MetricQueryResult:
-    from metricx.metrics.service import _sort_key, metric_row, one_result_type, with_result_type
-
+    metric_row, one_result_type = helpers.metric_row, helpers.one_result_type
+    with_result_type, _sort_key = helpers.with_result_type, helpers.sort_key
     if query.actions or query.conversion:
         raise InvalidInput(
             "actions and conversion columns are not available with group_by=creative",

@@ -294,6 +294,9 @@ def _sort_key(row: dict[str, Any], sort: str) -> tuple[int, Any]:
     return (0, Decimal(v) if isinstance(v, str) and sort != "name" else v)
 
 
+ROWS = by_creative.RowMaker(metric_row, one_result_type, with_result_type, _sort_key)
+
+
 class UnifiedMetricService:
     """Reads metric facts for dashboards and the API (the only reader of facts)."""
 
@@ -351,7 +354,7 @@ class UnifiedMetricService:
         rather than every group's series summed)."""
         if query.group_by is GroupBy.CREATIVE:
             return by_creative.answer(
-                self.session, workspace, query, lambda q: self._answer(workspace, q, cal)
+                self.session, workspace, query, lambda q: self._answer(workspace, q, cal), ROWS
             )
         if query.series is SeriesOf.GROUP or query.group_by is GroupBy.NONE:
             return self._query(workspace, query, cal)

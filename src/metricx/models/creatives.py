@@ -15,8 +15,7 @@ from metricx.models.base import Base, Provider, text_enum, updated_at
 
 class Creative(Base):
     """A Meta ad creative (``act_X/adcreatives``): its copy, call to action, link, url_tags
-    parsed into UTM fields, and its image or video. Ads name theirs in
-    ``entities.creative_external_id``.
+    parsed into UTM fields, and its image or video. Ads name theirs in ``ad_creatives``.
 
     The thumbnail is a copy in metricx's data dir (Meta's URLs expire), named by its SHA-256
     (``thumbnail_sha256``, see creatives/thumbnails.py); ``thumbnail_source`` is what it was
@@ -58,4 +57,22 @@ class Creative(Base):
     created_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set when Meta stopped returning it; it stays (its ads' facts still name it).
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class AdCreative(Base):
+    """Which creative an ad shows (its ``creative{id}``), as the last entity sync listed it:
+    ads (``entities``, level ad) and creatives join on the workspace, provider and ids."""
+
+    __tablename__ = "ad_creatives"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[Provider] = mapped_column(text_enum(Provider, "provider"), primary_key=True)
+    ad_external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    creative_external_id: Mapped[str] = mapped_column(String(128))
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="SET NULL"), index=True
+    )
     updated_at: Mapped[datetime] = updated_at()

@@ -50,8 +50,6 @@ class Entity(Base):
     promoted_object: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     attribution_setting: Mapped[str | None] = mapped_column(String(128))
     result_type: Mapped[str | None] = mapped_column(String(200))
-    # Ads only: the creative it shows (``creatives.external_id``, same workspace and provider).
-    creative_external_id: Mapped[str | None] = mapped_column(String(128))
     # Set when the provider stopped returning the entity; it stays, with its history.
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()

@@ -1,4 +1,5 @@
-"""Ad creatives, images and videos (issue 17): generation, wire shapes, and the image CDN.
+"""Ad creatives, images and videos (issue 17): wire shapes and the image CDN (the creatives
+themselves are made in generator.py, `make_creative`).
 
 Each account has a pool of creatives (about one per two ads); an ad draws its creative from
 the pool with a hash draw no other number depends on, so creatives are shared across ad sets
@@ -24,104 +25,12 @@ import hmac
 import struct
 import zlib
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from metricx.sandbox.hashing import mix, unit
-
-if TYPE_CHECKING:
-    from metricx.sandbox.generator import Account, AdVideo, Creative, World
+from metricx.sandbox.generator import Account, AdVideo, Creative, World
 
 THUMBNAIL_TTL = timedelta(days=3)
 THUMBNAIL_SIZE = 64  # pixels, square (Meta's default thumbnail is 64x64)
-
-CTA_TYPES = (
-    "SHOP_NOW",
-    "LEARN_MORE",
-    "SIGN_UP",
-    "DOWNLOAD",
-    "GET_OFFER",
-    "CONTACT_US",
-    "SUBSCRIBE",
-    "WATCH_MORE",
-    "BOOK_TRAVEL",
-    "APPLY_NOW",
-)
-TITLES = (
-    "Spring sale: 30% off",
-    "New arrivals are here",
-    "Free shipping this week",
-    "Try it free for 30 days",
-    "Meet the new collection",
-    "Last chance: ends tonight",
-    "Your summer essentials",
-    "Built for everyday runs",
-)
-BODIES = (
-    "Everything you love, for less. Shop now while stocks last.",
-    "Fresh styles, made to last. Find your new favourite today.",
-    "Join 10,000+ happy customers. Order in two minutes.",
-    "Book a demo and see how much time your team saves.",
-    "Sign up for early access and get 15% off your first order.",
-    "Watch how it is made, from the first sketch to your door.",
-)
-PATHS = ("sale", "new", "shipping", "trial", "collection", "last-chance", "summer", "running")
-# url_tags styles: `{slot}` is filled in; see the module docstring.
-URL_TAGS = (
-    "utm_source=facebook&utm_medium=paid_social&utm_campaign={{{{campaign.name}}}}"
-    "&utm_content={{{{ad.name}}}}",
-    "utm_source=fb&utm_medium=cpc&utm_campaign=spring_sale&utm_content=creative_{slot}"
-    "&utm_term=running+shoes",
-    "",
-    "utm_source=facebook&&utm_medium&=orphan&utm_campaign=50%off%ZZ&utm_content=%E2%9C%93%20check",
-    "?utm_source=Instagram&UTM_Medium=Paid%20Social&utm_campaign=summer%2Fsale&utm_source=dup",
-    "utm_source={{{{site_source_name}}}}&utm_medium={{{{placement}}}}"
-    "&utm_campaign={{{{campaign.id}}}}&utm_id={{{{ad.id}}}}",
-)
-
-
-def make_creative(world: World, account: Account, slot: int) -> Creative:
-    from metricx.sandbox.generator import KIND_CREATIVE, KIND_VIDEO, AdImage, AdVideo, Creative
-
-    h = mix(world.seed, 4, account.index, slot)
-    index = account.index * world.creative_pool + slot
-    created = world.anchor - timedelta(days=30) + timedelta(hours=int(unit(mix(h, 1)) * 24 * 60))
-    is_video = unit(mix(h, 2)) < 0.3
-    title = TITLES[mix(h, 3) % len(TITLES)]
-    path = PATHS[mix(h, 4) % len(PATHS)]
-    image = video = None
-    if is_video:
-        video = AdVideo(
-            id=world.entity_id(KIND_VIDEO, index),
-            title=f"{title} (video)",
-            account=account,
-            length=round(6 + 54 * unit(mix(h, 5)), 2),
-            created=created,
-        )
-    else:
-        digest = hashlib.md5(f"{world.seed}:{account.index}:{slot}".encode()).hexdigest()
-        image = AdImage(
-            hash=digest,
-            name=f"{path}_{slot + 1}.jpg",
-            account=account,
-            width=1080,
-            height=1080 if mix(h, 6) % 2 else 1350,
-            created=created,
-        )
-    return Creative(
-        index=slot,
-        id=world.entity_id(KIND_CREATIVE, index),
-        name=f"{title} / {'video' if is_video else 'image'} {slot + 1}",
-        account=account,
-        title=title,
-        body=BODIES[mix(h, 7) % len(BODIES)],
-        call_to_action_type=CTA_TYPES[mix(h, 8) % len(CTA_TYPES)],
-        link=f"https://shop.example.com/{path}?ref={slot + 1}",
-        url_tags=URL_TAGS[mix(h, 9) % len(URL_TAGS)].format(slot=slot + 1),
-        image=image,
-        video=video,
-        created=created,
-    )
-
 
 # ---- signed CDN URLs and the images behind them ----------------------------------------------
 

@@ -129,13 +129,12 @@ def write_records(
                 "promoted_object": rec.promoted_object,
                 "attribution_setting": rec.attribution_setting,
                 "result_type": rec.result_type,
-                "creative_external_id": rec.creative_id,
             }
             if before is None:
                 row["id"] = uuid.uuid4()
                 changed.append(row)
                 counts.add(level, "created")
-            elif (before[1], before[2], *before[3:8], *before[9:14], before[8]) != (
+            elif (before[1], before[2], *before[3:8], *before[9:13], before[8]) != (
                 connection.id,
                 parent,
                 *rec.values(),
@@ -236,7 +235,8 @@ def record_entity_sync(session: Session, *, fetch: Fetch, pull: EntityPull | Non
     record_custom_conversions(
         session, connection=connection, records=pull.custom_conversions, now=now
     )
-    record_creatives(session, connection=connection, pull=pull.creatives, now=now)
+    ads = {r.external_id: r.creative_id for r in records if r.level == "ad" and r.creative_id}
+    record_creatives(session, connection=connection, pull=pull.creatives, now=now, ads=ads)
     fetch.rows = len(records)
     connection.last_sync_at = now
     connection.last_success_at = now

@@ -128,7 +128,6 @@ class EntityRecord:
             self.promoted_object,
             self.attribution_setting,
             self.result_type,
-            self.creative_id,
         )
 
 

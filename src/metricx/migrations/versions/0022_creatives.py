@@ -1,4 +1,4 @@
-"""creatives: Meta ad creatives per workspace; ads name theirs (issue 17)
+"""creatives: Meta ad creatives per workspace, and which one each ad shows (issue 17)
 
 Revision ID: 5c2e9a7d1b60
 Revises: 5c1e7a9d3b20
@@ -86,12 +86,53 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_creatives_connection_id"), "creatives", ["connection_id"], unique=False
     )
-    op.add_column(
-        "entities", sa.Column("creative_external_id", sa.String(length=128), nullable=True)
+    op.create_table(
+        "ad_creatives",
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "provider",
+            sa.Enum(
+                "meta",
+                "google",
+                "tiktok",
+                "linkedin",
+                "other",
+                name="provider",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("ad_external_id", sa.String(length=128), nullable=False),
+        sa.Column("creative_external_id", sa.String(length=128), nullable=False),
+        sa.Column("connection_id", sa.Uuid(), nullable=True),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["connection_id"],
+            ["connections.id"],
+            name=op.f("fk_ad_creatives_connection_id_connections"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_ad_creatives_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "workspace_id", "provider", "ad_external_id", name=op.f("pk_ad_creatives")
+        ),
+    )
+    op.create_index(
+        op.f("ix_ad_creatives_connection_id"), "ad_creatives", ["connection_id"], unique=False
     )
 
 
 def downgrade() -> None:
-    op.drop_column("entities", "creative_external_id")
+    op.drop_index(op.f("ix_ad_creatives_connection_id"), table_name="ad_creatives")
+    op.drop_table("ad_creatives")
     op.drop_index(op.f("ix_creatives_connection_id"), table_name="creatives")
     op.drop_table("creatives")
