@@ -28,6 +28,7 @@ from metricx.config import Settings
 from metricx.connections import endpoints as connection_endpoints
 from metricx.connections import oauth_endpoints
 from metricx.conversions import endpoints as conversion_endpoints
+from metricx.creatives import endpoints as creative_endpoints
 from metricx.db import request_budget
 from metricx.errors import (
     DatabaseUnavailable,
@@ -499,6 +500,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(quality_endpoints.router, prefix=API_PREFIX)
     app.include_router(conversion_endpoints.router, prefix=API_PREFIX)
     app.include_router(fx_endpoints.router, prefix=API_PREFIX)
+    app.include_router(creative_endpoints.router, prefix=API_PREFIX)
     telemetry.watch_database(runtime)
     _complete_openapi(app, ingest_endpoints.OPENAPI_SCHEMAS, session_cookie_name(runtime.settings))
     return app

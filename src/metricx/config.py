@@ -114,6 +114,18 @@ class Settings(BaseSettings):
     meta_async_poll_timeout_seconds: float = Field(
         default=3600.0, description="Give up on an async insights report after this long."
     )
+    thumbnail_max_bytes: int = Field(
+        default=2_000_000,
+        ge=1024,
+        description="Largest creative thumbnail copied into the data dir (bytes); a larger one "
+        "is not stored.",
+    )
+    thumbnail_allowed_hosts: str = Field(
+        default="",
+        description="Hosts and networks creative thumbnails may be downloaded from although "
+        "they are not public (comma-separated, as METRICX_NOTIFY_ALLOWED_HOSTS); the Graph "
+        "API's host (METRICX_META_GRAPH_URL) always may.",
+    )
     meta_entity_page_size: int = Field(
         default=1000, description="`limit` of the campaigns/ad sets/ads edge calls."
     )
@@ -542,7 +554,7 @@ class Settings(BaseSettings):
         "past it, failures are counted and reported but not stored (0: no limit).",
     )
 
-    @field_validator("notify_allowed_hosts")
+    @field_validator("notify_allowed_hosts", "thumbnail_allowed_hosts")
     @classmethod
     def _valid_allow_list(cls, value: str) -> str:
         AllowList.parse(value)  # a typo in a network fails at start, not at the first send

@@ -70,8 +70,9 @@ def test_sync_matches_the_sandbox_exactly_twice_without_duplicates(
 
     first = sync(db, meta_sandbox, meta_settings, conn)
     assert first.status == RunStatus.SUCCEEDED
-    # account, campaigns, ad sets, custom conversions, 2,200 ads in 3 pages
-    assert first.calls == 1 + 1 + 1 + 1 + 3
+    # account, campaigns, ad sets, custom conversions, 2,200 ads in 3 pages, creatives,
+    # images and videos (a page each); thumbnails are no Graph calls
+    assert first.calls == 1 + 1 + 1 + 1 + 3 + 3
     rows = entities(db, conn)
     by_id = {e.id: e for e in rows}
     levels = Counter(e.level.value for e in rows)

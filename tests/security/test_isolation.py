@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from metricx.alerts.service import raise_alert
 from metricx.auth.service import create_api_key
 from metricx.connections.tokens import store_token
-from metricx.models import Base, Connection, Provider, SavedView
+from metricx.creatives import thumbnails
+from metricx.models import Base, Connection, Creative, Provider, SavedView
 from metricx.models.oauth import OAuthGrant
 from metricx.runtime import Runtime
 from metricx.sync.service import request_sync
@@ -119,6 +120,21 @@ def build_victim(client: TestClient, db: Session, runtime: Runtime) -> Victim:
     assert report.status_code == 201, report.text
     view = SavedView(workspace_id=ws.id, name="Team view", query="range=7d")
     db.add(view)
+    # A creative with its thumbnail copied into the data dir (a sync would have made both).
+    png = thumbnails.store(runtime.settings, b"\x89PNG\r\n\x1a\n" + b"victim", "image/png")
+    db.add(
+        Creative(
+            workspace_id=ws.id,
+            provider=Provider.META,
+            external_id="120000424000000001",
+            connection_id=conn.id,
+            account_external_id=conn.external_account_id,
+            name="Victim creative",
+            thumbnail_sha256=png.sha256,
+            thumbnail_content_type=png.content_type,
+            thumbnail_bytes=png.size,
+        )
+    )
     db.flush()
     return Victim(
         ws.id,
@@ -135,6 +151,7 @@ def build_victim(client: TestClient, db: Session, runtime: Runtime) -> Victim:
             "conversion_id": uuid.UUID(conversion.json()["id"]),
             "report_id": uuid.UUID(report.json()["id"]),
             "view_id": view.id,
+            "creative_id": "120000424000000001",  # type: ignore[dict-item]
         },
     )
 

@@ -28,6 +28,7 @@ class GroupBy(StrEnum):
     ENTITY = "entity"
     PROVIDER = "provider"
     CONNECTION = "connection"
+    CREATIVE = "creative"
 
 
 class SeriesOf(StrEnum):
@@ -210,6 +211,13 @@ class GroupRow(MetricRow):
     group: str
     name: str | None = None
     level: str | None = None
+    title: str | None = Field(
+        default=None, description="group_by=creative: the creative's title (its headline)."
+    )
+    thumbnail_url: str | None = Field(
+        default=None,
+        description="group_by=creative: metricx's stored copy of the creative's thumbnail.",
+    )
 
 
 class DayRange(BaseModel):

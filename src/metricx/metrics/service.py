@@ -32,7 +32,7 @@ from metricx.facts import measures as registry
 from metricx.fx import service as fx
 from metricx.integrations.meta import results as results_map
 from metricx.kit.tz import is_valid_timezone
-from metricx.metrics import actions_query, cache, currency, reach, repository
+from metricx.metrics import actions_query, by_creative, cache, currency, reach, repository
 from metricx.metrics.calendar import WEEKDAYS, DayWindow, instants, resolve
 from metricx.metrics.freshness import DELAYED_AFTER, connection_freshness
 from metricx.metrics.repository import FactScope
@@ -294,6 +294,9 @@ def _sort_key(row: dict[str, Any], sort: str) -> tuple[int, Any]:
     return (0, Decimal(v) if isinstance(v, str) and sort != "name" else v)
 
 
+ROWS = by_creative.RowMaker(metric_row, one_result_type, with_result_type, _sort_key)
+
+
 class UnifiedMetricService:
     """Reads metric facts for dashboards and the API (the only reader of facts)."""
 
@@ -349,6 +352,10 @@ class UnifiedMetricService:
         """The groups' answer with the series asked for: per group, none, or one line over
         the groups (the same question ungrouped: its series, read from the cheapest rows,
         rather than every group's series summed)."""
+        if query.group_by is GroupBy.CREATIVE:
+            return by_creative.answer(
+                self.session, workspace, query, lambda q: self._answer(workspace, q, cal), ROWS
+            )
         if query.series is SeriesOf.GROUP or query.group_by is GroupBy.NONE:
             return self._query(workspace, query, cal)
         answer = self._query(workspace, query, cal, with_series=False)
@@ -457,6 +464,8 @@ class UnifiedMetricService:
                 "group": r["grp"] or "all",
                 "name": r["name"],
                 "level": level.value if query.group_by is GroupBy.ENTITY else None,
+                "title": None,
+                "thumbnail_url": None,
             }
             for r in groups_raw
         ]

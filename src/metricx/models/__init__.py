@@ -5,6 +5,7 @@ from metricx.models.alerts import Alert, Severity
 from metricx.models.api_keys import ApiKey
 from metricx.models.base import Base, Granularity, Level, Provider
 from metricx.models.connections import Connection, ConnectionStatus
+from metricx.models.creatives import AdCreative, Creative
 from metricx.models.custom_conversions import CustomConversion
 from metricx.models.entities import Entity
 from metricx.models.fact_archives import FactArchive
@@ -31,12 +32,14 @@ from metricx.models.workspace_conversions import WorkspaceConversion
 from metricx.models.workspaces import Membership, Role, Workspace
 
 __all__ = [
+    "AdCreative",
     "Alert",
     "ApiKey",
     "Base",
     "ChannelKind",
     "Connection",
     "ConnectionStatus",
+    "Creative",
     "CustomConversion",
     "DeliveryEvent",
     "Entity",

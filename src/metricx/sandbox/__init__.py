@@ -45,6 +45,13 @@ HTTP surface (one server; point the SDK at it with `FacebookSession.GRAPH = base
   aggregates several attribution settings omits `actions`, `action_values`,
   `cost_per_action_type` and `purchase_roas` unless explicit windows are asked. Video fields
   with an hourly breakdown are refused with (#100).
+- Creatives (issue 17): each ad's `creative{id}` names one of its account's creatives (about one
+  per two ads, shared across ad sets); `act_X/adcreatives`, `act_X/adimages` (`hashes` filter),
+  `act_X/advideos` (paged) and `GET /{creative_id}` / `/{video_id}` serve them (sandbox/
+  creatives.py: copy, call to action, object_story_spec link_data / video_data, url_tags in
+  clean, macro and malformed shapes). `thumbnail_url`, `image_url`, `url` and `picture` point at
+  `/_sandbox/cdn/<key>.png?oe=<hex expiry>&oh=<sig>`: a real small PNG, 403 "URL signature
+  expired" three sandbox days after the URL was handed out.
 - Control (no auth): `GET /_sandbox`, `GET|POST /_sandbox/clock`, `POST /_sandbox/clock/advance`,
   `GET|POST|DELETE /_sandbox/faults`, `POST /_sandbox/token`, `POST /_sandbox/tokens/revoke`,
   `GET|POST /_sandbox/tier`, `GET /_sandbox/usage`, `POST /_sandbox/reset`,
@@ -52,5 +59,6 @@ HTTP surface (one server; point the SDK at it with `FacebookSession.GRAPH = base
   day rows also carry every action x window, results, video and click figures: truth.py),
   `GET /_sandbox/truth/reach?account_id&level&since&until` (deduplicated reach of that exact
   range), `GET /_sandbox/truth/settings?account_id` (ad set goals, settings, result indicators,
-  custom conversions).
+  custom conversions), `GET /_sandbox/truth/creatives?account_id` (creatives, their raw copy,
+  thumbnail PNG digest and ads).
 """

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from metricx.sandbox import graph, oauth
+from metricx.sandbox import creatives, graph, oauth
 from metricx.sandbox.config import FaultConfig, SandboxConfig
 from metricx.sandbox.graph import CURRENT_VERSION, VERSION_RE, GraphRequest
 from metricx.sandbox.limits import TIERS
@@ -219,6 +219,30 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
         if account is None:
             return _bad("unknown account", 404)
         return JSONResponse(settings_truth(account))
+
+    @app.get("/_sandbox/truth/creatives")
+    def truth_creatives(account_id: str) -> Response:
+        """Every creative of the account (raw copy, url_tags, image hash or video id, the
+        thumbnail's PNG digest) and the ads using it."""
+        account = state.world.account(account_id)
+        if account is None:
+            return _bad("unknown account", 404)
+        return JSONResponse(creatives.creatives_truth(account))
+
+    @app.get("/_sandbox/cdn/{key}.png")
+    def cdn(key: str, oe: str = "", oh: str = "") -> Response:
+        """A creative's image or video thumbnail (a small PNG), behind a signed URL that
+        expires like fbcdn's (403 "URL signature expired")."""
+        if not creatives.known_key(state.world, key):
+            return Response("Not Found", status_code=404, media_type="text/plain")
+        refused = creatives.check_signed(config.seed, key, oe, oh, state.clock.now())
+        if refused is not None:
+            return Response(refused, status_code=403, media_type="text/plain")
+        return Response(
+            creatives.png(key),
+            media_type="image/png",
+            headers={"cache-control": "max-age=1209600, no-transform"},
+        )
 
     @app.api_route("/{full_path:path}", methods=["GET", "POST", "DELETE"])
     async def graph_api(request: Request, full_path: str) -> Response:

@@ -6,6 +6,7 @@ live in delivery.py as pure functions of (ad, hour).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -113,6 +114,7 @@ def result_indicator(goal: str, promoted_object: dict[str, str]) -> str:
 
 KIND_CAMPAIGN, KIND_ADSET, KIND_AD, KIND_CREATIVE, KIND_REPORT = 1, 2, 3, 4, 5
 KIND_CUSTOM_CONVERSION = 6
+KIND_VIDEO = 7
 
 # Attribution settings (windows whose figures add up to an action's default `value`): most ad
 # sets keep Meta's default; the others make some campaigns mix settings.
@@ -148,6 +150,12 @@ class Account:
     created: datetime
     campaigns: list[Campaign] = field(default_factory=list)
     custom_conversions: list[CustomConversion] = field(default_factory=list)
+    # Creatives (issue 17) by slot in the account's pool, made as the first ad using one is.
+    creative_slots: dict[int, Creative] = field(default_factory=dict)
+
+    @property
+    def creatives(self) -> list[Creative]:
+        return [self.creative_slots[k] for k in sorted(self.creative_slots)]
 
     @property
     def pixel_id(self) -> str:
@@ -292,6 +300,7 @@ class Ad:
     ctr: float
     cvr: float
     aov_minor: int
+    creative: Creative | None = None
 
     @property
     def campaign(self) -> Campaign:
@@ -314,6 +323,47 @@ class Ad:
     @property
     def updated(self) -> datetime:
         return self.stopped or self.created
+
+
+@dataclass
+class AdImage:
+    hash: str  # 32 hex, as Meta's image hashes
+    name: str
+    account: Account
+    width: int
+    height: int
+    created: datetime
+
+
+@dataclass
+class AdVideo:
+    id: str
+    title: str
+    account: Account
+    length: float  # seconds
+    created: datetime
+
+
+@dataclass
+class Creative:
+    """`act_X/adcreatives`: copy, call to action, link, url_tags and one image or video."""
+
+    index: int  # slot in the account's pool
+    id: str
+    name: str
+    account: Account
+    title: str
+    body: str
+    call_to_action_type: str
+    link: str
+    url_tags: str
+    image: AdImage | None
+    video: AdVideo | None
+    created: datetime
+
+    @property
+    def thumbnail_key(self) -> str:
+        return f"v{self.video.id}" if self.video is not None else f"i{self.image.hash}"  # type: ignore[union-attr]
 
 
 Entity = Campaign | AdSet | Ad
@@ -343,6 +393,12 @@ class World:
         self.accounts: list[Account] = []
         self.by_id: dict[str, Account | Campaign | AdSet | Ad] = {}
         self._profiles: dict[tuple[str, tuple[str, ...], str, bool, str], ActionProfile] = {}
+        # Creatives per account: about one for every two ads, shared across ad sets.
+        self.creative_pool = max(
+            1, (config.campaigns * config.adsets_per_campaign * config.ads_per_adset + 1) // 2
+        )
+        self.creatives_by_id: dict[str, Creative] = {}
+        self.videos_by_id: dict[str, Any] = {}
         self._build(config)
 
     def entity_id(self, kind: int, index: int) -> str:
@@ -553,8 +609,19 @@ class World:
             cvr=0.02 + 0.08 * unit(mix(h, 7)),
             aov_minor=int((2000 + 18000 * unit(mix(h, 8))) * self._price(adset)),
         )
+        ad.creative = self._creative_for(adset.account, mix(h, 9) % self.creative_pool)
         adset.ads.append(ad)
         self.by_id[ad.id] = ad
+
+    def _creative_for(self, account: Account, slot: int) -> Creative:
+        found = account.creative_slots.get(slot)
+        if found is None:
+            found = make_creative(self, account, slot)
+            account.creative_slots[slot] = found
+            self.creatives_by_id[found.id] = found
+            if found.video is not None:
+                self.videos_by_id[found.video.id] = found.video
+        return found
 
     @staticmethod
     def _price(adset: AdSet) -> float:
@@ -567,3 +634,92 @@ class World:
 
     def all_ads(self) -> list[Ad]:
         return [ad for account in self.accounts for ad in account.ads]
+
+
+# ---- creatives (issue 17; wire shapes and the image CDN in creatives.py) ---------------------
+
+CTA_TYPES = (
+    "SHOP_NOW",
+    "LEARN_MORE",
+    "SIGN_UP",
+    "DOWNLOAD",
+    "GET_OFFER",
+    "CONTACT_US",
+    "SUBSCRIBE",
+    "WATCH_MORE",
+    "BOOK_TRAVEL",
+    "APPLY_NOW",
+)
+TITLES = (
+    "Spring sale: 30% off",
+    "New arrivals are here",
+    "Free shipping this week",
+    "Try it free for 30 days",
+    "Meet the new collection",
+    "Last chance: ends tonight",
+    "Your summer essentials",
+    "Built for everyday runs",
+)
+BODIES = (
+    "Everything you love, for less. Shop now while stocks last.",
+    "Fresh styles, made to last. Find your new favourite today.",
+    "Join 10,000+ happy customers. Order in two minutes.",
+    "Book a demo and see how much time your team saves.",
+    "Sign up for early access and get 15% off your first order.",
+    "Watch how it is made, from the first sketch to your door.",
+)
+PATHS = ("sale", "new", "shipping", "trial", "collection", "last-chance", "summer", "running")
+# url_tags styles: `{slot}` is filled in; see the module docstring.
+URL_TAGS = (
+    "utm_source=facebook&utm_medium=paid_social&utm_campaign={{{{campaign.name}}}}"
+    "&utm_content={{{{ad.name}}}}",
+    "utm_source=fb&utm_medium=cpc&utm_campaign=spring_sale&utm_content=creative_{slot}"
+    "&utm_term=running+shoes",
+    "",
+    "utm_source=facebook&&utm_medium&=orphan&utm_campaign=50%off%ZZ&utm_content=%E2%9C%93%20check",
+    "?utm_source=Instagram&UTM_Medium=Paid%20Social&utm_campaign=summer%2Fsale&utm_source=dup",
+    "utm_source={{{{site_source_name}}}}&utm_medium={{{{placement}}}}"
+    "&utm_campaign={{{{campaign.id}}}}&utm_id={{{{ad.id}}}}",
+)
+
+
+def make_creative(world: World, account: Account, slot: int) -> Creative:
+    h = mix(world.seed, 4, account.index, slot)
+    index = account.index * world.creative_pool + slot
+    created = world.anchor - timedelta(days=30) + timedelta(hours=int(unit(mix(h, 1)) * 24 * 60))
+    is_video = unit(mix(h, 2)) < 0.3
+    title = TITLES[mix(h, 3) % len(TITLES)]
+    path = PATHS[mix(h, 4) % len(PATHS)]
+    image = video = None
+    if is_video:
+        video = AdVideo(
+            id=world.entity_id(KIND_VIDEO, index),
+            title=f"{title} (video)",
+            account=account,
+            length=round(6 + 54 * unit(mix(h, 5)), 2),
+            created=created,
+        )
+    else:
+        digest = hashlib.md5(f"{world.seed}:{account.index}:{slot}".encode()).hexdigest()
+        image = AdImage(
+            hash=digest,
+            name=f"{path}_{slot + 1}.jpg",
+            account=account,
+            width=1080,
+            height=1080 if mix(h, 6) % 2 else 1350,
+            created=created,
+        )
+    return Creative(
+        index=slot,
+        id=world.entity_id(KIND_CREATIVE, index),
+        name=f"{title} / {'video' if is_video else 'image'} {slot + 1}",
+        account=account,
+        title=title,
+        body=BODIES[mix(h, 7) % len(BODIES)],
+        call_to_action_type=CTA_TYPES[mix(h, 8) % len(CTA_TYPES)],
+        link=f"https://shop.example.com/{path}?ref={slot + 1}",
+        url_tags=URL_TAGS[mix(h, 9) % len(URL_TAGS)].format(slot=slot + 1),
+        image=image,
+        video=video,
+        created=created,
+    )

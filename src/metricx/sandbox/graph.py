@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from metricx.sandbox import creatives as cr
 from metricx.sandbox import delivery as dv
 from metricx.sandbox import errors, insights, oauth, paging
 from metricx.sandbox.access import authenticate
 from metricx.sandbox.async_reports import ReportRun
 from metricx.sandbox.errors import GraphError
-from metricx.sandbox.generator import Account, Ad, AdSet, Campaign
+from metricx.sandbox.generator import Account, Ad, AdSet, AdVideo, Campaign, Creative
 from metricx.sandbox.objects import build_filter, render, split_fields
 from metricx.sandbox.state import SandboxState
 from metricx.sandbox.tokens import TokenInfo
@@ -27,10 +28,21 @@ CURRENT_VERSION = "v25.0"
 OLDEST_MARKETING_VERSION = (24, 0)  # v21-v23 have expired for the Marketing API (§8)
 VERSION_RE = re.compile(r"v(\d+)\.(\d+)")
 EDGES = {
-    Account: ("campaigns", "adsets", "ads", "insights", "customconversions"),
+    Account: (
+        "campaigns",
+        "adsets",
+        "ads",
+        "insights",
+        "customconversions",
+        "adcreatives",
+        "adimages",
+        "advideos",
+    ),
     Campaign: ("adsets", "ads", "insights"),
     AdSet: ("ads", "insights"),
     Ad: ("insights",),
+    Creative: (),
+    AdVideo: (),
 }
 READ_SCOPES = {"ads_read", "ads_management"}
 
@@ -130,7 +142,7 @@ def _headers(state: SandboxState, account: Account | None, req: GraphRequest) ->
 
 def _lookup(
     state: SandboxState, node_id: str, method: str
-) -> Account | Campaign | AdSet | Ad | ReportRun:
+) -> Account | Campaign | AdSet | Ad | Creative | AdVideo | ReportRun:
     if node_id.startswith("act_"):
         account = state.world.account(node_id)
         if account is not None:
@@ -139,6 +151,9 @@ def _lookup(
         found = state.world.by_id.get(node_id)
         if isinstance(found, Campaign | AdSet | Ad):
             return found
+        media = state.world.creatives_by_id.get(node_id) or state.world.videos_by_id.get(node_id)
+        if media is not None:
+            return media
         run = state.reports.get(node_id)
         if run is not None:
             return run
@@ -206,9 +221,70 @@ def _self_url(req: GraphRequest) -> str:
     return f"{req.base_url}/{req.version}/{req.path.strip('/')}"
 
 
+NODE_NAMES: dict[type, str] = {
+    Account: "AdAccount",
+    Campaign: "AdCampaignGroup",
+    AdSet: "AdCampaign",
+    Ad: "Adgroup",
+    Creative: "AdCreative",
+    AdVideo: "AdVideo",
+}
+
+
+def _media(
+    state: SandboxState, node: Any, edge: str, req: GraphRequest, now: datetime
+) -> dict[str, Any] | None:
+    """Creatives, images and videos (sandbox/creatives.py); None: not a media request."""
+    fields = split_fields(req.params.get("fields"))
+    seed, base = state.config.seed, req.base_url
+    if isinstance(node, Creative) and edge == "":
+        return cr.pick(cr.creative_fields(node, base, now, seed), fields, "AdCreative")
+    if isinstance(node, AdVideo) and edge == "":
+        return cr.pick(cr.video_fields(node, base, now, seed), fields, "AdVideo")
+    if not isinstance(node, Account):
+        return None
+    if edge == "adcreatives":
+        return _paginate(
+            req,
+            node.creatives,
+            lambda c: cr.pick(cr.creative_fields(c, base, now, seed), fields, "AdCreative"),
+        )
+    if edge == "adimages":
+        wanted = parse_hashes(req.params)
+        with_image = [
+            c
+            for c in node.creatives
+            if c.image is not None and (wanted is None or c.image.hash in wanted)
+        ]
+        return _paginate(
+            req,
+            with_image,
+            lambda c: cr.pick(cr.image_fields(c, base, now, seed), fields or ["hash"], "AdImage"),
+        )
+    if edge == "advideos":
+        videos = [c.video for c in node.creatives if c.video is not None]
+        return _paginate(
+            req, videos, lambda v: cr.pick(cr.video_fields(v, base, now, seed), fields, "AdVideo")
+        )
+    return None
+
+
+def parse_hashes(params: dict[str, str]) -> set[str] | None:
+    raw = params.get("hashes")
+    if not raw:
+        return None
+    try:
+        found = json.loads(raw)
+    except json.JSONDecodeError:
+        raise errors.invalid_param("param hashes must be a JSON array") from None
+    if not isinstance(found, list):
+        raise errors.invalid_param("param hashes must be a JSON array")
+    return {str(h) for h in found}
+
+
 def _dispatch(
     state: SandboxState,
-    node: Account | Campaign | AdSet | Ad | ReportRun,
+    node: Account | Campaign | AdSet | Ad | Creative | AdVideo | ReportRun,
     edge: str,
     req: GraphRequest,
     now: datetime,
@@ -220,7 +296,9 @@ def _dispatch(
             state.reports.check_readable(node)
             return _insights_page(state, node.query, req)
         raise errors.unknown_field(edge, "AdReportRun")
-    if req.method == "POST":
+    if isinstance(node, Creative | AdVideo) and req.method == "POST":
+        raise errors.unsupported_get(node.id, "post")
+    if req.method == "POST" and not isinstance(node, Creative | AdVideo):
         if edge != "insights":
             raise errors.unsupported_get(node.id, "post")
         query = insights.parse_query(node, req.params, now)
@@ -228,17 +306,20 @@ def _dispatch(
         fails = state.faults.async_fails() or bool(limit and query.size > limit)
         run = state.reports.create(query, int(now.timestamp()), fails)
         return {"report_run_id": run.id}
+    if isinstance(node, Creative | AdVideo) or edge in ("adcreatives", "adimages", "advideos"):
+        if edge and edge not in EDGES[type(node)]:
+            raise errors.unknown_field(edge, NODE_NAMES[type(node)])
+        media = _media(state, node, edge, req, now)
+        if media is not None:
+            return media
+    if isinstance(node, Creative | AdVideo):
+        raise errors.unknown_field(edge, NODE_NAMES[type(node)])
     fields = split_fields(req.params.get("fields"))
     if edge == "":
         spent = _spent(state, node) if isinstance(node, Account) else None
         return render(node, fields, now, spent)
     if edge not in EDGES[type(node)]:
-        raise errors.unknown_field(
-            edge,
-            {Account: "AdAccount", Campaign: "AdCampaignGroup", AdSet: "AdCampaign", Ad: "Adgroup"}[
-                type(node)
-            ],
-        )
+        raise errors.unknown_field(edge, NODE_NAMES[type(node)])
     if edge == "insights":
         query = insights.parse_query(node, req.params, now)
         return _insights_page(state, query, req, synchronous=True)

@@ -161,7 +161,7 @@ def _ad_fields(ad: Ad) -> dict[str, Any]:
         "status": ad.status,
         "configured_status": ad.status,
         "effective_status": ad.effective_status,
-        "creative": {"id": f"{ad.id[:-10]}4{ad.id[-9:]}"},
+        "creative": {"id": ad.creative.id if ad.creative is not None else ""},
         "created_time": meta_time(ad.created, a),
         "updated_time": meta_time(ad.updated, a),
         "tracking_specs": [],

@@ -21,6 +21,7 @@ from metricx.config import Settings
 from metricx.connections import repository
 from metricx.connections.service import mark_needs_reauth, token_invalid
 from metricx.connections.tokens import ClientFactory, default_client_factory, reveal
+from metricx.creatives.service import CreativePull, Have, have_of, pull_creatives, record_creatives
 from metricx.db import unit_of_work
 from metricx.errors import Conflict
 from metricx.facts import rollups
@@ -177,15 +178,22 @@ class EntityPull:
     started: float  # monotonic, for the duration
     records: list[EntityRecord] | None = None
     custom_conversions: list[CustomConversionRecord] | None = None
+    creatives: CreativePull | None = None
     error: MetaError | None = None
     calls: int = 0
     retries: int = 0
     throttled_seconds: float = 0.0
 
 
-def pull_entities(client: MetaAdsClient, account_id: str) -> EntityPull:
-    """Every entity of the account from Meta. Touches no database: the caller holds no
-    transaction while Meta pages."""
+def pull_entities(
+    client: MetaAdsClient,
+    account_id: str,
+    settings: Settings | None = None,
+    have: Have | None = None,
+) -> EntityPull:
+    """Every entity of the account from Meta, and with ``settings`` its creatives (their
+    thumbnails copied into the data dir unless ``have`` says they are). Touches no database:
+    the caller holds no transaction while Meta pages."""
     pull = EntityPull(started_at=datetime.now(UTC), started=time.monotonic())
     calls, retries, throttled = (
         client.stats.calls,
@@ -195,6 +203,8 @@ def pull_entities(client: MetaAdsClient, account_id: str) -> EntityPull:
     try:
         pull.records = fetch_entity_records(client, account_id)
         pull.custom_conversions = pull_custom_conversions(client, account_id)
+        if settings is not None:
+            pull.creatives = pull_creatives(client, account_id, settings, have)
     except MetaError as exc:
         pull.error = exc
     pull.calls = client.stats.calls - calls
@@ -225,6 +235,8 @@ def record_entity_sync(session: Session, *, fetch: Fetch, pull: EntityPull | Non
     record_custom_conversions(
         session, connection=connection, records=pull.custom_conversions, now=now
     )
+    ads = {r.external_id: r.creative_id for r in records if r.level == "ad" and r.creative_id}
+    record_creatives(session, connection=connection, pull=pull.creatives, now=now, ads=ads)
     fetch.rows = len(records)
     connection.last_sync_at = now
     connection.last_success_at = now
@@ -269,7 +281,10 @@ def run_entity_sync(
     pull = None
     if found is not None:
         account, token = found
-        pull = pull_entities(client_factory(settings, reveal(cipher, token)), account)
+        have = have_of(session, fetch.workspace_id, fetch.connection_id)  # type: ignore[arg-type]
+        pull = pull_entities(
+            client_factory(settings, reveal(cipher, token)), account, settings, have
+        )
     return record_entity_sync(session, fetch=fetch, pull=pull)
 
 
@@ -289,9 +304,12 @@ def run_entity_sync_job(
             return None
         found = token_of(session, fetch)
         asked = (found[0], reveal(runtime.cipher, found[1])) if found is not None else None
+        have = have_of(session, fetch.workspace_id, fetch.connection_id)  # type: ignore[arg-type]
     pull = None
     if asked is not None:
-        pull = pull_entities(client_factory(runtime.settings, asked[1]), asked[0])
+        pull = pull_entities(
+            client_factory(runtime.settings, asked[1]), asked[0], runtime.settings, have
+        )
     with unit_of_work(runtime.sessions) as session:
         fetch = session.get(Fetch, fetch_id, with_for_update=True, populate_existing=True)
         if fetch is None or fetch.status != RunStatus.QUEUED:

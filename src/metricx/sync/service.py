@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from metricx.alerts.service import raise_alert, resolve_alert
 from metricx.config import Settings
 from metricx.connections.service import mark_needs_reauth, token_invalid
+from metricx.creatives.service import have_of
 from metricx.errors import Conflict, InvalidInput
 from metricx.ingest.service import upsert_facts
 from metricx.ingest.timing import day_start_utc, zone
@@ -207,6 +208,8 @@ class ChunkWork:
     campaigns: tuple[str, ...] | None = None  # an ad-level chunk split by campaigns
     # ad set external id -> its result type (the ads' daily facts count their results by it)
     result_types: dict[str, str | None] = field(default_factory=dict)
+    # the entities chunk: creatives' stored thumbnails (external id -> source, sha256)
+    thumbnails: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -267,6 +270,11 @@ def begin_chunk(
         result_types=(
             repository.adset_result_types(session, connection) if item.part == "ad_day" else {}
         ),
+        thumbnails=(
+            have_of(session, connection.workspace_id, connection.id)
+            if item.part == "entities"
+            else {}
+        ),
     )
 
 
@@ -287,7 +295,7 @@ def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> Ch
     )
     try:
         if work.part == "entities":
-            pull.entities = pull_entities(client, work.account_id)
+            pull.entities = pull_entities(client, work.account_id, settings, work.thumbnails)
         elif work.part == "reach_ranges":
             pull.range_rows = list(
                 fetch_range_reach(

@@ -14,6 +14,7 @@ from metricx.web import (
     dashboard_currency,
     pages_auth,
     pages_connections,
+    pages_creatives,
     pages_dashboard,
     pages_export,
     pages_health,
@@ -26,6 +27,7 @@ from metricx.web.error_pages import error_page, is_page_request
 PAGE_ROUTERS = (
     pages_auth.router,
     pages_dashboard.router,
+    pages_creatives.router,
     pages_export.router,
     pages_views.router,
     dashboard_currency.router,

@@ -59,6 +59,7 @@ AD_FIELDS = (
     "effective_status",
     "created_time",
     "updated_time",
+    "creative",
 )
 # Every effective_status Meta knows: naming them lifts the default hiding of DELETED/ARCHIVED.
 ALL_EFFECTIVE_STATUSES = (

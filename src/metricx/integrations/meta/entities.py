@@ -113,6 +113,8 @@ class EntityRecord:
     promoted_object: dict[str, Any] | None = None
     attribution_setting: str | None = None
     result_type: str | None = None
+    # Ads only: the creative's id (``creative{id}``).
+    creative_id: str | None = None
 
     def values(self) -> tuple[Any, ...]:
         """What a change of is compared on (to count updated vs unchanged)."""
@@ -185,6 +187,8 @@ def child_record(
             "attribution_setting": attribution_from_spec(row.get("attribution_spec")),
             "result_type": result_type_for(goal, promoted),
         }
+    elif level == "ad":
+        settings = {"creative_id": _parent(row, "creative")}
     return EntityRecord(
         level=level,
         external_id=str(row["id"]),
