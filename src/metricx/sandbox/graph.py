@@ -110,6 +110,7 @@ def _handle(state: SandboxState, req: GraphRequest) -> GraphResponse:
             config = state.faults.config
             throttled = state.limiter.injected_block(config.throttle_code, config.throttle_seconds)
         if throttled is not None:
+            state.reports.throttled(account.id)
             raise throttled
         injected = state.faults.request_error()
         if injected is not None:
@@ -215,7 +216,8 @@ def _dispatch(
 ) -> dict[str, Any]:
     if isinstance(node, ReportRun):
         if edge == "":
-            return state.reports.poll(node, int(now.timestamp()))
+            hold = state.faults.config.report_hold_concurrency
+            return state.reports.poll(node, int(now.timestamp()), hold)
         if edge == "insights":
             state.reports.check_readable(node)
             return _insights_page(state, node.query, req)
