@@ -146,7 +146,7 @@ def test_a_run_that_dies_with_jobs_in_flight_resumes_without_losing_or_repeating
 def test_a_throttling_error_makes_every_job_in_flight_back_off(
     concurrent: Runtime, sync_sandbox: MetaSandbox
 ) -> None:
-    sync_sandbox.faults(report_hold_concurrency=3)  # three jobs at Meta at once
+    sync_sandbox.faults(report_hold_concurrency=2)
     connection = connect_account(concurrent, sync_sandbox, 1)
     since = since_for(concurrent, sync_sandbox, connection, 5)
     fetch = request(concurrent, connection, sync_sandbox, since=since)
@@ -162,8 +162,12 @@ def test_a_throttling_error_makes_every_job_in_flight_back_off(
             assert over.wait(WAIT), "the test never ended the block"
         sync_sandbox.advance(seconds)
         governor = made[0].transport.governor
-        if not armed.is_set() and governor.backing_off()[0] == 3:
-            armed.set()  # three jobs in flight: Meta refuses the next call
+        if (
+            not armed.is_set()
+            and governor.backing_off()[0] == 3
+            and jobs_of(sync_sandbox, connection)["running"] >= 2
+        ):
+            armed.set()  # three chunks in flight, two report jobs at Meta: it refuses a call
             sync_sandbox.faults(throttle_rate=1.0, throttle_seconds=block)
 
     outcome: dict[str, Any] = {}
@@ -190,7 +194,7 @@ def test_a_throttling_error_makes_every_job_in_flight_back_off(
         # their own refusal) instead of calling on into the block.
         assert in_flight >= 2 and backing_off == in_flight
         jobs = jobs_of(sync_sandbox, connection)
-        assert jobs["throttled"] >= 1 and jobs["max_running"] >= 3
+        assert jobs["throttled"] >= 1 and jobs["max_running"] >= 2
         assert jobs["throttled"] <= in_flight  # at most one refused call per job
     finally:
         over.set()
