@@ -43,6 +43,7 @@ class AccountJobs:
     running: int = 0
     max_running: int = 0
     throttled: int = 0
+    throttle_fired: int = 0  # the throttle_when_running fault refused a call
 
 
 class ReportRegistry:
@@ -70,8 +71,19 @@ class ReportRegistry:
         """Counts from zero (jobs still running stay counted as running)."""
         with self._lock:
             for jobs in self._accounts.values():
-                jobs.created = jobs.throttled = 0
+                jobs.created = jobs.throttled = jobs.throttle_fired = 0
                 jobs.max_running = jobs.running
+
+    def throttle_now(self, account_id: str, when_running: int) -> bool:
+        """Whether the throttle_when_running fault refuses this call (once per account)."""
+        if when_running <= 0:
+            return False
+        with self._lock:
+            jobs = self._jobs(account_id)
+            if jobs.throttle_fired or jobs.running < when_running:
+                return False
+            jobs.throttle_fired = 1
+            return True
 
     def throttled(self, account_id: str) -> None:
         with self._lock:

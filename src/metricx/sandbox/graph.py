@@ -106,8 +106,11 @@ def _handle(state: SandboxState, req: GraphRequest) -> GraphResponse:
         throttled = state.limiter.charge(
             account, kind, req.method == "POST", now.timestamp(), state.faults.config.throttle_code
         )
-        if throttled is None and state.faults.throttles():
-            config = state.faults.config
+        config = state.faults.config
+        if throttled is None and (
+            state.faults.throttles()
+            or state.reports.throttle_now(account.id, config.throttle_when_running)
+        ):
             throttled = state.limiter.injected_block(config.throttle_code, config.throttle_seconds)
         if throttled is not None:
             state.reports.throttled(account.id)

@@ -11,7 +11,16 @@ page comes from Meta with no transaction open (and no lock held but the connecti
 lock, which blocks nothing but a second run of the same connection), then one short
 transaction writes the chunk's facts through the ingest service and its checkpoint together.
 Meta's latency never holds the workspace's fact-writer lock, so several accounts of one
-workspace and API ingests into it proceed side by side. A retry wait up to
+workspace and API ingests into it proceed side by side.
+
+Up to ``sync_report_concurrency`` chunks are fetched at once, each on its own thread and
+Meta client (its own report job, its own spool file); the clients share one rate governor,
+so near Meta's limit they slow down together and a throttling error makes all of them wait.
+Only this thread opens database sessions: it begins each chunk and writes each fetched one,
+one at a time, in whatever order they come in; a chunk is found in the checkpoint again by
+its key (service.chunk_key), as a split may have moved it. A run that stops (a crash, a
+deferral, a lost token) drops the chunks still being fetched: they are pending in the
+checkpoint, and the next run fetches them. A retry wait up to
 ``sync_inline_wait_max_seconds`` is slept here; a longer one (Meta's regain-access estimate)
 re-schedules the job at that time and frees the worker.
 """
