@@ -4,7 +4,7 @@ per-entity approach (the roadmap's: list campaigns/ad sets/ads, then insights pe
 the same data the sync stores: daily + hourly per ad, daily reach per ad set, campaign and
 account) as the baseline of API calls.
 
-    .venv/bin/python bench/sync.py [--ads 1000] [--naive-sample 100]
+    .venv/bin/python bench/sync.py [--ads 1000] [--naive-sample 100] [--report-concurrency 3]
                                    [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
     .venv/bin/python bench/sync.py --compare-ads 1000,5000
     .venv/bin/python bench/sync.py --workspace-accounts 20 [--latency 0.25]
@@ -269,10 +269,15 @@ def splits() -> float:
 
 
 def measure(
-    ads: int, naive_sample: int, database_url: str, report_max_rows: int = 0
+    ads: int,
+    naive_sample: int,
+    database_url: str,
+    report_max_rows: int = 0,
+    report_concurrency: int | None = None,
 ) -> dict[str, Any]:
     """Backfill, incremental sync and the naive baseline of one account with ``ads`` ads;
-    ``report_max_rows``: the sandbox fails report jobs above that many rows (big accounts)."""
+    ``report_max_rows``: the sandbox fails report jobs above that many rows (big accounts);
+    ``report_concurrency``: chunks fetched at once (default: the setting's default)."""
     now = datetime.now(UTC).replace(minute=40, second=0, microsecond=0) - timedelta(hours=1)
     adsets = max(1, ads // 100)
     config = SandboxConfig(
@@ -298,6 +303,8 @@ def measure(
             meta_graph_url=url,
             sync_backfill_days=30,
         )
+        if report_concurrency is not None:
+            settings.sync_report_concurrency = report_concurrency
         eng = make_engine(db_url)
         runtime = Runtime(
             settings, db_url, eng, make_sessionmaker(eng), Cipher.from_csv(keys), "x" * 32
@@ -320,6 +327,7 @@ def measure(
         before = splits()
         backfill = run_pass(runtime, connection_id, now)
         backfill["splits"] = int(splits() - before)
+        backfill["report_concurrency"] = settings.sync_report_concurrency
         incremental = run_pass(runtime, connection_id, now + timedelta(hours=1))
         with eng.connect() as db:  # every action type x window of each ad-day (issue 16)
             actions, ad_days = db.execute(
@@ -553,6 +561,12 @@ def main() -> None:
         default=0,
         help="the sandbox fails report jobs above this many rows (a big account's Meta)",
     )
+    parser.add_argument(
+        "--report-concurrency",
+        type=int,
+        help="chunks of the account fetched at once (METRICX_SYNC_REPORT_CONCURRENCY; 1: one "
+        "after another)",
+    )
     parser.add_argument("--result-line", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     configure_logging("console", "WARNING")
@@ -563,7 +577,13 @@ def main() -> None:
         sizes = [int(n) for n in args.compare_ads.split(",")]
         compare(sizes, args.naive_sample, args.database_url)
         return
-    result = measure(args.ads, args.naive_sample, args.database_url, args.report_max_rows)
+    result = measure(
+        args.ads,
+        args.naive_sample,
+        args.database_url,
+        args.report_max_rows,
+        args.report_concurrency,
+    )
     report(result)
     if args.result_line:
         print(RESULT + json.dumps(result), flush=True)

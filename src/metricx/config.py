@@ -236,6 +236,15 @@ class Settings(BaseSettings):
         description="A chunk expected to return more rows than this uses an async report job; "
         "smaller ones a synchronous call.",
     )
+    sync_report_concurrency: int = Field(
+        default=3,
+        ge=1,
+        le=16,
+        description="Chunks of one connection's sync fetched at once (each its own report job "
+        "at Meta, paged into its own spool file), all within one rate governor: they slow down "
+        "together near Meta's limit and all wait when Meta throttles one. Writes stay one at "
+        "a time. 1: one chunk after another.",
+    )
     sync_page_size: int = Field(default=5000, description="`limit` of insights calls.")
     sync_chunk_attempts: int = Field(
         default=4,

@@ -83,6 +83,10 @@ def workers(sync_runtime: Runtime, tmp_path: Path) -> Iterator[WorkerPool]:
         METRICX_META_BACKOFF_BASE_SECONDS="0.01",
         METRICX_META_BACKOFF_MAX_SECONDS="0.05",
         METRICX_META_READ_TIMEOUT_SECONDS="1",
+        # One chunk at a time per sync: the sandbox answers one call at a time, and with
+        # each worker's report jobs side by side its answers queue past the 1 s read timeout
+        # above (concurrent jobs under faults: tests/sync/test_concurrent_reports.py).
+        METRICX_SYNC_REPORT_CONCURRENCY="1",
     )
     yield pool
     pool.stop_all()

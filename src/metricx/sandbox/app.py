@@ -161,6 +161,17 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
         snap = state.limiter.snapshot(account, state.clock.timestamp())
         return JSONResponse({k: v for k, v in snap.items() if k != "buc"})
 
+    @app.get("/_sandbox/reports")
+    def report_activity() -> dict[str, Any]:
+        """Per ad account: report jobs created, running now, the most running at once, and
+        calls refused for the rate limit (since the last DELETE)."""
+        return state.reports.activity()
+
+    @app.delete("/_sandbox/reports")
+    def clear_report_activity() -> dict[str, Any]:
+        state.reports.clear_activity()
+        return state.reports.activity()
+
     @app.post("/_sandbox/reset")
     def reset() -> dict[str, Any]:
         state.reset()

@@ -3,6 +3,12 @@
 Progress is driven by status polls, not wall time, so tests are fast and deterministic:
 "Job Started" 0% -> "Job Running" ... -> "Job Running" 100% (at least one poll: Meta's
 quirk) -> "Job Completed" 100%. Reading results before completion gives 2601/1815107.
+
+Per ad account the registry counts the jobs running (created, not yet completed or failed) and
+the most that ever ran at once, which tests read (``/_sandbox/reports``) to see a sync keep
+several jobs of one account in flight. With ``hold`` (the report_hold_concurrency fault) a job
+stays "Job Running" until that many jobs of its account ran at once: a test sees concurrency
+as an event, not a race.
 """
 
 from __future__ import annotations
@@ -25,6 +31,19 @@ class ReportRun:
     fails: bool
     polls: int = 0
     time_completed: int = 0
+    finished: bool = False
+
+
+@dataclass
+class AccountJobs:
+    """An ad account's report jobs: created, running now, the most running at once, and the
+    calls refused for its rate limit (throttled)."""
+
+    created: int = 0
+    running: int = 0
+    max_running: int = 0
+    throttled: int = 0
+    throttle_fired: int = 0  # the throttle_when_running fault refused a call
 
 
 class ReportRegistry:
@@ -34,16 +53,51 @@ class ReportRegistry:
         self._runs: dict[str, ReportRun] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._accounts: dict[str, AccountJobs] = {}
 
     def reset(self) -> None:
         with self._lock:
             self._runs.clear()
+            self._accounts.clear()
+
+    def _jobs(self, account_id: str) -> AccountJobs:
+        return self._accounts.setdefault(account_id, AccountJobs())
+
+    def activity(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {k: dict(vars(v)) for k, v in self._accounts.items()}
+
+    def clear_activity(self) -> None:
+        """Counts from zero (jobs still running stay counted as running)."""
+        with self._lock:
+            for jobs in self._accounts.values():
+                jobs.created = jobs.throttled = jobs.throttle_fired = 0
+                jobs.max_running = jobs.running
+
+    def throttle_now(self, account_id: str, when_running: int) -> bool:
+        """Whether the throttle_when_running fault refuses this call (once per account)."""
+        if when_running <= 0:
+            return False
+        with self._lock:
+            jobs = self._jobs(account_id)
+            if jobs.throttle_fired or jobs.running < when_running:
+                return False
+            jobs.throttle_fired = 1
+            return True
+
+    def throttled(self, account_id: str) -> None:
+        with self._lock:
+            self._jobs(account_id).throttled += 1
 
     def create(self, query: InsightsQuery, now: int, fails: bool) -> ReportRun:
         with self._lock:
             run_id = self.world.entity_id(KIND_REPORT, next(self._ids))
             run = ReportRun(id=run_id, query=query, time_ref=now, fails=fails)
             self._runs[run_id] = run
+            jobs = self._jobs(query.account.id)
+            jobs.created += 1
+            jobs.running += 1
+            jobs.max_running = max(jobs.max_running, jobs.running)
             return run
 
     def get(self, run_id: str) -> ReportRun | None:
@@ -59,13 +113,19 @@ class ReportRegistry:
             return ("Job Running", 0) if run.fails else ("Job Running", 100)
         return "Job Running", min(99, 100 * (polls - 1) // (n - 1))
 
-    def poll(self, run: ReportRun, now: int) -> dict[str, Any]:
-        """Status as the poll that just arrived sees it (each poll moves the job on)."""
+    def poll(self, run: ReportRun, now: int, hold: int = 0) -> dict[str, Any]:
+        """Status as the poll that just arrived sees it (each poll moves the job on, unless
+        ``hold`` jobs of its account have not yet run at once)."""
         with self._lock:
-            run.polls += 1
+            held = hold > 0 and self._jobs(run.query.account.id).max_running < hold
+            if not held or run.polls < 2:
+                run.polls += 1
             status, pct = self._state(run.polls, run)
             if status in ("Job Completed", "Job Failed") and not run.time_completed:
                 run.time_completed = now
+            if status in ("Job Completed", "Job Failed") and not run.finished:
+                run.finished = True
+                self._jobs(run.query.account.id).running -= 1
         out: dict[str, Any] = {
             "id": run.id,
             "account_id": run.query.account.account_id,

@@ -40,6 +40,13 @@ class FaultConfig:
     # A report job (async insights) whose answer would have more rows than this ends in "Job
     # Failed", as Meta's do on big accounts (0: never).
     report_max_rows: int = 0
+    # A report job stays "Job Running" until this many report jobs of its account ran at once
+    # (0: never held): a test of concurrent jobs waits on that event rather than on timing.
+    report_hold_concurrency: int = 0
+    # The first call of an account made while this many of its report jobs run is refused as
+    # throttle_code with throttle_seconds of the block left, once (again after DELETE
+    # /_sandbox/reports); 0: never. A test throttles concurrent jobs at a known moment.
+    throttle_when_running: int = 0
     # Campaign, ad set and ad ids the listing edges (`act_X/campaigns`, `/adsets`, `/ads` and a
     # campaign's or ad set's own) leave out, as Meta's listing does for a while after an
     # object is created: insights, a GET of the object by id, and the truth still have them.

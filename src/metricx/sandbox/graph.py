@@ -118,10 +118,14 @@ def _handle(state: SandboxState, req: GraphRequest) -> GraphResponse:
         throttled = state.limiter.charge(
             account, kind, req.method == "POST", now.timestamp(), state.faults.config.throttle_code
         )
-        if throttled is None and state.faults.throttles():
-            config = state.faults.config
+        config = state.faults.config
+        if throttled is None and (
+            state.faults.throttles()
+            or state.reports.throttle_now(account.id, config.throttle_when_running)
+        ):
             throttled = state.limiter.injected_block(config.throttle_code, config.throttle_seconds)
         if throttled is not None:
+            state.reports.throttled(account.id)
             raise throttled
         injected = state.faults.request_error()
         if injected is not None:
@@ -291,7 +295,8 @@ def _dispatch(
 ) -> dict[str, Any]:
     if isinstance(node, ReportRun):
         if edge == "":
-            return state.reports.poll(node, int(now.timestamp()))
+            hold = state.faults.config.report_hold_concurrency
+            return state.reports.poll(node, int(now.timestamp()), hold)
         if edge == "insights":
             state.reports.check_readable(node)
             return _insights_page(state, node.query, req)

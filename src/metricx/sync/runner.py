@@ -11,7 +11,16 @@ page comes from Meta with no transaction open (and no lock held but the connecti
 lock, which blocks nothing but a second run of the same connection), then one short
 transaction writes the chunk's facts through the ingest service and its checkpoint together.
 Meta's latency never holds the workspace's fact-writer lock, so several accounts of one
-workspace and API ingests into it proceed side by side. A retry wait up to
+workspace and API ingests into it proceed side by side.
+
+Up to ``sync_report_concurrency`` chunks are fetched at once, each on its own thread and
+Meta client (its own report job, its own spool file); the clients share one rate governor,
+so near Meta's limit they slow down together and a throttling error makes all of them wait.
+Only this thread opens database sessions: it begins each chunk and writes each fetched one,
+one at a time, in whatever order they come in; a chunk is found in the checkpoint again by
+its key (service.chunk_key), as a split may have moved it. A run that stops (a crash, a
+deferral, a lost token) drops the chunks still being fetched: they are pending in the
+checkpoint, and the next run fetches them. A retry wait up to
 ``sync_inline_wait_max_seconds`` is slept here; a longer one (Meta's regain-access estimate)
 re-schedules the job at that time and frees the worker.
 """
@@ -21,11 +30,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 
+from metricx.config import Settings
 from metricx.connections.tokens import ClientFactory, default_client_factory, reveal
 from metricx.db import unit_of_work
 from metricx.integrations.meta.client import MetaAdsClient
+from metricx.integrations.meta.rate_limit import UsageGovernor
 from metricx.logging import get_logger
 from metricx.models import Connection, Fetch, RunStatus, Token
 from metricx.runtime import Runtime
@@ -99,35 +111,162 @@ def _run_locked(
             )
             return fetch.status.value
         session.expunge(connection)
-    client = _client(runtime, connection, client_factory)
+    width = max(1, settings.sync_report_concurrency)
+    clients = [_client(runtime, connection, client_factory) for _ in range(width)]
+    governor = clients[0].transport.governor
+    for other in clients[1:]:
+        other.transport.share_governor(governor)
+    flight = _Flight(width, governor, sleep)
+    try:
+        return _run_chunks(runtime, fetch_id, connection.id, clients, flight)
+    finally:
+        flight.stop()
+
+
+# Parts that run alone: the entities first (the facts find their parents), the ranges' reach
+# last (the days are in by then). Chunks after one wait for it; it waits for those before.
+ALONE = frozenset({"entities", "reach_ranges"})
+
+
+def pick(checkpoint: checkpoints.SyncCheckpoint, busy: set[service.ChunkKey]) -> int | None:
+    """The next pending chunk to start while the chunks ``busy`` are being fetched: the first
+    pending one not busy, never past a chunk that runs alone (ALONE), which starts only when
+    nothing is busy. None: nothing to start now."""
+    for index, item in enumerate(checkpoint.chunks):
+        if item.status != plan.PENDING:
+            continue
+        key = service.chunk_key(item)
+        if item.part in ALONE:
+            return None if busy else index
+        if key not in busy:
+            return index
+    return None
+
+
+class _Flight:
+    """The chunks being fetched, each on its own client and thread (one chunk: inline)."""
+
+    def __init__(self, width: int, governor: UsageGovernor, sleep: Callable[[float], None]) -> None:
+        self.width = width
+        self.governor = governor
+        self.sleep = sleep
+        self.pool = ThreadPoolExecutor(width, "metricx-sync") if width > 1 else None
+        self.running: dict[Future[service.ChunkPull], service.ChunkWork] = {}
+        self.idle: list[int] = list(range(width))  # which client is free
+        self.slot: dict[Future[service.ChunkPull], int] = {}
+
+    @property
+    def busy(self) -> set[service.ChunkKey]:
+        return {work.key for work in self.running.values() if work.key is not None}
+
+    @property
+    def full(self) -> bool:
+        return len(self.running) >= self.width
+
+    def start(
+        self,
+        settings: Settings,
+        clients: list[MetaAdsClient],
+        work: service.ChunkWork,
+        wait: float,
+    ) -> None:
+        slot = self.idle.pop()
+        client = clients[slot]
+
+        def job() -> service.ChunkPull:
+            self.governor.job_started()
+            try:
+                if wait > 0:
+                    self.sleep(wait)
+                return service.pull_chunk(settings, client, work)
+            finally:
+                self.governor.job_finished()
+
+        future: Future[service.ChunkPull] = Future()
+        if self.pool is None:
+            try:
+                future.set_result(job())
+            except Exception as exc:
+                future.set_exception(exc)
+        else:
+            future = self.pool.submit(job)
+        self.running[future] = work
+        self.slot[future] = slot
+
+    def next_done(self) -> tuple[service.ChunkWork, service.ChunkPull]:
+        """A fetched chunk (the first begun of those done); raises what its thread raised."""
+        done, _ = wait(self.running, return_when=FIRST_COMPLETED)
+        future = min(done, key=lambda f: self.running[f].index)
+        work = self.running.pop(future)
+        self.idle.append(self.slot.pop(future))
+        return work, future.result()
+
+    def stop(self) -> None:
+        """Drop what is still being fetched (its chunks stay pending in the checkpoint, fetched
+        again by the next run) and end the threads."""
+        if self.running:
+            self.governor.cancel()
+        for future in list(self.running):
+            try:
+                future.result()
+            except BaseException:  # Cancelled, or the failure the run is raising
+                pass
+            else:
+                future.result().close()
+        self.running.clear()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+
+def _run_chunks(
+    runtime: Runtime,
+    fetch_id: uuid.UUID,
+    connection_id: uuid.UUID,
+    clients: list[MetaAdsClient],
+    flight: _Flight,
+) -> str | None:
+    """Up to ``sync_report_concurrency`` chunks fetched at once; each written, with its
+    checkpoint, as soon as it is fetched, one at a time (the writes are this thread's)."""
+    settings = runtime.settings
+    waits: dict[service.ChunkKey, float] = {}  # a chunk to retry: how long to wait first
     while True:
-        # 1. What the next chunk needs, in a short transaction.
-        with unit_of_work(runtime.sessions) as session:
-            fetch = repository.fetch_for_update(session, fetch_id)
-            connection = session.get(Connection, connection.id)
-            if fetch is None or connection is None:
-                return None
-            pending = plan.next_pending(checkpoints.sync_of(fetch))
-            if pending is None:
-                service.finish(
-                    session, fetch=fetch, connection=connection, now=datetime.now(UTC), error=None
+        # 1. The chunks to start, each read in a short transaction.
+        while not flight.full:
+            with unit_of_work(runtime.sessions) as session:
+                fetch = repository.fetch_for_update(session, fetch_id)
+                connection = session.get(Connection, connection_id)
+                if fetch is None or connection is None:
+                    return None
+                checkpoint = checkpoints.sync_of(fetch)
+                pending = pick(checkpoint, flight.busy)
+                if pending is None:
+                    if flight.running or plan.next_pending(checkpoint) is not None:
+                        break
+                    service.finish(
+                        session,
+                        fetch=fetch,
+                        connection=connection,
+                        now=datetime.now(UTC),
+                        error=None,
+                    )
+                    return fetch.status.value
+                work = service.begin_chunk(
+                    session,
+                    fetch=fetch,
+                    connection=connection,
+                    index=pending,
+                    now=datetime.now(UTC),
+                    settings=settings,
                 )
-                return fetch.status.value
-            work = service.begin_chunk(
-                session,
-                fetch=fetch,
-                connection=connection,
-                index=pending,
-                now=datetime.now(UTC),
-                settings=settings,
-            )
-            session.expunge(connection)
-        # 2. Every page from Meta: no transaction open, no lock held but the connection's.
-        pull = service.pull_chunk(settings, client, work)
-        # 3. The facts and the checkpoint, in a second short transaction.
+                session.expunge(connection)
+            # 2. Every page from Meta: no transaction open, no lock held but the connection's.
+            wait_first = waits.pop(work.key, 0.0) if work.key is not None else 0.0
+            flight.start(settings, clients, work, wait_first)
+        # 3. A fetched chunk's facts and checkpoint, in a second short transaction.
+        work, pull = flight.next_done()
         with unit_of_work(runtime.sessions) as session:
             fetch = repository.fetch_for_update(session, fetch_id)
-            connection = session.get(Connection, connection.id)
+            connection = session.get(Connection, connection_id)
             if fetch is None or connection is None:
                 pull.close()
                 return None
@@ -150,5 +289,5 @@ def _run_locked(
                 log.info("sync re-scheduled", fetch_id=str(fetch_id), at=at.isoformat())
                 return "deferred"
             session.expunge(connection)
-        if outcome.status == "retry":
-            sleep(outcome.wait)
+        if outcome.status == "retry" and work.key is not None:
+            waits[work.key] = outcome.wait

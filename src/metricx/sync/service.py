@@ -180,6 +180,25 @@ def _chunk(fetch: Fetch, index: int) -> ChunkState:
     return checkpoints.sync_of(fetch).chunks[index]
 
 
+ChunkKey = tuple[str, date | None, date | None, tuple[str, ...] | None]
+
+
+def chunk_key(item: ChunkState) -> ChunkKey:
+    """What names a chunk of a plan whatever its place: its part, window and campaigns (no two
+    chunks of one plan share them). Report jobs of one run end in any order, and a split
+    replaces its chunk by two, moving those after it: a chunk is found again by its key."""
+    campaigns = tuple(item.campaigns) if item.campaigns is not None else None
+    return (item.part, item.since, item.until, campaigns)
+
+
+def locate(fetch: Fetch, key: ChunkKey) -> int | None:
+    """Where the pending chunk ``key`` is now in the fetch's plan (None: it is not pending)."""
+    for index, item in enumerate(checkpoints.sync_of(fetch).chunks):
+        if item.status == plan.PENDING and chunk_key(item) == key:
+            return index
+    return None
+
+
 def _save(fetch: Fetch, index: int, item: ChunkState) -> None:
     checkpoint = checkpoints.sync_of(fetch)
     checkpoint.chunks[index] = item
@@ -198,7 +217,7 @@ def backoff(settings: Settings, attempts: int, rng: random.Random | None = None)
 class ChunkWork:
     """What a chunk's fetch needs, read in a short transaction before Meta is asked."""
 
-    index: int
+    index: int  # its place when it began (record_chunk finds it again by ``key``)
     part: str
     window: plan.Window | None
     connection_id: uuid.UUID
@@ -210,6 +229,7 @@ class ChunkWork:
     result_types: dict[str, str | None] = field(default_factory=dict)
     # the entities chunk: creatives' stored thumbnails (external id -> source, sha256)
     thumbnails: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    key: ChunkKey | None = None  # chunk_key of its chunk
 
 
 @dataclass
@@ -259,6 +279,7 @@ def begin_chunk(
             session, settings=settings, connection=connection, today=today, refresh=refresh
         )
     return ChunkWork(
+        key=chunk_key(item),
         index=index,
         part=item.part,
         window=plan.chunk_window(item) if item.part != "entities" else None,
@@ -320,6 +341,9 @@ def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> Ch
         pull.error = exc
         pull.close()
         pull.facts = pull.actions = None
+    except BaseException:  # the run stopped (rate_limit.Cancelled) or crashed
+        pull.close()
+        raise
     finally:
         pull.fetch_finished = datetime.now(UTC)
         pull.rows, pull.async_jobs = fetcher.rows, fetcher.async_jobs
@@ -341,6 +365,11 @@ def record_chunk(
     state in the checkpoint: one short unit of work. A failed fetch writes only the
     checkpoint's error state (and its consequences: a retry, a dead letter, a reauth)."""
     index = pull.work.index
+    if pull.work.key is not None:
+        found = locate(fetch, pull.work.key)
+        if found is None:
+            raise LookupError("the chunk is no longer pending in the fetch's plan")
+        index = found
     item = _chunk(fetch, index)
     item.attempts += 1
     item.fetch_started, item.fetch_finished = pull.fetch_started, pull.fetch_finished

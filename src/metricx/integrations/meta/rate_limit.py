@@ -83,9 +83,25 @@ def retry_after(headers: Mapping[str, str], default: float = 60.0) -> float:
     return wait if wait > 0 else default
 
 
+class Cancelled(Exception):
+    """The run that shares this governor stopped (a crash, a deferral, a lost token): the job
+    still in flight drops its call instead of going on."""
+
+
 class UsageGovernor:
     """Spaces calls out as the usage approaches 100%: no pause below ``threshold`` percent, then
-    a pause growing linearly to ``max_pause`` seconds at 100%. Thread-safe; one per client."""
+    a pause growing linearly to ``max_pause`` seconds at 100%. Thread-safe.
+
+    One governor per sync run, shared by the clients of its concurrent report jobs
+    (``GraphTransport.share_governor``), so they all obey one reading of Meta's usage:
+
+    - the pause before a call is multiplied by the number of clients sharing it, so N jobs
+      together call no faster than one job alone would near the limit;
+    - a throttling error (Meta's regain-access wait) closes a gate for everyone: the job that
+      met it waits Meta's time out (``throttled_wait``), and every other job's next call waits
+      at the gate until that wait is over, instead of calling into the block;
+    - ``cancel`` ends the run: a job waiting at the gate, or calling next, raises Cancelled.
+    """
 
     def __init__(
         self,
@@ -99,30 +115,105 @@ class UsageGovernor:
         self.sleep = sleep
         self.last = Usage()
         self.paused_seconds = 0.0
-        self._lock = threading.Lock()
+        self.sharers = 1  # clients whose calls this governor spaces out
+        self._cond = threading.Condition()
+        self._holders = 0  # jobs waiting out Meta's regain-access time
+        self._waiting = 0  # jobs held at the gate meanwhile
+        self._active = 0  # jobs in flight (the sync's runner counts them)
+        self._cancelled = threading.Event()
 
     def observe(self, headers: Mapping[str, str]) -> None:
         usage = parse_usage(headers)
         if usage is not None:
-            with self._lock:
+            with self._cond:
                 self.last = usage
 
     def waited_out(self) -> None:
         """Meta's regain-access wait is over: the reading that came with the throttling error
         no longer holds (pausing for it again would wait twice); the next response brings a
         fresh one."""
-        with self._lock:
+        with self._cond:
             self.last = Usage()
+
+    def throttled_wait(self, seconds: float) -> None:
+        """Wait out Meta's block of ``seconds``, the gate closed for every job sharing this
+        governor meanwhile."""
+        with self._cond:
+            self._holders += 1
+            self._cond.notify_all()
+        try:
+            self._sleep(seconds)
+        finally:
+            with self._cond:
+                self._holders -= 1
+                if not self._holders:
+                    self.last = Usage()
+                self._cond.notify_all()
 
     def pause_for(self) -> float:
         pct = self.last.pct
         if pct <= self.threshold:
             return 0.0
         share = min(1.0, (pct - self.threshold) / max(1.0, 100.0 - self.threshold))
-        return round(self.max_pause * share, 3)
+        return round(self.max_pause * share * max(1, self.sharers), 3)
 
     def before_call(self) -> None:
+        with self._cond:
+            if self._holders and not self._cancelled.is_set():
+                self._waiting += 1
+                self._cond.notify_all()
+                try:
+                    while self._holders and not self._cancelled.is_set():
+                        self._cond.wait()
+                finally:
+                    self._waiting -= 1
+                    self._cond.notify_all()
+        if self._cancelled.is_set():
+            raise Cancelled("the sync run stopped")
         pause = self.pause_for()
         if pause > 0:
-            self.paused_seconds += pause
-            self.sleep(pause)
+            with self._cond:
+                self.paused_seconds += pause
+            self._sleep(pause)
+
+    def _sleep(self, seconds: float) -> None:
+        if self.sleep is time.sleep:
+            self._cancelled.wait(seconds)  # a real wait ends early when the run stops
+        else:
+            self.sleep(seconds)
+
+    # ---- the runner's side ----------------------------------------------------------------
+
+    def cancel(self) -> None:
+        with self._cond:
+            self._cancelled.set()
+            self._cond.notify_all()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def job_started(self) -> None:
+        with self._cond:
+            self._active += 1
+            self._cond.notify_all()
+
+    def job_finished(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    def backing_off(self) -> tuple[int, int]:
+        """(jobs in flight, of which waiting out a throttling block or held at its gate)."""
+        with self._cond:
+            return self._active, self._holders + self._waiting
+
+    def wait_all_backing_off(self, timeout: float) -> tuple[int, int]:
+        """Wait until every job in flight waits out a throttling block or is held at its
+        gate (or ``timeout`` seconds pass); ``backing_off()`` then."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._holders > 0 and self._holders + self._waiting >= self._active,
+                timeout=timeout,
+            )
+            return self._active, self._holders + self._waiting

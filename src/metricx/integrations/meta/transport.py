@@ -117,6 +117,14 @@ class GraphTransport:
         session.requests.hooks["response"].append(self._on_response)
         self.api = FacebookAdsApi(session, api_version=options.api_version)
 
+    def share_governor(self, governor: UsageGovernor) -> None:
+        """Space this transport's calls with ``governor`` (another transport's): the clients
+        of one sync run's concurrent report jobs obey one reading of Meta's usage and back off
+        together when Meta throttles any of them (rate_limit.UsageGovernor)."""
+        if governor is not self.governor:
+            governor.sharers += 1
+            self.governor = governor
+
     def add_secret(self, value: str | None) -> None:
         """Another value (an OAuth code, a token being inspected) never to appear in a message."""
         self._secrets.append(value)
@@ -153,8 +161,8 @@ class GraphTransport:
                     wait_seconds=exc.retry_after,
                 )
                 self.stats.throttled_seconds += exc.retry_after
-                self.sleep(exc.retry_after)
-                self.governor.waited_out()
+                # Every job sharing the governor waits this block out, not only this one.
+                self.governor.throttled_wait(exc.retry_after)
             except TransientError as exc:
                 if attempt >= self.options.max_retries:
                     raise
