@@ -100,7 +100,8 @@ OLD_CTE = (
     f"old AS (SELECT {', '.join('o.' + c for c in _FACT_COLUMNS.split(', '))}"
     " FROM metricx_fact_stage s CROSS JOIN LATERAL ("
     f"SELECT {', '.join('f.' + c for c in _FACT_COLUMNS.split(', '))} FROM metric_facts f"
-    " WHERE f.natural_key = s.natural_key AND f.event_at = s.event_at) o)"
+    " WHERE f.workspace_id = %(ws)s AND f.natural_key = s.natural_key"
+    " AND f.event_at = s.event_at) o)"
 )
 FACT_RETURNING = ", ".join("f." + c for c in _FACT_COLUMNS.split(", "))
 DELTA_CTE = (
