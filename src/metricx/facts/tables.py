@@ -60,17 +60,18 @@ def measure_column(measure: registry.Measure, *, nullable: bool) -> Column[objec
 class MetricFact(Base):
     """One measured bucket (minute, hour or day) of one entity, starting at ``event_at`` (UTC).
 
-    Partitioned by month on ``event_at``. The primary key is the workspace, the natural key
-    and the partition key (the workspace is in every key, for distribution by workspace). The
-    natural key is a uuid5 of (workspace, provider, level, external id, granularity, UTC
-    bucket start), computed by the fact writer (``metricx.ingest.keys.natural_key_for``), so
-    the same fact from the same source is one row and no two workspaces, providers, levels or
+    Partitioned by month on ``event_at``. The primary key is the natural key, the partition
+    key and the workspace (in every key, for distribution by workspace; last, so the ingest
+    merge probes the key's index by natural key and time alone). The natural key is a uuid5
+    of (workspace, provider, level, external id, granularity, UTC bucket start), computed by
+    the fact writer (``metricx.ingest.keys.natural_key_for``), so the same fact from the same
+    source is one row and no two workspaces, providers, levels or
     granularities can collide. Only the ingest service writes here.
     """
 
     __tablename__ = "metric_facts"
     __table_args__ = (
-        PrimaryKeyConstraint("workspace_id", "natural_key", "event_at"),
+        PrimaryKeyConstraint("natural_key", "event_at", "workspace_id"),
         tenant_fk("metric_facts", "entity_id", "entities", "CASCADE"),
         Index("ix_metric_facts_entity_id_event_at", "entity_id", "event_at"),
         Index("ix_metric_facts_workspace_id_event_at", "workspace_id", "event_at"),

@@ -5,7 +5,8 @@ Every tenant table's primary key, unique constraints and foreign keys now carry
 keyed by ``id`` is keyed by (id, workspace_id): ``id`` first, so lookups by id alone stay
 index probes. A reference between tenant tables is (workspace_id, x_id) -> (workspace_id, id):
 a row can only point into its own workspace. ``SET NULL`` references clear only their own
-column. metric_facts' key becomes (workspace_id, natural_key, event_at).
+column. metric_facts' key becomes (natural_key, event_at, workspace_id): the ingest merge
+probes it by natural key and time, as before.
 
 Runs on a populated database: rows already agree on their workspace (the app writes them so;
 a row that does not makes the new foreign key fail, naming it). Alerts without a workspace
@@ -105,7 +106,7 @@ UNIQUES = (
 # (table, old key, new key) besides ID_TABLES'
 KEYS = (
     ("quality_entity_parents", "entity_id", "entity_id, workspace_id"),
-    ("metric_facts", "natural_key, event_at", "workspace_id, natural_key, event_at"),
+    ("metric_facts", "natural_key, event_at", "natural_key, event_at, workspace_id"),
 )
 
 
