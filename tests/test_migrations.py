@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from metricx.ingest.records import FactInput
 from metricx.migrate import (
@@ -165,7 +166,7 @@ def test_ads_and_day_rows_are_built_for_the_rollups_already_there(fresh_database
     before = ScriptDirectory.from_config(_config()).get_revision(AD_DAYS).down_revision
     engine = create_engine(fresh_database("addays"))
     try:
-        upgrade(engine, str(before))
+        upgrade(engine)  # the facts written by today's ingest, then taken back to before
         with Session(engine) as db:
             ws = make_workspace(db, timezone="America/New_York")
             conn = make_connection(db, ws.id, timezone="Asia/Kolkata", currency="INR")
@@ -225,12 +226,143 @@ def test_ads_and_day_rows_are_built_for_the_rollups_already_there(fresh_database
                 ("dy_hour", "adset"),
                 ("day", "ad"),
             }
-            c.execute(
-                text("DELETE FROM metric_rollups WHERE level = 'ad' OR granularity = 'dy_hour'")
-            )
+        downgrade(engine, str(before))  # which drops the ads' and the hours' day rows
+        with engine.connect() as c:
+            gone = "SELECT count(*) FROM metric_rollups WHERE level = 'ad'"
+            gone += " OR granularity = 'dy_hour'"
+            assert c.execute(text(gone)).scalar_one() == 0
         upgrade(engine)
         with engine.connect() as c:
             assert [tuple(r) for r in c.execute(text(rows))] == kept
+    finally:
+        engine.dispose()
+
+
+def test_keys_move_to_the_workspace_on_a_populated_database(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    """0023 on rows written before it: they all stay (but an alert without a workspace, which
+    the key cannot hold), references now go through the workspace, and the downgrade keeps
+    them too."""
+    engine = create_engine(fresh_database("shardkeys"))
+    before = "5c2e9a7d1b60"
+
+    def insert(conn, sql: str, **params):  # type: ignore[no-untyped-def]
+        result = conn.execute(text(sql), params)
+        return result.scalar() if result.returns_rows else None
+
+    try:
+        upgrade(engine, before)
+        with engine.begin() as conn:
+            ids = {}
+            for name in ("a", "b"):
+                ws = insert(
+                    conn,
+                    "INSERT INTO workspaces (id, name) VALUES (gen_random_uuid(), :n) RETURNING id",
+                    n=name,
+                )
+                token = insert(
+                    conn,
+                    "INSERT INTO tokens (id, workspace_id, provider, access_token_enc, scopes,"
+                    " status) VALUES (gen_random_uuid(), :ws, 'meta', 'x', '{}', 'valid')"
+                    " RETURNING id",
+                    ws=ws,
+                )
+                connection = insert(
+                    conn,
+                    "INSERT INTO connections (id, workspace_id, provider, external_account_id,"
+                    " name, currency, timezone, status, token_id) VALUES (gen_random_uuid(),"
+                    " :ws, 'meta', 'act_1', 'k', 'EUR', 'UTC', 'active', :t) RETURNING id",
+                    ws=ws,
+                    t=token,
+                )
+                account = insert(
+                    conn,
+                    "INSERT INTO entities (id, workspace_id, connection_id, provider, level,"
+                    " external_id) VALUES (gen_random_uuid(), :ws, :c, 'meta', 'account', '1')"
+                    " RETURNING id",
+                    ws=ws,
+                    c=connection,
+                )
+                ad = insert(
+                    conn,
+                    "INSERT INTO entities (id, workspace_id, connection_id, provider, level,"
+                    " external_id, parent_id) VALUES (gen_random_uuid(), :ws, :c, 'meta', 'ad',"
+                    " '2', :p) RETURNING id",
+                    ws=ws,
+                    c=connection,
+                    p=account,
+                )
+                insert(
+                    conn,
+                    "INSERT INTO metric_facts (natural_key, event_at, workspace_id, entity_id,"
+                    " provider, level, granularity, spend, currency) VALUES (gen_random_uuid(),"
+                    " '2026-11-20T00:00Z', :ws, :ad, 'meta', 'ad', 'day', 1, 'EUR')",
+                    ws=ws,
+                    ad=ad,
+                )
+                alert = insert(
+                    conn,
+                    "INSERT INTO alerts (id, workspace_id, connection_id, kind, severity,"
+                    " message) VALUES (gen_random_uuid(), :ws, :c, 'k', 'warning', 'm')"
+                    " RETURNING id",
+                    ws=ws,
+                    c=connection,
+                )
+                channel = insert(
+                    conn,
+                    "INSERT INTO notification_channels (id, workspace_id, kind, name, config)"
+                    " VALUES (gen_random_uuid(), :ws, 'webhook', 'c', '{}') RETURNING id",
+                    ws=ws,
+                )
+                insert(
+                    conn,
+                    "INSERT INTO notification_deliveries (id, workspace_id, alert_id,"
+                    " channel_id, event) VALUES (gen_random_uuid(), :ws, :a, :c, 'raised')",
+                    ws=ws,
+                    a=alert,
+                    c=channel,
+                )
+                ids[name] = {"ws": ws, "connection": connection, "account": account, "ad": ad}
+            insert(
+                conn,
+                "INSERT INTO alerts (id, kind, severity, message) VALUES (gen_random_uuid(),"
+                " 'orphan', 'info', 'm')",
+            )
+
+        counts = (
+            "SELECT (SELECT count(*) FROM entities), (SELECT count(*) FROM metric_facts),"
+            " (SELECT count(*) FROM alerts), (SELECT count(*) FROM notification_deliveries),"
+            " (SELECT count(*) FROM connections WHERE token_id IS NOT NULL)"
+        )
+        upgrade(engine)
+        with engine.begin() as conn:
+            assert tuple(conn.execute(text(counts)).one()) == (4, 2, 2, 2, 2)
+            a, b = ids["a"], ids["b"]
+            # A reference into another workspace is refused.
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        text("UPDATE entities SET parent_id = :p WHERE id = :ad"),
+                        {"p": b["account"], "ad": a["ad"]},
+                    )
+            except IntegrityError:
+                pass
+            else:
+                raise AssertionError("a parent in another workspace was accepted")
+            # SET NULL clears the reference only, never the workspace.
+            conn.execute(text("DELETE FROM entities WHERE id = :e"), {"e": a["account"]})
+            conn.execute(text("DELETE FROM connections WHERE id = :c"), {"c": a["connection"]})
+            row = conn.execute(
+                text("SELECT workspace_id, parent_id, connection_id FROM entities WHERE id = :e"),
+                {"e": a["ad"]},
+            ).one()
+            assert tuple(row) == (a["ws"], None, None)
+            assert conn.execute(text(counts)).one()[1:4] == (2, 1, 1)  # cascaded
+
+        downgrade(engine, before)
+        with engine.connect() as conn:
+            assert tuple(conn.execute(text(counts)).one()) == (3, 2, 1, 1, 1)
+        upgrade(engine)
+        assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
 

@@ -102,6 +102,10 @@ def _signed(alias: str, sign: str) -> str:
 # wrote and -old for every row it updated (an inserted row had none: it is not probed for one).
 OLD_CTE = (
     # A LATERAL probe per staged row: the primary-key index of one partition, never a scan.
+    # The key is (natural_key, event_at, workspace_id) and the probe leaves the workspace out
+    # (the natural key already holds it): with it, right after a large first load (stale
+    # statistics) the planner probes the (workspace_id, event_at) index instead and reads
+    # every ad's fact of the hour for each staged row.
     f"old AS (SELECT {', '.join('o.' + c for c in _FACT_COLUMNS.split(', '))}"
     " FROM metricx_fact_stage s CROSS JOIN LATERAL ("
     f"SELECT {', '.join('f.' + c for c in _FACT_COLUMNS.split(', '))} FROM metric_facts f"

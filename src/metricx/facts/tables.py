@@ -15,7 +15,6 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     Numeric,
@@ -35,6 +34,7 @@ from metricx.models.base import (
     Level,
     Provider,
     created_at,
+    tenant_fk,
     text_enum,
     updated_at,
 )
@@ -61,16 +61,19 @@ def measure_column(measure: registry.Measure, *, nullable: bool) -> Column[objec
 class MetricFact(Base):
     """One measured bucket (minute, hour or day) of one entity, starting at ``event_at`` (UTC).
 
-    Partitioned by month on ``event_at``. The primary key is the natural key plus the partition
-    key: a uuid5 of (workspace, provider, level, external id, granularity, UTC bucket start),
-    computed by the fact writer (``metricx.ingest.keys.natural_key_for``), so the same fact
-    from the same source is one row and no two workspaces, providers, levels or granularities
-    can collide. Only the ingest service writes here.
+    Partitioned by month on ``event_at``. The primary key is the natural key, the partition
+    key and the workspace (in every key, for distribution by workspace; last, so the ingest
+    merge probes the key's index by natural key and time alone). The natural key is a uuid5
+    of (workspace, provider, level, external id, granularity, UTC bucket start), computed by
+    the fact writer (``metricx.ingest.keys.natural_key_for``), so the same fact from the same
+    source is one row and no two workspaces, providers, levels or
+    granularities can collide. Only the ingest service writes here.
     """
 
     __tablename__ = "metric_facts"
     __table_args__ = (
-        PrimaryKeyConstraint("natural_key", "event_at"),
+        PrimaryKeyConstraint("natural_key", "event_at", "workspace_id"),
+        tenant_fk("metric_facts", "entity_id", "entities", "CASCADE"),
         Index("ix_metric_facts_entity_id_event_at", "entity_id", "event_at"),
         Index("ix_metric_facts_workspace_id_event_at", "workspace_id", "event_at"),
         Index("ix_metric_facts_provider_event_at", "provider", "event_at"),
@@ -92,7 +95,7 @@ class MetricFact(Base):
     natural_key: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     event_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
+    entity_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     provider: Mapped[Provider] = mapped_column(text_enum(Provider, "provider"))
     level: Mapped[Level] = mapped_column(text_enum(Level, "level"))
     granularity: Mapped[Granularity] = mapped_column(text_enum(Granularity, "granularity"))
@@ -196,12 +199,13 @@ class ActionFact(Base):
     __tablename__ = "action_facts"
     __table_args__ = (
         PrimaryKeyConstraint("workspace_id", "entity_id", "day", "action_type", "window"),
+        tenant_fk("action_facts", "entity_id", "entities", "CASCADE"),
         Index("ix_action_facts_workspace_id_day", "workspace_id", "day"),
         {"postgresql_partition_by": "RANGE (day)"},
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    entity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
+    entity_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     day: Mapped[date] = mapped_column(Date)
     action_type: Mapped[str] = mapped_column(String(200))
     window: Mapped[str] = mapped_column(String(32))

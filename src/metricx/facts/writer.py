@@ -114,7 +114,7 @@ MERGE_SQL = (
     + ", ".join(f"s.{c}" for c in STAGE_COLUMNS)
     + ", %(ws)s, %(imp)s, %(fetch)s, %(marker)s, %(marker)s"
     " FROM metricx_fact_stage s"
-    " ON CONFLICT (natural_key, event_at) DO UPDATE SET "
+    " ON CONFLICT (natural_key, event_at, workspace_id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _VALUE_COLUMNS)
     + ", import_id = EXCLUDED.import_id, fetch_id = EXCLUDED.fetch_id, updated_at = now()"
     " WHERE ("

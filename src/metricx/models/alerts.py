@@ -5,10 +5,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from metricx.models.base import Base, StrEnum, text_enum, uuid_pk
+from metricx.models.base import (
+    Base,
+    StrEnum,
+    tenant_fk,
+    tenant_id,
+    tenant_mapper_args,
+    tenant_pk,
+    text_enum,
+)
 
 
 class Severity(StrEnum):
@@ -30,15 +38,16 @@ class Alert(Base):
             unique=True,
             postgresql_where=text("resolved_at IS NULL"),
         ),
+        tenant_pk(),
+        tenant_fk("alerts", "connection_id", "connections", "CASCADE"),
     )
+    __mapper_args__ = tenant_mapper_args()
 
-    id: Mapped[uuid.UUID] = uuid_pk()
-    workspace_id: Mapped[uuid.UUID | None] = mapped_column(
+    id: Mapped[uuid.UUID] = tenant_id()
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
-    connection_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("connections.id", ondelete="CASCADE")
-    )
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     kind: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(200), server_default="", default="")
     severity: Mapped[Severity] = mapped_column(text_enum(Severity, "severity"))

@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, Enum, MetaData, func
+from sqlalchemy import DateTime, Enum, ForeignKeyConstraint, MetaData, PrimaryKeyConstraint, func
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -25,6 +25,37 @@ class Base(DeclarativeBase):
 
 def uuid_pk() -> Mapped[uuid.UUID]:
     return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+
+
+def tenant_pk() -> PrimaryKeyConstraint:
+    """The primary key of a tenant table with an ``id``: (id, workspace_id). The workspace is
+    in every key so the table can be distributed by workspace (docs/scaling.md); ``id`` comes
+    first so a lookup by id alone stays an index probe. Pair with ``TENANT_MAPPER_ARGS``: the
+    ORM still identifies rows by ``id`` (a uuid4, unique on its own)."""
+    return PrimaryKeyConstraint("id", "workspace_id")
+
+
+def tenant_id() -> Mapped[uuid.UUID]:
+    """The ``id`` of a tenant table: unique on its own, the key with the workspace."""
+    return mapped_column(UUID(as_uuid=True), default=uuid.uuid4)
+
+
+def tenant_mapper_args() -> dict[str, object]:
+    """``__mapper_args__`` of a table keyed by ``tenant_pk``: ``session.get(Model, id)``."""
+    return {"primary_key": ["id"]}
+
+
+def tenant_fk(table: str, column: str, referred: str, ondelete: str) -> ForeignKeyConstraint:
+    """A reference from one tenant table to another, through the workspace:
+    (workspace_id, column) -> referred (workspace_id, id), so a row can only point into its
+    own workspace and both rows live on the same shard. ``SET NULL`` clears ``column`` only
+    (the workspace stays)."""
+    return ForeignKeyConstraint(
+        ["workspace_id", column],
+        [f"{referred}.workspace_id", f"{referred}.id"],
+        name=f"fk_{table}_{column}_{referred}",
+        ondelete=f"SET NULL ({column})" if ondelete == "SET NULL" else ondelete,
+    )
 
 
 def created_at() -> Mapped[datetime]:

@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from metricx.models.base import (
@@ -11,9 +12,12 @@ from metricx.models.base import (
     Provider,
     StrEnum,
     created_at,
+    tenant_fk,
+    tenant_id,
+    tenant_mapper_args,
+    tenant_pk,
     text_enum,
     updated_at,
-    uuid_pk,
 )
 
 
@@ -29,9 +33,14 @@ class Connection(Base):
     """One linked ad account in a workspace."""
 
     __tablename__ = "connections"
-    __table_args__ = (UniqueConstraint("workspace_id", "provider", "external_account_id"),)
+    __table_args__ = (
+        tenant_pk(),
+        UniqueConstraint("workspace_id", "provider", "external_account_id"),
+        tenant_fk("connections", "token_id", "tokens", "SET NULL"),
+    )
+    __mapper_args__ = tenant_mapper_args()
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_id()
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
@@ -44,9 +53,7 @@ class Connection(Base):
     status: Mapped[ConnectionStatus] = mapped_column(
         text_enum(ConnectionStatus, "connection_status"), default=ConnectionStatus.ACTIVE
     )
-    token_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("tokens.id", ondelete="SET NULL"), index=True
-    )
+    token_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     sync_enabled: Mapped[bool] = mapped_column(Boolean, server_default="true", default=True)
     sync_interval_minutes: Mapped[int] = mapped_column(Integer, server_default="60", default=60)
     last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from metricx.models.base import Base, Provider, text_enum, updated_at
+from metricx.models.base import Base, Provider, tenant_fk, text_enum, updated_at
 
 
 class Creative(Base):
@@ -22,15 +22,14 @@ class Creative(Base):
     copied from (the image hash or video id), so an unchanged one is not fetched again."""
 
     __tablename__ = "creatives"
+    __table_args__ = (tenant_fk("creatives", "connection_id", "connections", "SET NULL"),)
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
     )
     provider: Mapped[Provider] = mapped_column(text_enum(Provider, "provider"), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    connection_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("connections.id", ondelete="SET NULL"), index=True
-    )
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     account_external_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[str | None] = mapped_column(String(32))
@@ -65,6 +64,7 @@ class AdCreative(Base):
     ads (``entities``, level ad) and creatives join on the workspace, provider and ids."""
 
     __tablename__ = "ad_creatives"
+    __table_args__ = (tenant_fk("ad_creatives", "connection_id", "connections", "SET NULL"),)
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
@@ -72,7 +72,5 @@ class AdCreative(Base):
     provider: Mapped[Provider] = mapped_column(text_enum(Provider, "provider"), primary_key=True)
     ad_external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     creative_external_id: Mapped[str] = mapped_column(String(128))
-    connection_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("connections.id", ondelete="SET NULL"), index=True
-    )
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     updated_at: Mapped[datetime] = updated_at()

@@ -14,9 +14,10 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from metricx.models.base import Base, updated_at
+from metricx.models.base import Base, tenant_fk, updated_at
 
 
 class CustomConversion(Base):
@@ -24,14 +25,13 @@ class CustomConversion(Base):
     action type ``offsite_conversion.custom.<external_id>``."""
 
     __tablename__ = "custom_conversions"
+    __table_args__ = (tenant_fk("custom_conversions", "connection_id", "connections", "SET NULL"),)
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
     )
     external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    connection_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("connections.id", ondelete="SET NULL"), index=True
-    )
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     account_external_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(500))
     custom_event_type: Mapped[str | None] = mapped_column(String(64))

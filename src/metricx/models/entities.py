@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from metricx.models.base import (
@@ -13,9 +13,12 @@ from metricx.models.base import (
     Level,
     Provider,
     created_at,
+    tenant_fk,
+    tenant_id,
+    tenant_mapper_args,
+    tenant_pk,
     text_enum,
     updated_at,
-    uuid_pk,
 )
 
 
@@ -23,19 +26,21 @@ class Entity(Base):
     """An account, campaign, ad set or ad, as the provider knows it (``external_id``)."""
 
     __tablename__ = "entities"
-    __table_args__ = (UniqueConstraint("workspace_id", "provider", "level", "external_id"),)
-
-    id: Mapped[uuid.UUID] = uuid_pk()
-    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
-    connection_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("connections.id", ondelete="SET NULL"), index=True
+    __table_args__ = (
+        tenant_pk(),
+        UniqueConstraint("workspace_id", "provider", "level", "external_id"),
+        tenant_fk("entities", "connection_id", "connections", "SET NULL"),
+        tenant_fk("entities", "parent_id", "entities", "SET NULL"),
     )
+    __mapper_args__ = tenant_mapper_args()
+
+    id: Mapped[uuid.UUID] = tenant_id()
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     provider: Mapped[Provider] = mapped_column(text_enum(Provider, "provider"))
     level: Mapped[Level] = mapped_column(text_enum(Level, "level"))
     external_id: Mapped[str] = mapped_column(String(128))
-    parent_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("entities.id", ondelete="SET NULL"), index=True
-    )
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     name: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[str | None] = mapped_column(String(32))
     effective_status: Mapped[str | None] = mapped_column(String(32))

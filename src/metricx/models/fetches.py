@@ -5,10 +5,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from metricx.models.base import Base, StrEnum, created_at, text_enum, uuid_pk
+from metricx.models.base import (
+    Base,
+    StrEnum,
+    created_at,
+    tenant_fk,
+    tenant_id,
+    tenant_mapper_args,
+    tenant_pk,
+    text_enum,
+)
 
 
 class RunStatus(StrEnum):
@@ -26,15 +35,16 @@ class Fetch(Base):
     __tablename__ = "fetches"
     __table_args__ = (
         Index("ix_fetches_connection_id_kind_status", "connection_id", "kind", "status"),
+        tenant_pk(),
+        tenant_fk("fetches", "connection_id", "connections", "CASCADE"),
     )
+    __mapper_args__ = tenant_mapper_args()
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_id()
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
-    connection_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("connections.id", ondelete="CASCADE"), index=True
-    )
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     window_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     window_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

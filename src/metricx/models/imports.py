@@ -5,10 +5,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from metricx.models.base import Base, StrEnum, created_at, text_enum, uuid_pk
+from metricx.models.base import (
+    Base,
+    StrEnum,
+    created_at,
+    tenant_fk,
+    tenant_id,
+    tenant_mapper_args,
+    tenant_pk,
+    text_enum,
+)
 
 
 class ImportStatus(StrEnum):
@@ -31,17 +40,17 @@ class Import(Base):
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
         Index("ix_imports_workspace_id_created_at", "workspace_id", "created_at"),
+        tenant_pk(),
+        tenant_fk("imports", "connection_id", "connections", "SET NULL"),
+        tenant_fk("imports", "fetch_id", "fetches", "SET NULL"),
     )
+    __mapper_args__ = tenant_mapper_args()
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_id()
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(32))
-    connection_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("connections.id", ondelete="SET NULL")
-    )
-    fetch_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("fetches.id", ondelete="SET NULL")
-    )
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    fetch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     # sha256 of the request (body after gunzip, and its connection): a retry with the same
     # Idempotency-Key must be the same request.

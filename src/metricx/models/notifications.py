@@ -14,10 +14,20 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from metricx.models.base import Base, StrEnum, created_at, text_enum, updated_at, uuid_pk
+from metricx.models.base import (
+    Base,
+    StrEnum,
+    created_at,
+    tenant_fk,
+    tenant_id,
+    tenant_mapper_args,
+    tenant_pk,
+    text_enum,
+    updated_at,
+)
 
 
 class ChannelKind(StrEnum):
@@ -31,8 +41,10 @@ class NotificationChannel(Base):
     encrypted with the runtime cipher."""
 
     __tablename__ = "notification_channels"
+    __table_args__ = (tenant_pk(),)
+    __mapper_args__ = tenant_mapper_args()
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_id()
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
@@ -58,16 +70,26 @@ class NotificationDelivery(Base):
     the send job's retries make it at least one."""
 
     __tablename__ = "notification_deliveries"
-    __table_args__ = (UniqueConstraint("alert_id", "channel_id", "event"),)
+    __table_args__ = (
+        tenant_pk(),
+        UniqueConstraint(
+            "workspace_id",
+            "alert_id",
+            "channel_id",
+            "event",
+            name="uq_notification_deliveries_workspace_alert_channel_event",
+        ),
+        tenant_fk("notification_deliveries", "alert_id", "alerts", "CASCADE"),
+        tenant_fk("notification_deliveries", "channel_id", "notification_channels", "CASCADE"),
+    )
+    __mapper_args__ = tenant_mapper_args()
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_id()
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
-    alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
-    channel_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("notification_channels.id", ondelete="CASCADE"), index=True
-    )
+    alert_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    channel_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
     event: Mapped[DeliveryEvent] = mapped_column(text_enum(DeliveryEvent, "delivery_event"))
     attempts: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -6,12 +6,29 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from metricx.models.alerts import Severity
-from metricx.models.base import Base, text_enum, uuid_pk
+from metricx.models.base import (
+    Base,
+    tenant_fk,
+    tenant_id,
+    tenant_mapper_args,
+    tenant_pk,
+    text_enum,
+)
 
 
 class QualityFinding(Base):
@@ -29,18 +46,18 @@ class QualityFinding(Base):
         ),
         Index("ix_quality_findings_workspace_id_last_seen_at", "workspace_id", "last_seen_at"),
         Index("ix_quality_findings_connection_id_kind", "connection_id", "kind"),
+        tenant_pk(),
+        tenant_fk("quality_findings", "connection_id", "connections", "CASCADE"),
+        tenant_fk("quality_findings", "entity_id", "entities", "CASCADE"),
     )
+    __mapper_args__ = tenant_mapper_args()
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_id()
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
-    connection_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("connections.id", ondelete="CASCADE")
-    )
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     kind: Mapped[str] = mapped_column(String(48))
     severity: Mapped[Severity] = mapped_column(text_enum(Severity, "severity"))
-    entity_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("entities.id", ondelete="CASCADE"), index=True
-    )
+    entity_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     level: Mapped[str | None] = mapped_column(String(16))
     external_id: Mapped[str | None] = mapped_column(String(128))
     period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -63,10 +80,13 @@ class EntityParentSnapshot(Base):
     entity table keeps only the current parent."""
 
     __tablename__ = "quality_entity_parents"
-
-    entity_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("entities.id", ondelete="CASCADE"), primary_key=True
+    __table_args__ = (
+        PrimaryKeyConstraint("entity_id", "workspace_id"),
+        tenant_fk("quality_entity_parents", "entity_id", "entities", "CASCADE"),
     )
+    __mapper_args__ = {"primary_key": ["entity_id"]}
+
+    entity_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )

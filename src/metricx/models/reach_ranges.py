@@ -6,9 +6,10 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Index, String, func
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from metricx.models.base import Base
+from metricx.models.base import Base, tenant_fk
 
 
 class ReachRange(Base):
@@ -20,14 +21,13 @@ class ReachRange(Base):
     __tablename__ = "reach_ranges"
     __table_args__ = (
         Index("ix_reach_ranges_workspace_id_fetched_at", "workspace_id", "fetched_at"),
+        tenant_fk("reach_ranges", "entity_id", "entities", "CASCADE"),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
     )
-    entity_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("entities.id", ondelete="CASCADE"), primary_key=True
-    )
+    entity_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     since: Mapped[date] = mapped_column(Date, primary_key=True)
     until: Mapped[date] = mapped_column(Date, primary_key=True)
     level: Mapped[str] = mapped_column(String(16))

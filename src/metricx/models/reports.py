@@ -18,9 +18,20 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from metricx.models.base import Base, StrEnum, created_at, text_enum, updated_at, uuid_pk
+from metricx.models.base import (
+    Base,
+    StrEnum,
+    created_at,
+    tenant_fk,
+    tenant_id,
+    tenant_mapper_args,
+    tenant_pk,
+    text_enum,
+    updated_at,
+)
 
 
 class ReportFrequency(StrEnum):
@@ -40,16 +51,17 @@ class ReportSchedule(Base):
             "AND coalesce(weekday, 0) BETWEEN 0 AND 6",
             name="weekday",
         ),
+        tenant_pk(),
+        tenant_fk("report_schedules", "channel_id", "notification_channels", "CASCADE"),
     )
+    __mapper_args__ = tenant_mapper_args()
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_id()
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
-    channel_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("notification_channels.id", ondelete="CASCADE"), index=True
-    )
+    channel_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
     frequency: Mapped[ReportFrequency] = mapped_column(
         text_enum(ReportFrequency, "report_frequency")
     )
@@ -68,15 +80,24 @@ class ReportDelivery(Base):
     job's retries make it at least one. ``last_error`` never holds a secret."""
 
     __tablename__ = "report_deliveries"
-    __table_args__ = (UniqueConstraint("schedule_id", "period_start", "period_end"),)
+    __table_args__ = (
+        tenant_pk(),
+        UniqueConstraint(
+            "workspace_id",
+            "schedule_id",
+            "period_start",
+            "period_end",
+            name="uq_report_deliveries_workspace_schedule_period",
+        ),
+        tenant_fk("report_deliveries", "schedule_id", "report_schedules", "CASCADE"),
+    )
+    __mapper_args__ = tenant_mapper_args()
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_id()
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
-    schedule_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("report_schedules.id", ondelete="CASCADE")
-    )
+    schedule_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0", default=0)

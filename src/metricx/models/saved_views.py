@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from metricx.models.base import Base, created_at, uuid_pk
+from metricx.models.base import Base, created_at, tenant_id, tenant_mapper_args, tenant_pk
 
 
 class SavedView(Base):
@@ -16,9 +16,10 @@ class SavedView(Base):
     level, filters, columns...), as the page itself writes it."""
 
     __tablename__ = "saved_views"
-    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+    __table_args__ = (tenant_pk(), UniqueConstraint("workspace_id", "name"))
+    __mapper_args__ = tenant_mapper_args()
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_id()
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
     query: Mapped[str] = mapped_column(String(4000))

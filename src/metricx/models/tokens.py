@@ -11,9 +11,11 @@ from metricx.models.base import (
     Provider,
     StrEnum,
     created_at,
+    tenant_id,
+    tenant_mapper_args,
+    tenant_pk,
     text_enum,
     updated_at,
-    uuid_pk,
 )
 
 
@@ -28,8 +30,10 @@ class Token(Base):
     """A provider credential. Only ciphertext is stored (Fernet); decrypt at the point of use."""
 
     __tablename__ = "tokens"
+    __table_args__ = (tenant_pk(),)
+    __mapper_args__ = tenant_mapper_args()
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_id()
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )

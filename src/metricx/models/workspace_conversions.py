@@ -17,7 +17,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from metricx.models.base import Base, created_at, updated_at, uuid_pk
+from metricx.models.base import (
+    Base,
+    created_at,
+    tenant_id,
+    tenant_mapper_args,
+    tenant_pk,
+    updated_at,
+)
 
 VALUE_SOURCES = ("action_values", "none", "fixed")
 
@@ -28,6 +35,7 @@ class WorkspaceConversion(Base):
 
     __tablename__ = "workspace_conversions"
     __table_args__ = (
+        tenant_pk(),
         UniqueConstraint("workspace_id", "name"),
         CheckConstraint(
             "value_source IN ('action_values', 'none', 'fixed')", name="value_source_known"
@@ -37,7 +45,9 @@ class WorkspaceConversion(Base):
         ),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    __mapper_args__ = tenant_mapper_args()
+
+    id: Mapped[uuid.UUID] = tenant_id()
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     action_types: Mapped[list[str]] = mapped_column(

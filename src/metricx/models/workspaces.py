@@ -6,7 +6,16 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from metricx.models.base import Base, StrEnum, created_at, text_enum, uuid_pk
+from metricx.models.base import (
+    Base,
+    StrEnum,
+    created_at,
+    tenant_id,
+    tenant_mapper_args,
+    tenant_pk,
+    text_enum,
+    uuid_pk,
+)
 
 
 class Workspace(Base):
@@ -34,9 +43,10 @@ class Role(StrEnum):
 
 class Membership(Base):
     __tablename__ = "memberships"
-    __table_args__ = (UniqueConstraint("workspace_id", "user_id"),)
+    __table_args__ = (tenant_pk(), UniqueConstraint("workspace_id", "user_id"))
+    __mapper_args__ = tenant_mapper_args()
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = tenant_id()
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True

@@ -74,6 +74,7 @@ def add_delivery(
         )
         .on_conflict_do_nothing(
             index_elements=[
+                NotificationDelivery.workspace_id,
                 NotificationDelivery.alert_id,
                 NotificationDelivery.channel_id,
                 NotificationDelivery.event,

@@ -137,7 +137,7 @@ _UNLISTED_ADS = text(
     LEFT JOIN metric_facts f ON f.entity_id = e.id AND f.workspace_id = :ws AND f.level = 'ad'
     WHERE e.workspace_id = :ws AND e.level = 'ad' AND e.name IS NULL AND e.status IS NULL
       AND (CAST(:cid AS uuid) IS NULL OR e.connection_id = CAST(:cid AS uuid))
-    GROUP BY c.id, e.id, s.external_id, p.external_id
+    GROUP BY c.id, c.workspace_id, e.id, e.workspace_id, s.external_id, p.external_id
     ORDER BY c.name, c.id, spend DESC, e.external_id
     LIMIT :limit
     """

@@ -74,6 +74,7 @@ def add_delivery(
         )
         .on_conflict_do_nothing(
             index_elements=[
+                ReportDelivery.workspace_id,
                 ReportDelivery.schedule_id,
                 ReportDelivery.period_start,
                 ReportDelivery.period_end,
