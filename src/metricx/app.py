@@ -39,7 +39,6 @@ from metricx.errors import (
 )
 from metricx.fx import endpoints as fx_endpoints
 from metricx.ingest import endpoints as ingest_endpoints
-from metricx.ingest.priority import ReadsFirst
 from metricx.kit.inputs import NUL, NUL_REASON, nul_in_query
 from metricx.logging import get_logger
 from metricx.metrics import cache as answer_cache
@@ -176,26 +175,19 @@ class IngestLimitMiddleware:
     """At most ``limit`` HTTP ingests at once in this process; the others wait, their bodies
     not yet read. Parsing and preparing records is Python work that holds the interpreter:
     with every ingest client at work, dashboard questions queued behind it for seconds (query
-    p95 3.7 s under bench/load.py). Waiting here holds no thread, connection or lock.
+    p95 3.7 s under bench/load.py). Waiting here holds no thread, connection or lock."""
 
-    It also counts the reads in flight (every GET but the live-update stream) in ``reads``,
-    which an ingest waits on before each chunk it writes (``metricx.ingest.priority``)."""
-
-    def __init__(self, app: ASGIApp, *, limit: int, reads: ReadsFirst | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
         self.app = app
         self.limit = limit
-        self.reads = reads or ReadsFirst()
         self._turns: asyncio.Semaphore | None = None  # made on the server's event loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if scope["method"] in ("GET", "HEAD") and not scope["path"].endswith(EVENTS_SUFFIX):
-            with self.reads.reading():
-                await self.app(scope, receive, send)
-            return
-        if scope["method"] != "POST" or not scope["path"].endswith(INGEST_SUFFIX):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not scope["path"].endswith(INGEST_SUFFIX)
+        ):
             await self.app(scope, receive, send)
             return
         if self._turns is None:
@@ -205,7 +197,6 @@ class IngestLimitMiddleware:
 
 
 INGEST_SUFFIX = "/metrics/ingest"
-EVENTS_SUFFIX = "/events"  # the live-update stream: open for as long as a page is
 GZIP_MINIMUM_BYTES = 1024
 # zlib's level 9 (Starlette's default) spent 305 ms of CPU on a 1.4 MB answer (a 30-day
 # series of 200 ads) for 3% fewer bytes than level 5 (41 ms); under load that CPU was taken
@@ -459,19 +450,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     answer_cache.ANSWERS.ttl = runtime.settings.answer_cache_seconds
     app.add_middleware(DatabaseBudgetMiddleware, settings=runtime.settings)
-    app.state.reads_first = ReadsFirst()
-    app.add_middleware(
-        IngestLimitMiddleware,
-        limit=runtime.settings.ingest_concurrency,
-        reads=app.state.reads_first,
-    )
+    app.add_middleware(IngestLimitMiddleware, limit=runtime.settings.ingest_concurrency)
     app.add_middleware(RefuseNulMiddleware)
     app.add_middleware(
         SecurityHeadersMiddleware, hsts=runtime.settings.base_url.lower().startswith("https://")
     )
     # Pages, JSON and static files compressed (not the live-update stream: Starlette leaves
     # text/event-stream alone); below 1 KB gzip saves less than it costs.
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
+    app.add_middleware(
+        GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL
+    )
     app.add_middleware(RequestIdMiddleware)  # the outermost: it sees every answer
     app.add_exception_handler(MetricxError, metricx_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)

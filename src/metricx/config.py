@@ -476,14 +476,6 @@ class Settings(BaseSettings):
         "(their bodies unread) so dashboard questions keep CPU and connections under a write "
         "load.",
     )
-    ingest_yield_seconds: float = Field(
-        default=0.25,
-        ge=0,
-        le=10,
-        description="Before each chunk it writes, an HTTP ingest waits up to this long for the "
-        "dashboard questions and other reads in flight in its server process to finish, so a "
-        "write load slows down rather than slowing them (0: never wait).",
-    )
     answer_cache_seconds: float = Field(
         default=10.0,
         ge=0,

@@ -181,7 +181,6 @@ async def ingest_metrics(
             connection_id=connection_id,
             idempotency_key=idempotency_key,
             quotas=IngestQuotas.of(runtime.engine, runtime.settings, access.workspace.id),
-            reads=getattr(request.app.state, "reads_first", None),
         )
         status = _status_of(answer)
         return JSONResponse(answer, status_code=status)

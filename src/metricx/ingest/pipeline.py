@@ -19,7 +19,6 @@ from metricx.config import Settings
 from metricx.ingest import service
 from metricx.ingest.body import IngestBody
 from metricx.ingest.chunk import Chunk
-from metricx.ingest.priority import ReadsFirst
 from metricx.ingest.quotas import IngestQuotas
 from metricx.ingest.records import RecordLimits, parse_items
 
@@ -44,7 +43,6 @@ async def run_ingest(
     connection_id: uuid.UUID | None,
     idempotency_key: str | None,
     quotas: IngestQuotas,
-    reads: ReadsFirst | None = None,
 ) -> dict[str, Any]:
     """The ingest answer for this request (a stored one for a retried Idempotency-Key).
     Raises ``quotas.IngestRateLimited`` (429) before reading the body when the workspace is
@@ -77,8 +75,6 @@ async def run_ingest(
             chunk = await run_in_threadpool(_prepared, ingestion, raws, start, limits, quotas)
             if writing is not None:
                 await writing
-            if reads is not None:  # dashboard questions first (priority.py)
-                await reads.turn(settings.ingest_yield_seconds)
             writing = asyncio.ensure_future(run_in_threadpool(ingestion.write, chunk))
         if writing is not None:
             await writing
