@@ -457,9 +457,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     # Pages, JSON and static files compressed (not the live-update stream: Starlette leaves
     # text/event-stream alone); below 1 KB gzip saves less than it costs.
-    app.add_middleware(
-        GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL
-    )
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     app.add_middleware(RequestIdMiddleware)  # the outermost: it sees every answer
     app.add_exception_handler(MetricxError, metricx_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
