@@ -120,17 +120,21 @@ DELTA_CTE = (
 )
 
 _APPLY = """
-WITH by_parent AS (
-    -- Ads of one ad set share every ancestor: sum them per parent first (5x fewer rows).
-    SELECT e.parent_id,
-           CASE WHEN e.level = 'ad' THEN NULL ELSE e.id END AS self_id,
-           CASE WHEN e.level = 'ad' THEN NULL ELSE e.level END AS self_level,
-           d.granularity, d.event_at, d.currency, d.fact_level, d.provider,
-           {zone} AS zone,
-           sum(d.facts) AS facts, {counter_sums}, {sums}
+WITH src AS MATERIALIZED (
+    -- The deltas with their entity and its account's zone, read once for both uses below.
+    SELECT d.*, e.level AS entity_level, e.parent_id, {zone} AS zone,
+           (d.event_at AT TIME ZONE {zone})::date AS day
     FROM {source} d JOIN entities e ON e.id = d.entity_id
     {zone_join}
     WHERE true {where}
+), by_parent AS (
+    -- Ads of one ad set share every ancestor: sum them per parent first (5x fewer rows).
+    SELECT d.parent_id,
+           CASE WHEN d.entity_level = 'ad' THEN NULL ELSE d.entity_id END AS self_id,
+           CASE WHEN d.entity_level = 'ad' THEN NULL ELSE d.entity_level END AS self_level,
+           d.granularity, d.event_at, d.currency, d.fact_level, d.provider, d.zone,
+           sum(d.facts) AS facts, {counter_sums}, {sums}
+    FROM src d
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
 ), d AS (
     SELECT x.level, x.id AS entity_id, d.granularity, d.event_at, d.currency, d.fact_level,
@@ -146,35 +150,39 @@ WITH by_parent AS (
         AS x(level, id)
     WHERE x.id IS NOT NULL AND x.level IN ('workspace', 'account', 'campaign', 'adset')
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
-), ads AS (
-    -- Each ad's own rows (an ad's hour rows are dropped below: they would repeat its facts).
-    SELECT 'ad' AS level, d.entity_id, d.granularity, d.event_at, d.currency, d.fact_level,
-           d.provider, {zone} AS zone, (d.event_at AT TIME ZONE {zone})::date AS day,
-           sum(d.facts) AS facts, {counter_sums}, {sums}
-    FROM {source} d JOIN entities e ON e.id = d.entity_id
-    {zone_join}
-    WHERE e.level = 'ad' {where}
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
-), every AS (
-    SELECT * FROM d UNION ALL SELECT * FROM ads
-), days AS (
-    -- Hour rows summed per local day: a day question reads one row per entity and day.
-    SELECT level, entity_id, '{day_block}' AS granularity, day, currency, fact_level, provider,
-           zone, sum(facts) AS facts, {block_counter_sums}, {every_sums}
-    FROM every d WHERE granularity = 'hour' GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-), blocks AS (
-    -- The same rows summed per local week: long ranges read whole weeks from these.
-    SELECT level, entity_id, '{block}' || granularity AS granularity,
-           {week_day} AS day, currency, fact_level, provider, zone, sum(facts) AS facts,
+), dailies AS (
+    -- Day rows: every level's hour rows summed per local day, the other levels' day rows as
+    -- they are, and each ad's days (its hours per day and its daily facts; an ad has no hour
+    -- rows: they would repeat its facts).
+    SELECT level, entity_id, '{day_block}' AS granularity, day::timestamp AT TIME ZONE zone
+           AS event_at, currency, fact_level, provider, zone, day, sum(facts) AS facts,
            {block_counter_sums}, {every_sums}
-    FROM every d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    FROM d WHERE granularity = 'hour'
+    GROUP BY level, entity_id, day, currency, fact_level, provider, zone
+    UNION ALL
+    SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, zone, day,
+           facts, {counters}, {measures} FROM d WHERE granularity = 'day'
+    UNION ALL
+    SELECT 'ad', d.entity_id, CASE WHEN d.granularity = 'hour' THEN '{day_block}' ELSE 'day' END,
+           CASE WHEN d.granularity = 'hour' THEN d.day::timestamp AT TIME ZONE d.zone
+                ELSE d.event_at END,
+           d.currency, d.fact_level, d.provider, d.zone, d.day, sum(d.facts) AS facts,
+           {counter_sums}, {sums}
+    FROM src d WHERE d.entity_level = 'ad'
+    GROUP BY 2, 3, 4, 5, 6, 7, 8, 9
+), blocks AS (
+    -- The day rows summed per local week: long ranges read whole weeks from these.
+    SELECT level, entity_id,
+           '{block}' || CASE granularity WHEN '{day_block}' THEN 'hour' ELSE 'day' END
+           AS granularity, {week_day} AS day, currency, fact_level, provider, zone,
+           sum(facts) AS facts, {block_counter_sums}, {every_sums}
+    FROM dailies d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ), rows AS (
     SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, zone, day,
-           facts, {counters}, {measures} FROM every
-    WHERE level <> 'ad' OR granularity <> 'hour'
+           facts, {counters}, {measures} FROM d WHERE granularity = 'hour'
     UNION ALL
-    SELECT level, entity_id, granularity, day::timestamp AT TIME ZONE zone, currency,
-           fact_level, provider, zone, day, facts, {counters}, {measures} FROM days
+    SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, zone, day,
+           facts, {counters}, {measures} FROM dailies
     UNION ALL
     SELECT level, entity_id, granularity, day::timestamp AT TIME ZONE zone, currency,
            fact_level, provider, zone, day, facts, {counters}, {measures} FROM blocks
