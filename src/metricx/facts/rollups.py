@@ -9,9 +9,9 @@ rows keep their instant (``event_at``) and are shown in any zone.
 The ingest merge records, for each fact it inserts or changes, a +new row and (for a
 revision) a -old row in the session's ``metricx_fact_delta`` table (``DELTA_CTE`` is part of
 its statement). ``apply_deltas`` then adds the summed deltas to the fact's workspace, account,
-campaign and ad set rollup rows in one statement: a revision changes the rollup by its delta
-and nothing is recomputed. ``rebuild`` recomputes a workspace's rollups from the facts (after
-an entity moved to another parent, and as the reference in tests).
+campaign and ad set rollup rows (and its ad's day and week rows) in one statement: a revision
+changes the rollup by its delta and nothing is recomputed. ``rebuild`` recomputes a workspace's
+rollups from the facts (after an entity moved to another parent, and as the reference in tests).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ WITH src AS MATERIALIZED (
     -- rows: they would repeat its facts).
     SELECT level, entity_id, '{day_block}' AS granularity, day::timestamp AT TIME ZONE zone
            AS event_at, currency, fact_level, provider, zone, day, sum(facts) AS facts,
-           {block_counter_sums}, {every_sums}
+           {block_counter_sums}, {sums}
     FROM d WHERE granularity = 'hour'
     GROUP BY level, entity_id, day, currency, fact_level, provider, zone
     UNION ALL
@@ -175,7 +175,7 @@ WITH src AS MATERIALIZED (
     SELECT level, entity_id,
            '{block}' || CASE granularity WHEN '{day_block}' THEN 'hour' ELSE 'day' END
            AS granularity, {week_day} AS day, currency, fact_level, provider, zone,
-           sum(facts) AS facts, {block_counter_sums}, {every_sums}
+           sum(facts) AS facts, {block_counter_sums}, {sums}
     FROM dailies d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 ), rows AS (
     SELECT level, entity_id, granularity, event_at, currency, fact_level, provider, zone, day,
@@ -266,7 +266,6 @@ def _apply_sql(source: str, where: str = "") -> str:
     return _APPLY.format(
         sums=", ".join(f"sum(d.{m}) AS {m}" for m in MEASURES),
         week_day=week_sql("day"),
-        every_sums=", ".join(f"sum(d.{m}) AS {m}" for m in MEASURES),
         day_block=DAY_BLOCK,
         zone=ZONE_SQL,
         zone_join=ZONE_JOIN,

@@ -30,7 +30,7 @@ def uuid_pk() -> Mapped[uuid.UUID]:
 def tenant_pk() -> PrimaryKeyConstraint:
     """The primary key of a tenant table with an ``id``: (id, workspace_id). The workspace is
     in every key so the table can be distributed by workspace (docs/scaling.md); ``id`` comes
-    first so a lookup by id alone stays an index probe. Pair with ``TENANT_MAPPER_ARGS``: the
+    first so a lookup by id alone stays an index probe. Pair with ``tenant_mapper_args()``: the
     ORM still identifies rows by ``id`` (a uuid4, unique on its own)."""
     return PrimaryKeyConstraint("id", "workspace_id")
 
