@@ -239,10 +239,11 @@ def report_sizes(c: psycopg.Connection[Any]) -> None:
         "SELECT count(*), pg_total_relation_size('breakdown_rollups') FROM breakdown_rollups"
     ).fetchone()
     assert rows and facts_bytes and rolled
-    per_million = 1_000_000 / max(1, rows[0])
+    per_million = 1_000_000 / max(1, rows[0]) / 2**20
+    facts_mib, rollups_mib = float(facts_bytes[0]) * per_million, float(rolled[1]) * per_million
     print(
-        f"storage per million breakdown rows: facts {float(facts_bytes[0]) * per_million / 2**20:,.0f}"
-        f" MiB (with their key index), rollups {float(rolled[1]) * per_million / 2**20:,.0f} MiB"
+        f"storage per million breakdown rows: facts {facts_mib:,.0f}"
+        f" MiB (with their key index), rollups {rollups_mib:,.0f} MiB"
         f" ({rolled[0]:,} rollup rows for {rows[0]:,} facts)"
     )
 

@@ -6,8 +6,8 @@ breakdown cannot answer (422)."""
 from __future__ import annotations
 
 import csv
-import uuid
 import io
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
