@@ -27,7 +27,7 @@ from metricx.facts.breakdowns import BREAKDOWN_SETS, TYPE1_SETS
 from metricx.facts.tables import BREAKDOWN_MEASURES
 from metricx.metrics.by_creative import RowMaker
 from metricx.metrics.calendar import DayWindow
-from metricx.metrics.repository import _rows, days_sql, window_params
+from metricx.metrics.repository import _rows, allow_fact_sorts, days_sql, window_params
 from metricx.metrics.schemas import (
     Bucket,
     GroupBy,
@@ -132,15 +132,16 @@ def _sql(level: GroupLevel, query: MetricQuery, windows: list[DayWindow]) -> str
             " NULL::bigint AS reach"
         )
         at_level = f"r.level = '{level.value}'"
-    group = "g.id AS id, g.name AS name" if grouped else "NULL::uuid AS id, NULL::text AS name"
     # Entities are joined only when something reads them (a workspace's rows of a month need
     # none), and by id alone: a row's entity and its ancestors are in its workspace, and with
     # the workspace in the join fresh statistics chose the (workspace_id, ...) index per row.
     zoned = any(w.zones is not None for w in windows)
     by_status = bool(query.statuses)
-    # The entity at the level asked (grouped rows, status filter): the row's own or an ancestor.
-    status_of = "e" if query.level is GroupLevel.WORKSPACE else "g"
-    needs_g = grouped or (by_status and status_of == "g")
+    # The entity at the level asked (grouped rows, status filter): the row's own when the rows
+    # are read at that level, else one of its ancestors.
+    own = level is query.level or query.level is GroupLevel.WORKSPACE
+    status_of = "e" if own else "g"
+    needs_g = not own and (grouped or by_status)
     ancestors = bool(query.entity_ids) or needs_g
     needs_e = ancestors or zoned or by_status or bool(query.connection_ids or query.providers)
     joins, where = [], []
@@ -170,17 +171,22 @@ def _sql(level: GroupLevel, query: MetricQuery, windows: list[DayWindow]) -> str
         )
     if by_status:
         where.append(f"{status_of}.effective_status = ANY(:statuses)")
-    if grouped:
+    if grouped and not own:
         where.append("g.id IS NOT NULL")
     days = days_sql(windows, "r.day", "zc.timezone", "w")
+    # Summed per entity id first, named after: grouping by the name too sorted 60,000 rows on
+    # disk for 400 ad sets x 5 devices (320 ms; 40 ms hashed by id).
+    key = ("r.entity_id" if own else "g.id") if grouped else "NULL::uuid"
     return f"""
-    SELECT r.key1, r.key2, r.currency, {group}, {sums}, {counts}
+    SELECT x.*, {"n.name" if grouped else "NULL::text"} AS name FROM (
+    SELECT r.key1, r.key2, r.currency, {key} AS id, {sums}, {counts}
     FROM {source}
     {" ".join(joins)}
     WHERE r.workspace_id = :ws AND r.breakdown = :set AND {at_level}
       AND r.day BETWEEN :lo AND :hi AND {days}
       {"".join(" AND " + w for w in where)}
-    GROUP BY r.key1, r.key2, r.currency{", g.id, g.name" if grouped else ""}
+    GROUP BY r.key1, r.key2, r.currency{f", {key}" if grouped else ""}) x
+    {"JOIN entities n ON n.id = x.id" if grouped else ""}
     """
 
 
@@ -231,6 +237,7 @@ def answer(
         **window_params(tagged, "w"),
     }
     sql = _sql(level, query, tagged)
+    allow_fact_sorts(session)  # the sums hash in memory, never spill
     found = _rows(session, sql, params)
     kinds = [t.result_type for t in whole.totals]
     result_kind = helpers.one_result_type(kinds) if kinds else None

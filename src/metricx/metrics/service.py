@@ -100,6 +100,8 @@ def _share(num: Decimal | int | None, den: Decimal | int | None) -> float | None
 
 
 _ROW_MEASURES = registry.rolled()
+_WHOLE = frozenset(m.name for m in _ROW_MEASURES if m.whole)
+_ROW_NAMES = tuple(m.name for m in _ROW_MEASURES)
 
 
 def metric_row(values: dict[str, Any]) -> dict[str, Any]:
@@ -110,10 +112,12 @@ def metric_row(values: dict[str, Any]) -> dict[str, Any]:
     conv, leads, value = get("conversions"), get("leads"), get("purchase_value")
     if spend is not None and not isinstance(spend, Decimal):
         spend = Decimal(spend)
-    row: dict[str, Any] = {"currency": values["currency"]}
-    for m in _ROW_MEASURES:
-        v = get(m.name)
-        row[m.name] = (int(v) if v is not None else None) if m.whole else money(v)
+    row: dict[str, Any] = dict.fromkeys(_ROW_NAMES)  # not reported: most rows lack most
+    row["currency"] = values["currency"]
+    for name in _ROW_NAMES:
+        v = get(name)
+        if v is not None:
+            row[name] = int(v) if name in _WHOLE else money(v)
     row["spend"] = money(spend)
     return row | {
         "ctr": _share(clicks, imps),
