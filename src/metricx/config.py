@@ -126,6 +126,14 @@ class Settings(BaseSettings):
         "they are not public (comma-separated, as METRICX_NOTIFY_ALLOWED_HOSTS); the Graph "
         "API's host (METRICX_META_GRAPH_URL) always may.",
     )
+    breakdown_tolerance: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="How far a breakdown's summed values may stray from the unbroken total "
+        "(relative: 0.02 is 2%) before the query answer's reconciliation flags it; Meta's "
+        "breakdown values are estimates and hide small cells.",
+    )
     meta_entity_page_size: int = Field(
         default=1000, description="`limit` of the campaigns/ad sets/ads edge calls."
     )

@@ -12,10 +12,11 @@ from pydantic import BaseModel, WithJsonSchema
 
 from metricx.auth.dependencies import DbSession, ReadSession, RuntimeDep, WorkspaceReader
 from metricx.errors import Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
+from metricx.facts.breakdowns import BREAKDOWN_SETS
 from metricx.kit.inputs import IsoDate, ZoneName
 from metricx.metrics.actions_query import parse_action_types, parse_attribution
 from metricx.metrics.calendar import Preset
-from metricx.metrics.exports import series_csv
+from metricx.metrics.exports import breakdown_csv, series_csv
 from metricx.metrics.schemas import (
     SORTABLE,
     Bucket,
@@ -107,6 +108,17 @@ def query_metrics(
             "rate; native: per currency. Unset: the workspace's reporting currency, if any.",
         ),
     ] = None,
+    breakdown: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="Split the rows by a breakdown set, as Ads Manager's Breakdown menu: "
+            + ", ".join(BREAKDOWN_SETS)
+            + ". Daily data only; group_by none or entity; rows carry `breakdown` (their "
+            "values) and the answer `reconciliation` (the values' sum against the total).",
+        ),
+        WithJsonSchema({"type": "string", "enum": [*BREAKDOWN_SETS]}),
+    ] = None,
 ) -> MetricQueryResult | Response:
     """A time series and totals for a date range (``start``/``end``) or a ``preset``.
 
@@ -143,11 +155,18 @@ def query_metrics(
         actions=list(parse_action_types(actions)),
         conversion=conversion,
         currency=currency,
+        breakdown=breakdown,
     )
-    service = UnifiedMetricService(reads, clock=runtime.clock, writes=session)
+    service = UnifiedMetricService(
+        reads,
+        clock=runtime.clock,
+        writes=session,
+        breakdown_tolerance=runtime.settings.breakdown_tolerance,
+    )
     result = service.query(access.workspace, q)
     if format == "csv":
-        return Response(series_csv(result), media_type="text/csv")
+        table = breakdown_csv(result) if breakdown else series_csv(result)
+        return Response(table, media_type="text/csv")
     return as_json(result)
 
 

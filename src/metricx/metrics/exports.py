@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from metricx.metrics.schemas import MetricQueryResult
+from metricx.metrics.schemas import GroupBy, MetricQueryResult
 
 # A cell a spreadsheet would run as a formula (a campaign named "=HYPERLINK(...)"): kept as
 # text by a leading apostrophe, as OWASP advises for CSV exports.
@@ -36,6 +36,42 @@ def series_csv(result: MetricQueryResult) -> str:
         if conversion:
             for figure in ("count", "value", "cost_per", "roas"):
                 row[f"conversion_{figure}"] = conversion[figure]
+        fields.update(dict.fromkeys(row))
+        rows.append(row)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def breakdown_csv(result: MetricQueryResult) -> str:
+    """A breakdown answer's rows as CSV: one column per breakdown field (age, gender...), then
+    the group (with group_by=entity), the currency and every figure."""
+    grouped = result.group_by is not GroupBy.NONE
+    fields: dict[str, None] = dict.fromkeys(
+        [*result.breakdown_fields, *(["group", "name"] if grouped else []), "currency"]
+    )
+    rows: list[dict[str, Any]] = []
+    for g in result.groups:
+        row = g.model_dump(
+            exclude={
+                "breakdown",
+                "group",
+                "name",
+                "level",
+                "title",
+                "thumbnail_url",
+                "actions",
+                "conversion",
+                "attribution_mixed",
+                "converted",
+                "original_currencies",
+            }
+        )
+        row.update({k: safe_cell(v) for k, v in (g.breakdown or {}).items()})
+        if grouped:
+            row.update({"group": g.group, "name": safe_cell(g.name)})
         fields.update(dict.fromkeys(row))
         rows.append(row)
     buf = io.StringIO()

@@ -99,6 +99,8 @@ class MetricQuery(BaseModel):
     conversion: str | None = None
     # The reporting currency (metrics/currency.py): None = the workspace's; "native" = none.
     currency: str | None = None
+    # A breakdown set's name (metrics/by_breakdown.py): rows per value of it.
+    breakdown: str | None = None
 
 
 class ActionColumn(BaseModel):
@@ -218,6 +220,11 @@ class GroupRow(MetricRow):
         default=None,
         description="group_by=creative: metricx's stored copy of the creative's thumbnail.",
     )
+    breakdown: dict[str, str] | None = Field(
+        default=None,
+        description="With breakdown=: the row's value of each breakdown field, "
+        'e.g. {"age": "18-24", "gender": "female"}.',
+    )
 
 
 class DayRange(BaseModel):
@@ -284,6 +291,32 @@ class MetricQueryResult(BaseModel):
         default_factory=list,
         description="Where the rates used came from: scope:source, e.g. operator:file, "
         "operator:fetch, workspace:api.",
+    )
+    breakdown: str | None = Field(
+        default=None, description="The breakdown set the rows are split by, if any."
+    )
+    breakdown_fields: list[str] = Field(
+        default_factory=list, description="Its fields, the keys of each row's breakdown."
+    )
+    reconciliation: list[Reconciliation] = Field(
+        default_factory=list,
+        description="With a breakdown: per currency, spend, impressions and clicks summed over "
+        "the breakdown values against the unbroken total.",
+    )
+
+
+class Reconciliation(BaseModel):
+    """One measure of one currency: the breakdown values' sum against the unbroken total."""
+
+    currency: str
+    measure: str
+    breakdown_total: str
+    total: str
+    difference: str = Field(description="breakdown_total - total.")
+    relative: float | None = Field(description="difference / total; null when total is 0.")
+    within_tolerance: bool = Field(
+        description="|relative| at most METRICX_BREAKDOWN_TOLERANCE (Meta's breakdown values "
+        "are estimates)."
     )
 
 

@@ -32,7 +32,15 @@ from metricx.facts import measures as registry
 from metricx.fx import service as fx
 from metricx.integrations.meta import results as results_map
 from metricx.kit.tz import is_valid_timezone
-from metricx.metrics import actions_query, by_creative, cache, currency, reach, repository
+from metricx.metrics import (
+    actions_query,
+    by_breakdown,
+    by_creative,
+    cache,
+    currency,
+    reach,
+    repository,
+)
 from metricx.metrics.calendar import WEEKDAYS, DayWindow, instants, resolve
 from metricx.metrics.freshness import DELAYED_AFTER, connection_freshness
 from metricx.metrics.repository import FactScope
@@ -308,12 +316,14 @@ class UnifiedMetricService:
         use_cache: bool = True,
         clock: Callable[[], datetime] | None = None,
         writes: Session | None = None,
+        breakdown_tolerance: float = 0.02,
     ) -> None:
         self.session = session  # reads (a read replica's, perhaps)
         # The primary: what reading queues (a range's reach fetch) and the settings it must see
         # as soon as they are written (conversions, exchange rates).
         self.writes = writes or session
         self.use_rollups = use_rollups
+        self.breakdown_tolerance = breakdown_tolerance
         self.use_cache = use_cache
         self.clock = clock or (lambda: datetime.now(UTC))  # what "today" is, for presets
 
@@ -322,6 +332,18 @@ class UnifiedMetricService:
         nothing was written since."""
         cal = calendar_for(self.session, workspace, query, self.clock())
         validate(query, cal)
+        if query.breakdown is not None:
+            # Not cached: breakdown writes are not imports (the cache's version), and the
+            # rollups answer in a few milliseconds.
+            return by_breakdown.answer(
+                self.session,
+                workspace,
+                query,
+                list(cal.windows),
+                lambda q: self.query(workspace, q),
+                ROWS,
+                self.breakdown_tolerance,
+            )
         if not self.use_cache:
             return self._answer(workspace, query, cal)
         key = (

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from metricx.ingest.currencies import ISO_4217
 from metricx.kit.inputs import Name, ZoneName, storable_text
 
 WeekStart = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -23,7 +24,9 @@ ReportingCurrency = Annotated[
     AfterValidator(storable_text),
     Field(
         description="ISO 4217 code totals, tiles, chart and sort convert to (each day at that "
-        'day\'s rate); "" for none (per currency).'
+        'day\'s rate); "" for none (per currency).',
+        # The codes the server accepts: a client (and a fuzzer) sees which three letters pass.
+        json_schema_extra={"enum": ["", *sorted(ISO_4217)]},
     ),
 ]
 

@@ -1,0 +1,312 @@
+"""``breakdown=``: the question's figures per value of a breakdown set (Ads Manager's Breakdown
+menu: age, gender, country, placement, device...), issue 17.
+
+Rows come from ``breakdown_rollups`` (per account, campaign or ad set and day) or, at ad level,
+from ``breakdown_facts``; each account's rows are kept by its own local days, as the rest of the
+query layer does. Grouped by entity, a row is one entity and one value; ungrouped, one value
+over the selection. Ratios are computed from the sums. A measure nobody reported (off-Meta
+actions with a Type 1 breakdown such as region) is null, never 0. Reach is never summed: a row
+made of one fact (one ad, one day, one value) shows that fact's reach, other rows none.
+
+Meta's breakdown values are estimates (small cells are hidden, unique counts are modelled), so
+the values' sum can differ from the unbroken total. The answer carries both per currency
+(``reconciliation``), with the relative difference and whether it is within the tolerance
+(``METRICX_BREAKDOWN_TOLERANCE``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from metricx.errors import InvalidInput
+from metricx.facts.breakdowns import BREAKDOWN_SETS, TYPE1_SETS
+from metricx.facts.tables import BREAKDOWN_MEASURES
+from metricx.metrics.by_creative import RowMaker
+from metricx.metrics.repository import _rows, days_sql, window_params
+from metricx.metrics.schemas import (
+    Bucket,
+    GroupBy,
+    GroupLevel,
+    GroupRow,
+    MetricQuery,
+    MetricQueryResult,
+    MetricRow,
+    Reconciliation,
+    SeriesOf,
+    trusted,
+)
+from metricx.models import Level, Workspace
+
+_LEVEL_ORDER = (GroupLevel.ACCOUNT, GroupLevel.CAMPAIGN, GroupLevel.ADSET, GroupLevel.AD)
+_CHECKED = ("spend", "impressions", "clicks")  # what reconciliation compares
+# What stays null when no summed fact reported it (the rollups count them).
+_COUNTED = {
+    "link_clicks": "link_n",
+    "conversions": "conversions_n",
+    "leads": "conversions_n",
+    "purchases": "conversions_n",
+    "purchase_value": "conversions_n",
+    "results": "results_n",
+}
+
+
+def check(query: MetricQuery) -> str:
+    """The breakdown set asked for, or a 422 naming what does not go with it."""
+    name = query.breakdown or ""
+    if name not in BREAKDOWN_SETS:
+        raise InvalidInput(
+            f"unknown breakdown {name!r}: expected one of {', '.join(BREAKDOWN_SETS)}",
+            details={"field": "breakdown"},
+        )
+    refusals = (
+        (
+            query.granularity in (Bucket.HOUR, Bucket.MINUTE),
+            "granularity",
+            "breakdowns are daily: ask for day, week or month buckets",
+        ),
+        (
+            query.group_by not in (GroupBy.NONE, GroupBy.ENTITY),
+            "group_by",
+            "a breakdown groups by entity or not at all",
+        ),
+        (
+            query.attribution is not None,
+            "attribution",
+            "breakdowns are stored under each ad set's own attribution setting only",
+        ),
+        (
+            bool(query.actions or query.conversion),
+            "actions",
+            "action and conversion columns are not available with a breakdown",
+        ),
+    )
+    for refused, field, message in refusals:
+        if refused:
+            raise InvalidInput(message, details={"field": field})
+    return name
+
+
+def _read_level(session: Session, workspace: Workspace, query: MetricQuery) -> GroupLevel:
+    """The rows that answer: the account's when nothing narrower is asked, else the level asked
+    or the level of the deepest filtered entity (a filtered ad set read at campaign level
+    would bring its siblings)."""
+    level: GroupLevel = query.level
+    if level is GroupLevel.WORKSPACE:
+        level = GroupLevel.ACCOUNT
+    if query.group_by is GroupBy.NONE and not query.statuses:
+        level = GroupLevel.ACCOUNT
+    if query.entity_ids:
+        found = _rows(
+            session,
+            "SELECT DISTINCT level FROM entities WHERE workspace_id = :ws AND id = ANY(:ids)",
+            {"ws": workspace.id, "ids": query.entity_ids},
+        )
+        for row in found:
+            filtered = GroupLevel(Level(row["level"]).value)
+            if _LEVEL_ORDER.index(filtered) > _LEVEL_ORDER.index(level):
+                level = filtered
+    return level
+
+
+def _sql(level: GroupLevel, query: MetricQuery, windows_sql: str) -> str:
+    grouped = query.group_by is GroupBy.ENTITY
+    if level is GroupLevel.AD:
+        source = "breakdown_facts r"
+        sums = ", ".join(f"sum(r.{m}) AS {m}" for m in BREAKDOWN_MEASURES)
+        counts = (
+            "count(*) AS facts, count(r.link_clicks) AS link_n,"
+            " count(r.conversions) AS conversions_n, count(r.results) AS results_n,"
+            " CASE WHEN count(*) = 1 THEN max(r.reach) END AS reach"
+        )
+        at_level = "true"
+    else:
+        source = "breakdown_rollups r"
+        sums = ", ".join(f"sum(r.{m}) AS {m}" for m in BREAKDOWN_MEASURES)
+        counts = (
+            "sum(r.facts) AS facts, sum(r.link_n) AS link_n,"
+            " sum(r.conversions_n) AS conversions_n, sum(r.results_n) AS results_n,"
+            " NULL::bigint AS reach"
+        )
+        at_level = f"r.level = '{level.value}'"
+    group = "g.id AS id, g.name AS name" if grouped else "NULL::uuid AS id, NULL::text AS name"
+    # The entity at the level asked (grouped rows, status filter): the row's own, or one of
+    # its ancestors.
+    status_of = "e" if query.level is GroupLevel.WORKSPACE else "g"
+    return f"""
+    SELECT r.key1, r.key2, r.currency, {group}, {sums}, {counts}
+    FROM {source}
+    JOIN entities e ON e.id = r.entity_id AND e.workspace_id = r.workspace_id
+    LEFT JOIN connections zc ON zc.id = e.connection_id AND zc.workspace_id = e.workspace_id
+    LEFT JOIN entities p1 ON p1.id = e.parent_id AND p1.workspace_id = e.workspace_id
+    LEFT JOIN entities p2 ON p2.id = p1.parent_id AND p2.workspace_id = e.workspace_id
+    LEFT JOIN entities p3 ON p3.id = p2.parent_id AND p3.workspace_id = e.workspace_id
+    LEFT JOIN entities g ON g.workspace_id = e.workspace_id AND g.id = CASE
+        WHEN e.level = :glevel THEN e.id WHEN p1.level = :glevel THEN p1.id
+        WHEN p2.level = :glevel THEN p2.id END
+    WHERE r.workspace_id = :ws AND r.breakdown = :set AND {at_level}
+      AND r.day BETWEEN :lo AND :hi AND {windows_sql}
+      AND (cardinality(CAST(:connections AS uuid[])) = 0 OR e.connection_id = ANY(:connections))
+      AND (cardinality(CAST(:providers AS text[])) = 0 OR e.provider = ANY(:providers))
+      AND (cardinality(CAST(:entities AS uuid[])) = 0 OR e.id = ANY(:entities)
+           OR p1.id = ANY(:entities) OR p2.id = ANY(:entities) OR p3.id = ANY(:entities))
+      AND (cardinality(CAST(:statuses AS text[])) = 0
+           OR {status_of}.effective_status = ANY(:statuses))
+      {"AND g.id IS NOT NULL" if grouped else ""}
+    GROUP BY r.key1, r.key2, r.currency{", g.id, g.name" if grouped else ""}
+    """
+
+
+def _values(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's measures: null where no summed fact reported them."""
+    values: dict[str, Any] = {"currency": row["currency"]}
+    for m in BREAKDOWN_MEASURES:
+        counter = _COUNTED.get(m)
+        values[m] = None if counter and not row[counter] else row[m]
+    return values
+
+
+def answer(
+    session: Session,
+    workspace: Workspace,
+    query: MetricQuery,
+    windows: list[Any],
+    ask: Callable[[MetricQuery], MetricQueryResult],
+    helpers: RowMaker,
+    tolerance: float,
+) -> MetricQueryResult:
+    name = check(query)
+    fields = BREAKDOWN_SETS[name]
+    # The unbroken question: its totals to reconcile with, and the answer's frame (days, zones).
+    whole = ask(
+        query.model_copy(
+            update={
+                "breakdown": None,
+                "group_by": GroupBy.NONE,
+                "series": SeriesOf.NONE,
+                "limit": None,
+                "sort": "spend",
+            }
+        )
+    )
+    level = _read_level(session, workspace, query)
+    tagged = list(windows)
+    params: dict[str, Any] = {
+        "ws": workspace.id,
+        "set": name,
+        "lo": min(w.start for w in tagged),
+        "hi": max(w.end for w in tagged),
+        "glevel": query.level.value,
+        "connections": query.connection_ids,
+        "providers": query.providers,
+        "entities": query.entity_ids,
+        "statuses": query.statuses,
+        **window_params(tagged, "w"),
+    }
+    sql = _sql(level, query, days_sql(tagged, "r.day", "zc.timezone", "w"))
+    found = _rows(session, sql, params)
+    kinds = [t.result_type for t in whole.totals]
+    result_kind = helpers.one_result_type(kinds) if kinds else None
+    groups: list[dict[str, Any]] = []
+    sums: dict[str, dict[str, Decimal]] = {}
+    for row in found:
+        values = _values(row)
+        made = helpers.metric_row(values)
+        keys = [row["key1"], row["key2"]][: len(fields)]
+        made["reach"] = int(row["reach"]) if row["reach"] is not None else None
+        if made["reach"]:
+            made["frequency"] = int(row["impressions"]) / made["reach"]
+        helpers.with_result_type(made, result_kind)
+        grouped = row["id"] is not None
+        made.update(
+            {
+                "group": str(row["id"]) if grouped else "|".join(keys),
+                "name": row["name"] if grouped else ", ".join(keys),
+                "level": query.level.value if grouped else None,
+                "breakdown": dict(zip(fields, keys, strict=True)),
+            }
+        )
+        groups.append(made)
+        per = sums.setdefault(row["currency"], {m: Decimal(0) for m in _CHECKED})
+        for m in _CHECKED:
+            per[m] += Decimal(row[m] or 0)
+    groups.sort(key=lambda r: (r["name"] or "", r["group"], r["currency"]))
+    groups.sort(key=lambda r: helpers.sort_key(r, query.sort), reverse=query.descending)
+    if query.sort != "name" and query.descending:
+        groups = [g for g in groups if g.get(query.sort) is not None] + [
+            g for g in groups if g.get(query.sort) is None
+        ]
+    totals = [trusted(MetricRow, helpers.metric_row(_totals_of(found, c))) for c in sorted(sums)]
+    if query.limit is not None:
+        groups = groups[: query.limit]
+    checks = _reconcile(sums, whole, tolerance)
+    notes = [
+        "breakdown values are Meta's estimates: their sum can differ from the unbroken total "
+        "(see reconciliation)",
+        "reach is not summed over breakdown rows: shown only where a row is one ad's one day",
+    ]
+    if name in TYPE1_SETS:
+        notes.append(
+            f"Meta reports no off-Meta conversions by {name} (a Type 1 breakdown): "
+            "conversions, purchases and their value are null"
+        )
+    if whole.reporting_currency:
+        notes.append("breakdown rows are shown in each account's own currency (not converted)")
+    return whole.model_copy(
+        update={
+            "group_by": query.group_by,
+            "level": query.level,
+            "groups": [trusted(GroupRow, g) for g in groups],
+            "totals": totals,
+            "series": [],
+            "notes": notes,
+            "breakdown": name,
+            "breakdown_fields": list(fields),
+            "reconciliation": checks,
+        }
+    )
+
+
+def _totals_of(found: list[dict[str, Any]], currency: str) -> dict[str, Any]:
+    rows = [r for r in found if r["currency"] == currency]
+    summed: dict[str, Any] = {"currency": currency}
+    for m in BREAKDOWN_MEASURES:
+        counter = _COUNTED.get(m)
+        have = [r[m] for r in rows if not counter or r[counter]]
+        summed[m] = sum(have, Decimal(0)) if have else None
+    return summed
+
+
+def _reconcile(
+    sums: dict[str, dict[str, Decimal]], whole: MetricQueryResult, tolerance: float
+) -> list[Reconciliation]:
+    totals = {t.currency: t for t in whole.totals}
+    checks: list[Reconciliation] = []
+    for currency in sorted(set(sums) | set(totals)):
+        total_row = totals.get(currency)
+        for m in _CHECKED:
+            broken = sums.get(currency, {}).get(m, Decimal(0))
+            raw = getattr(total_row, m, None) if total_row is not None else None
+            total = Decimal(str(raw)) if raw is not None else Decimal(0)
+            relative = float((broken - total) / total) if total else None
+            checks.append(
+                Reconciliation(
+                    currency=currency,
+                    measure=m,
+                    breakdown_total=_text(broken, m),
+                    total=_text(total, m),
+                    difference=_text(broken - total, m),
+                    relative=relative,
+                    within_tolerance=(
+                        abs(relative) <= tolerance if relative is not None else broken == total
+                    ),
+                )
+            )
+    return checks
+
+
+def _text(value: Decimal, measure: str) -> str:
+    return format(value.quantize(Decimal("0.01")), "f") if measure == "spend" else str(int(value))

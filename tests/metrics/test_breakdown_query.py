@@ -1,0 +1,219 @@
+"""``breakdown=`` on the query API, on hand-made data: rows per value (and per entity and value),
+sums and ratios from the stored rows, filters and levels, reach only where a row is one fact,
+Type 1 nulls, the reconciliation against the unbroken total, CSV, and the questions a
+breakdown cannot answer (422)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from metricx.facts.breakdowns import BreakdownRow, write_breakdowns
+from metricx.models import Entity, Level
+from tests.factories import KeyedWorkspace, make_keyed_workspace
+from tests.ingest.helpers import make_connection
+from tests.metrics.test_query import entity, fact, ingest, query
+
+DAY = date(2026, 3, 1)
+D = Decimal
+
+
+def bd(ad: Entity, key1: str, key2: str = "", day: date = DAY, **kw: Any) -> BreakdownRow:
+    base: dict[str, Any] = {
+        "spend": D("10"),
+        "impressions": 1000,
+        "clicks": 10,
+        "link_clicks": 5,
+        "reach": 700,
+        "conversions": D("2"),
+        "leads": D("0"),
+        "purchases": D("1"),
+        "purchase_value": D("30"),
+        "results": None,
+    }
+    base.update(kw)
+    return BreakdownRow(external_id=ad.external_id, day=day, key1=key1, key2=key2, **base)
+
+
+class World:
+    """One account, two campaigns of one ad set and two ads each. Each ad spent 20.00 on the
+    day (the unbroken facts); its age x gender rows say 10 + 10 except ad 3's, which hide a
+    cell (only 10 of its 20 are broken down)."""
+
+    def __init__(self, db: Session, client: TestClient) -> None:
+        self.ws: KeyedWorkspace = make_keyed_workspace(db)
+        conn = make_connection(db, self.ws.workspace.id)
+        acct = entity(db, self.ws, Level.ACCOUNT)
+        self.camps = [entity(db, self.ws, Level.CAMPAIGN, acct, name=f"C{i}") for i in range(2)]
+        self.sets = [
+            entity(db, self.ws, Level.ADSET, c, name=f"S{i}") for i, c in enumerate(self.camps)
+        ]
+        self.ads = [
+            entity(db, self.ws, Level.AD, s, name=f"A{i}")
+            for i, s in enumerate(self.sets + self.sets)
+        ]
+        for e in [acct, *self.camps, *self.sets, *self.ads]:
+            e.connection_id = conn.id
+        db.flush()
+        at = datetime(2026, 3, 1, tzinfo=UTC)
+        ingest(
+            client,
+            self.ws,
+            [fact(ad, at, "day", spend="20.00", impressions=2000, clicks=20) for ad in self.ads],
+        )
+        rows = []
+        for i, ad in enumerate(self.ads):
+            rows.append(bd(ad, "18-24", "female"))
+            if i != 3:
+                rows.append(bd(ad, "25-34", "male", conversions=D("1")))
+        self.write(db, conn.id, "age_gender", rows)
+        region = [
+            bd(
+                ad,
+                "Texas",
+                conversions=None,
+                leads=None,
+                purchases=None,
+                purchase_value=None,
+                reach=None,
+            )
+            for ad in self.ads
+        ]
+        self.write(db, conn.id, "region", region)
+
+    def write(self, db: Session, conn: Any, name: str, rows: list[BreakdownRow]) -> None:
+        write_breakdowns(
+            db,
+            workspace_id=self.ws.workspace.id,
+            connection_id=conn,
+            provider="meta",
+            breakdown=name,
+            currency="USD",
+            since=DAY,
+            until=DAY,
+            campaigns=None,
+            rows=rows,
+            fetch_id=None,
+        )
+
+    def ask(self, client: TestClient, **params: Any) -> Any:
+        return query(client, self.ws, start=DAY.isoformat(), end=DAY.isoformat(), **params)
+
+
+def test_rows_per_value_with_sums_ratios_and_reconciliation(
+    client: TestClient, db: Session
+) -> None:
+    w = World(db, client)
+    got = w.ask(client, breakdown="age_gender")
+    assert got["breakdown"] == "age_gender" and got["breakdown_fields"] == ["age", "gender"]
+    rows = {g["group"]: g for g in got["groups"]}
+    assert set(rows) == {"18-24|female", "25-34|male"}
+    young = rows["18-24|female"]
+    assert young["breakdown"] == {"age": "18-24", "gender": "female"}
+    assert young["name"] == "18-24, female"
+    assert (young["spend"], young["impressions"], young["clicks"]) == ("40.00", 4000, 40)
+    assert young["ctr"] == pytest.approx(0.01) and young["cpc"] == "1.00"
+    assert young["conversions"] == "8.00" and rows["25-34|male"]["conversions"] == "3.00"
+    assert young["cpa"] == "5.00" and young["roas"] == pytest.approx(3.0)
+    assert young["reach"] is None  # four ads' reach is not a sum
+    assert got["series"] == []
+    # The breakdown's 70.00 against the facts' 80.00: -12.5%, outside the 2% tolerance.
+    spend = next(r for r in got["reconciliation"] if r["measure"] == "spend")
+    assert (spend["breakdown_total"], spend["total"], spend["difference"]) == (
+        "70.00",
+        "80.00",
+        "-10.00",
+    )
+    assert spend["relative"] == pytest.approx(-0.125) and spend["within_tolerance"] is False
+    assert got["totals"][0]["spend"] == "70.00"
+    assert any("estimates" in n for n in got["notes"])
+
+
+def test_grouped_filtered_and_ad_level(client: TestClient, db: Session) -> None:
+    w = World(db, client)
+    by_campaign = w.ask(client, breakdown="age_gender", group_by="entity", level="campaign")
+    cells = {(g["name"], g["breakdown"]["age"]): g["spend"] for g in by_campaign["groups"]}
+    assert cells == {
+        ("C0", "18-24"): "20.00",
+        ("C0", "25-34"): "20.00",
+        ("C1", "18-24"): "20.00",
+        ("C1", "25-34"): "10.00",
+    }
+    # One ad set: only its ads' rows, whatever the level asked.
+    one = w.ask(client, breakdown="age_gender", entity_id=str(w.sets[1].id))
+    assert {g["group"]: g["spend"] for g in one["groups"]} == {
+        "18-24|female": "20.00",
+        "25-34|male": "10.00",
+    }
+    # By ad, one day: each row is one fact, so it shows that fact's reach.
+    ads = w.ask(
+        client, breakdown="age_gender", group_by="entity", level="ad", sort="name", order="asc"
+    )
+    assert len(ads["groups"]) == 7
+    assert all(g["reach"] == 700 for g in ads["groups"])
+    assert ads["groups"][0]["frequency"] == pytest.approx(1000 / 700)
+    # Sorted by spend, top 1.
+    top = w.ask(client, breakdown="age_gender", sort="spend", limit=1)
+    assert [g["group"] for g in top["groups"]] == ["18-24|female"]
+
+
+def test_type1_breakdowns_leave_off_meta_actions_null(client: TestClient, db: Session) -> None:
+    w = World(db, client)
+    got = w.ask(client, breakdown="region")
+    (texas,) = got["groups"]
+    assert texas["breakdown"] == {"region": "Texas"} and texas["spend"] == "40.00"
+    assert texas["conversions"] is None and texas["purchase_value"] is None
+    assert texas["cpa"] is None and texas["roas"] is None
+    assert any("Type 1" in n for n in got["notes"])
+
+
+def test_csv_has_the_breakdown_columns(client: TestClient, db: Session) -> None:
+    w = World(db, client)
+    r = client.get(
+        f"/api/v1/workspaces/{w.ws.workspace.id}/metrics/query",
+        params={
+            "start": DAY.isoformat(),
+            "end": DAY.isoformat(),
+            "breakdown": "age_gender",
+            "format": "csv",
+            "sort": "name",
+            "order": "asc",
+        },
+        headers=w.ws.headers,
+    )
+    assert r.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [(x["age"], x["gender"], x["spend"]) for x in rows] == [
+        ("18-24", "female", "40.00"),
+        ("25-34", "male", "30.00"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"breakdown": "colour"}, "breakdown"),
+        ({"breakdown": "age", "granularity": "hour"}, "granularity"),
+        ({"breakdown": "age", "group_by": "provider"}, "group_by"),
+        ({"breakdown": "age", "attribution": "7d_click"}, "attribution"),
+        ({"breakdown": "age", "actions": "link_click"}, "actions"),
+    ],
+)
+def test_questions_a_breakdown_cannot_answer_are_422(
+    client: TestClient, db: Session, params: dict[str, str], field: str
+) -> None:
+    ws = make_keyed_workspace(db)
+    r = client.get(
+        f"/api/v1/workspaces/{ws.workspace.id}/metrics/query",
+        params={"start": DAY.isoformat(), "end": DAY.isoformat(), **params},
+        headers=ws.headers,
+    )
+    assert r.status_code == 422, r.text
+    assert field in r.text
