@@ -230,7 +230,7 @@ def test_every_breakdown_opens_from_the_menu(page: Page, web: WebServer, written
             expect(page.locator("#age-gender")).to_have_count(0)
             chart = page.locator("#breakdown-chart")
             expect(chart).to_be_visible()
-            expect(chart.locator("h2")).to_have_text(f"Amount spent by {label.lower()}")
+            expect(chart.locator("h2")).to_have_text(f"Spend by {label.lower()}")
             bars = chart.locator("li.bar")
             assert bars.count() == len(want)
             shown = [
@@ -295,7 +295,7 @@ def test_every_breakdown_opens_from_the_menu(page: Page, web: WebServer, written
         page.click("#export-table")
     with Path(info.value.path()).open(encoding="utf-8") as f:
         rows_csv = list(csv.reader(f))
-    assert rows_csv[0][:3] == ["Gender", "currency", "Amount spent"]
+    assert rows_csv[0][:3] == ["Gender", "currency", "Spend"]
     assert {r[0]: Decimal(r[2]) for r in rows_csv[1:] if r[0] != "Total"} == table(page)
 
     # On a phone: the bars and the grid fit the screen (the grid scrolls in its card).

@@ -173,7 +173,7 @@ def test_one_dimension_bars_follow_the_tables_sort(client: TestClient, db: Sessi
     bars = re.findall(r'<li class="bar" data-key="([^"]+)" data-value="([^"]*)"', html)
     assert [(k, D(v)) for k, v in bars] == sorted(want.items(), key=lambda kv: -kv[1])
     assert [k for k, _ in rows(html)] == [k for k, _ in bars]
-    assert re.search(r'<h2 id="bars-title">Amount spent by country</h2>', html)
+    assert re.search(r'<h2 id="bars-title">Spend by country</h2>', html)
     widths = re.findall(r'<rect class="bar-fill" x="0" y="0" width="([^"]+)"', html)
     assert widths[0] == "100.00" and all(float(w) <= 100 for w in widths)
     # the reconciliation: the countries miss 3 cents of 6.00
@@ -242,7 +242,7 @@ def test_the_csv_download_is_the_breakdown_table(client: TestClient, db: Session
     assert got.status_code == 200, got.text
     assert "by-age_gender" in got.headers["content-disposition"]
     table = list(csv.reader(io.StringIO(got.text)))
-    assert table[0][:4] == ["Age", "Gender", "currency", "Amount spent"]
+    assert table[0][:4] == ["Age", "Gender", "currency", "Spend"]
     body = [r for r in table[1:] if r[0] != "Total"]
     assert [(f"{r[0]}|{r[1]}", r[3]) for r in body] == rows(html)
     assert table[-1][:3] == ["Total", "", "USD"] and D(table[-1][3]) == D("6.00")

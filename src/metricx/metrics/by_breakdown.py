@@ -160,6 +160,15 @@ def _sql(level: GroupLevel, query: MetricQuery, windows_sql: str) -> str:
     """
 
 
+# The row fields a breakdown never has (no actions, conversions or conversion to a reporting
+# currency with a breakdown; groups are no creatives): set, so that every field of a trusted
+# row is there (the dashboard reads them as attributes).
+_NONE_FIELDS: dict[str, Any] = dict.fromkeys(
+    ("actions", "conversion", "attribution_mixed", "converted", "original_currencies")
+)
+_NONE_GROUP_FIELDS: dict[str, Any] = {**_NONE_FIELDS, "title": None, "thumbnail_url": None}
+
+
 def _values(row: dict[str, Any]) -> dict[str, Any]:
     """A row's measures: null where no summed fact reported them."""
     values: dict[str, Any] = {"currency": row["currency"]}
@@ -223,6 +232,7 @@ def answer(
         grouped = row["id"] is not None
         made.update(
             {
+                **_NONE_GROUP_FIELDS,
                 "group": str(row["id"]) if grouped else "|".join(keys),
                 "name": row["name"] if grouped else ", ".join(keys),
                 "level": query.level.value if grouped else None,
@@ -239,7 +249,10 @@ def answer(
         groups = [g for g in groups if g.get(query.sort) is not None] + [
             g for g in groups if g.get(query.sort) is None
         ]
-    totals = [trusted(MetricRow, helpers.metric_row(_totals_of(found, c))) for c in sorted(sums)]
+    totals = [
+        trusted(MetricRow, helpers.metric_row(_totals_of(found, c)) | _NONE_FIELDS)
+        for c in sorted(sums)
+    ]
     if query.limit is not None:
         groups = groups[: query.limit]
     checks = _reconcile(sums, whole, tolerance)

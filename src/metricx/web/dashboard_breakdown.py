@@ -117,7 +117,7 @@ def refusal(breakdown: str, attribution: str) -> str | None:
 
 
 def key_of(row: GroupRow, fields: list[str]) -> tuple[str, ...]:
-    values: dict[str, str] = getattr(row, "breakdown", None) or {}
+    values = row.breakdown or {}
     return tuple(values.get(f, "") for f in fields)
 
 
@@ -186,7 +186,7 @@ def bar_chart(
     table has one per campaign and value), per currency for money; ordered as the table is:
     by the figure, or by the values when the table is sorted by name."""
     label, kind = COLUMNS[metric]
-    chart = BarChart(result.breakdown or "", metric, label, kind)  # type: ignore[attr-defined]
+    chart = BarChart(result.breakdown or "", metric, label, kind)
     per_line: dict[str, dict[tuple[str, ...], list[GroupRow]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -305,22 +305,20 @@ class Reconciled:
 
 def reconciliation(result: MetricQueryResult) -> list[Reconciled]:
     lines = []
-    for item in getattr(result, "reconciliation", None) or []:
-        get = item.get if isinstance(item, dict) else lambda k, i=item: getattr(i, k, None)
-        measure = str(get("measure"))
+    for item in result.reconciliation:
+        measure = item.measure
         label, kind = COLUMNS.get(measure, (measure.replace("_", " ").capitalize(), "count"))
-        relative = get("relative")
         lines.append(
             Reconciled(
-                currency=str(get("currency") or ""),
+                currency=item.currency,
                 measure=measure,
                 label=label,
                 kind="money" if kind == "money" else "count",
-                breakdown_total=get("breakdown_total"),
-                total=get("total"),
-                difference=get("difference"),
-                relative=float(relative) if relative is not None else None,
-                within_tolerance=bool(get("within_tolerance")),
+                breakdown_total=item.breakdown_total,
+                total=item.total,
+                difference=item.difference,
+                relative=item.relative,
+                within_tolerance=item.within_tolerance,
             )
         )
     return lines

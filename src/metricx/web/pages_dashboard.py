@@ -289,7 +289,7 @@ def dashboard(
         "campaign_names": repository.campaign_names(session, ws.workspace.id, filters.accounts),
         "views": repository.saved_views(session, ws.workspace.id),
         "sortable": SORTABLE_COLUMNS,
-        "reach_status": result.reach_status if result else None,
+        "reach_status": result.reach_status if result and not filters.breakdown else None,
         "attribution_mixed": bool(getattr(result, "attribution_mixed", False)),
         "zones": timezone_choices(
             filters.timezone,

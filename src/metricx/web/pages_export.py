@@ -36,7 +36,7 @@ def table_csv(result: MetricQueryResult, filters: DashboardFilters) -> str:
     the entity when the table has a row per entity and value; the columns a breakdown does
     not answer are empty, as on the page."""
     columns = columns_of(filters.columns, filters.conversion, filters.picked)
-    fields = list(getattr(result, "breakdown_fields", None) or []) if filters.breakdown else []
+    fields = list(result.breakdown_fields) if filters.breakdown else []
     by_entity = not filters.breakdown or filters.breakdown_rows == "entity"
     lead = [LEVELS[filters.table_level][:-1], "id"] if by_entity else []
     header = [*lead, *(FIELD_LABELS.get(f, f) for f in fields), "currency"]
