@@ -117,7 +117,10 @@ def refusal(breakdown: str, attribution: str) -> str | None:
 
 
 def key_of(row: GroupRow, fields: list[str]) -> tuple[str, ...]:
-    values = row.breakdown or {}
+    if not fields:
+        return ()
+    # getattr: the query layer's rows without a breakdown carry no such field.
+    values: dict[str, str] = getattr(row, "breakdown", None) or {}
     return tuple(values.get(f, "") for f in fields)
 
 
