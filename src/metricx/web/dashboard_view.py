@@ -309,8 +309,8 @@ class DashboardFilters:
         f = cls()
         f.range = params.get("range", "7d") if params.get("range") in PRESETS else "7d"
         f.breakdown = params.get("breakdown", "") if params.get("breakdown") in BREAKDOWNS else ""
-        if f.breakdown and params.get("breakdown_rows") == "entity":
-            f.breakdown_rows = "entity"
+        if f.breakdown and params.get("breakdown_rows") in ROWS:
+            f.breakdown_rows = params["breakdown_rows"]
         f.granularity = params.get("granularity", "") or (
             "hour" if f.range in ("today", "yesterday") and not f.breakdown else "day"
         )
