@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from metricx.config import Settings
 from metricx.db import make_sessionmaker, unit_of_work
+from metricx.facts.breakdowns import BreakdownRow, write_breakdowns
 from metricx.ingest.records import FactInput
 from metricx.ingest.service import upsert_facts
 from metricx.migrate import upgrade
@@ -76,6 +77,63 @@ def seed_workspace(
     ]
     upsert_facts(
         session, settings=settings, workspace_id=ws.id, records=records, connection_id=conn.id
+    )
+    ads = session.execute(
+        text("SELECT external_id FROM entities WHERE workspace_id = :ws AND level = 'ad'"),
+        {"ws": ws.id},
+    ).scalars()
+    write_breakdowns(
+        session,
+        workspace_id=ws.id,
+        connection_id=conn.id,
+        provider="meta",
+        breakdown="country",
+        currency=currency,
+        since=FIRST_DAY,
+        until=FIRST_DAY,
+        campaigns=None,
+        rows=[
+            BreakdownRow(
+                ad,
+                FIRST_DAY,
+                country,
+                "",
+                Decimal(scale),
+                scale * 100,
+                scale,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
+            for ad in ads
+            for country in ("US", "IN")
+        ],
+        fetch_id=None,
+    )
+    session.execute(
+        text(
+            "INSERT INTO creatives (workspace_id, provider, external_id, connection_id,"
+            " account_external_id, name, title) VALUES (:ws, 'meta', :c, :conn, :acct, :n, :t)"
+        ),
+        {
+            "ws": ws.id,
+            "c": f"{prefix}-creative",
+            "conn": conn.id,
+            "acct": conn.external_account_id,
+            "n": f"{prefix} creative",
+            "t": "Buy now",
+        },
+    )
+    session.execute(
+        text(
+            "INSERT INTO ad_creatives (workspace_id, provider, ad_external_id,"
+            " creative_external_id, connection_id) VALUES (:ws, 'meta', :a, :c, :conn)"
+        ),
+        {"ws": ws.id, "a": f"{prefix}-ad-1", "c": f"{prefix}-creative", "conn": conn.id},
     )
     session.execute(
         text(

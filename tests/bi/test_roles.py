@@ -20,8 +20,11 @@ from sqlalchemy.engine import make_url
 from metricx.db import libpq_url
 from tests.bi.conftest import Seeded, cli
 
-VIEWS = ("daily_facts", "ad_daily", "adset_daily", "campaign_daily", "account_daily")
-BASE = ("metric_facts", "metric_rollups", "entities")
+VIEWS = (
+    "daily_facts", "ad_daily", "adset_daily", "campaign_daily", "account_daily",
+    "ad_breakdowns_daily", "creatives", "ad_creatives",
+)  # fmt: skip
+BASE = ("metric_facts", "metric_rollups", "entities", "breakdown_facts", "ad_creatives")
 
 
 def new_role() -> str:
@@ -110,6 +113,16 @@ def test_a_role_reads_its_workspace_and_never_another(seeded: Seeded, roles: lis
             "one-ad-1 name", "one-adset name", "one-cmp name", "one-act name",
             "USD", "America/Los_Angeles", "1d_view,7d_click",
         )  # fmt: skip
+        row = conn.execute(
+            "SELECT breakdown, value1, value2, ad_name, campaign_name, account_name, spend"
+            " FROM bi.ad_breakdowns_daily ORDER BY value1, ad_name LIMIT 1"
+        ).fetchone()
+        assert row == (
+            "country", "IN", None, "one-ad-1 name", "one-cmp name", "one-act name", 1,
+        )  # fmt: skip
+        assert conn.execute("SELECT creative_id, title FROM bi.creatives").fetchall() == [
+            ("one-creative", "Buy now")
+        ]
 
 
 OUT_OF_REACH = [

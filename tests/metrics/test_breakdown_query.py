@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -217,3 +218,19 @@ def test_questions_a_breakdown_cannot_answer_are_422(
     )
     assert r.status_code == 422, r.text
     assert field in r.text
+
+
+def test_filters_and_a_ratio_sort(client: TestClient, db: Session) -> None:
+    w = World(db, client)
+    w.camps[1].effective_status = "PAUSED"
+    db.flush()
+    active = w.ask(client, breakdown="age_gender", level="campaign", status="ACTIVE")
+    assert {g["group"]: g["spend"] for g in active["groups"]} == {
+        "18-24|female": "20.00",
+        "25-34|male": "20.00",
+    }
+    other = w.ask(client, breakdown="age_gender", connection_id=str(uuid.uuid4()))
+    assert other["groups"] == [] and other["totals"] == []
+    # A ratio sorts too: the cheapest conversions first.
+    by_cpa = w.ask(client, breakdown="age_gender", sort="cpa", order="asc", limit=1)
+    assert [(g["group"], g["cpa"]) for g in by_cpa["groups"]] == [("18-24|female", "5.00")]

@@ -165,3 +165,11 @@ def creatives_of_ads(
         )
     )
     return {eid: ext for eid, ext in rows}
+
+
+def referenced_thumbnails(session: Session) -> set[str]:
+    """Every thumbnail copy some creative of any workspace names (copies are shared)."""
+    found = session.scalars(
+        select(Creative.thumbnail_sha256).where(Creative.thumbnail_sha256.is_not(None)).distinct()
+    )
+    return {sha for sha in found if sha}

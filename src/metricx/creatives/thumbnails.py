@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -81,7 +82,11 @@ def store(settings: Settings, data: bytes, declared: str) -> StoredThumbnail:
     kind = sniff(data, declared)
     digest = hashlib.sha256(data).hexdigest()
     target = path_for(settings, digest)
-    if not target.exists():
+    if target.exists():
+        # Fresh again: the pruning (``prune``) spares files touched within its grace time, so
+        # a copy a sync is about to name is not removed before its creative row commits.
+        os.utime(target)
+    else:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
         try:
@@ -92,6 +97,29 @@ def store(settings: Settings, data: bytes, declared: str) -> StoredThumbnail:
             Path(tmp).unlink(missing_ok=True)
             raise
     return StoredThumbnail(digest, kind, len(data))
+
+
+def prune(settings: Settings, referenced: set[str], *, grace_seconds: float) -> list[str]:
+    """Remove the copies no creative names any more (a workspace deleted, a creative's image
+    replaced), and unfinished temporary files, untouched for ``grace_seconds``; return the
+    digests removed. A copy a sync is storing right now is younger than the grace time."""
+    removed: list[str] = []
+    folder = root(settings)
+    if not folder.is_dir():
+        return removed
+    cutoff = time.time() - grace_seconds
+    for path in folder.glob("*/*"):
+        name = path.name
+        keep = name in referenced or not (SHA_RE.match(name) or name.startswith(".part-"))
+        try:
+            if keep or path.stat().st_mtime > cutoff:
+                continue
+            path.unlink()
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove
+        if SHA_RE.match(name):
+            removed.append(name)
+    return removed
 
 
 def read(settings: Settings, sha256: str) -> bytes | None:

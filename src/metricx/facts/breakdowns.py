@@ -105,16 +105,26 @@ _DDL = (
     # The scope's ads with their ancestors (ad set, campaign, account).
     "CREATE TEMP TABLE IF NOT EXISTS metricx_bd_ads (external_id text PRIMARY KEY,"
     " entity_id uuid, adset_id uuid, campaign_id uuid, account_id uuid) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS metricx_bd_campaigns (campaign_id uuid PRIMARY KEY)"
+    " ON COMMIT DELETE ROWS",
 )
+# Parents are joined by id alone: a parent is always in its child's workspace (the reference
+# goes through it), and with the workspace in the join condition, fresh statistics sent the
+# planner down the (workspace_id, ...) unique index once per row: 2.4 s for 7,500 facts.
 _SCOPE_SQL = (
     "INSERT INTO metricx_bd_ads (external_id, entity_id, adset_id, campaign_id, account_id)"
-    " SELECT a.external_id, a.id, s.id, c.id, acc.id FROM entities a"
-    " JOIN entities s ON s.id = a.parent_id AND s.workspace_id = a.workspace_id"
-    " JOIN entities c ON c.id = s.parent_id AND c.workspace_id = a.workspace_id"
-    " LEFT JOIN entities acc ON acc.id = c.parent_id AND acc.workspace_id = a.workspace_id"
+    " SELECT a.external_id, a.id, s.id, c.id, c.parent_id FROM entities a"
+    " JOIN entities s ON s.id = a.parent_id"
+    " JOIN entities c ON c.id = s.parent_id"
     " WHERE a.workspace_id = %(ws)s AND a.provider = %(provider)s AND a.level = 'ad'"
     " AND a.connection_id = %(conn)s"
     " AND (%(campaigns)s::text[] IS NULL OR c.external_id = ANY(%(campaigns)s::text[]))"
+)
+# The account's campaigns (all of them: the account's sums are rebuilt from their rows).
+_CAMPAIGNS_SQL = (
+    "INSERT INTO metricx_bd_campaigns (campaign_id)"
+    " SELECT c.id FROM entities c WHERE c.workspace_id = %(ws)s AND c.level = 'campaign'"
+    " AND c.parent_id IN (SELECT DISTINCT account_id FROM metricx_bd_ads)"
 )
 _DELETE_SQL = (
     "DELETE FROM breakdown_facts f USING metricx_bd_ads m"
@@ -171,19 +181,19 @@ _PARENTS_SQL = (
     " GROUP BY f.workspace_id, f.breakdown, f.day, f.key1, f.key2, f.currency,"
     " GROUPING SETS ((m.campaign_id, m.adset_id), (m.campaign_id))"
 )
+# The account's rows: its campaigns' rows summed (the scope's just rebuilt, the others as
+# they were), a few hundred rows per day rather than every fact of the account.
 _ACCOUNT_SQL = (
     f"INSERT INTO breakdown_rollups ({_ROLLUP_COLUMNS})"
-    " SELECT f.workspace_id, f.breakdown, 'account', f.day, acc.id, f.key1, f.key2, f.currency, "
-    + _SUMS
-    + " FROM breakdown_facts f"
-    " JOIN entities a ON a.id = f.entity_id AND a.workspace_id = f.workspace_id"
-    " JOIN entities s ON s.id = a.parent_id AND s.workspace_id = a.workspace_id"
-    " JOIN entities c ON c.id = s.parent_id AND c.workspace_id = a.workspace_id"
-    " JOIN entities acc ON acc.id = c.parent_id AND acc.workspace_id = a.workspace_id"
-    " WHERE f.workspace_id = %(ws)s AND f.breakdown = %(set)s"
-    " AND f.day BETWEEN %(since)s AND %(until)s"
-    " AND acc.id IN (SELECT account_id FROM metricx_bd_ads)"
-    " GROUP BY f.workspace_id, f.breakdown, f.day, acc.id, f.key1, f.key2, f.currency"
+    " SELECT r.workspace_id, r.breakdown, 'account', r.day, c.parent_id, r.key1, r.key2,"
+    " r.currency, "
+    + ", ".join(f"sum(r.{c})" for c in BREAKDOWN_MEASURES)
+    + ", sum(r.facts), sum(r.link_n), sum(r.conversions_n), sum(r.results_n)"
+    " FROM breakdown_rollups r JOIN metricx_bd_campaigns k ON k.campaign_id = r.entity_id"
+    " JOIN entities c ON c.id = r.entity_id"
+    " WHERE r.workspace_id = %(ws)s AND r.breakdown = %(set)s AND r.level = 'campaign'"
+    " AND r.day BETWEEN %(since)s AND %(until)s AND c.parent_id IS NOT NULL"
+    " GROUP BY r.workspace_id, r.breakdown, r.day, c.parent_id, r.key1, r.key2, r.currency"
 )
 
 
@@ -233,7 +243,7 @@ def write_breakdowns(
     with conn.cursor() as cur:
         for ddl in _DDL:
             cur.execute(ddl)
-        cur.execute("TRUNCATE metricx_bd_stage, metricx_bd_ads")
+        cur.execute("TRUNCATE metricx_bd_stage, metricx_bd_ads, metricx_bd_campaigns")
         with cur.copy(f"COPY metricx_bd_stage ({_STAGE_COLUMNS}) FROM STDIN") as cp:
             lines: list[str] = []
             for row in rows:
@@ -245,8 +255,9 @@ def write_breakdowns(
             if lines:
                 cp.write("".join(lines))
         cur.execute(_SCOPE_SQL, params)
+        cur.execute(_CAMPAIGNS_SQL, params)
         # Temporary tables have no statistics of their own (see metricx.facts.actions).
-        cur.execute("ANALYZE metricx_bd_stage, metricx_bd_ads")
+        cur.execute("ANALYZE metricx_bd_stage, metricx_bd_ads, metricx_bd_campaigns")
         cur.execute(_UNKNOWN_SQL)
         unknown = cur.fetchone()
         result.unknown = int(unknown[0]) if unknown else 0

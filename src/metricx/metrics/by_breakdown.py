@@ -26,6 +26,7 @@ from metricx.errors import InvalidInput
 from metricx.facts.breakdowns import BREAKDOWN_SETS, TYPE1_SETS
 from metricx.facts.tables import BREAKDOWN_MEASURES
 from metricx.metrics.by_creative import RowMaker
+from metricx.metrics.calendar import DayWindow
 from metricx.metrics.repository import _rows, days_sql, window_params
 from metricx.metrics.schemas import (
     Bucket,
@@ -112,11 +113,11 @@ def _read_level(session: Session, workspace: Workspace, query: MetricQuery) -> G
     return level
 
 
-def _sql(level: GroupLevel, query: MetricQuery, windows_sql: str) -> str:
+def _sql(level: GroupLevel, query: MetricQuery, windows: list[DayWindow]) -> str:
     grouped = query.group_by is GroupBy.ENTITY
+    sums = ", ".join(f"sum(r.{m}) AS {m}" for m in BREAKDOWN_MEASURES)
     if level is GroupLevel.AD:
         source = "breakdown_facts r"
-        sums = ", ".join(f"sum(r.{m}) AS {m}" for m in BREAKDOWN_MEASURES)
         counts = (
             "count(*) AS facts, count(r.link_clicks) AS link_n,"
             " count(r.conversions) AS conversions_n, count(r.results) AS results_n,"
@@ -125,7 +126,6 @@ def _sql(level: GroupLevel, query: MetricQuery, windows_sql: str) -> str:
         at_level = "true"
     else:
         source = "breakdown_rollups r"
-        sums = ", ".join(f"sum(r.{m}) AS {m}" for m in BREAKDOWN_MEASURES)
         counts = (
             "sum(r.facts) AS facts, sum(r.link_n) AS link_n,"
             " sum(r.conversions_n) AS conversions_n, sum(r.results_n) AS results_n,"
@@ -133,29 +133,53 @@ def _sql(level: GroupLevel, query: MetricQuery, windows_sql: str) -> str:
         )
         at_level = f"r.level = '{level.value}'"
     group = "g.id AS id, g.name AS name" if grouped else "NULL::uuid AS id, NULL::text AS name"
-    # The entity at the level asked (grouped rows, status filter): the row's own, or one of
-    # its ancestors.
+    # Entities are joined only when something reads them (a workspace's rows of a month need
+    # none), and by id alone: a row's entity and its ancestors are in its workspace, and with
+    # the workspace in the join fresh statistics chose the (workspace_id, ...) index per row.
+    zoned = any(w.zones is not None for w in windows)
+    by_status = bool(query.statuses)
+    # The entity at the level asked (grouped rows, status filter): the row's own or an ancestor.
     status_of = "e" if query.level is GroupLevel.WORKSPACE else "g"
+    needs_g = grouped or (by_status and status_of == "g")
+    ancestors = bool(query.entity_ids) or needs_g
+    needs_e = ancestors or zoned or by_status or bool(query.connection_ids or query.providers)
+    joins, where = [], []
+    if needs_e:
+        joins.append("JOIN entities e ON e.id = r.entity_id")
+    if zoned:
+        joins.append("LEFT JOIN connections zc ON zc.id = e.connection_id")
+    if ancestors:
+        joins += [
+            "LEFT JOIN entities p1 ON p1.id = e.parent_id",
+            "LEFT JOIN entities p2 ON p2.id = p1.parent_id",
+            "LEFT JOIN entities p3 ON p3.id = p2.parent_id",
+        ]
+    if needs_g:
+        joins.append(
+            "LEFT JOIN entities g ON g.id = CASE WHEN e.level = :glevel THEN e.id"
+            " WHEN p1.level = :glevel THEN p1.id WHEN p2.level = :glevel THEN p2.id END"
+        )
+    if query.connection_ids:
+        where.append("e.connection_id = ANY(:connections)")
+    if query.providers:
+        where.append("e.provider = ANY(:providers)")
+    if query.entity_ids:
+        where.append(
+            "(e.id = ANY(:entities) OR p1.id = ANY(:entities) OR p2.id = ANY(:entities)"
+            " OR p3.id = ANY(:entities))"
+        )
+    if by_status:
+        where.append(f"{status_of}.effective_status = ANY(:statuses)")
+    if grouped:
+        where.append("g.id IS NOT NULL")
+    days = days_sql(windows, "r.day", "zc.timezone", "w")
     return f"""
     SELECT r.key1, r.key2, r.currency, {group}, {sums}, {counts}
     FROM {source}
-    JOIN entities e ON e.id = r.entity_id AND e.workspace_id = r.workspace_id
-    LEFT JOIN connections zc ON zc.id = e.connection_id AND zc.workspace_id = e.workspace_id
-    LEFT JOIN entities p1 ON p1.id = e.parent_id AND p1.workspace_id = e.workspace_id
-    LEFT JOIN entities p2 ON p2.id = p1.parent_id AND p2.workspace_id = e.workspace_id
-    LEFT JOIN entities p3 ON p3.id = p2.parent_id AND p3.workspace_id = e.workspace_id
-    LEFT JOIN entities g ON g.workspace_id = e.workspace_id AND g.id = CASE
-        WHEN e.level = :glevel THEN e.id WHEN p1.level = :glevel THEN p1.id
-        WHEN p2.level = :glevel THEN p2.id END
+    {" ".join(joins)}
     WHERE r.workspace_id = :ws AND r.breakdown = :set AND {at_level}
-      AND r.day BETWEEN :lo AND :hi AND {windows_sql}
-      AND (cardinality(CAST(:connections AS uuid[])) = 0 OR e.connection_id = ANY(:connections))
-      AND (cardinality(CAST(:providers AS text[])) = 0 OR e.provider = ANY(:providers))
-      AND (cardinality(CAST(:entities AS uuid[])) = 0 OR e.id = ANY(:entities)
-           OR p1.id = ANY(:entities) OR p2.id = ANY(:entities) OR p3.id = ANY(:entities))
-      AND (cardinality(CAST(:statuses AS text[])) = 0
-           OR {status_of}.effective_status = ANY(:statuses))
-      {"AND g.id IS NOT NULL" if grouped else ""}
+      AND r.day BETWEEN :lo AND :hi AND {days}
+      {"".join(" AND " + w for w in where)}
     GROUP BY r.key1, r.key2, r.currency{", g.id, g.name" if grouped else ""}
     """
 
@@ -182,7 +206,7 @@ def answer(
     session: Session,
     workspace: Workspace,
     query: MetricQuery,
-    windows: list[Any],
+    windows: list[DayWindow],
     ask: Callable[[MetricQuery], MetricQueryResult],
     helpers: RowMaker,
     tolerance: float,
@@ -215,46 +239,62 @@ def answer(
         "statuses": query.statuses,
         **window_params(tagged, "w"),
     }
-    sql = _sql(level, query, days_sql(tagged, "r.day", "zc.timezone", "w"))
+    sql = _sql(level, query, tagged)
     found = _rows(session, sql, params)
     kinds = [t.result_type for t in whole.totals]
     result_kind = helpers.one_result_type(kinds) if kinds else None
-    groups: list[dict[str, Any]] = []
     sums: dict[str, dict[str, Decimal]] = {}
     for row in found:
-        values = _values(row)
-        made = helpers.metric_row(values)
-        keys = [row["key1"], row["key2"]][: len(fields)]
-        made["reach"] = int(row["reach"]) if row["reach"] is not None else None
-        if made["reach"]:
-            made["frequency"] = int(row["impressions"]) / made["reach"]
-        helpers.with_result_type(made, result_kind)
-        grouped = row["id"] is not None
-        made.update(
-            {
-                **_NONE_GROUP_FIELDS,
-                "group": str(row["id"]) if grouped else "|".join(keys),
-                "name": row["name"] if grouped else ", ".join(keys),
-                "level": query.level.value if grouped else None,
-                "breakdown": dict(zip(fields, keys, strict=True)),
-            }
-        )
-        groups.append(made)
         per = sums.setdefault(row["currency"], {m: Decimal(0) for m in _CHECKED})
         for m in _CHECKED:
             per[m] += Decimal(row[m] or 0)
-    groups.sort(key=lambda r: (r["name"] or "", r["group"], r["currency"]))
-    groups.sort(key=lambda r: helpers.sort_key(r, query.sort), reverse=query.descending)
+        keys = [row["key1"], row["key2"]][: len(fields)]
+        grouped = row["id"] is not None
+        row["keys"] = keys
+        row["group"] = str(row["id"]) if grouped else "|".join(keys)
+        row["name"] = row["name"] if grouped else ", ".join(keys)
+
+    def made(row: dict[str, Any]) -> dict[str, Any]:
+        out = helpers.metric_row(_values(row))
+        out["reach"] = int(row["reach"]) if row["reach"] is not None else None
+        if out["reach"]:
+            out["frequency"] = int(row["impressions"]) / out["reach"]
+        helpers.with_result_type(out, result_kind)
+        out.update(
+            {
+                **_NONE_GROUP_FIELDS,
+                "group": row["group"],
+                "name": row["name"],
+                "level": query.level.value if row["id"] is not None else None,
+                "breakdown": dict(zip(fields, row["keys"], strict=True)),
+            }
+        )
+        return out
+
+    # A summed measure sorts the raw rows, so a top N formats N rows, not every one (400 ad
+    # sets x 5 devices: 2,000); a ratio needs the formatted rows.
+    cheap = query.sort in BREAKDOWN_MEASURES and query.sort != "results"
+    rows = found if cheap else [made(r) for r in found]
+
+    def sort_value(r: dict[str, Any]) -> tuple[int, Any]:
+        if not cheap:
+            return helpers.sort_key(r, query.sort)
+        v = _values(r)[query.sort]
+        return (1, 0) if v is None else (0, v)
+
+    rows.sort(key=lambda r: (r["name"] or "", r["group"], r["currency"]))
+    rows.sort(key=sort_value, reverse=query.descending)
     if query.sort != "name" and query.descending:
-        groups = [g for g in groups if g.get(query.sort) is not None] + [
-            g for g in groups if g.get(query.sort) is None
+        rows = [r for r in rows if sort_value(r)[0] == 0] + [
+            r for r in rows if sort_value(r)[0] == 1
         ]
+    if query.limit is not None:
+        rows = rows[: query.limit]
+    groups = [made(r) for r in rows] if cheap else rows
     totals = [
         trusted(MetricRow, helpers.metric_row(_totals_of(found, c)) | _NONE_FIELDS)
         for c in sorted(sums)
     ]
-    if query.limit is not None:
-        groups = groups[: query.limit]
     checks = _reconcile(sums, whole, tolerance)
     notes = [
         "breakdown values are Meta's estimates: their sum can differ from the unbroken total "

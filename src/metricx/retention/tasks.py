@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from metricx.creatives import repository as creatives
+from metricx.creatives import thumbnails
 from metricx.db import unit_of_work
 from metricx.jobs.context import current_runtime
 from metricx.logging import get_logger
@@ -11,11 +13,12 @@ from metricx.retention import service
 from metricx.runtime import Runtime
 
 log = get_logger("metricx.retention")
+THUMBNAIL_GRACE = 24 * 3600.0  # a copy younger than this may be a sync's, not yet named
 
 
 def run_retention(runtime: Runtime) -> dict[str, Any]:
-    """Archive everything past retention now. A failed step is logged and left for the next
-    run; the others go on."""
+    """Archive everything past retention now, and remove thumbnail copies nothing names. A
+    failed step is logged and left for the next run; the others go on."""
     with unit_of_work(runtime.sessions) as session:
         steps = service.plan(session, settings=runtime.settings)
     archived: list[dict[str, Any]] = []
@@ -38,7 +41,13 @@ def run_retention(runtime: Runtime) -> dict[str, Any]:
         except Exception as exc:
             log.error("archive step failed", table=step.table, month=str(step.month), exc_info=exc)
             failed.append({"table": step.table, "month": str(step.month), "error": str(exc)})
-    return {"archived": archived, "failed": failed}
+    with unit_of_work(runtime.sessions) as session:
+        referenced = creatives.referenced_thumbnails(session)
+    # Copies no creative names any more (a deleted workspace's, a replaced image's).
+    pruned = thumbnails.prune(runtime.settings, referenced, grace_seconds=THUMBNAIL_GRACE)
+    if pruned:
+        log.info("thumbnail copies removed", count=len(pruned))
+    return {"archived": archived, "failed": failed, "thumbnails_removed": len(pruned)}
 
 
 def enforce_retention(timestamp: int) -> dict[str, Any]:
