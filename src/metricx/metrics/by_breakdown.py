@@ -190,6 +190,15 @@ def _sql(level: GroupLevel, query: MetricQuery, windows: list[DayWindow]) -> str
     """
 
 
+# The row fields a breakdown never has (no actions, conversions or conversion to a reporting
+# currency with a breakdown; groups are no creatives): set, so that every field of a trusted
+# row is there (the dashboard reads them as attributes).
+_NONE_FIELDS: dict[str, Any] = dict.fromkeys(
+    ("actions", "conversion", "attribution_mixed", "converted", "original_currencies")
+)
+_NONE_GROUP_FIELDS: dict[str, Any] = {**_NONE_FIELDS, "title": None, "thumbnail_url": None}
+
+
 def _values(row: dict[str, Any]) -> dict[str, Any]:
     """A row's measures: null where no summed fact reported them."""
     values: dict[str, Any] = {"currency": row["currency"]}
@@ -260,6 +269,7 @@ def answer(
         helpers.with_result_type(out, result_kind)
         out.update(
             {
+                **_NONE_GROUP_FIELDS,
                 "group": row["group"],
                 "name": row["name"],
                 "level": query.level.value if row["id"] is not None else None,
@@ -288,7 +298,10 @@ def answer(
     if query.limit is not None:
         rows = rows[: query.limit]
     groups = [made(r) for r in rows] if cheap else rows
-    totals = [trusted(MetricRow, helpers.metric_row(_totals_of(found, c))) for c in sorted(sums)]
+    totals = [
+        trusted(MetricRow, helpers.metric_row(_totals_of(found, c)) | _NONE_FIELDS)
+        for c in sorted(sums)
+    ]
     checks = _reconcile(sums, whole, tolerance)
     notes = [
         "breakdown values are Meta's estimates: their sum can differ from the unbroken total "

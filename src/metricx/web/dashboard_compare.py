@@ -23,9 +23,11 @@ DASH_RANGE = " \u2013 "
 
 def earlier_query(query: MetricQuery, start: date, end: date) -> MetricQuery:
     """The page's question over [start, end]: totals and series only (grouped by provider,
-    which sums like the page's totals and asks Meta for no range reach)."""
+    which sums like the page's totals and asks Meta for no range reach; with a breakdown,
+    which has no provider rows, its values' totals)."""
+    group_by = GroupBy.NONE if query.breakdown else GroupBy.PROVIDER
     return query.model_copy(
-        update={"start": start, "end": end, "preset": None, "group_by": GroupBy.PROVIDER}
+        update={"start": start, "end": end, "preset": None, "group_by": group_by}
     )
 
 

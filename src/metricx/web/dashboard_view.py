@@ -51,6 +51,8 @@ RANGE_PRESETS = {
 # What the tiles' changes (and the chart's overlay) compare the range with.
 COMPARES = {"previous": "Previous period", "year": "Same period a year before"}
 GRANULARITIES = {"minute": "Minute", "hour": "Hour", "day": "Day", "week": "Week", "month": "Month"}
+# Granularities a breakdown is not reported in (Meta's breakdown rows are daily).
+BY_TIME_OF_DAY = ("hour", "minute")
 LEVELS = {"campaign": "Campaigns", "adset": "Ad sets", "ad": "Ads"}
 
 
@@ -196,6 +198,43 @@ DELIVERY: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "archived": ("Archived or deleted", ("ARCHIVED", "DELETED")),
 }
+# The menu, in Ads Manager's order and wording (its "By delivery" group).
+BREAKDOWNS: dict[str, str] = {
+    "age": "Age",
+    "gender": "Gender",
+    "age_gender": "Age and gender",
+    "country": "Country",
+    "region": "Region",
+    "publisher_platform": "Platform",
+    "placement": "Placement",
+    "impression_device": "Impression device",
+    "device_platform": "Device platform",
+}
+# The table's rows with a breakdown: one per value (over the whole selection), or one per
+# campaign (ad set, ad) and value.
+ROWS = ("value", "entity")
+# The page's columns a breakdown answer has (the rest are blank): Meta's breakdown rows carry
+# spend, impressions, clicks, link clicks, conversions, purchases and their value, results.
+ANSWERED = frozenset(
+    {
+        "spend",
+        "impressions",
+        "clicks",
+        "ctr",
+        "cpc",
+        "cpm",
+        "link_clicks",
+        "ctr_link",
+        "cpc_link",
+        "results",
+        "cost_per_result",
+        "purchases",
+        "purchase_value",
+        "roas",
+        "conversions",
+        "cpa",
+    }
+)
 # A column set of the viewer's own picking (``cols``) rather than a preset.
 CUSTOM = "custom"
 SEARCH_MAX = 100  # characters of a campaign name search
@@ -258,6 +297,10 @@ class DashboardFilters:
     search_ids: list[uuid.UUID] | None = None
     search_capped: int = 0  # the search found more campaigns than the page narrows to
     currency: str = ""  # "": the workspace's reporting currency; "native"; or a code
+    breakdown: str = ""  # a BREAKDOWNS key; "": none
+    breakdown_rows: str = "value"  # with a breakdown: a row per value, or per entity and value
+    # What the page changed in the question to answer it with a breakdown, said on the page.
+    adjusted: list[str] = field(default_factory=list)
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> DashboardFilters:
@@ -265,10 +308,19 @@ class DashboardFilters:
         is parsed: the page shows the question without it)."""
         f = cls()
         f.range = params.get("range", "7d") if params.get("range") in PRESETS else "7d"
+        f.breakdown = params.get("breakdown", "") if params.get("breakdown") in BREAKDOWNS else ""
+        if f.breakdown and params.get("breakdown_rows") in ROWS:
+            f.breakdown_rows = params["breakdown_rows"]
         f.granularity = params.get("granularity", "") or (
-            "hour" if f.range in ("today", "yesterday") else "day"
+            "hour" if f.range in ("today", "yesterday") and not f.breakdown else "day"
         )
         if f.granularity not in GRANULARITIES:
+            f.granularity = "day"
+        if f.breakdown and f.granularity in BY_TIME_OF_DAY:
+            f.adjusted.append(
+                f"Breakdowns are reported per day: the {f.granularity} granularity is not"
+                " available with a breakdown, so the figures cover whole days."
+            )
             f.granularity = "day"
         f.level = params.get("level", "campaign") if params.get("level") in LEVELS else "campaign"
         f.metric = params.get("metric", "spend") if params.get("metric") in METRICS else "spend"
@@ -287,6 +339,8 @@ class DashboardFilters:
         if params.get("attribution") in ATTRIBUTIONS:
             f.attribution = params["attribution"]
         f.conversion = params.get("conversion") or None
+        if f.breakdown and f.sort not in ANSWERED and f.sort != "name":
+            f.sort = "spend"  # a column the breakdown leaves blank
         if params.get("compare") in COMPARES:
             f.compare = params["compare"]
         f.overlay = params.get("overlay") in ("1", "on", "true")
@@ -311,6 +365,27 @@ class DashboardFilters:
         drill = [i for i in (self.adset or self.campaign,) if i is not None]
         if not drill and self.search_ids:
             drill = list(self.search_ids)
+        if self.breakdown:
+            # By day (no time chart), without the workspace conversion's columns (a
+            # breakdown has none: they stay blank) or series.
+            return MetricQuery(
+                attribution=None if self.attribution == "default" else self.attribution.split(","),
+                start=self.start if self.range == "custom" else None,
+                end=self.end if self.range == "custom" else None,
+                preset=RANGE_PRESETS.get(self.range),
+                granularity=Bucket.DAY,
+                timezone=self.timezone,
+                level=GroupLevel(self.table_level),
+                group_by=GroupBy.ENTITY if self.breakdown_rows == "entity" else GroupBy.NONE,
+                entity_ids=drill,
+                sort=self.sort,
+                descending=self.order == "desc",
+                series=SeriesOf.NONE,
+                connection_ids=self.accounts,
+                statuses=list(DELIVERY[self.delivery][1]) if self.delivery else [],
+                currency=self.currency or None,
+                breakdown=self.breakdown,
+            )
         return MetricQuery(
             attribution=None if self.attribution == "default" else self.attribution.split(","),
             start=self.start if self.range == "custom" else None,
@@ -351,6 +426,10 @@ class DashboardFilters:
             "compare": None if self.compare == "previous" else self.compare,
             "overlay": "1" if self.overlay else None,
             "currency": self.currency or None,
+            "breakdown": self.breakdown or None,
+            "breakdown_rows": "entity"
+            if self.breakdown and self.breakdown_rows == "entity"
+            else None,
         }
         if self.range == "custom":
             values.update(start=self.start, end=self.end)

@@ -16,15 +16,29 @@ from sqlalchemy.orm import Session
 from metricx.auth.dependencies import DbSession, ReadSession, RuntimeDep
 from metricx.conversions.service import list_conversions
 from metricx.errors import InvalidInput
+from metricx.facts.breakdowns import BREAKDOWN_SETS
 from metricx.metrics.endpoints import read_state
 from metricx.metrics.schemas import SORTABLE, Freshness, MetricQueryResult
 from metricx.metrics.service import UnifiedMetricService
 from metricx.runtime import Runtime
 from metricx.web import repository
 from metricx.web.context import PageWorkspace, WorkspaceView
+from metricx.web.dashboard_breakdown import (
+    FIELD_LABELS,
+    NOT_ANSWERED,
+    age_gender_grids,
+    bar_chart,
+    chart_measure,
+    key_of,
+    reconciliation,
+    refusal,
+    value_label,
+)
 from metricx.web.dashboard_compare import Comparison, earlier_period, earlier_query
 from metricx.web.dashboard_currency import currency_bar, without_missing_note
 from metricx.web.dashboard_view import (
+    ANSWERED,
+    BREAKDOWNS,
     COLUMN_SETS,
     COLUMNS,
     COMPARES,
@@ -48,6 +62,7 @@ from metricx.web.timezones import timezone_choices
 router = APIRouter(include_in_schema=False)
 # Which table columns may be sorted by (the query layer sorts by summed bases and ratios).
 SORTABLE_COLUMNS = frozenset(SORTABLE)
+MAX_BARS = 30  # a breakdown's bar chart shows the first 30 values; the table has them all
 
 
 def breadcrumbs(
@@ -102,6 +117,44 @@ def compare(
     return Comparison(filters.compare, COMPARES[filters.compare], start, end, earlier)
 
 
+def breakdown_context(
+    result: MetricQueryResult | None, filters: DashboardFilters
+) -> dict[str, Any]:
+    """The Breakdown menu's choices and, with a breakdown, its answer shaped for the page:
+    the fields (the table's first columns), the bars or the age x gender grid, the
+    reconciliation."""
+    context: dict[str, Any] = {
+        "breakdowns": BREAKDOWNS,
+        "breakdown_fields": [],
+        "field_labels": FIELD_LABELS,
+        "answered": ANSWERED,
+        "not_answered": NOT_ANSWERED,
+        "value_label": value_label,
+        "bars": None,
+        "grids": [],
+        "reconciled": [],
+        "bar_measure": None,
+        "max_bars": MAX_BARS,
+    }
+    if not filters.breakdown or result is None:
+        return context
+    fields = list(result.breakdown_fields or BREAKDOWN_SETS[filters.breakdown])
+    measure = chart_measure(filters.sort)
+    context.update(
+        breakdown_fields=fields,
+        breakdown_key=lambda row: "|".join(key_of(row, fields)),
+        bar_measure=measure,
+        measure_label=COLUMNS[measure][0],
+        measure_kind=COLUMNS[measure][1],
+        reconciled=reconciliation(result),
+    )
+    if filters.breakdown == "age_gender":
+        context["grids"] = age_gender_grids(result, measure)
+    else:
+        context["bars"] = bar_chart(result, fields, measure, filters.sort, filters.order == "desc")
+    return context
+
+
 def freshness_summary(items: list[Freshness]) -> dict[str, Any]:
     synced = [datetime.fromisoformat(f.last_success_at) for f in items if f.last_success_at]
     return {
@@ -152,6 +205,14 @@ def ask(
     conversions = [c.name for c in list_conversions(session, workspace_id=ws.workspace.id)]
     if filters.conversion not in conversions:
         filters.conversion = None
+    if filters.breakdown and filters.conversion:
+        filters.adjusted.append(
+            f"The \u201c{filters.conversion}\u201d columns are blank: Meta reports no custom"
+            " conversions with breakdowns."
+        )
+    # A breakdown the query layer cannot answer with the rest of the question: the page says
+    # why (a 200, so that htmx shows it in place of the figures).
+    problem = problem or refusal(filters.breakdown, filters.attribution)
     known = repository.connection_names(session, ws.workspace.id)
     filters.accounts = [a for a in filters.accounts if a in known]
     if filters.search:
@@ -167,7 +228,7 @@ def ask(
             result = service.query(ws.workspace, filters.query())
         except InvalidInput as exc:
             problem = exc.message[0].upper() + exc.message[1:] + "."
-            status = 400
+            status = 200 if filters.breakdown else 400
     if result is not None:
         filters.start, filters.end = result.start, result.end
     return Asked(filters, result, problem, status, conversions)
@@ -192,7 +253,7 @@ def dashboard(
     # What the answer covers: its zone for hours, and its first and last day (a preset falls
     # on each account's own dates).
     filters.timezone = result.timezone if result else latest.timezone
-    chart = chart_data(result, filters.metric) if result else None
+    chart = chart_data(result, filters.metric) if result and not filters.breakdown else None
     comparison = compare(service, ws, filters, result) if result else None
     if result is not None and chart is not None and comparison is not None and filters.overlay:
         chart.series += comparison.overlay(chart, result.start)
@@ -228,7 +289,7 @@ def dashboard(
         "campaign_names": repository.campaign_names(session, ws.workspace.id, filters.accounts),
         "views": repository.saved_views(session, ws.workspace.id),
         "sortable": SORTABLE_COLUMNS,
-        "reach_status": result.reach_status if result else None,
+        "reach_status": result.reach_status if result and not filters.breakdown else None,
         "attribution_mixed": bool(getattr(result, "attribution_mixed", False)),
         "zones": timezone_choices(
             filters.timezone,
@@ -245,6 +306,7 @@ def dashboard(
         "query_string": query_string,
         "reads": read_state(runtime, request.state.read_from),
         "fx": currency_bar(result, filters, base, ws.workspace.reporting_currency),
+        **breakdown_context(result, filters),
     }
     if is_htmx(request):
         return render(request, "_dashboard.html", asked.status, **context)

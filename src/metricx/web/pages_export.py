@@ -16,7 +16,8 @@ from metricx.metrics.exports import safe_cell, series_csv
 from metricx.metrics.schemas import MetricQueryResult
 from metricx.metrics.service import UnifiedMetricService
 from metricx.web.context import PageWorkspace
-from metricx.web.dashboard_view import LEVELS, DashboardFilters, column_value, columns_of
+from metricx.web.dashboard_breakdown import FIELD_LABELS, key_of
+from metricx.web.dashboard_view import ANSWERED, LEVELS, DashboardFilters, column_value, columns_of
 from metricx.web.pages_dashboard import ask
 
 router = APIRouter(include_in_schema=False)
@@ -30,9 +31,15 @@ def _cell(value: Any) -> str:
 def table_csv(result: MetricQueryResult, filters: DashboardFilters) -> str:
     """The page's table: one row per shown row (in its sort order), then a total per
     currency; the shown columns in their order, raw figures (no rounding, no symbols). A
-    results column is followed by its result type ("mixed" where Ads Manager shows none)."""
+    results column is followed by its result type ("mixed" where Ads Manager shows none).
+    With a breakdown, its fields' values (Meta's, as the API gives them) lead each row, after
+    the entity when the table has a row per entity and value; the columns a breakdown does
+    not answer are empty, as on the page."""
     columns = columns_of(filters.columns, filters.conversion, filters.picked)
-    header = [LEVELS[filters.table_level][:-1], "id", "currency"]
+    fields = list(result.breakdown_fields) if filters.breakdown else []
+    by_entity = not filters.breakdown or filters.breakdown_rows == "entity"
+    lead = [LEVELS[filters.table_level][:-1], "id"] if by_entity else []
+    header = [*lead, *(FIELD_LABELS.get(f, f) for f in fields), "currency"]
     for _, label, kind in columns:
         header.append(label)
         if kind == "results":
@@ -42,7 +49,8 @@ def table_csv(result: MetricQueryResult, filters: DashboardFilters) -> str:
         out = []
         for key, _, kind in columns:
             mixed = kind == "results" and getattr(row, "result_type", None) == "mixed"
-            out.append("" if mixed else _cell(column_value(row, key)))
+            blank = mixed or (filters.breakdown and key not in ANSWERED)
+            out.append("" if blank else _cell(column_value(row, key)))
             if kind == "results":
                 out.append(_cell(getattr(row, "result_type", None)))
         return out
@@ -51,9 +59,12 @@ def table_csv(result: MetricQueryResult, filters: DashboardFilters) -> str:
     writer = csv.writer(buf)
     writer.writerow(header)
     for g in result.groups:
-        writer.writerow([safe_cell(g.name or ""), g.group or "", g.currency, *figures(g)])
+        entity = [safe_cell(g.name or ""), g.group or ""] if by_entity else []
+        values = [safe_cell(v) for v in key_of(g, fields)]
+        writer.writerow([*entity, *values, g.currency, *figures(g)])
     for t in result.totals:
-        writer.writerow(["Total", "", t.currency, *figures(t)])
+        blanks = [""] * (len(lead) + len(fields) - 1)
+        writer.writerow(["Total", *blanks, t.currency, *figures(t)])
     return buf.getvalue()
 
 
@@ -75,7 +86,10 @@ def export_csv(
         raise InvalidInput((asked.problem or "nothing to export").rstrip("."))
     f, result = asked.filters, asked.result
     body = table_csv(result, f) if what == "table" else series_csv(result)
-    name = f"metricx-{f.table_level if what == 'table' else 'series'}-{f.start}-{f.end}.csv"
+    what_name = f.table_level if what == "table" else "series"
+    if what == "table" and f.breakdown:
+        what_name += f"-by-{f.breakdown}"
+    name = f"metricx-{what_name}-{f.start}-{f.end}.csv"
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
