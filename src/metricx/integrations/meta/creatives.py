@@ -154,17 +154,25 @@ def creative_record(row: Mapping[str, Any], account_external_id: str) -> Creativ
     )
 
 
-def _with_media(
-    rec: CreativeRecord, images: dict[str, dict[str, Any]], videos: dict[str, dict[str, Any]]
+def with_media(
+    rec: CreativeRecord,
+    images: dict[str, dict[str, Any]],
+    videos: dict[str, dict[str, Any]],
+    pictures: dict[str, str] | None = None,
 ) -> CreativeRecord:
+    """The creative with its image's or video's lasting details; a video creative Meta gives
+    no ``thumbnail_url`` shows its video's ``picture`` (copied at once: it expires too)."""
     media: dict[str, Any] | None = None
+    changes: dict[str, Any] = {}
     if rec.image_hash and rec.image_hash in images:
         media = {"kind": "image", **images[rec.image_hash]}
     elif rec.video_id and rec.video_id in videos:
         media = {"kind": "video", **videos[rec.video_id]}
-    if media is None:
-        return rec
-    return CreativeRecord(**{**rec.__dict__, "media": media})
+    if rec.thumbnail_url is None and rec.video_id and (pictures or {}).get(rec.video_id):
+        changes["thumbnail_url"] = (pictures or {})[rec.video_id]
+    if media is not None:
+        changes["media"] = media
+    return CreativeRecord(**{**rec.__dict__, **changes}) if changes else rec
 
 
 def _media_row(row: Mapping[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:
@@ -193,6 +201,7 @@ def fetch_creative_records(client: MetaAdsClient, account_id: str) -> list[Creat
     records = [creative_record(row, account) for row in iter_creative_rows(client, account_id)]
     images: dict[str, dict[str, Any]] = {}
     videos: dict[str, dict[str, Any]] = {}
+    pictures: dict[str, str] = {}
     if any(r.image_hash for r in records):
         for row in client.iter_edge(account, "adimages", IMAGE_FIELDS, include_deleted=False):
             if row.get("hash"):
@@ -201,4 +210,6 @@ def fetch_creative_records(client: MetaAdsClient, account_id: str) -> list[Creat
         for row in client.iter_edge(account, "advideos", VIDEO_FIELDS, include_deleted=False):
             if row.get("id"):
                 videos[str(row["id"])] = _media_row(row, VIDEO_FIELDS)
-    return [_with_media(r, images, videos) for r in records]
+                if isinstance(row.get("picture"), str) and row["picture"]:
+                    pictures[str(row["id"])] = row["picture"][:4000]
+    return [with_media(r, images, videos, pictures) for r in records]
