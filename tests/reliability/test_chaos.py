@@ -134,14 +134,16 @@ def test_backfills_survive_faults_kills_and_cut_connections(
     doomed = link_account(sync_runtime, box, 3)  # its token is revoked mid-sync
     days = 3 + 3 * SCALE
     windows = {x.connection.id: settled_window(box, x.connection, days) for x in linked}
+    # The doomed sync is queued first, so a worker takes it at once: queued behind the others,
+    # its first chunk waited for two whole backfills (past a minute on a loaded CI machine).
+    doomed_fetch = request_backfill(  # longer, so the revocation lands in its middle
+        sync_runtime, box, doomed.connection, *settled_window(box, doomed.connection, 3 * days)
+    )
     fetches = {
         cid: request_backfill(sync_runtime, box, x.connection, *windows[cid])
         for x in linked
         for cid in [x.connection.id]
     }
-    doomed_fetch = request_backfill(  # longer, so the revocation lands in its middle
-        sync_runtime, box, doomed.connection, *settled_window(box, doomed.connection, 3 * days)
-    )
     box.faults(**FAULTS)
     names = ["w1", "w2"]
     for name in names:
@@ -165,7 +167,7 @@ def test_backfills_survive_faults_kills_and_cut_connections(
         fetch = load_fetch(sync_runtime, doomed_fetch.id)
         return any(c["status"] == "done" for c in (fetch.checkpoint or {}).get("chunks", []))
 
-    wait_for(under_way, timeout=60)
+    wait_for(under_way, timeout=180)
     box.revoke(doomed.token)
     # SIGKILL a random worker at random points; restart it under a new name.
     kills = 0

@@ -215,3 +215,95 @@ class ActionFact(Base):
     attribution_setting: Mapped[str | None] = mapped_column(String(64))
     fetch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     updated_at: Mapped[datetime] = updated_at()
+
+
+BREAKDOWN_MEASURES = (
+    "spend",
+    "impressions",
+    "clicks",
+    "link_clicks",
+    "conversions",
+    "leads",
+    "purchases",
+    "purchase_value",
+    "results",
+)
+_BREAKDOWN_TYPES: dict[str, TypeEngine[Any]] = {
+    "spend": MONEY,
+    "purchase_value": MONEY,
+    "impressions": BigInteger(),
+    "clicks": BigInteger(),
+    "link_clicks": BigInteger(),
+}
+_ALWAYS = ("spend", "impressions", "clicks")  # every breakdown row carries them
+
+
+class BreakdownFact(Base):
+    """One ad's local day under one value of one breakdown set (``age_gender``: key1 the age,
+    key2 the gender; one-field sets leave key2 ''). Daily grain only; a null measure was not
+    reported (Meta returns no off-Meta actions with Type 1 breakdowns such as region; no reach
+    with breakdowns for a window that starts over 13 months back). Partitioned by month on
+    ``day``. Written only by ``metricx.facts.breakdowns``."""
+
+    __tablename__ = "breakdown_facts"
+    __table_args__ = (
+        PrimaryKeyConstraint("workspace_id", "breakdown", "entity_id", "day", "key1", "key2"),
+        tenant_fk("breakdown_facts", "entity_id", "entities", "CASCADE"),
+        CheckConstraint(
+            "spend >= 0 AND impressions >= 0 AND clicks >= 0", name="measures_not_negative"
+        ),
+        {"postgresql_partition_by": "RANGE (day)"},
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    breakdown: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    day: Mapped[date] = mapped_column(Date)
+    key1: Mapped[str] = mapped_column(String(100))
+    key2: Mapped[str] = mapped_column(String(100), server_default="")
+    currency: Mapped[str] = mapped_column(String(3))
+    reach: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    fetch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class BreakdownRollup(Base):
+    """Breakdown facts summed per ad set, campaign or account (``level``), day, value and
+    currency; rebuilt for the days and entities each write touched. ``facts`` counts the summed
+    facts, ``link_n``/``conversions_n``/``results_n`` those that reported the group, so a sum
+    of "not reported" reads null, not 0. Reach is never summed, so it has no column here."""
+
+    __tablename__ = "breakdown_rollups"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "workspace_id", "breakdown", "level", "day", "entity_id", "key1", "key2", "currency"
+        ),
+        tenant_fk("breakdown_rollups", "entity_id", "entities", "CASCADE"),
+        Index(
+            "ix_breakdown_rollups_entity", "workspace_id", "breakdown", "level", "entity_id", "day"
+        ),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    breakdown: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(16))
+    day: Mapped[date] = mapped_column(Date)
+    entity_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    key1: Mapped[str] = mapped_column(String(100))
+    key2: Mapped[str] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    facts: Mapped[int] = mapped_column(Integer, server_default="0")
+    link_n: Mapped[int] = mapped_column(Integer, server_default="0")
+    conversions_n: Mapped[int] = mapped_column(Integer, server_default="0")
+    results_n: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+for _name in BREAKDOWN_MEASURES:
+    _type = _BREAKDOWN_TYPES.get(_name, COUNT)
+    _nullable = _name not in _ALWAYS
+    setattr(
+        BreakdownFact,
+        _name,
+        Column(_name, _type, nullable=_nullable, server_default=None if _nullable else "0"),
+    )
+    setattr(BreakdownRollup, _name, Column(_name, _type, nullable=False, server_default="0"))

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from metricx.models.base import (
@@ -60,5 +60,8 @@ class Connection(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     next_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The breakdown sets this account's sync fetches (metricx.facts.breakdowns.BREAKDOWN_SETS):
+    # None means the defaults, [] none.
+    breakdown_sets: Mapped[list[str] | None] = mapped_column(ARRAY(String(32)))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
