@@ -229,7 +229,9 @@ def ad_day_cells(
         return None
     ((profile, vector),) = groups.items()
     pieces = split(vector, weights(ad, fields, ordinal))
-    return [(cell, {profile: piece}) for (cell, _), piece in zip(cells(fields), pieces, strict=True)]
+    return [
+        (cell, {profile: piece}) for (cell, _), piece in zip(cells(fields), pieces, strict=True)
+    ]
 
 
 def entity_cells(
@@ -257,9 +259,9 @@ def entity_cells(
                         dv.add_into(have, v)
     out = []
     for cell, _ in cells(fields):
-        groups = acc.get(cell)
-        if groups and not hidden(groups, hidden_below):
-            out.append((cell, groups))
+        summed = acc.get(cell)
+        if summed and not hidden(summed, hidden_below):
+            out.append((cell, summed))
     return out
 
 
