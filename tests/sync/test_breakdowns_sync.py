@@ -327,27 +327,34 @@ def test_reach_is_null_for_a_window_starting_over_13_months_back(
 ) -> None:
     settings = settings_for(sync_sandbox, tmp_path, sync_database, sync_chunk_days_daily=31)
     runtime = build_runtime(settings, engine=sync_runtime.engine)
-    old_until = NOW.date() - timedelta(days=2)
-    old_since = old_until - timedelta(days=1)
-    # 14 months on: those days are more than 13 months back (a token of that time)
+    # 14 months on (a token of that time): the backfill straddles the 13-month cutoff
     later: datetime = NOW + timedelta(days=427)
     sync_sandbox.http.post("/_sandbox/clock", json={"now": later.isoformat()}).raise_for_status()
     connection = connect_account(runtime, sync_sandbox, 3)
     choose(runtime, connection, ["gender"])
+    today = local_today(connection, sandbox_now(sync_sandbox))
+    cutoff = plan.reach_cutoff(today)
+    since, until = cutoff - timedelta(days=2), cutoff + timedelta(days=1)
     done = run(
-        runtime,
-        sync_sandbox,
-        request(runtime, connection, sync_sandbox, since=old_since, until=old_until),
+        runtime, sync_sandbox, request(runtime, connection, sync_sandbox, since=since, until=until)
     )
     assert done.status is RunStatus.SUCCEEDED, done.error
+    windows = [(c.since, c.until) for c in chunks_of(runtime, done) if c.part == "breakdown"]
+    assert windows == [(since, cutoff - timedelta(days=1)), (cutoff, until)]  # cut at it
     rows = stored(runtime, connection, "gender")
-    assert rows and all(r["reach"] is None for r in rows.values())
-    assert all(r["impressions"] > 0 for r in rows.values())
-    truth = breakdown_truth(
-        sync_sandbox, connection.external_account_id, "gender", old_since, old_until
+    old = {k: r for k, r in rows.items() if k[1] < cutoff.isoformat()}
+    recent = {k: r for k, r in rows.items() if k[1] >= cutoff.isoformat()}
+    assert old and recent and all(r["reach"] is None for r in old.values())
+    assert all(r["reach"] is not None and r["impressions"] > 0 for r in recent.values())
+    objectives = objectives_of(runtime, connection)
+    truth = breakdown_truth(sync_sandbox, connection.external_account_id, "gender", since, until)
+    assert truth["reach_cutoff"] == cutoff.isoformat()
+    want_old = expected(truth, objectives, reach=False)
+    want_recent = expected(truth, objectives)
+    assert old == normalized({k: v for k, v in want_old.items() if k[1] < cutoff.isoformat()})
+    assert recent == normalized(
+        {k: v for k, v in want_recent.items() if k[1] >= cutoff.isoformat()}
     )
-    assert truth["reach_cutoff"] > old_since.isoformat()
-    assert rows == normalized(expected(truth, objectives_of(runtime, connection), reach=False))
 
 
 def test_breakdowns_turned_off_plan_no_breakdown_chunks(

@@ -46,6 +46,29 @@ def split(window: Window, days: int) -> Iterator[Window]:
         cur = end + timedelta(days=1)
 
 
+# Meta leaves reach out of breakdown rows of a query starting more than this many months back.
+BREAKDOWN_REACH_MONTHS = 13
+
+
+def reach_cutoff(today: date) -> date:
+    """The oldest start date whose breakdown rows still carry reach (13 months back)."""
+    year, month = divmod(today.year * 12 + today.month - 1 - BREAKDOWN_REACH_MONTHS, 12)
+    for day in (today.day, 30, 29, 28):
+        try:
+            return date(year, month + 1, day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def at_cutoff(window: Window, cutoff: date | None) -> list[Window]:
+    """``window`` cut at ``cutoff`` when it straddles it: the days from the cutoff on are asked
+    by a query of their own, which Meta answers with reach."""
+    if cutoff is None or not window.since < cutoff <= window.until:
+        return [window]
+    return [Window(window.since, cutoff - timedelta(days=1)), Window(cutoff, window.until)]
+
+
 def chunk(part: str, window: Window | None, breakdown: str | None = None) -> ChunkState:
     return ChunkState(
         part=part,
@@ -62,17 +85,21 @@ def backfill_plan(
     hourly: bool = True,
     daily: bool = True,
     breakdowns: Sequence[str] = (),
+    today: date | None = None,
 ) -> list[ChunkState]:
     """Daily chunks (ad facts + reach, then one per breakdown set) and hourly chunks,
     interleaved oldest first so a partial backfill covers a contiguous stretch of history at
-    every granularity."""
+    every granularity. A breakdown window straddling the 13-month reach cutoff of ``today``
+    is cut there, so the days after it get their reach."""
+    cutoff = reach_cutoff(today) if today is not None else None
     parts: list[tuple[date, int, ChunkState]] = []
     if daily:
         for w in split(window, settings.sync_chunk_days_daily):
             parts.append((w.since, 0, chunk("ad_day", w)))
             parts.append((w.since, 1, chunk("reach", w)))
-            for i, name in enumerate(breakdowns):
-                parts.append((w.since, 3 + i, chunk("breakdown", w, name)))
+            for piece in at_cutoff(w, cutoff):
+                for i, name in enumerate(breakdowns):
+                    parts.append((piece.since, 3 + i, chunk("breakdown", piece, name)))
     if hourly:
         for w in split(window, settings.sync_chunk_days_hourly):
             parts.append((w.since, 2, chunk("ad_hour", w)))

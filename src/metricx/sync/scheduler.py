@@ -104,7 +104,8 @@ def fill_gaps(
     today = service.local_today(connection, now)
     fetches = []
     for window in find_gaps(session, settings=settings, connection=connection, today=today):
-        chunks = plan.backfill_plan(settings, window, breakdowns=sets_for(settings, connection))
+        breakdowns = sets_for(settings, connection)
+        chunks = plan.backfill_plan(settings, window, breakdowns=breakdowns, today=today)
         fetches.append(
             service.queue_fetch(session, settings, connection, "gap_fill", window, chunks, now)
         )

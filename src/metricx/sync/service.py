@@ -115,7 +115,10 @@ def request_sync(
             )
         window = plan.Window(since, until)
         breakdowns = sets_for(settings, connection)
-        kind, chunks = "backfill", plan.backfill_plan(settings, window, breakdowns=breakdowns)
+        kind, chunks = (
+            "backfill",
+            plan.backfill_plan(settings, window, breakdowns=breakdowns, today=today),
+        )
     else:
         open_fetch = repository.open_sync(session, connection)
         if open_fetch is not None and open_fetch.kind == "sync":
