@@ -415,3 +415,24 @@ def test_sets_chosen_through_the_api_and_the_cli(
     with unit_of_work(sync_runtime.sessions) as session:
         row = session.get(Connection, connection.id)
         assert row is not None and row.breakdown_sets == ["age_gender", "region"]
+
+
+def test_a_failed_breakdown_job_is_split_by_window_then_campaigns(
+    sync_runtime: Runtime, sync_sandbox: MetaSandbox, tmp_path: Path, sync_database: str
+) -> None:
+    settings = settings_for(sync_sandbox, tmp_path, sync_database, sync_backfill_days=2)
+    runtime = build_runtime(settings, engine=sync_runtime.engine)
+    connection = connect_account(runtime, sync_sandbox, 0)
+    choose(runtime, connection, ["country"])
+    # Meta fails a report job over more than 5 ad-days: one day of the whole account fails too
+    sync_sandbox.faults(report_max_rows=5)
+    done = run(runtime, sync_sandbox, request(runtime, connection, sync_sandbox))
+    assert done.status is RunStatus.SUCCEEDED, done.error
+    pieces = [c for c in chunks_of(runtime, done) if c.part == "breakdown"]
+    assert all(c.status == "done" and c.breakdown == "country" for c in pieces)
+    assert all(c.since == c.until and c.campaigns for c in pieces) and len(pieces) > 2
+    today = local_today(connection, sandbox_now(sync_sandbox))
+    since = today - timedelta(days=1)
+    truth = breakdown_truth(sync_sandbox, connection.external_account_id, "country", since, today)
+    want = normalized(expected(truth, objectives_of(runtime, connection)))
+    assert stored(runtime, connection, "country") == want and want
