@@ -348,13 +348,20 @@ def measure(
             stored = db.execute(text("SELECT count(*) FROM breakdown_facts")).scalar_one()
             chunks = db.execute(
                 text(
-                    "SELECT count(*), coalesce(sum((c->>'rows')::int), 0) FROM fetches f,"
-                    " jsonb_array_elements(f.checkpoint->'chunks') c"
+                    "SELECT count(*), coalesce(sum((c->>'rows')::int), 0),"
+                    " sum(extract(epoch FROM (c->>'fetch_finished')::timestamptz"
+                    " - (c->>'fetch_started')::timestamptz)),"
+                    " sum(extract(epoch FROM (c->>'write_finished')::timestamptz"
+                    " - (c->>'write_started')::timestamptz))"
+                    " FROM fetches f, jsonb_array_elements(f.checkpoint->'chunks') c"
                     " WHERE f.kind = 'backfill' AND c->>'part' = 'breakdown'"
                 )
             ).one()
         backfill["breakdown_chunks"] = chunks[0]
         backfill["breakdown_rows_read"] = chunks[1]
+        # summed over the chunks (they are fetched side by side: more than their wall time)
+        backfill["breakdown_fetch_s"] = round(float(chunks[2] or 0), 1)
+        backfill["breakdown_write_s"] = round(float(chunks[3] or 0), 1)
         backfill["breakdown_facts"] = stored
         backfill["action_facts"] = actions
         backfill["action_facts_per_ad_day"] = round(actions / max(1, ad_days), 1)
