@@ -6,6 +6,7 @@ account) as the baseline of API calls.
 
     .venv/bin/python bench/sync.py [--ads 1000] [--naive-sample 100] [--report-concurrency 3]
                                    [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python bench/sync.py [--no-breakdowns]
     .venv/bin/python bench/sync.py --compare-ads 1000,5000
     .venv/bin/python bench/sync.py --workspace-accounts 20 [--latency 0.25]
 
@@ -15,6 +16,11 @@ API calls, async jobs, rows/s and the peak RSS of each pass (and the RSS before 
 --compare-ads runs each size in a fresh process, one after the other, then prints the peaks
 side by side and their ratio. Targets: backfill < 3 min, >= 20x fewer calls than naive,
 incremental < 15 s, memory flat from 1,000 to 5,000 ads.
+
+The backfill fetches the default breakdown sets (age x gender, country, placement, impression
+device: one report job per set and 31-day window) unless --no-breakdowns; the breakdown rows
+read and stored are printed with the backfill (the incremental is an hourly one: breakdowns
+are re-read by the daily lookback pass only).
 
 --workspace-accounts N connects N sandbox accounts to ONE workspace (an agency's case) and
 backfills them with 1 worker, then (a second workspace, the same accounts, the same work)
@@ -264,7 +270,7 @@ def splits() -> float:
     """Chunks split so far in this process (metricx_sync_chunk_splits_total)."""
     return sum(
         REGISTRY.get_sample_value("metricx_sync_chunk_splits_total", {"part": part}) or 0.0
-        for part in ("ad_day", "ad_hour", "reach")
+        for part in ("ad_day", "ad_hour", "reach", "breakdown")
     )
 
 
@@ -274,6 +280,7 @@ def measure(
     database_url: str,
     report_max_rows: int = 0,
     report_concurrency: int | None = None,
+    breakdowns: bool = True,
 ) -> dict[str, Any]:
     """Backfill, incremental sync and the naive baseline of one account with ``ads`` ads;
     ``report_max_rows``: the sandbox fails report jobs above that many rows (big accounts);
@@ -302,6 +309,7 @@ def measure(
             meta_app_secret=config.app_secret,
             meta_graph_url=url,
             sync_backfill_days=30,
+            sync_breakdowns=breakdowns,
         )
         if report_concurrency is not None:
             settings.sync_report_concurrency = report_concurrency
@@ -336,6 +344,25 @@ def measure(
                     " metric_facts WHERE level = 'ad' AND granularity = 'day')"
                 )
             ).one()
+        with eng.connect() as db:  # the breakdown sets' rows (issue 17)
+            stored = db.execute(text("SELECT count(*) FROM breakdown_facts")).scalar_one()
+            chunks = db.execute(
+                text(
+                    "SELECT count(*), coalesce(sum((c->>'rows')::int), 0),"
+                    " sum(extract(epoch FROM (c->>'fetch_finished')::timestamptz"
+                    " - (c->>'fetch_started')::timestamptz)),"
+                    " sum(extract(epoch FROM (c->>'write_finished')::timestamptz"
+                    " - (c->>'write_started')::timestamptz))"
+                    " FROM fetches f, jsonb_array_elements(f.checkpoint->'chunks') c"
+                    " WHERE f.kind = 'backfill' AND c->>'part' = 'breakdown'"
+                )
+            ).one()
+        backfill["breakdown_chunks"] = chunks[0]
+        backfill["breakdown_rows_read"] = chunks[1]
+        # summed over the chunks (they are fetched side by side: more than their wall time)
+        backfill["breakdown_fetch_s"] = round(float(chunks[2] or 0), 1)
+        backfill["breakdown_write_s"] = round(float(chunks[3] or 0), 1)
+        backfill["breakdown_facts"] = stored
         backfill["action_facts"] = actions
         backfill["action_facts_per_ad_day"] = round(actions / max(1, ad_days), 1)
         today = now.date()
@@ -356,6 +383,7 @@ def report(result: dict[str, Any]) -> None:
     print(
         f"sandbox: 1 account, {naive['ads']} ads ({naive['adsets']} ad sets, "
         f"{naive['campaigns']} campaigns), 30 days, hourly + daily"
+        + (" + default breakdown sets" if backfill.get("breakdown_chunks") else "")
     )
     print(f"backfill:    {backfill}")
     print(f"incremental: {incremental}")
@@ -366,7 +394,9 @@ def report(result: dict[str, Any]) -> None:
     )
 
 
-def compare(sizes: list[int], naive_sample: int, database_url: str) -> None:
+def compare(
+    sizes: list[int], naive_sample: int, database_url: str, breakdowns: bool = True
+) -> None:
     """Each size in a fresh process (a peak RSS never carries over), then side by side."""
     results: dict[int, dict[str, Any]] = {}
     for ads in sizes:
@@ -379,6 +409,7 @@ def compare(sizes: list[int], naive_sample: int, database_url: str) -> None:
                 f"--naive-sample={naive_sample}",
                 f"--database-url={database_url}",
                 "--result-line",
+                *([] if breakdowns else ["--no-breakdowns"]),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -567,6 +598,11 @@ def main() -> None:
         help="chunks of the account fetched at once (METRICX_SYNC_REPORT_CONCURRENCY; 1: one "
         "after another)",
     )
+    parser.add_argument(
+        "--no-breakdowns",
+        action="store_true",
+        help="sync no breakdown sets (METRICX_SYNC_BREAKDOWNS=false)",
+    )
     parser.add_argument("--result-line", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     configure_logging("console", "WARNING")
@@ -575,7 +611,7 @@ def main() -> None:
         return
     if args.compare_ads:
         sizes = [int(n) for n in args.compare_ads.split(",")]
-        compare(sizes, args.naive_sample, args.database_url)
+        compare(sizes, args.naive_sample, args.database_url, not args.no_breakdowns)
         return
     result = measure(
         args.ads,
@@ -583,6 +619,7 @@ def main() -> None:
         args.database_url,
         args.report_max_rows,
         args.report_concurrency,
+        not args.no_breakdowns,
     )
     report(result)
     if args.result_line:

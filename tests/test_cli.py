@@ -143,6 +143,9 @@ def test_a_partial_sync_exits_with_its_own_code(
         # are synchronous calls and succeed.
         METRICX_SYNC_ASYNC_MIN_ROWS="100",
         METRICX_SYNC_CHUNK_ATTEMPTS="1",
+        # breakdown chunks are report jobs too: failed and split down to one campaign each,
+        # polled in real time, they would only make this exit-code test slow
+        METRICX_SYNC_BREAKDOWNS="false",
         METRICX_SYNC_RETRY_BASE_SECONDS="0.01",
         METRICX_SYNC_RETRY_MAX_SECONDS="0.05",
     )

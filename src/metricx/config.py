@@ -230,6 +230,12 @@ class Settings(BaseSettings):
         default=37 * 30,
         description="Longest backfill that may be requested (Meta keeps 37 months of insights).",
     )
+    sync_breakdowns: bool = Field(
+        default=True,
+        description="Sync each connection's breakdown sets (age x gender, country, placement, "
+        "device by default: `metricx connections breakdowns`); false turns every breakdown "
+        "chunk off.",
+    )
     sync_chunk_days_daily: int = Field(
         default=31, description="Days of daily figures per backfill chunk (one checkpoint each)."
     )

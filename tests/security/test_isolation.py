@@ -172,6 +172,7 @@ JSON_BODIES: dict[str, Any] = {
     "/connections": {"token": "EAAintruder"},
     "/notification-channels": {"kind": "webhook", "name": "x", "webhook_url": "https://e.x/y"},
     "/sync": {},
+    "/breakdowns": {"sets": ["age"]},
 }
 QUERY: dict[str, dict[str, str]] = {
     "/metrics/query": {"start": "2026-01-01", "end": "2026-01-31"},

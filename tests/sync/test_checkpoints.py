@@ -120,6 +120,8 @@ def test_a_legacy_backfill_in_the_database_resumes_from_its_first_chunk_not_done
     # The chunk the earlier run finished is not fetched again; the others ran once each.
     assert chunks[1] == legacy["chunks"][1] | {
         "campaigns": None,
+        "breakdown": None,
+        "deleted": 0,
         "refused": None,
         "fetch_started": None,
         "fetch_finished": None,

@@ -323,8 +323,9 @@ def test_a_synchronous_call_refused_mid_paging_goes_to_a_report_job_counted_once
     connection = connect_account(sync_runtime, sync_sandbox, 1)
     since = local_today(connection, sandbox_now(sync_sandbox)) - timedelta(days=2)
     settings = sync_runtime.settings
-    saved = settings.sync_page_size, settings.sync_async_min_rows
+    saved = settings.sync_page_size, settings.sync_async_min_rows, settings.sync_breakdowns
     settings.sync_page_size, settings.sync_async_min_rows = 20, 10**9  # synchronous, paged
+    settings.sync_breakdowns = False  # breakdown chunks always use report jobs
     try:
         plain = run(
             sync_runtime, sync_sandbox, request(sync_runtime, connection, sync_sandbox, since=since)
@@ -336,7 +337,7 @@ def test_a_synchronous_call_refused_mid_paging_goes_to_a_report_job_counted_once
             sync_runtime, sync_sandbox, request(sync_runtime, connection, sync_sandbox, since=since)
         )
     finally:
-        settings.sync_page_size, settings.sync_async_min_rows = saved
+        settings.sync_page_size, settings.sync_async_min_rows, settings.sync_breakdowns = saved
     assert refused.status is RunStatus.SUCCEEDED and refused.async_jobs > 0
     assert refused.rows == plain.rows  # rows read before a refusal count once, as the job's
     until = local_today(connection, sandbox_now(sync_sandbox))

@@ -1,4 +1,4 @@
-"""`metricx connections add|list`, `metricx meta verify`, `metricx keys rotate`."""
+"""`metricx connections add|list|breakdowns`, `metricx meta verify`, `metricx keys rotate`."""
 
 from __future__ import annotations
 
@@ -82,6 +82,55 @@ def register(app: typer.Typer) -> None:
             for c in out["connections"]
         ]
         emit(out, as_json, "\n".join(lines) or "no connections")
+
+    @connections_app.command("breakdowns")
+    def connections_breakdowns(
+        connection: Annotated[str, typer.Argument(help="The connection id.")],
+        sets: Annotated[
+            str | None,
+            typer.Option(
+                help="Comma-separated sets (age, gender, age_gender, country, region, "
+                "publisher_platform, placement, impression_device, device_platform); "
+                "'default' for the defaults, 'none' for none. Omitted: show the sets."
+            ),
+        ] = None,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Show or choose the breakdown sets a connection syncs."""
+        from sqlalchemy import select
+
+        from metricx.connections.service import set_breakdown_sets
+        from metricx.errors import NotFound
+        from metricx.facts.breakdowns import sets_of
+        from metricx.models import Connection
+
+        conn_id = parse_uuid(connection, "CONNECTION", as_json)
+
+        def work(session: Session, _rt: Runtime) -> dict[str, Any]:
+            row = session.scalar(select(Connection).where(Connection.id == conn_id))
+            if row is None:
+                raise NotFound(f"no connection {conn_id}")
+            if sets is not None:
+                text = sets.strip().lower()
+                chosen = (
+                    None
+                    if text == "default"
+                    else []
+                    if text in ("none", "")
+                    else [s for s in text.split(",") if s.strip()]
+                )
+                row = set_breakdown_sets(
+                    session, workspace_id=row.workspace_id, connection_id=row.id, sets=chosen
+                )
+            return {
+                "connection_id": str(row.id),
+                "breakdown_sets": list(sets_of(row.breakdown_sets)),
+                "default": row.breakdown_sets is None,
+            }
+
+        out = in_transaction(as_json, work)
+        names = ", ".join(out["breakdown_sets"]) or "none"
+        emit(out, as_json, f"{out['connection_id']}: {names}" + (" (default)" * out["default"]))
 
     @meta_app.command("verify")
     def meta_verify(

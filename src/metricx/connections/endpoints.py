@@ -16,6 +16,7 @@ from metricx.auth.dependencies import (
 from metricx.connections import oauth_flow, service
 from metricx.connections import repository as repo
 from metricx.connections.schemas import (
+    BreakdownSetsUpdate,
     ConnectionCreate,
     ConnectionList,
     ConnectionRead,
@@ -31,6 +32,7 @@ from metricx.errors import (
     UpstreamError,
     error_responses,
 )
+from metricx.facts.breakdowns import sets_of
 from metricx.models import Connection
 
 router = APIRouter(tags=["connections"])
@@ -39,7 +41,12 @@ ERRORS = error_responses(Unauthorized, Forbidden, NotFound)
 
 
 def read(row: Connection) -> ConnectionRead:
-    return ConnectionRead.model_validate(row).model_copy(update={"has_token": bool(row.token_id)})
+    return ConnectionRead.model_validate(row).model_copy(
+        update={
+            "has_token": bool(row.token_id),
+            "breakdown_sets": list(sets_of(row.breakdown_sets)),
+        }
+    )
 
 
 @router.get(BASE, response_model=ConnectionList, responses=ERRORS)
@@ -110,6 +117,23 @@ def resume(connection_id: uuid.UUID, access: WorkspaceAdmin, session: DbSession)
     return read(
         service.set_paused(
             session, workspace_id=access.workspace.id, connection_id=connection_id, paused=False
+        )
+    )
+
+
+@router.put(
+    BASE + "/{connection_id}/breakdowns",
+    response_model=ConnectionRead,
+    responses=error_responses(Unauthorized, Forbidden, NotFound, InvalidInput),
+)
+def set_breakdowns(
+    connection_id: uuid.UUID, body: BreakdownSetsUpdate, access: WorkspaceAdmin, session: DbSession
+) -> ConnectionRead:
+    """Choose the breakdown sets the connection's syncs fetch (each set costs a report job
+    per sync window); unknown names are refused (422)."""
+    return read(
+        service.set_breakdown_sets(
+            session, workspace_id=access.workspace.id, connection_id=connection_id, sets=body.sets
         )
     )
 

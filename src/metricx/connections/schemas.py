@@ -38,7 +38,19 @@ class ConnectionRead(BaseModel):
     next_sync_at: datetime | None
     last_error: str | None
     has_token: bool = False
+    # The breakdown sets its syncs fetch (the defaults unless chosen: PUT .../breakdowns).
+    breakdown_sets: list[str] | None = None
     created_at: datetime
+
+
+class BreakdownSetsUpdate(BaseModel):
+    """The breakdown sets a connection syncs."""
+
+    sets: list[Text] | None = Field(
+        description="Set names (age, gender, age_gender, country, region, publisher_platform, "
+        "placement, impression_device, device_platform); null: the defaults (age_gender, "
+        "country, placement, impression_device); empty: none.",
+    )
 
 
 class ConnectionList(BaseModel):

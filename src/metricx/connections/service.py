@@ -20,6 +20,7 @@ from metricx.connections.tokens import (
 )
 from metricx.errors import Conflict, InvalidInput, NotFound, UpstreamError
 from metricx.facts import rollups
+from metricx.facts.breakdowns import UnknownBreakdown, check_sets
 from metricx.integrations.meta.client import AdAccountInfo, act_id
 from metricx.integrations.meta.errors import MetaError
 from metricx.kit.crypto import Cipher, Secret
@@ -167,6 +168,27 @@ def set_paused(
         row.sync_enabled = True
         if row.status == ConnectionStatus.PAUSED:
             row.status = ConnectionStatus.ACTIVE
+    session.flush()
+    return row
+
+
+def set_breakdown_sets(
+    session: Session,
+    *,
+    workspace_id: uuid.UUID,
+    connection_id: uuid.UUID,
+    sets: Sequence[str] | None,
+) -> Connection:
+    """The breakdown sets the connection's syncs fetch from now on (``None``: the defaults;
+    empty: none). An unknown set name is refused, naming it and the known ones."""
+    row = get_connection(session, workspace_id=workspace_id, connection_id=connection_id)
+    if sets is None:
+        row.breakdown_sets = None
+    else:
+        try:
+            row.breakdown_sets = check_sets(s.strip() for s in sets)
+        except UnknownBreakdown as exc:
+            raise InvalidInput(str(exc), details={"field": "sets"}) from None
     session.flush()
     return row
 

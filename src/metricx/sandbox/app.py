@@ -9,13 +9,19 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from metricx.sandbox import breakdowns as bd
 from metricx.sandbox import creatives, graph, oauth
 from metricx.sandbox.config import FaultConfig, SandboxConfig
 from metricx.sandbox.graph import CURRENT_VERSION, VERSION_RE, GraphRequest
 from metricx.sandbox.limits import TIERS
 from metricx.sandbox.state import SandboxState
 from metricx.sandbox.tokens import ALL_SCOPES, parse_user_token
-from metricx.sandbox.truth import range_reach, settings_truth, stream_truth
+from metricx.sandbox.truth import (
+    range_reach,
+    settings_truth,
+    stream_breakdown_truth,
+    stream_truth,
+)
 
 __all__ = ["SandboxConfig", "create_sandbox_app"]
 
@@ -203,6 +209,32 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
             return _bad("since/until must be YYYY-MM-DD")
         return StreamingResponse(
             stream_truth(account, level, granularity, d0, d1, now), media_type="application/json"
+        )
+
+    @app.get("/_sandbox/truth/breakdowns")
+    def truth_breakdowns(
+        account_id: str, breakdowns: str, since: str | None = None, until: str | None = None
+    ) -> Response:
+        """Every ad-day figure of a breakdown set (`breakdowns`: Meta's fields, comma-separated),
+        hidden cells flagged (see truth.stream_breakdown_truth)."""
+        account = state.world.account(account_id)
+        if account is None:
+            return _bad("unknown account", 404)
+        names = [b.strip() for b in breakdowns.split(",") if b.strip()]
+        fields = bd.SETS.get(frozenset(names))
+        if fields is None:
+            return _bad("breakdowns: one of the sets in sandbox/breakdowns.py")
+        now = state.clock.now()
+        today = now.astimezone(account.tz).date()
+        try:
+            d0 = date.fromisoformat(since) if since else today.replace(day=1)
+            d1 = date.fromisoformat(until) if until else today
+        except ValueError:
+            return _bad("since/until must be YYYY-MM-DD")
+        hidden_below = state.faults.config.breakdown_hidden_below
+        return StreamingResponse(
+            stream_breakdown_truth(account, fields, d0, d1, now, hidden_below),
+            media_type="application/json",
         )
 
     @app.get("/_sandbox/truth/reach")

@@ -51,6 +51,10 @@ class FaultConfig:
     # campaign's or ad set's own) leave out, as Meta's listing does for a while after an
     # object is created: insights, a GET of the object by id, and the truth still have them.
     unlisted_ids: list[str] = field(default_factory=list)
+    # Breakdown cells (age, country, placement, ...: sandbox/breakdowns.py) with fewer
+    # impressions than this are hidden, as Meta withholds small cells: a set's rows can sum
+    # below the unbroken total. Not a failure, but changeable at run time like one.
+    breakdown_hidden_below: int = 5
 
     def update(self, changes: dict[str, Any]) -> None:
         names = {f.name for f in dataclasses.fields(self)}

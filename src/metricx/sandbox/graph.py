@@ -307,6 +307,7 @@ def _dispatch(
         if edge != "insights":
             raise errors.unsupported_get(node.id, "post")
         query = insights.parse_query(node, req.params, now)
+        query.hidden_below = state.faults.config.breakdown_hidden_below
         limit = state.faults.config.report_max_rows
         fails = state.faults.async_fails() or bool(limit and query.size > limit)
         run = state.reports.create(query, int(now.timestamp()), fails)
@@ -327,6 +328,7 @@ def _dispatch(
         raise errors.unknown_field(edge, NODE_NAMES[type(node)])
     if edge == "insights":
         query = insights.parse_query(node, req.params, now)
+        query.hidden_below = state.faults.config.breakdown_hidden_below
         return _insights_page(state, query, req, synchronous=True)
     if edge == "customconversions" and isinstance(node, Account):
         return _paginate(req, node.custom_conversions, lambda o: render(o, fields, now))

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from metricx.sandbox import breakdowns as bd
 from metricx.sandbox import delivery as dv
 from metricx.sandbox import errors
 from metricx.sandbox.generator import Account, Ad, AdSet, Campaign
@@ -120,6 +121,15 @@ class InsightsQuery:
     entities: list[Entity]
     as_of: int  # epoch seconds: the data is what Meta held at this instant
     params: dict[str, str] = field(default_factory=dict)
+    # issue 17: a demographic/placement/device breakdown's fields (breakdowns.py), or ()
+    breakdown: tuple[str, ...] = ()
+    reach_withheld: bool = False  # a breakdown query starting > 13 months back: no reach
+    hidden_below: int = bd.DEFAULT_HIDDEN_BELOW  # set by the graph from the fault settings
+
+    @property
+    def type1(self) -> bool:
+        """Meta's "Type 1" breakdowns (hourly, region): no off-Meta actions."""
+        return bool(self.hourly) or not bd.TYPE1.isdisjoint(self.breakdown)
 
     @property
     def full(self) -> bool:
@@ -227,17 +237,23 @@ def parse_query(node: Node, params: dict[str, str], now: datetime) -> InsightsQu
         raise errors.GraphError(1, "An unknown error occurred", subcode=99, is_transient=False)
     fields = split_fields(params.get("fields")) or list(DEFAULT_FIELDS)
     for name in fields:
+        if name in bd.KNOWN:  # Meta: breakdowns are asked with `breakdowns=`, never as fields
+            raise errors.invalid_param(
+                f"{name} is not valid for fields param. please check "
+                "https://developers.facebook.com/docs/marketing-api/reference/ads-insights/ "
+                "for all valid values"
+            )
         if name not in METRIC_FIELDS and name not in ID_FIELDS:
             raise errors.unknown_field(name, "AdsInsights")
     breakdowns = _list_param(params, "breakdowns")
     hourly = ""
-    for i, b in enumerate(breakdowns):
-        if b not in HOURLY_BREAKDOWNS:
-            raise errors.invalid_param(
-                f"breakdowns[{i}] must be one of the following values: "
-                + ", ".join(HOURLY_BREAKDOWNS)
-            )
-        hourly = b
+    breakdown: tuple[str, ...] = ()
+    if any(b in HOURLY_BREAKDOWNS for b in breakdowns):
+        if len(breakdowns) > 1:
+            bd.check(breakdowns)  # an hourly breakdown goes alone: the combination error
+        hourly = breakdowns[0]
+    elif breakdowns:
+        breakdown = bd.check(breakdowns)
     video = sorted(set(fields) & VIDEO_FIELDS)
     if hourly and video:
         # Meta: video_* fields can't be combined with hourly breakdowns
@@ -258,6 +274,7 @@ def parse_query(node: Node, params: dict[str, str], now: datetime) -> InsightsQu
     if (today - since).days > 37 * 31:
         raise errors.start_too_old()
     periods = _periods(since, until, params.get("time_increment", "all_days"))
+    reach_withheld = bool(breakdown) and since < bd.reach_cutoff(today)
     entities: list[Entity]
     if level == "account":
         entities = [account]
@@ -293,6 +310,8 @@ def parse_query(node: Node, params: dict[str, str], now: datetime) -> InsightsQu
         entities=entities,
         as_of=int(now.timestamp()),
         params=dict(params),
+        breakdown=breakdown,
+        reach_withheld=reach_withheld,
     )
 
 
@@ -350,6 +369,20 @@ def page(
             continue
         pi, hour = divmod(rest, n_hours)
         period = query.periods[pi]
+        if query.breakdown:  # every shown value of the entity-period: one row each
+            parts = bd.entity_cells(
+                ads_of(entity),
+                query.breakdown,
+                period[0],
+                period[1],
+                query.as_of,
+                query.full,
+                query.hidden_below,
+            )
+            budget -= max(1, ((period[1] - period[0]).days + 1) * len(ads_of(entity)))
+            pos += 1
+            rows.extend(render_row(query, entity, period, 0, g, cell) for cell, g in parts)
+            continue
         buckets = period_buckets(query.account, period, hour if query.hourly else None)
         by_family = dv.sum_ads(ads_of(entity), buckets, query.as_of, query.full)
         budget -= max(1, len(buckets) * len(ads_of(entity)) // 24)
@@ -366,7 +399,7 @@ def _fmt_actions(
     exp = query.account.exponent
     windows = [w for w in query.windows if w in dv.CONVERSION_WINDOWS]
     for action_type, counts in items:
-        if query.hourly and dv.is_off_meta(action_type):
+        if query.type1 and dv.is_off_meta(action_type):
             continue  # Type 1 breakdowns drop off-Meta actions (pixel purchases, leads)
         if not counts["value"] and not any(counts.get(w) for w in windows):
             continue  # nothing in what was asked: Meta leaves the type out
@@ -386,7 +419,11 @@ def _stat(value: str, action_type: str = "video_view") -> list[dict[str, str]]:
 
 
 def _results(
-    query: InsightsQuery, by_family: dv.Groups, totals: list[int], reach: int, spend: float
+    query: InsightsQuery,
+    by_family: dv.Groups,
+    totals: list[int],
+    reach: int | None,
+    spend: float,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Meta's `results` and `cost_per_result` of a row. A row whose ad sets optimize for
     different results has none (Ads Manager shows no single number); an unknown or zero
@@ -396,7 +433,7 @@ def _results(
         return [], []
     indicator = indicators.pop()
     count = dv.result_count(indicator, by_family, totals, None if query.hourly else reach)
-    if count is None or (query.hourly and dv.is_off_meta(indicator.removeprefix("actions:"))):
+    if count is None or (query.type1 and dv.is_off_meta(indicator.removeprefix("actions:"))):
         return [{"indicator": indicator}], [{"indicator": indicator}]
     values = [(count, ["default"])]
     if indicator.startswith("actions:"):
@@ -430,6 +467,7 @@ def render_row(
     period: tuple[date, date],
     hour: int,
     by_family: dv.Groups,
+    cell: bd.Cell = (),
 ) -> dict[str, Any]:
     account = query.account
     exp = account.exponent
@@ -437,7 +475,12 @@ def render_row(
     impressions, clicks, spend_minor = totals[dv.IMPR], totals[dv.CLICKS], totals[dv.SPEND]
     spend = spend_minor / 10**exp
     days = (period[1] - period[0]).days + 1
-    reach = 0 if query.hourly else dv.reach_for(getattr(entity, "id", ""), impressions, days)
+    entity_id = getattr(entity, "id", "")
+    if cell:  # a breakdown value's own reach (none past 13 months: Meta's rule)
+        reach = dv.reach_for(bd.cell_reach_key(entity_id, cell), impressions, days)
+    else:
+        reach = 0 if query.hourly else dv.reach_for(entity_id, impressions, days)
+    no_reach = bool(cell) and query.reach_withheld
     row: dict[str, Any] = {}
     names = _names(entity)
     settings = dv.settings(by_family)
@@ -448,6 +491,8 @@ def render_row(
     withheld = len(settings) > 1 and not explicit
     for f in query.fields:
         if withheld and f in ATTRIBUTED_FIELDS:
+            continue
+        if no_reach and f in ("reach", "frequency", "unique_clicks"):
             continue
         if f in ID_FIELDS:
             if f in names:
@@ -492,13 +537,13 @@ def render_row(
             costs = [
                 {"action_type": t, "value": dv.fmt_ratio(spend / c["value"])}
                 for t, c in dv.merged_actions(by_family, False)
-                if c["value"] and not (query.hourly and dv.is_off_meta(t))
+                if c["value"] and not (query.type1 and dv.is_off_meta(t))
             ]
             if costs:
                 row[f] = costs
         elif f == "purchase_roas":
             worth = dict(dv.merged_actions(by_family, True))
-            if "omni_purchase" in worth and spend and not query.hourly:
+            if "omni_purchase" in worth and spend and not query.type1:
                 row[f] = [
                     {
                         "action_type": "omni_purchase",
@@ -526,7 +571,7 @@ def render_row(
             if totals[dv.THRU]:
                 row[f] = _stat(dv.fmt_ratio(spend / totals[dv.THRU]))
         elif f in ("results", "cost_per_result"):
-            res, cost = _results(query, by_family, totals, reach, spend)
+            res, cost = _results(query, by_family, totals, None if no_reach else reach, spend)
             if res:
                 row[f] = res if f == "results" else cost
         elif f == "account_currency":
@@ -543,6 +588,8 @@ def render_row(
     row["date_stop"] = period[1].isoformat()
     if query.hourly:
         row[query.hourly] = f"{hour:02d}:00:00 - {hour:02d}:59:59"
+    for name, value in zip(query.breakdown, cell, strict=False):
+        row[name] = value
     return row
 
 

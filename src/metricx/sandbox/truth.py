@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from metricx.sandbox import breakdowns as bd
 from metricx.sandbox import delivery as dv
 from metricx.sandbox.generator import Account, Ad, AdSet, Campaign
 
@@ -273,3 +274,81 @@ def settings_truth(account: Account) -> dict[str, Any]:
             for cc in account.custom_conversions
         ],
     }
+
+
+def stream_breakdown_truth(
+    account: Account,
+    fields: tuple[str, ...],
+    since: date,
+    until: date,
+    now: datetime,
+    hidden_below: int,
+) -> Iterator[str]:
+    """Every ad-day-value of a breakdown set (breakdowns.py), hidden cells included (``hidden``
+    true: Meta returns no row for them): the figures the insights rows carry, with `key1`,
+    `key2` (the values, "" for a one-field set), the cell's `reach` (a query starting before
+    `reach_cutoff` gets none), `actions` / `action_values` (default attribution; Type 1 sets
+    without off-Meta types), and `results` as the breakdown sync reads it (None for results
+    the rows do not carry: ThruPlays, which it does not ask for, off-Meta results of Type 1
+    sets, unknown indicators)."""
+    as_of = int(now.timestamp())
+    exp = account.exponent
+    type1 = not bd.TYPE1.isdisjoint(fields)
+    today = now.astimezone(account.tz).date()
+    head = {
+        "account_id": account.id,
+        "currency": account.currency,
+        "as_of": now.isoformat(),
+        "breakdowns": list(fields),
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "hidden_below": hidden_below,
+        "reach_cutoff": bd.reach_cutoff(today).isoformat(),
+        "type1": type1,
+    }
+    yield json.dumps(head)[:-1] + ', "rows": ['
+    first = True
+    for ad in account.ads:
+        for ordinal in range(since.toordinal(), until.toordinal() + 1):
+            parts = bd.ad_day_cells(ad, fields, ordinal, as_of, True)
+            for cell, groups in parts or ():
+                v = dv.combine(groups)
+                if not any(v):
+                    continue
+                reach = dv.reach_for(bd.cell_reach_key(ad.id, cell), v[dv.IMPR], 1)
+                counts = dv.merged_actions(groups, False)
+                values = dv.merged_actions(groups, True)
+                if type1:
+                    counts = [(t, c) for t, c in counts if not dv.is_off_meta(t)]
+                    values = [(t, c) for t, c in values if not dv.is_off_meta(t)]
+                (profile,) = groups
+                indicator = profile.result
+                results = None
+                if indicator and indicator != "video_thruplay_watched_actions":
+                    off = type1 and dv.is_off_meta(indicator.removeprefix("actions:"))
+                    if not off:
+                        results = dv.result_count(indicator, groups, v, reach)
+                row = {
+                    "ad_id": ad.id,
+                    "adset_id": ad.adset.id,
+                    "campaign_id": ad.campaign.id,
+                    "date": date.fromordinal(ordinal).isoformat(),
+                    "key1": cell[0],
+                    "key2": cell[1] if len(cell) > 1 else "",
+                    "hidden": bd.hidden(groups, hidden_below),
+                    "spend": dv.fmt_minor(v[dv.SPEND], exp),
+                    "spend_minor": v[dv.SPEND],
+                    "impressions": v[dv.IMPR],
+                    "clicks": v[dv.CLICKS],
+                    "link_clicks": v[dv.LINK],
+                    "reach": reach,
+                    "actions": {t: c["value"] for t, c in counts if c["value"]},
+                    "action_values": {
+                        t: dv.fmt_minor(c["value"], exp) for t, c in values if c["value"]
+                    },
+                    "result_type": indicator,
+                    "results": results,
+                }
+                yield ("" if first else ",") + json.dumps(row)
+                first = False
+    yield "]}"

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from metricx.models import Fetch
 
 VERSION = 2
-Part = Literal["entities", "ad_day", "ad_hour", "reach", "reach_ranges"]
+Part = Literal["entities", "ad_day", "ad_hour", "reach", "reach_ranges", "breakdown"]
 ChunkStatus = Literal["pending", "done", "failed"]
 
 
@@ -48,11 +48,14 @@ class ChunkState(_Model):
     # The campaigns (external ids) an ad-level chunk asks for, once a one-day chunk was split
     # by campaigns after Meta failed its report job; None: the whole account.
     campaigns: list[str] | None = None
+    # A breakdown chunk's set (metricx.facts.breakdowns.BREAKDOWN_SETS: "age_gender", ...).
+    breakdown: str | None = None
     status: ChunkStatus = "pending"
     attempts: int = 0
     rows: int = 0
     inserted: int = 0
     revised: int = 0
+    deleted: int = 0  # breakdown chunks: stored rows Meta no longer returns, removed
     refused: int | None = None
     error: str | None = None
     # The last attempt: every page fetched from Meta (no transaction open), then written.

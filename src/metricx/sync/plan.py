@@ -7,12 +7,13 @@ run skips them and goes on with the first chunk not done: never from zero, never
 
 Parts: `entities` (refresh campaigns/ad sets/ads first), `ad_day`, `ad_hour` (ad-level facts),
 `reach` (account/campaign/ad set daily reach), `reach_ranges` (their reach over the standard
-ranges: sync/reach_ranges.py).
+ranges: sync/reach_ranges.py), `breakdown` (one breakdown set's daily ad rows, the set named by
+the chunk: sync/breakdowns.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Final
@@ -20,7 +21,7 @@ from typing import Any, Final
 from metricx.config import Settings
 from metricx.sync.checkpoints import ChunkState, SyncCheckpoint, parse_sync
 
-PARTS = ("entities", "ad_day", "ad_hour", "reach", "reach_ranges")
+PARTS = ("entities", "ad_day", "ad_hour", "reach", "reach_ranges", "breakdown")
 PENDING: Final = "pending"
 DONE: Final = "done"
 FAILED: Final = "failed"
@@ -45,24 +46,60 @@ def split(window: Window, days: int) -> Iterator[Window]:
         cur = end + timedelta(days=1)
 
 
-def chunk(part: str, window: Window | None) -> ChunkState:
+# Meta leaves reach out of breakdown rows of a query starting more than this many months back.
+BREAKDOWN_REACH_MONTHS = 13
+
+
+def reach_cutoff(today: date) -> date:
+    """The oldest start date whose breakdown rows still carry reach (13 months back)."""
+    year, month = divmod(today.year * 12 + today.month - 1 - BREAKDOWN_REACH_MONTHS, 12)
+    for day in (today.day, 30, 29, 28):
+        try:
+            return date(year, month + 1, day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def at_cutoff(window: Window, cutoff: date | None) -> list[Window]:
+    """``window`` cut at ``cutoff`` when it straddles it: the days from the cutoff on are asked
+    by a query of their own, which Meta answers with reach."""
+    if cutoff is None or not window.since < cutoff <= window.until:
+        return [window]
+    return [Window(window.since, cutoff - timedelta(days=1)), Window(cutoff, window.until)]
+
+
+def chunk(part: str, window: Window | None, breakdown: str | None = None) -> ChunkState:
     return ChunkState(
         part=part,
         since=window.since if window else None,
         until=window.until if window else None,
+        breakdown=breakdown,
     )
 
 
 def backfill_plan(
-    settings: Settings, window: Window, *, hourly: bool = True, daily: bool = True
+    settings: Settings,
+    window: Window,
+    *,
+    hourly: bool = True,
+    daily: bool = True,
+    breakdowns: Sequence[str] = (),
+    today: date | None = None,
 ) -> list[ChunkState]:
-    """Daily chunks (ad facts + reach) and hourly chunks, interleaved oldest first so a
-    partial backfill covers a contiguous stretch of history at both granularities."""
+    """Daily chunks (ad facts + reach, then one per breakdown set) and hourly chunks,
+    interleaved oldest first so a partial backfill covers a contiguous stretch of history at
+    every granularity. A breakdown window straddling the 13-month reach cutoff of ``today``
+    is cut there, so the days after it get their reach."""
+    cutoff = reach_cutoff(today) if today is not None else None
     parts: list[tuple[date, int, ChunkState]] = []
     if daily:
         for w in split(window, settings.sync_chunk_days_daily):
             parts.append((w.since, 0, chunk("ad_day", w)))
             parts.append((w.since, 1, chunk("reach", w)))
+            for piece in at_cutoff(w, cutoff):
+                for i, name in enumerate(breakdowns):
+                    parts.append((piece.since, 3 + i, chunk("breakdown", piece, name)))
     if hourly:
         for w in split(window, settings.sync_chunk_days_hourly):
             parts.append((w.since, 2, chunk("ad_hour", w)))
@@ -72,12 +109,14 @@ def backfill_plan(
 
 
 def incremental_plan(
-    settings: Settings, today: date, *, full: bool = True
+    settings: Settings, today: date, *, full: bool = True, breakdowns: Sequence[str] = ()
 ) -> tuple[Window, list[ChunkState]]:
     """The lookback windows a sync re-reads. The daily pass (``full``) re-reads the whole
-    daily lookback (late conversions land for weeks); the hourly syncs between re-read the
-    daily rows only as far back as the hourly lookback. `until` is tomorrow: a clock a
-    little ahead of ours (or a day that already began in the account's zone) loses nothing."""
+    daily lookback (late conversions land for weeks), and the breakdown sets over it (one
+    chunk, one report job, per set: the hourly syncs between leave them be); the hourly syncs
+    re-read the daily rows only as far back as the hourly lookback. `until` is tomorrow: a
+    clock a little ahead of ours (or a day that already began in the account's zone) loses
+    nothing."""
     until = today + timedelta(days=1)
     days = settings.sync_lookback_days_daily if full else settings.sync_lookback_days_hourly
     daily = Window(today - timedelta(days=days), until)
@@ -85,6 +124,7 @@ def incremental_plan(
     chunks = [
         chunk("ad_day", daily),
         chunk("reach", daily),
+        *(chunk("breakdown", daily, name) for name in (breakdowns if full else ())),
         chunk("ad_hour", hourly),
         chunk("reach_ranges", daily),
     ]

@@ -12,6 +12,7 @@ from metricx.ingest.timing import zone
 from metricx.logging import get_logger
 from metricx.models import Connection, Fetch, RunStatus
 from metricx.sync import plan, repository, service
+from metricx.sync.breakdowns import sets_for
 
 log = get_logger("metricx.sync")
 MAX_GAP_WINDOWS = 10
@@ -103,7 +104,8 @@ def fill_gaps(
     today = service.local_today(connection, now)
     fetches = []
     for window in find_gaps(session, settings=settings, connection=connection, today=today):
-        chunks = plan.backfill_plan(settings, window)
+        breakdowns = sets_for(settings, connection)
+        chunks = plan.backfill_plan(settings, window, breakdowns=breakdowns, today=today)
         fetches.append(
             service.queue_fetch(session, settings, connection, "gap_fill", window, chunks, now)
         )

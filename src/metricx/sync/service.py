@@ -48,6 +48,7 @@ from metricx.models import Connection, ConnectionStatus, Fetch, RunStatus, Sever
 from metricx.quality.service import request_validation
 from metricx.sync import checkpoints, metrics, plan, repository
 from metricx.sync.actions import ActionSpool, record_actions
+from metricx.sync.breakdowns import BreakdownSpool, record_breakdowns, sets_for
 from metricx.sync.checkpoints import ChunkState, RunSpan, SyncCheckpoint
 from metricx.sync.entities import EntityPull, pull_entities, record_entity_sync
 from metricx.sync.facts import ad_fact, reach_fact
@@ -113,14 +114,20 @@ def request_sync(
                 details={"field": "since"},
             )
         window = plan.Window(since, until)
-        kind, chunks = "backfill", plan.backfill_plan(settings, window)
+        breakdowns = sets_for(settings, connection)
+        kind, chunks = (
+            "backfill",
+            plan.backfill_plan(settings, window, breakdowns=breakdowns, today=today),
+        )
     else:
         open_fetch = repository.open_sync(session, connection)
         if open_fetch is not None and open_fetch.kind == "sync":
             return open_fetch
         last_full = repository.last_full_lookback(session, connection)
         full = last_full is None or now - last_full >= timedelta(hours=DAILY_PASS_EVERY_HOURS)
-        window, chunks = plan.incremental_plan(settings, today, full=full)
+        window, chunks = plan.incremental_plan(
+            settings, today, full=full, breakdowns=sets_for(settings, connection)
+        )
         kind = "sync"
         fetch = queue_fetch(session, settings, connection, kind, window, chunks, now)
         checkpoint = checkpoints.sync_of(fetch)
@@ -180,15 +187,16 @@ def _chunk(fetch: Fetch, index: int) -> ChunkState:
     return checkpoints.sync_of(fetch).chunks[index]
 
 
-ChunkKey = tuple[str, date | None, date | None, tuple[str, ...] | None]
+ChunkKey = tuple[str, date | None, date | None, tuple[str, ...] | None, str | None]
 
 
 def chunk_key(item: ChunkState) -> ChunkKey:
-    """What names a chunk of a plan whatever its place: its part, window and campaigns (no two
-    chunks of one plan share them). Report jobs of one run end in any order, and a split
-    replaces its chunk by two, moving those after it: a chunk is found again by its key."""
+    """What names a chunk of a plan whatever its place: its part, window, campaigns and
+    breakdown set (no two chunks of one plan share them). Report jobs of one run end in any
+    order, and a split replaces its chunk by two, moving those after it: a chunk is found
+    again by its key."""
     campaigns = tuple(item.campaigns) if item.campaigns is not None else None
-    return (item.part, item.since, item.until, campaigns)
+    return (item.part, item.since, item.until, campaigns, item.breakdown)
 
 
 def locate(fetch: Fetch, key: ChunkKey) -> int | None:
@@ -225,6 +233,7 @@ class ChunkWork:
     expected_ads: int
     ranges: tuple[tuple[date, date], ...] = ()  # a reach_ranges chunk's ranges to ask for
     campaigns: tuple[str, ...] | None = None  # an ad-level chunk split by campaigns
+    breakdown: str | None = None  # a breakdown chunk's set
     # ad set external id -> its result type (the ads' daily facts count their results by it)
     result_types: dict[str, str | None] = field(default_factory=dict)
     # the entities chunk: creatives' stored thumbnails (external id -> source, sha256)
@@ -242,6 +251,7 @@ class ChunkPull:
     fetch_finished: datetime | None = None
     facts: FactSpool | None = None
     actions: ActionSpool | None = None  # daily chunks: their action figures
+    breakdowns: BreakdownSpool | None = None  # breakdown chunks: their rows
     entities: EntityPull | None = None
     range_rows: list[RangeReachRow] | None = None
     error: MetaError | None = None
@@ -254,6 +264,8 @@ class ChunkPull:
             self.facts.close()
         if self.actions is not None:
             self.actions.close()
+        if self.breakdowns is not None:
+            self.breakdowns.close()
 
 
 def begin_chunk(
@@ -288,8 +300,11 @@ def begin_chunk(
         expected_ads=repository.count_ads(session, connection),
         ranges=tuple(ranges),
         campaigns=tuple(item.campaigns) if item.campaigns is not None else None,
+        breakdown=item.breakdown,
         result_types=(
-            repository.adset_result_types(session, connection) if item.part == "ad_day" else {}
+            repository.adset_result_types(session, connection)
+            if item.part in ("ad_day", "breakdown")
+            else {}
         ),
         thumbnails=(
             have_of(session, connection.workspace_id, connection.id)
@@ -324,6 +339,18 @@ def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> Ch
                 )
             )
             fetcher.rows = len(pull.range_rows)
+        elif work.part == "breakdown":
+            assert work.window is not None and work.breakdown is not None
+            pull.breakdowns = BreakdownSpool()
+            pull.breakdowns.extend(
+                fetcher.breakdown_rows(
+                    work.breakdown,
+                    work.window.since,
+                    work.window.until,
+                    work.campaigns,
+                    work.result_types,
+                )
+            )
         else:
             assert work.window is not None
             since, until = work.window.since, work.window.until
@@ -340,7 +367,7 @@ def pull_chunk(settings: Settings, client: MetaAdsClient, work: ChunkWork) -> Ch
     except MetaError as exc:
         pull.error = exc
         pull.close()
-        pull.facts = pull.actions = None
+        pull.facts = pull.actions = pull.breakdowns = None
     except BaseException:  # the run stopped (rate_limit.Cancelled) or crashed
         pull.close()
         raise
@@ -390,6 +417,16 @@ def record_chunk(
                 rows=pull.range_rows or [],
                 now=datetime.now(UTC),
             )
+        elif item.part == "breakdown":
+            assert pull.breakdowns is not None
+            written = record_breakdowns(
+                session, connection=connection, fetch_id=fetch.id, item=item, spool=pull.breakdowns
+            )
+            item.rows = pull.rows
+            item.inserted = written.written  # new or changed rows
+            item.deleted = written.deleted
+            item.refused = written.unknown  # rows of ads not (yet) known: skipped
+            metrics.SYNC_ROWS.labels("breakdown").inc(pull.rows)
         else:
             assert pull.facts is not None
             result = upsert_facts(
@@ -447,7 +484,7 @@ def record_chunk(
 
 # Chunks split when Meta fails their report job or refuses their size: smaller pieces
 # usually pass where the same job again does not (Airbyte and PostHog do the same).
-SPLIT_PARTS = frozenset({"ad_day", "ad_hour", "reach"})
+SPLIT_PARTS = frozenset({"ad_day", "ad_hour", "reach", "breakdown"})
 
 
 def _split(
@@ -463,7 +500,9 @@ def _split(
     assert item.since is not None and item.until is not None
 
     def piece(**changes: Any) -> ChunkState:
-        base = ChunkState(part=item.part, since=item.since, until=item.until)
+        base = ChunkState(
+            part=item.part, since=item.since, until=item.until, breakdown=item.breakdown
+        )
         base.campaigns = item.campaigns
         for key, value in changes.items():
             setattr(base, key, value)
