@@ -102,18 +102,23 @@ def assert_rollups_match_facts(db: Session, ws: uuid.UUID) -> int:
             " c.parent_id AS account FROM breakdown_facts f JOIN entities a ON a.id = f.entity_id"
             " JOIN entities s ON s.id = a.parent_id JOIN entities c ON c.id = s.parent_id"
             " WHERE f.workspace_id = :ws)"
-            " SELECT lvl, e, breakdown, day, key1, key2, sum(spend), sum(impressions),"
+            " , x AS (SELECT 'adset' lvl, adset e, * FROM f"
+            " UNION ALL SELECT 'campaign', campaign, * FROM f"
+            " UNION ALL SELECT 'account', account, * FROM f)"
+            # Each day, and each Monday-to-Sunday week on its Monday.
+            " SELECT lvl, e, span, breakdown, start, key1, key2, sum(spend), sum(impressions),"
             " sum(clicks), coalesce(sum(conversions), 0), count(conversions), count(*) FROM ("
-            " SELECT 'adset' lvl, adset e, * FROM f UNION ALL SELECT 'campaign', campaign, * FROM f"
-            " UNION ALL SELECT 'account', account, * FROM f) x"
-            " GROUP BY lvl, e, breakdown, day, key1, key2"
+            " SELECT 1 AS span, day AS start, * FROM x"
+            " UNION ALL SELECT 7, date_trunc('week', day)::date, * FROM x) y"
+            " GROUP BY lvl, e, span, breakdown, start, key1, key2"
         ),
         {"ws": ws},
     ).all()
     rolled = db.execute(
         text(
-            "SELECT level, entity_id, breakdown, day, key1, key2, spend, impressions, clicks,"
-            " conversions, conversions_n, facts FROM breakdown_rollups WHERE workspace_id = :ws"
+            "SELECT level, entity_id, span, breakdown, day, key1, key2, spend, impressions,"
+            " clicks, conversions, conversions_n, facts FROM breakdown_rollups"
+            " WHERE workspace_id = :ws"
         ),
         {"ws": ws},
     ).all()
@@ -138,7 +143,7 @@ def test_a_write_replaces_its_scope_and_rebuilds_the_rollups(db: Session) -> Non
     assert assert_rollups_match_facts(db, ws) > 0
     account = db.execute(
         text(
-            "SELECT key1, key2, spend FROM breakdown_rollups WHERE workspace_id = :ws"
+            "SELECT key1, key2, spend FROM breakdown_rollups WHERE workspace_id = :ws AND span = 1"
             " AND level = 'account' ORDER BY key1, key2"
         ),
         {"ws": ws},
@@ -224,7 +229,7 @@ def test_scope_limits_by_campaign_and_days_and_keeps_nulls(db: Session) -> None:
     n = db.execute(
         text(
             "SELECT conversions_n, facts FROM breakdown_rollups WHERE breakdown = 'region'"
-            " AND level = 'account' AND workspace_id = :ws"
+            " AND span = 1 AND level = 'account' AND workspace_id = :ws"
         ),
         {"ws": ws},
     ).one()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -160,6 +160,13 @@ def test_grouped_filtered_and_ad_level(client: TestClient, db: Session) -> None:
     assert len(ads["groups"]) == 7
     assert all(g["reach"] == 700 for g in ads["groups"])
     assert ads["groups"][0]["frequency"] == pytest.approx(1000 / 700)
+    # A campaign's ads (filtered above the level read): only its ads' rows.
+    under = w.ask(
+        client, breakdown="age_gender", group_by="entity", level="ad",
+        entity_id=str(w.camps[1].id),
+    )  # fmt: skip
+    assert sorted({g["name"] for g in under["groups"]}) == ["A1", "A3"]
+    assert sum(D(g["spend"]) for g in under["groups"]) == D("30")
     # Sorted by spend, top 1.
     top = w.ask(client, breakdown="age_gender", sort="spend", limit=1)
     assert [g["group"] for g in top["groups"]] == ["18-24|female"]
@@ -234,3 +241,62 @@ def test_filters_and_a_ratio_sort(client: TestClient, db: Session) -> None:
     # A ratio sorts too: the cheapest conversions first.
     by_cpa = w.ask(client, breakdown="age_gender", sort="cpa", order="asc", limit=1)
     assert [(g["group"], g["cpa"]) for g in by_cpa["groups"]] == [("18-24|female", "5.00")]
+
+
+def test_a_range_of_whole_weeks_and_odd_days_sums_every_day_once(
+    client: TestClient, db: Session
+) -> None:
+    """Whole Monday-to-Sunday weeks are read from their week rows, the days around them from
+    day rows: the same sums as every day's facts, also after a day in a week is revised."""
+    w = World(db, client)
+    first, days = date(2026, 3, 2), 24  # Monday 2 March .. Wednesday 25 March
+    span = [first + timedelta(days=i) for i in range(days)]
+
+    def spend(ad: int, day: date, revised: bool = False) -> Decimal:
+        return D(ad + 1) + D(day.day) / 100 + (D(5) if revised else 0)
+
+    def write(revised_day: date | None = None) -> None:
+        rows = [
+            bd(ad, "US", day=d, spend=spend(i, d, d == revised_day))
+            for i, ad in enumerate(w.ads)
+            for d in span
+        ]
+        write_breakdowns(
+            db, workspace_id=w.ws.workspace.id, connection_id=w.ads[0].connection_id,
+            provider="meta", breakdown="country", currency="USD", since=first,
+            until=span[-1], campaigns=None, rows=rows, fetch_id=None,
+        )  # fmt: skip
+
+    def ask(level: str, start: date, end: date) -> dict[str, str]:
+        got = query(
+            client, w.ws, start=start.isoformat(), end=end.isoformat(), breakdown="country",
+            level=level, group_by="entity",
+        )  # fmt: skip
+        return {g["name"]: g["spend"] for g in got["groups"]}
+
+    write()
+    start, end = date(2026, 3, 4), date(2026, 3, 23)  # Wednesday .. Monday: 2 whole weeks
+    for revised in (None, date(2026, 3, 11)):
+        if revised:
+            write(revised)
+        inside = [d for d in span if start <= d <= end]
+        by_ad = {
+            f"A{i}": sum((spend(i, d, d == revised) for d in inside), D(0))
+            for i in range(len(w.ads))
+        }
+        assert {k: D(v) for k, v in ask("ad", start, end).items()} == by_ad
+        by_campaign = {"C0": by_ad["A0"] + by_ad["A2"], "C1": by_ad["A1"] + by_ad["A3"]}
+        assert {k: D(v) for k, v in ask("campaign", start, end).items()} == by_campaign
+    # A range that is exactly whole weeks, and one inside a single week.
+    weeks = ask("campaign", date(2026, 3, 9), date(2026, 3, 22))
+    assert D(weeks["C0"]) == sum(
+        (spend(i, d, d == date(2026, 3, 11)) for i in (0, 2) for d in span
+         if date(2026, 3, 9) <= d <= date(2026, 3, 22)),
+        D(0),
+    )  # fmt: skip
+    one = ask("campaign", date(2026, 3, 10), date(2026, 3, 12))
+    assert D(one["C1"]) == sum(
+        (spend(i, d, d == date(2026, 3, 11)) for i in (1, 3) for d in span
+         if date(2026, 3, 10) <= d <= date(2026, 3, 12)),
+        D(0),
+    )  # fmt: skip

@@ -61,7 +61,7 @@ ROLLUPS = text(
     SELECT r.level, e.external_id, r.day, r.key1, r.key2, r.spend, r.impressions, r.clicks,
            r.link_clicks, r.conversions, r.leads, r.purchases, r.purchase_value, r.results
     FROM breakdown_rollups r JOIN entities e ON e.id = r.entity_id
-    WHERE e.connection_id = :cid AND r.breakdown = :set
+    WHERE e.connection_id = :cid AND r.breakdown = :set AND r.span = 1
     """
 )
 OBJECTIVES = text(

@@ -159,20 +159,44 @@ _SUMS = ", ".join(f"coalesce(sum({c}), 0)" for c in BREAKDOWN_MEASURES) + (
     ", count(*), count(link_clicks), count(conversions), count(results)"
 )
 _ROLLUP_COLUMNS = (
-    f"workspace_id, breakdown, level, day, entity_id, key1, key2, currency,"
+    f"workspace_id, breakdown, level, span, day, entity_id, key1, key2, currency,"
     f" {', '.join(BREAKDOWN_MEASURES)}, facts, link_n, conversions_n, results_n"
+)
+_AFFECTED = (
+    " ((r.level = 'adset' AND r.entity_id IN (SELECT adset_id FROM metricx_bd_ads))"
+    " OR (r.level = 'campaign' AND r.entity_id IN (SELECT campaign_id FROM metricx_bd_ads))"
+    " OR (r.level = 'account' AND r.entity_id IN (SELECT account_id FROM metricx_bd_ads)))"
 )
 _CLEAR_ROLLUPS_SQL = (
     "DELETE FROM breakdown_rollups r WHERE r.workspace_id = %(ws)s AND r.breakdown = %(set)s"
-    " AND r.day BETWEEN %(since)s AND %(until)s AND ("
-    " (r.level = 'adset' AND r.entity_id IN (SELECT adset_id FROM metricx_bd_ads))"
-    " OR (r.level = 'campaign' AND r.entity_id IN (SELECT campaign_id FROM metricx_bd_ads))"
-    " OR (r.level = 'account' AND r.entity_id IN (SELECT account_id FROM metricx_bd_ads)))"
+    " AND r.span = 1 AND r.day BETWEEN %(since)s AND %(until)s AND" + _AFFECTED
+)
+# The weeks the days are in: summed again from their days (the write's and the others').
+_WEEKS = (
+    " AND r.day BETWEEN date_trunc('week', %(since)s::date)::date"
+    " AND date_trunc('week', %(until)s::date)::date + 6 AND"
+)
+_CLEAR_WEEKS_SQL = (
+    "DELETE FROM breakdown_rollups r WHERE r.workspace_id = %(ws)s AND r.breakdown = %(set)s"
+    " AND r.span = 7" + _WEEKS + _AFFECTED
+)
+_WEEKS_SQL = (
+    f"INSERT INTO breakdown_rollups ({_ROLLUP_COLUMNS})"
+    " SELECT r.workspace_id, r.breakdown, r.level, 7, date_trunc('week', r.day)::date,"
+    " r.entity_id, r.key1, r.key2, r.currency, "
+    + ", ".join(f"sum(r.{c})" for c in BREAKDOWN_MEASURES)
+    + ", sum(r.facts), sum(r.link_n), sum(r.conversions_n), sum(r.results_n)"
+    " FROM breakdown_rollups r WHERE r.workspace_id = %(ws)s AND r.breakdown = %(set)s"
+    " AND r.span = 1"
+    + _WEEKS
+    + _AFFECTED
+    + " GROUP BY r.workspace_id, r.breakdown, r.level, date_trunc('week', r.day), r.entity_id,"
+    " r.key1, r.key2, r.currency"
 )
 _PARENTS_SQL = (
     f"INSERT INTO breakdown_rollups ({_ROLLUP_COLUMNS})"
     " SELECT f.workspace_id, f.breakdown,"
-    " CASE WHEN GROUPING(m.adset_id) = 0 THEN 'adset' ELSE 'campaign' END,"
+    " CASE WHEN GROUPING(m.adset_id) = 0 THEN 'adset' ELSE 'campaign' END, 1,"
     " f.day, coalesce(m.adset_id, m.campaign_id), f.key1, f.key2, f.currency, "
     + _SUMS
     + " FROM breakdown_facts f JOIN metricx_bd_ads m ON m.entity_id = f.entity_id"
@@ -185,14 +209,14 @@ _PARENTS_SQL = (
 # they were), a few hundred rows per day rather than every fact of the account.
 _ACCOUNT_SQL = (
     f"INSERT INTO breakdown_rollups ({_ROLLUP_COLUMNS})"
-    " SELECT r.workspace_id, r.breakdown, 'account', r.day, c.parent_id, r.key1, r.key2,"
+    " SELECT r.workspace_id, r.breakdown, 'account', 1, r.day, c.parent_id, r.key1, r.key2,"
     " r.currency, "
     + ", ".join(f"sum(r.{c})" for c in BREAKDOWN_MEASURES)
     + ", sum(r.facts), sum(r.link_n), sum(r.conversions_n), sum(r.results_n)"
     " FROM breakdown_rollups r JOIN metricx_bd_campaigns k ON k.campaign_id = r.entity_id"
     " JOIN entities c ON c.id = r.entity_id"
     " WHERE r.workspace_id = %(ws)s AND r.breakdown = %(set)s AND r.level = 'campaign'"
-    " AND r.day BETWEEN %(since)s AND %(until)s AND c.parent_id IS NOT NULL"
+    " AND r.span = 1 AND r.day BETWEEN %(since)s AND %(until)s AND c.parent_id IS NOT NULL"
     " GROUP BY r.workspace_id, r.breakdown, r.day, c.parent_id, r.key1, r.key2, r.currency"
 )
 
@@ -270,4 +294,6 @@ def write_breakdowns(
             cur.execute(_CLEAR_ROLLUPS_SQL, params)
             cur.execute(_PARENTS_SQL, params)
             cur.execute(_ACCOUNT_SQL, params)
+            cur.execute(_CLEAR_WEEKS_SQL, params)
+            cur.execute(_WEEKS_SQL, params)
     return result

@@ -268,25 +268,42 @@ class BreakdownFact(Base):
 
 
 class BreakdownRollup(Base):
-    """Breakdown facts summed per ad set, campaign or account (``level``), day, value and
-    currency; rebuilt for the days and entities each write touched. ``facts`` counts the summed
+    """Breakdown facts summed per ad set, campaign or account (``level``), day (``span`` 1) or
+    Monday-to-Sunday week (``span`` 7, ``day`` its Monday: a month's question reads its whole
+    weeks, not their days), value and currency; rebuilt for the days, weeks and entities each
+    write touched. ``facts`` counts the summed
     facts, ``link_n``/``conversions_n``/``results_n`` those that reported the group, so a sum
     of "not reported" reads null, not 0. Reach is never summed, so it has no column here."""
 
     __tablename__ = "breakdown_rollups"
     __table_args__ = (
         PrimaryKeyConstraint(
-            "workspace_id", "breakdown", "level", "day", "entity_id", "key1", "key2", "currency"
+            "workspace_id",
+            "breakdown",
+            "level",
+            "span",
+            "day",
+            "entity_id",
+            "key1",
+            "key2",
+            "currency",
         ),
         tenant_fk("breakdown_rollups", "entity_id", "entities", "CASCADE"),
         Index(
-            "ix_breakdown_rollups_entity", "workspace_id", "breakdown", "level", "entity_id", "day"
+            "ix_breakdown_rollups_entity",
+            "workspace_id",
+            "breakdown",
+            "level",
+            "span",
+            "entity_id",
+            "day",
         ),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     breakdown: Mapped[str] = mapped_column(String(32))
     level: Mapped[str] = mapped_column(String(16))
+    span: Mapped[int] = mapped_column(SmallInteger)  # 1: a day; 7: the week from its Monday
     day: Mapped[date] = mapped_column(Date)
     entity_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     key1: Mapped[str] = mapped_column(String(100))

@@ -4,8 +4,9 @@ device), their rollups, and each connection's chosen breakdown sets
 ``breakdown_facts``: one row per ad, account-local day, breakdown set and value (``key1``, and
 ``key2`` for two-field sets such as age x gender; '' otherwise). Daily grain only. Partitioned
 by month on ``day`` like action_facts, with a default partition for a month that has none yet.
-``breakdown_rollups``: the same rows summed per ad set, campaign and account and day, so a
-workspace's 30 days answer from a few thousand rows. ``connections.breakdown_sets``: the sets a
+``breakdown_rollups``: the same rows summed per ad set, campaign and account and day
+(``span`` 1) and Monday-to-Sunday week (``span`` 7, ``day`` its Monday), so a workspace's 30
+days answer from a few thousand rows. ``connections.breakdown_sets``: the sets a
 connection syncs (NULL = the defaults, empty = none).
 
 Revision ID: 5c3f1b8e2d40
@@ -133,6 +134,7 @@ def upgrade() -> None:
         sa.Column("workspace_id", sa.UUID(), nullable=False),
         sa.Column("breakdown", sa.String(length=32), nullable=False),
         sa.Column("level", sa.String(length=16), nullable=False),
+        sa.Column("span", sa.SmallInteger(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("entity_id", sa.UUID(), nullable=False),
         sa.Column("key1", sa.String(length=100), nullable=False),
@@ -153,6 +155,7 @@ def upgrade() -> None:
             "workspace_id",
             "breakdown",
             "level",
+            "span",
             "day",
             "entity_id",
             "key1",
@@ -164,7 +167,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_breakdown_rollups_entity",
         "breakdown_rollups",
-        ["workspace_id", "breakdown", "level", "entity_id", "day"],
+        ["workspace_id", "breakdown", "level", "span", "entity_id", "day"],
     )
     op.add_column(
         "connections",
