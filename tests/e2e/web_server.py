@@ -54,6 +54,10 @@ def run_web_server(
     engine.dispose()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    # The pages under test here read the figures every page shows; Meta's breakdowns (a report
+    # job per set and window, polled in real time) would only make their syncs longer. The
+    # breakdown page's test writes its rows itself; tests/sync syncs them from the sandbox.
+    settings.setdefault("sync_breakdowns", False)
     config = box.settings(tmp_path, database_url, base_url=base, secure_cookies=False, **settings)
     runtime = build_runtime(config, database_url)
     set_runtime(runtime)

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from metricx.facts.breakdowns import BREAKDOWN_SETS
 from metricx.kit.inputs import SecretText, Text
 
 
@@ -43,10 +44,15 @@ class ConnectionRead(BaseModel):
     created_at: datetime
 
 
+# Declared with its values, so a client (and a fuzzer) sees which names are accepted; the
+# service still refuses others with a 422 naming them.
+SetName = Annotated[Text, Field(json_schema_extra={"enum": [*BREAKDOWN_SETS]})]
+
+
 class BreakdownSetsUpdate(BaseModel):
     """The breakdown sets a connection syncs."""
 
-    sets: list[Text] | None = Field(
+    sets: list[SetName] | None = Field(
         description="Set names (age, gender, age_gender, country, region, publisher_platform, "
         "placement, impression_device, device_platform); null: the defaults (age_gender, "
         "country, placement, impression_device); empty: none.",

@@ -87,25 +87,29 @@ def backfill_plan(
     breakdowns: Sequence[str] = (),
     today: date | None = None,
 ) -> list[ChunkState]:
-    """Daily chunks (ad facts + reach, then one per breakdown set) and hourly chunks,
-    interleaved oldest first so a partial backfill covers a contiguous stretch of history at
-    every granularity. A breakdown window straddling the 13-month reach cutoff of ``today``
+    """Daily chunks (ad facts + reach) and hourly chunks, interleaved oldest first so a
+    partial backfill covers a contiguous stretch of history at every granularity; then one
+    chunk per breakdown set and daily window, after the figures every page shows (a
+    breakdown chunk is a report job of its own: first syncs took four times as long with
+    them in between). A breakdown window straddling the 13-month reach cutoff of ``today``
     is cut there, so the days after it get their reach."""
     cutoff = reach_cutoff(today) if today is not None else None
     parts: list[tuple[date, int, ChunkState]] = []
+    later: list[tuple[date, int, ChunkState]] = []
     if daily:
         for w in split(window, settings.sync_chunk_days_daily):
             parts.append((w.since, 0, chunk("ad_day", w)))
             parts.append((w.since, 1, chunk("reach", w)))
             for piece in at_cutoff(w, cutoff):
                 for i, name in enumerate(breakdowns):
-                    parts.append((piece.since, 3 + i, chunk("breakdown", piece, name)))
+                    later.append((piece.since, i, chunk("breakdown", piece, name)))
     if hourly:
         for w in split(window, settings.sync_chunk_days_hourly):
             parts.append((w.since, 2, chunk("ad_hour", w)))
     parts.sort(key=lambda p: (p[0], p[1]))
-    ranges = [chunk("reach_ranges", window)] if daily else []  # last: the days are in by then
-    return [p[2] for p in parts] + ranges
+    later.sort(key=lambda p: (p[0], p[1]))
+    ranges = [chunk("reach_ranges", window)] if daily else []  # the days are in by then
+    return [p[2] for p in parts] + ranges + [p[2] for p in later]
 
 
 def incremental_plan(
