@@ -20,6 +20,15 @@ def safe_cell(value: object) -> object:
     return value
 
 
+def _csv(fields: dict[str, None], rows: list[dict[str, Any]]) -> str:
+    """The rows under a header of ``fields`` (in their order), as CSV text."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
 def series_csv(result: MetricQueryResult) -> str:
     """The series as CSV, one column per figure: action columns (``actions=``) become
     ``action:<type>:count|value|cost_per``, a workspace conversion ``conversion_<figure>``."""
@@ -38,11 +47,7 @@ def series_csv(result: MetricQueryResult) -> str:
                 row[f"conversion_{figure}"] = conversion[figure]
         fields.update(dict.fromkeys(row))
         rows.append(row)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    return _csv(fields, rows)
 
 
 def breakdown_csv(result: MetricQueryResult) -> str:
@@ -74,8 +79,4 @@ def breakdown_csv(result: MetricQueryResult) -> str:
             row.update({"group": g.group, "name": safe_cell(g.name)})
         fields.update(dict.fromkeys(row))
         rows.append(row)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    return _csv(fields, rows)
