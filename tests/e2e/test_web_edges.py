@@ -161,3 +161,23 @@ def test_the_live_update_stream_is_not_compressed(page: Page, web: WebServer) ->
         assert "event: hello" in next(r.iter_text())
     page_answer = page.request.get(f"{web.base}/w/{ws_id}", headers={"accept-encoding": "gzip"})
     assert page_answer.headers["content-encoding"] == "gzip"
+
+
+# Changes a filter in the first task after a swap lands: htmx has pushed the new URL by then
+# (a test's wait_for_url is over), and a person's next choice can come that soon.
+CHANGE_AFTER_SWAP = """
+document.body.addEventListener("htmx:afterSwap", () => setTimeout(() => {
+  const select = document.getElementById("f-range");
+  select.value = "14d";
+  select.dispatchEvent(new Event("change", { bubbles: true }));
+}, 0), { once: true });
+"""
+
+
+def test_a_choice_made_as_the_dashboard_swaps_is_not_lost(page: Page, web: WebServer) -> None:
+    ws_id = sign_in(page, web)
+    page.goto(f"{web.base}/w/{ws_id}")
+    page.evaluate(CHANGE_AFTER_SWAP)
+    page.select_option("#f-range", "7d")
+    page.wait_for_url("**range=14d**")
+    expect(page.locator("#f-range")).to_have_value("14d")
