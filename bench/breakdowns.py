@@ -4,6 +4,7 @@ DuckDB over the same rows exported to Parquet.
 
     .venv/bin/python bench/breakdowns.py [--days 104] [--ads 2000] [--runs 30]
                                          [--database-url postgresql://...] [--keep]
+                                         [--reuse DBNAME]
 
 Loads 2,000 ads over 3 accounts (80 campaigns, 400 ad sets) with the default breakdown sets
 (age x gender 21 values, country 10, placement 12, impression device 5: 48 rows per ad-day)
@@ -97,13 +98,15 @@ def main() -> None:
     p.add_argument("--ads", type=int, default=2000)
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    p.add_argument("--keep", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    p.add_argument("--reuse", metavar="DBNAME", help="time the questions on a kept database")
     args = p.parse_args()
     tune_garbage_collector()
 
-    dbname = f"metricx_bdbench_{secrets.token_hex(3)}"
-    with psycopg.connect(args.database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    dbname = args.reuse or f"metricx_bdbench_{secrets.token_hex(3)}"
+    if not args.reuse:
+        with psycopg.connect(args.database_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     info = psycopg.conninfo.conninfo_to_dict(args.database_url)
     url = (
         f"postgresql://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:"
@@ -112,17 +115,23 @@ def main() -> None:
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
     try:
-        upgrade(engine)
-        accounts = setup(factory, args.ads)
-        ws_id = accounts[0][0]
-        load(factory, Settings(database_url=url), accounts, args.days)
-        with psycopg.connect(url, autocommit=True) as c:
-            c.execute("VACUUM ANALYZE")
-            report_sizes(c)
+        if args.reuse:
+            with factory() as s:
+                ws_id = s.scalars(select(Workspace.id)).one()
+        else:
+            upgrade(engine)
+            accounts = setup(factory, args.ads)
+            ws_id = accounts[0][0]
+            load(factory, Settings(database_url=url), accounts, args.days)
+            with psycopg.connect(url, autocommit=True) as c:
+                c.execute("VACUUM ANALYZE")
+                report_sizes(c)
         time_questions(args, url, factory, ws_id)
     finally:
         engine.dispose()
-        if not args.keep:
+        if args.keep or args.reuse:
+            print(f"database kept: {dbname}")
+        else:
             with psycopg.connect(args.database_url, autocommit=True) as admin:
                 admin.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(

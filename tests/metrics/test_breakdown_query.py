@@ -172,6 +172,49 @@ def test_grouped_filtered_and_ad_level(client: TestClient, db: Session) -> None:
     assert [g["group"] for g in top["groups"]] == ["18-24|female"]
 
 
+@pytest.mark.parametrize("sort", ["spend", "link_clicks", "conversions", "ctr", "name"])
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_rows_sort_nulls_last_and_ties_by_name_then_values(
+    client: TestClient, db: Session, sort: str, order: str
+) -> None:
+    """A summed measure sorts in the database, a ratio or the name in Python: either way the
+    rows with a value come first in the order asked, ties by name, group and values, and a
+    top N is the first N of the whole list."""
+    w = World(db, client)
+    rows = [
+        bd(ad, country, spend=D(spend), link_clicks=links, conversions=D(conv))
+        for ad, (country, spend, links, conv) in zip(
+            [*w.ads, *w.ads],
+            [
+                ("US", "5", 3, "1"),
+                ("GB", "5", None, "1"),
+                ("US", "7", 3, "2"),
+                ("DE", "5", None, "1"),
+                ("GB", "7", 1, "2"),
+                ("DE", "5", 3, "1"),
+                ("FR", "5", None, "2"),
+                ("US", "9", 3, "1"),
+            ],
+            strict=True,
+        )
+    ]
+    w.write(db, w.ads[0].connection_id, "country", rows)
+    ask = {"breakdown": "country", "group_by": "entity", "level": "ad", "sort": sort}
+    every = w.ask(client, **ask, order=order)["groups"]
+    assert len(every) == 8
+
+    def value(g: dict[str, Any]) -> Any:
+        v = g[sort]
+        return v if v is None or sort == "name" else D(str(v))
+
+    by_tie = sorted(
+        every, key=lambda g: (g["name"], g["group"], g["currency"], *g["breakdown"].values())
+    )
+    valued = sorted((g for g in by_tie if value(g) is not None), key=value, reverse=order == "desc")
+    assert every == valued + [g for g in by_tie if value(g) is None]
+    assert w.ask(client, **ask, order=order, limit=3)["groups"] == every[:3]
+
+
 def test_type1_breakdowns_leave_off_meta_actions_null(client: TestClient, db: Session) -> None:
     w = World(db, client)
     got = w.ask(client, breakdown="region")

@@ -211,6 +211,11 @@ def test_series_total_is_one_line_over_every_group(client: TestClient, db: Sessi
     assert none["series"] == [] and none["groups"] == per_group["groups"]
     assert none["totals"] == per_group["totals"]
     assert len(total["groups"]) == 1 and total["totals"] == per_group["totals"]
+    # Ungrouped too: the totals alone (the series was read and sent all the same).
+    ungrouped = {**ask, "group_by": "none"}
+    bare, lined = query(client, ws, **ungrouped, series="none"), query(client, ws, **ungrouped)
+    assert bare["series"] == [] and lined["series"] != []
+    assert bare["totals"] == lined["totals"] and bare["groups"] == lined["groups"]
     summed: dict[str, Decimal] = {}
     for p in per_group["series"]:
         summed[p["bucket"]] = summed.get(p["bucket"], Decimal(0)) + Decimal(p["spend"])

@@ -338,16 +338,20 @@ class UnifiedMetricService:
         validate(query, cal)
         if query.breakdown is not None:
             # Not cached: breakdown writes are not imports (the cache's version), and the
-            # rollups answer in a few milliseconds.
+            # rollups answer in a few milliseconds. The unbroken question it reconciles
+            # with has the same days (its calendar is not looked up again) and is cached.
             return by_breakdown.answer(
                 self.session,
                 workspace,
                 query,
                 list(cal.windows),
-                lambda q: self.query(workspace, q),
+                lambda q: self._cached(workspace, q, cal),
                 ROWS,
                 self.breakdown_tolerance,
             )
+        return self._cached(workspace, query, cal)
+
+    def _cached(self, workspace: Workspace, query: MetricQuery, cal: Calendar) -> MetricQueryResult:
         if not self.use_cache:
             return self._answer(workspace, query, cal)
         key = (
@@ -382,6 +386,8 @@ class UnifiedMetricService:
             return by_creative.answer(
                 self.session, workspace, query, lambda q: self._answer(workspace, q, cal), ROWS
             )
+        if query.series is SeriesOf.NONE:
+            return self._query(workspace, query, cal, with_series=False)
         if query.series is SeriesOf.GROUP or query.group_by is GroupBy.NONE:
             return self._query(workspace, query, cal)
         answer = self._query(workspace, query, cal, with_series=False)
