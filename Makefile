@@ -99,8 +99,8 @@ load: setup
 # The long Schemathesis campaign (the suite runs a bounded one): every phase and check over
 # every operation, FUZZ_CAMPAIGN_EXAMPLES examples each in the fuzzing phase, in one shard
 # per test process (each its own seed, FUZZ_SEED + shard). Prints each shard's requests and
-# failures (and, every 30 s, its counts so far to fuzz-progress.txt.N); set
-# METRICX_TEST_DATABASE_URL to run it on a PostgreSQL server.
+# failures (and, every 30 s and at each new failure, its counts so far and that failure to
+# fuzz-progress.txt.N); set METRICX_TEST_DATABASE_URL to run it on a PostgreSQL server.
 FUZZ_CAMPAIGN_EXAMPLES ?= 1100
 FUZZ_SEED ?= 20260
 fuzz: setup

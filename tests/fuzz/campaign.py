@@ -125,12 +125,17 @@ def _quiet() -> Iterator[None]:
 
 
 def _execute(schema: BaseSchema, result: CampaignResult, progress: Path | None) -> None:
-    reported = time.monotonic()
+    reported, told = time.monotonic(), 0
     for event in from_schema(schema).execute():
-        if progress is not None and time.monotonic() - reported > 30:
+        if progress is not None and (
+            time.monotonic() - reported > 30 or len(result.failures) > told
+        ):
             reported = time.monotonic()
             with progress.open("a") as out:
                 print(f"{time.strftime('%H:%M:%S')} {result.summary()}", file=out)
+                for failure in result.failures[told:]:  # each as it is found, in full
+                    print(failure, file=out)
+            told = len(result.failures)
         if isinstance(event, events.ScenarioFinished | events.FuzzScenarioFinished):
             _record(result, event.recorder, str(getattr(event, "phase", "fuzzing")))
         elif isinstance(event, events.NonFatalError):

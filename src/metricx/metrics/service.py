@@ -345,16 +345,23 @@ class UnifiedMetricService:
                 workspace,
                 query,
                 list(cal.windows),
-                lambda q: self._cached(workspace, q, cal),
+                lambda q: self._cached(workspace, q, cal, totals_only=True),
                 ROWS,
                 self.breakdown_tolerance,
             )
         return self._cached(workspace, query, cal)
 
-    def _cached(self, workspace: Workspace, query: MetricQuery, cal: Calendar) -> MetricQueryResult:
+    def _cached(
+        self, workspace: Workspace, query: MetricQuery, cal: Calendar, *, totals_only: bool = False
+    ) -> MetricQueryResult:
+        """``totals_only``: the totals of an ungrouped question with no series, without the
+        range's reach (what a breakdown reconciles with)."""
+        if totals_only:
+            assert query.group_by is GroupBy.NONE and query.series is SeriesOf.NONE
         if not self.use_cache:
-            return self._answer(workspace, query, cal)
+            return self._answer(workspace, query, cal, totals_only=totals_only)
         key = (
+            totals_only,
             workspace.id,
             workspace.timezone,
             workspace.week_start,
@@ -375,10 +382,12 @@ class UnifiedMetricService:
                 self.writes, workspace.id, start=cal.start - day, end=cal.end + day
             )
         return cache.ANSWERS.get_or_compute(
-            key, version, lambda: self._answer(workspace, query, cal)
+            key, version, lambda: self._answer(workspace, query, cal, totals_only=totals_only)
         )
 
-    def _answer(self, workspace: Workspace, query: MetricQuery, cal: Calendar) -> MetricQueryResult:
+    def _answer(
+        self, workspace: Workspace, query: MetricQuery, cal: Calendar, *, totals_only: bool = False
+    ) -> MetricQueryResult:
         """The groups' answer with the series asked for: per group, none, or one line over
         the groups (the same question ungrouped: its series, read from the cheapest rows,
         rather than every group's series summed)."""
@@ -387,7 +396,7 @@ class UnifiedMetricService:
                 self.session, workspace, query, lambda q: self._answer(workspace, q, cal), ROWS
             )
         if query.series is SeriesOf.NONE:
-            return self._query(workspace, query, cal, with_series=False)
+            return self._query(workspace, query, cal, with_series=False, with_reach=not totals_only)
         if query.series is SeriesOf.GROUP or query.group_by is GroupBy.NONE:
             return self._query(workspace, query, cal)
         answer = self._query(workspace, query, cal, with_series=False)
@@ -405,6 +414,7 @@ class UnifiedMetricService:
         cal: Calendar,
         *,
         with_series: bool = True,
+        with_reach: bool = True,
         within_level: bool = False,
     ) -> MetricQueryResult:
         tz = cal.timezone
@@ -478,7 +488,7 @@ class UnifiedMetricService:
             groups_raw = repository.totals_of_series(
                 self.session, converted.points, by_entity=query.group_by is GroupBy.ENTITY
             )
-        elif not use_rollups and self.use_rollups and query.limit is None:
+        elif not use_rollups and self.use_rollups and query.limit is None and with_series:
             # Every group's series is wanted: one read of the facts gives the series, and
             # the totals are summed from it (a second read cost as much as the first).
             points = series_of(self.session, scope, bucket=query.granularity, **kwargs)
@@ -572,7 +582,11 @@ class UnifiedMetricService:
                 "different results, so it has no results or cost per result (as in Ads "
                 "Manager); group by ad set to see each one's"
             )
-        reach_status = self._add_range_reach(workspace, query, cal, groups, total_rows, notes)
+        reach_status = (
+            self._add_range_reach(workspace, query, cal, groups, total_rows, notes)
+            if with_reach
+            else None
+        )
         if reach_status == "fresh":  # results that are reach: the range's reach
             for row in (*groups, *total_rows):
                 if row.get("result_type") not in (None, MIXED):
