@@ -27,7 +27,6 @@ from metricx.errors import InvalidInput
 from metricx.facts.breakdowns import BREAKDOWN_SETS, TYPE1_SETS
 from metricx.facts.tables import BREAKDOWN_MEASURES
 from metricx.metrics import repository
-from metricx.metrics.by_creative import RowMaker
 from metricx.metrics.calendar import DayWindow
 from metricx.metrics.repository import (
     FORMATTED,
@@ -36,6 +35,7 @@ from metricx.metrics.repository import (
     days_sql,
     window_params,
 )
+from metricx.metrics.rows import one_result_type, sort_key, with_result_type
 from metricx.metrics.schemas import (
     Bucket,
     GroupBy,
@@ -292,7 +292,6 @@ def answer(
     query: MetricQuery,
     windows: list[DayWindow],
     ask: Callable[[MetricQuery], MetricQueryResult],
-    helpers: RowMaker,
     tolerance: float,
 ) -> MetricQueryResult:
     name = check(query)
@@ -338,7 +337,7 @@ def answer(
     allow_fact_sorts(session)  # the sums hash in memory, never spill
     found = repository.fetch_rows(session, sql, params)
     kinds = [t.result_type for t in whole.totals]
-    result_kind = helpers.one_result_type(kinds) if kinds else None
+    result_kind = one_result_type(kinds) if kinds else None
     shown = [r for r in found if r["part"] == 0]
 
     def made(row: dict[str, Any]) -> dict[str, Any]:
@@ -346,7 +345,7 @@ def answer(
         out["reach"] = reach = row["own_reach"]
         if reach:
             out["frequency"] = out["impressions"] / reach
-        helpers.with_result_type(out, result_kind)
+        with_result_type(out, result_kind)
         grouped = row["id"] is not None
         out.update(
             {
@@ -364,7 +363,7 @@ def answer(
         groups.sort(
             key=lambda g: (g["name"] or "", g["group"], g["currency"], *g["breakdown"].values())
         )
-        groups.sort(key=lambda g: helpers.sort_key(g, query.sort), reverse=query.descending)
+        groups.sort(key=lambda g: sort_key(g, query.sort), reverse=query.descending)
         if query.sort != "name" and query.descending:
             # Nulls last whichever way: re-split.
             groups = [g for g in groups if g.get(query.sort) is not None] + [

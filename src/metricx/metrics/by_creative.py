@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +20,7 @@ from metricx.creatives import repository as creatives
 from metricx.creatives.thumbnails import api_path
 from metricx.errors import InvalidInput
 from metricx.facts import measures as registry
+from metricx.metrics.rows import metric_row, one_result_type, sort_key, with_result_type
 from metricx.metrics.schemas import (
     GroupBy,
     GroupLevel,
@@ -46,16 +46,6 @@ def _creative_of(
     return {str(eid): ext for eid, ext in found.items()}
 
 
-@dataclass(frozen=True)
-class RowMaker:
-    """The query layer's row helpers (metrics/service.py, which calls this module)."""
-
-    metric_row: Callable[[dict[str, Any]], dict[str, Any]]
-    one_result_type: Callable[[Iterable[str | None]], str | None]
-    with_result_type: Callable[[dict[str, Any], str | None], None]
-    sort_key: Callable[[dict[str, Any], str], tuple[int, Any]]
-
-
 def _add(into: dict[str, Any], row: Any) -> None:
     for m in _MEASURES:
         v = getattr(row, m.name, None)
@@ -70,10 +60,7 @@ def answer(
     workspace: Workspace,
     query: MetricQuery,
     ask: Callable[[MetricQuery], MetricQueryResult],
-    helpers: RowMaker,
 ) -> MetricQueryResult:
-    metric_row, one_result_type = helpers.metric_row, helpers.one_result_type
-    with_result_type, _sort_key = helpers.with_result_type, helpers.sort_key
     if query.actions or query.conversion:
         raise InvalidInput(
             "actions and conversion columns are not available with group_by=creative",
@@ -132,7 +119,7 @@ def answer(
         with_result_type(row, one_result_type(kinds[key]))
         groups.append(row)
     groups.sort(key=lambda r: (r["group"], r["currency"]))
-    groups.sort(key=lambda r: _sort_key(r, query.sort), reverse=query.descending)
+    groups.sort(key=lambda r: sort_key(r, query.sort), reverse=query.descending)
     if query.sort != "name" and query.descending:
         groups = [g for g in groups if g.get(query.sort) is not None] + [
             g for g in groups if g.get(query.sort) is None

@@ -11,8 +11,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from metricx.metrics.rows import metric_row
 from metricx.metrics.schemas import BASE_MEASURES, MetricQueryResult
-from metricx.metrics.service import metric_row
 
 DASH = "\u2013"  # an en dash: no figure
 

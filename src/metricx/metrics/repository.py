@@ -52,7 +52,7 @@ def _money_sql(x: str) -> str:
 
 # A series point as the API shows it: the measures and the ratios derived from the summed
 # bases, computed where the rows are (a dashboard series is thousands of points). The same
-# rules as ``service.metric_row``: costs per unit rounded half up to 4 places, shares as a
+# rules as ``rows.metric_row``: costs per unit rounded half up to 4 places, shares as a
 # float quotient of the bases as floats, null where the denominator is zero or null.
 FORMATTED = ("currency", *MEASURES, *DERIVED_METRICS, "result_type", "reach", "frequency")
 

@@ -18,19 +18,16 @@ Rules the numbers follow:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from metricx.errors import InvalidInput
-from metricx.facts import measures as registry
 from metricx.fx import service as fx
-from metricx.integrations.meta import results as results_map
 from metricx.kit.tz import is_valid_timezone
 from metricx.metrics import (
     actions_query,
@@ -44,6 +41,13 @@ from metricx.metrics import (
 from metricx.metrics.calendar import WEEKDAYS, DayWindow, instants, resolve
 from metricx.metrics.freshness import DELAYED_AFTER, connection_freshness
 from metricx.metrics.repository import FactScope
+from metricx.metrics.rows import (
+    metric_row,
+    one_result_type,
+    share,
+    sort_key,
+    with_result_type,
+)
 from metricx.metrics.schemas import (
     BASE_MEASURES,
     MIXED,
@@ -67,97 +71,6 @@ from metricx.metrics.schemas import (
 from metricx.models import Workspace
 
 MAX_RANGE_DAYS = {Bucket.MINUTE: 2, Bucket.HOUR: 92}
-
-
-_CENT = Decimal("0.01")
-_PRICE = Decimal("0.0001")
-_THOUSAND = Decimal(1000)
-
-
-def money(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    cents = value.quantize(_CENT)
-    return format(cents if cents == value else value.normalize(), "f")
-
-
-def _price(
-    num: Decimal | None, den: Decimal | int | None, scale: Decimal | None = None
-) -> str | None:
-    """A cost per unit to 4 places (CPC, CPM, CPA, cost per lead); null without a base."""
-    if num is None or not den:
-        return None
-    value = (num * scale if scale is not None else num) / Decimal(den)
-    return money(value.quantize(_PRICE, rounding=ROUND_HALF_UP))
-
-
-def _share(num: Decimal | int | None, den: Decimal | int | None) -> float | None:
-    """A ratio as a float (CTR, ROAS, conversion rate): the quotient of the bases as floats,
-    as the database computes it for series; null without a base."""
-    if num is None or not den:
-        return None
-    return float(num) / float(den)
-
-
-_ROW_MEASURES = registry.rolled()
-_WHOLE = frozenset(m.name for m in _ROW_MEASURES if m.whole)
-_ROW_NAMES = tuple(m.name for m in _ROW_MEASURES)
-
-
-def metric_row(values: dict[str, Any]) -> dict[str, Any]:
-    """Base measures as the API shows them, plus the ratios derived from them (series rows
-    get the same from ``repository.formatted``, computed in the database)."""
-    get = values.get
-    spend, imps, clicks = get("spend"), get("impressions"), get("clicks")
-    conv, leads, value = get("conversions"), get("leads"), get("purchase_value")
-    if spend is not None and not isinstance(spend, Decimal):
-        spend = Decimal(spend)
-    row: dict[str, Any] = dict.fromkeys(_ROW_NAMES)  # not reported: most rows lack most
-    row["currency"] = values["currency"]
-    for name in _ROW_NAMES:
-        v = get(name)
-        if v is not None:
-            row[name] = int(v) if name in _WHOLE else money(v)
-    row["spend"] = money(spend)
-    return row | {
-        "ctr": _share(clicks, imps),
-        "cpc": _price(spend, clicks),
-        "cpm": _price(spend, imps, _THOUSAND),
-        "cpa": _price(spend, conv),
-        "roas": _share(value, spend),
-        "conversion_rate": _share(conv, clicks),
-        "cost_per_lead": _price(spend, leads),
-        "ctr_link": _share(get("link_clicks"), imps),
-        "cpc_link": _price(spend, get("link_clicks")),
-        "cost_per_thruplay": _price(spend, get("thruplays")),
-        "avg_play_time": _share(get("video_watch_seconds"), get("video_plays")),
-        "cost_per_result": _price(spend, get("results")),
-        "result_type": None,
-        "reach": None,
-        "frequency": None,
-    }
-
-
-def one_result_type(kinds: Iterable[str | None]) -> str | None:
-    """The result type of a row summing ad sets of these result types: theirs when they
-    share one, else "mixed" (an ad set without a known result mixed with others too)."""
-    found = set(kinds)
-    if len(found) > 1:
-        return MIXED
-    return next(iter(found), None)
-
-
-def with_result_type(row: dict[str, Any], kind: str | None) -> None:
-    """Set a row's result type; a mixed row has no results (Ads Manager shows no single
-    number), and results that are reach are the row's reach (never a sum), if known."""
-    row["result_type"] = kind
-    if kind == MIXED:
-        row["results"] = row["cost_per_result"] = None
-    elif kind is not None and not results_map.is_summable(kind):
-        reach = row.get("reach")
-        spend = Decimal(row["spend"]) if row.get("spend") is not None else None
-        row["results"] = money(Decimal(reach)) if reach is not None else None
-        row["cost_per_result"] = _price(spend, reach)
 
 
 def bucket_label(value: datetime | date, bucket: Bucket, tz: str) -> tuple[str, str | None]:
@@ -299,16 +212,6 @@ def one_row_per_point(query: MetricQuery, read_level: GroupLevel, source: dict[s
     return read_level is GroupLevel.WORKSPACE and one_source
 
 
-def _sort_key(row: dict[str, Any], sort: str) -> tuple[int, Any]:
-    v = row.get(sort)
-    if v is None:
-        return (1, 0)
-    return (0, Decimal(v) if isinstance(v, str) and sort != "name" else v)
-
-
-ROWS = by_creative.RowMaker(metric_row, one_result_type, with_result_type, _sort_key)
-
-
 class UnifiedMetricService:
     """Reads metric facts for dashboards and the API (the only reader of facts)."""
 
@@ -346,7 +249,6 @@ class UnifiedMetricService:
                 query,
                 list(cal.windows),
                 lambda q: self._cached(workspace, q, cal, totals_only=True),
-                ROWS,
                 self.breakdown_tolerance,
             )
         return self._cached(workspace, query, cal)
@@ -393,7 +295,7 @@ class UnifiedMetricService:
         rather than every group's series summed)."""
         if query.group_by is GroupBy.CREATIVE:
             return by_creative.answer(
-                self.session, workspace, query, lambda q: self._answer(workspace, q, cal), ROWS
+                self.session, workspace, query, lambda q: self._answer(workspace, q, cal)
             )
         if query.series is SeriesOf.NONE:
             return self._query(workspace, query, cal, with_series=False, with_reach=not totals_only)
@@ -524,7 +426,7 @@ class UnifiedMetricService:
         for g in groups:
             with_result_type(g, kinds.get(g["group"]))
         groups.sort(key=lambda r: (r["group"], r["currency"]))  # ties: a stable, known order
-        groups.sort(key=lambda r: _sort_key(r, query.sort), reverse=query.descending)
+        groups.sort(key=lambda r: sort_key(r, query.sort), reverse=query.descending)
         if query.sort != "name" and query.descending:
             # Nulls last whichever way: re-split.
             groups = [g for g in groups if g.get(query.sort) is not None] + [
@@ -754,11 +656,11 @@ class UnifiedMetricService:
         for p in points:
             reach = found.get((p["bucket"], p["group"] or ""))
             if reach is not None:
-                p["reach"], p["frequency"] = reach, _share(p["impressions"], reach)
+                p["reach"], p["frequency"] = reach, share(p["impressions"], reach)
         for g in groups:
             reach = whole.get(g["group"])
             if reach is not None:
-                g["reach"], g["frequency"] = reach, _share(g["impressions"], reach)
+                g["reach"], g["frequency"] = reach, share(g["impressions"], reach)
 
     def _add_range_reach(
         self,

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from metricx.metrics.rows import metric_row
 from metricx.metrics.schemas import BASE_MEASURES, GroupRow, MetricQueryResult
-from metricx.metrics.service import metric_row
 from metricx.web import formatting
 from metricx.web.dashboard_view import ANSWERED, COLUMNS, column_value
 

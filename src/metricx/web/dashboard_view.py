@@ -15,6 +15,7 @@ from metricx.facts import measures as registry
 from metricx.kit.tz import is_valid_timezone
 from metricx.metrics.calendar import Preset
 from metricx.metrics.compare import combined_totals as combined_totals  # the page's name
+from metricx.metrics.rows import metric_row
 from metricx.metrics.schemas import (
     BASE_MEASURES,
     Bucket,
@@ -25,7 +26,6 @@ from metricx.metrics.schemas import (
     SeriesOf,
     SeriesPoint,
 )
-from metricx.metrics.service import metric_row
 
 PRESETS = {
     "today": "Today",
