@@ -360,7 +360,9 @@ class Settings(BaseSettings):
         description="Hourly facts are archived after this many days (25 months; 0: forever).",
     )
     retention_day_days: int = Field(
-        default=0, description="Daily facts are archived after this many days (0: kept forever)."
+        default=0,
+        description="Daily facts, and breakdown facts, are archived after this many days "
+        "(0: kept forever).",
     )
     archive_dir: Path | None = Field(
         default=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,8 +21,12 @@ from metricx.migrate import upgrade
 from metricx.models import FactArchive
 from metricx.retention import service
 from metricx.retention.archive import ArchiveMismatch, read_rows
+from metricx.retention.tasks import run_retention
+from metricx.runtime import build_runtime
 from tests.conftest import make_settings
 from tests.factories import make_workspace
+from tests.facts.test_breakdowns import Account, D, assert_rollups_match_facts
+from tests.facts.test_breakdowns import row as bd_row
 
 NOW = datetime(2024, 3, 20, 12, tzinfo=UTC)
 
@@ -219,3 +223,194 @@ def test_a_partition_that_gained_rows_is_not_dropped(own_db: Engine, tmp_path: P
         assert "metric_facts_p2024_01" in existing_partitions(s)
         assert count(s, "SELECT count(*) FROM fact_archives") == 0
     assert not list(settings.archive_path.rglob("*.parquet"))
+
+
+# Breakdown facts: daily rows, archived by the daily keep-time.
+
+JAN, FEB = date(2024, 1, 1), date(2024, 2, 1)
+
+
+def breakdown_settings(tmp_path: Path, day_days: int = 30) -> Settings:
+    return retention_settings(tmp_path).model_copy(update={"retention_day_days": day_days})
+
+
+def seed_breakdowns(s: Session) -> Account:
+    """January (old at NOW with a 30-day keep-time) and February (kept), with the week of
+    Monday Jan 29 across the two, and a second set so a month holds more than one."""
+    a = Account(s)
+    ad0, ad1, ad2, ad3 = a.ads
+    old = [
+        bd_row(ad0, date(2024, 1, 10), "18-24", "female"),
+        bd_row(ad0, date(2024, 1, 10), "25-34", "male", spend=D("7.40"), leads=D("2")),
+        bd_row(ad1, date(2024, 1, 30), "18-24", "female", impressions=250, reach=None),
+        bd_row(ad2, date(2024, 1, 31), "35-44", "unknown", conversions=None, purchases=None),
+    ]
+    recent = [
+        bd_row(ad1, date(2024, 2, 1), "18-24", "female", spend=D("3.10")),
+        bd_row(ad3, date(2024, 2, 2), "25-34", "male"),
+        bd_row(ad3, date(2024, 2, 15), "25-34", "female", impressions=40),
+    ]
+    a.write(s, old, since=JAN, until=date(2024, 1, 31))
+    a.write(s, recent, since=FEB, until=date(2024, 2, 29))
+    a.write(
+        s,
+        [bd_row(ad0, date(2024, 1, 12), "US")],
+        since=JAN,
+        until=date(2024, 1, 31),
+        breakdown="country",
+    )
+    a.write(
+        s,
+        [bd_row(ad0, date(2024, 2, 12), "FR")],
+        since=FEB,
+        until=date(2024, 2, 29),
+        breakdown="country",
+    )
+    return a
+
+
+def breakdown_partitions(s: Session) -> set[str]:
+    return {
+        r[0]
+        for r in s.execute(
+            text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'breakdown_facts'"
+            )
+        )
+    }
+
+
+def test_breakdown_months_past_the_daily_keep_time_are_archived_and_dropped(
+    own_db: Engine, tmp_path: Path
+) -> None:
+    settings = breakdown_settings(tmp_path)
+    sessions = make_sessionmaker(own_db)
+    feb_sql = "SELECT * FROM breakdown_rollups WHERE span = 1 AND day >= '2024-02-01'"
+    with unit_of_work(sessions) as s:
+        ws = seed_breakdowns(s).ws.workspace.id
+        old_rows, old_spend, old_impressions = s.execute(
+            text(
+                "SELECT count(*), sum(spend), sum(impressions) FROM breakdown_facts"
+                " WHERE day < '2024-02-01'"
+            )
+        ).one()
+        feb_facts = sorted(map(tuple, s.execute(text("SELECT * FROM breakdown_facts_p2024_02"))))
+        feb_rollups = sorted(map(tuple, s.execute(text(feb_sql))))
+        steps = service.plan(s, settings=settings, now=NOW)
+    assert old_rows == 5
+    assert [(st.table, st.granularities, st.drop_partition) for st in steps] == [
+        ("breakdown_facts_p2024_01", ("day",), True)
+    ]
+    for step in steps:
+        with unit_of_work(sessions) as s:
+            service.apply(s, settings=settings, step=step, now=NOW)
+
+    with unit_of_work(sessions) as s:
+        assert "breakdown_facts_p2024_01" not in breakdown_partitions(s)
+        assert count(s, "SELECT count(*) FROM breakdown_facts WHERE day < '2024-02-01'") == 0
+        # February's facts and day rollups are exactly as they were.
+        assert sorted(map(tuple, s.execute(text("SELECT * FROM breakdown_facts_p2024_02")))) == (
+            feb_facts
+        )
+        assert sorted(map(tuple, s.execute(text(feb_sql)))) == feb_rollups
+        assert count(s, "SELECT count(*) FROM breakdown_rollups WHERE day < '2024-01-29'") == 0
+        # Every rollup left (the week of Jan 29 holds February's days only) is the facts that
+        # remain summed afresh: a question on any range reads what the facts say.
+        assert assert_rollups_match_facts(s, ws) > 0
+        [archive] = s.query(FactArchive).all()
+    assert (archive.month, archive.granularity, archive.source, archive.method) == (
+        JAN,
+        "day",
+        "breakdown_facts_p2024_01",
+        "drop_partition",
+    )
+    path = Path(archive.path)
+    assert path.is_relative_to(settings.archive_path / "breakdown_facts" / "granularity=day")
+    rows = read_rows(path)
+    assert len(rows) == old_rows == archive.rows
+    assert sum(r["spend"] for r in rows) == old_spend == archive.spend
+    assert sum(r["impressions"] for r in rows) == old_impressions == archive.impressions
+    assert {(r["day"], r["breakdown"], r["key1"], r["key2"]) for r in rows} == {
+        (date(2024, 1, 10), "age_gender", "18-24", "female"),
+        (date(2024, 1, 10), "age_gender", "25-34", "male"),
+        (date(2024, 1, 30), "age_gender", "18-24", "female"),
+        (date(2024, 1, 31), "age_gender", "35-44", "unknown"),
+        (date(2024, 1, 12), "country", "US", ""),
+    }
+    assert [r["reach"] for r in rows if r["day"] == date(2024, 1, 30)] == [None]
+    # Nothing left to do: a second run plans nothing.
+    with unit_of_work(sessions) as s:
+        assert service.plan(s, settings=settings, now=NOW) == []
+
+
+def test_breakdowns_are_kept_forever_by_default(own_db: Engine, tmp_path: Path) -> None:
+    settings = retention_settings(tmp_path)  # retention_day_days = 0, the default
+    assert Settings.model_fields["retention_day_days"].default == 0
+    sessions = make_sessionmaker(own_db)
+    with unit_of_work(sessions) as s:
+        seed_breakdowns(s)
+        before = count(s, "SELECT count(*) FROM breakdown_facts")
+        rollups_before = count(s, "SELECT count(*) FROM breakdown_rollups")
+    out = run_retention(build_runtime(settings, engine=own_db))
+    assert out["archived"] == [] and out["failed"] == []
+    with unit_of_work(sessions) as s:
+        assert count(s, "SELECT count(*) FROM breakdown_facts") == before == 9
+        assert count(s, "SELECT count(*) FROM breakdown_rollups") == rollups_before
+        assert "breakdown_facts_p2024_01" in breakdown_partitions(s)
+        assert count(s, "SELECT count(*) FROM fact_archives") == 0
+    assert not list(settings.archive_path.rglob("*.parquet"))
+
+
+def test_the_retention_job_archives_breakdowns_once_after_a_run_that_died(
+    own_db: Engine, tmp_path: Path
+) -> None:
+    settings = breakdown_settings(tmp_path, day_days=400)  # January 2024 is past it today
+    sessions = make_sessionmaker(own_db)
+    with unit_of_work(sessions) as s:
+        a = seed_breakdowns(s)
+        # A straggler of a month with no partition, in the default partition.
+        s.execute(
+            text(
+                "INSERT INTO breakdown_facts_default (workspace_id, breakdown, entity_id, day,"
+                " key1, key2, currency, spend, impressions, clicks) VALUES"
+                " (:ws, 'country', :e, '2019-03-05', 'US', '', 'USD', 3.5, 10, 1)"
+            ),
+            {"ws": a.ws.workspace.id, "e": a.ads[0].id},
+        )
+        steps = service.plan(s, settings=settings)
+    assert [(st.table, st.drop_partition) for st in steps] == [
+        ("breakdown_facts_p2024_01", True),
+        ("breakdown_facts_p2024_02", True),
+        ("breakdown_facts_default", False),
+    ]
+    # A run that wrote January's file and died before its commit: the file stays, and so do
+    # the rows it holds.
+    with pytest.raises(RuntimeError), unit_of_work(sessions) as s:
+        service.apply(s, settings=settings, step=steps[0], now=NOW)
+        raise RuntimeError("killed before the commit")
+    folder = settings.archive_path / "breakdown_facts" / "granularity=day"
+    [left] = folder.glob("2024-01_*.parquet")
+    with unit_of_work(sessions) as s:
+        assert "breakdown_facts_p2024_01" in breakdown_partitions(s)
+        assert count(s, "SELECT count(*) FROM fact_archives") == 0
+
+    out = run_retention(build_runtime(settings, engine=own_db))
+    assert out["failed"] == []
+    assert sorted((a["facts"], a["month"], a["method"], a["rows"]) for a in out["archived"]) == [
+        ("breakdown_facts", "2019-03-01", "delete_rows", 1),
+        ("breakdown_facts", "2024-01-01", "drop_partition", 5),
+        ("breakdown_facts", "2024-02-01", "drop_partition", 4),
+    ]
+    assert not left.exists() and left.with_name(left.name + ".orphaned").exists()
+    with unit_of_work(sessions) as s:
+        recorded = {x.path for x in s.query(FactArchive)}
+        assert count(s, "SELECT count(*) FROM breakdown_facts") == 0
+        assert count(s, "SELECT count(*) FROM breakdown_rollups") == 0
+        assert not {"breakdown_facts_p2024_01", "breakdown_facts_p2024_02"} & (
+            breakdown_partitions(s)
+        )
+    assert {str(p) for p in folder.glob("*.parquet")} == recorded  # one file per month
+    assert sum(len(read_rows(Path(p))) for p in recorded) == 10
+    # A second run finds nothing: nothing is archived twice.
+    assert run_retention(build_runtime(settings, engine=own_db))["archived"] == []

@@ -11,8 +11,9 @@ from metricx.models.base import Base, created_at, uuid_pk
 
 
 class FactArchive(Base):
-    """One month of one granularity of metric facts, written to a Parquet file, read back and
-    checked (rows and sums) before the rows left PostgreSQL."""
+    """One month of one granularity of metric facts, or one month of breakdown facts
+    (granularity ``day``; ``source`` a ``breakdown_facts_*`` partition), written to a Parquet
+    file, read back and checked (rows and sums) before the rows left PostgreSQL."""
 
     __tablename__ = "fact_archives"
     __table_args__ = (UniqueConstraint("month", "granularity", "path"),)

@@ -20,7 +20,9 @@ _COLOR = {"ok": typer.colors.GREEN, "warn": typer.colors.YELLOW, "fail": typer.c
 
 def register(app: typer.Typer) -> None:
 
-    retention_app = typer.Typer(help="Archiving old metric facts.", no_args_is_help=True)
+    retention_app = typer.Typer(
+        help="Archiving old metric and breakdown facts.", no_args_is_help=True
+    )
     alerts_app = typer.Typer(help="In-app alerts.", no_args_is_help=True)
     app.add_typer(retention_app, name="retention")
     app.add_typer(alerts_app, name="alerts")
@@ -71,14 +73,16 @@ def register(app: typer.Typer) -> None:
     @retention_app.command("run")
     def retention_run(as_json: JsonFlag = False) -> None:
         """Archive now every month of facts past its granularity's retention (what the daily
-        job does): Parquet files under METRICX_ARCHIVE_DIR, then the rows leave PostgreSQL."""
+        job does; breakdown facts follow the daily keep-time): Parquet files under
+        METRICX_ARCHIVE_DIR, then the rows leave PostgreSQL."""
         from metricx.retention.tasks import run_retention
 
         with runtime_for(as_json=as_json) as runtime:
             out = run_retention(runtime)
         lines = [
-            f"archived {a['rows']} {a['granularity']} fact(s) of {a['month'][:7]} "
-            f"({a['method']}) -> {a['path']}"
+            f"archived {a['rows']} {a['granularity']} "
+            f"{'breakdown ' if a['facts'] == 'breakdown_facts' else ''}fact(s) of "
+            f"{a['month'][:7]} ({a['method']}) -> {a['path']}"
             for a in out["archived"]
         ] + [f"failed: {f['table']} {f['month'][:7]}: {f['error']}" for f in out["failed"]]
         emit(out, as_json, "\n".join(lines) or "nothing is past retention")

@@ -7,6 +7,15 @@ granularity that expires earlier (minute facts: days, not months) is archived an
 with one bulk DELETE of that month and granularity. Rows of an expired month caught by the
 default partition are archived and deleted the same way. Retention counts whole months: a
 month goes once its last day is past the keep-time. Flushes, never commits.
+
+Breakdown facts (``breakdown_facts``) are daily figures, so they follow the daily keep-time
+(``retention_day_days``; 0 keeps them forever): a month's partition with every day past it is
+archived (``breakdown_facts/granularity=day/``, recorded in ``fact_archives`` with the
+partition as ``source``), then detached and dropped; an expired month's rows in the default
+partition are deleted. Their rollups go as metric facts' do: the archived days'
+``breakdown_rollups`` rows are deleted (an archived month reads as empty at every level, as
+it does at ad level, which reads the facts, and as archived metric facts do) and the week
+rows of the weeks those days touch are summed again from the days that remain.
 """
 
 from __future__ import annotations
@@ -22,20 +31,29 @@ from metricx.facts.partitions import add_months
 from metricx.logging import get_logger
 from metricx.models import FactArchive, Granularity
 from metricx.retention import repository
-from metricx.retention.archive import ArchiveMismatch, read_totals, write_parquet
+from metricx.retention.archive import (
+    BREAKDOWN_FACTS,
+    ArchiveMismatch,
+    read_totals,
+    write_parquet,
+)
 
 log = get_logger("metricx.retention")
+METRIC_FACTS = "metric_facts"
+BREAKDOWNS = "breakdown_facts"
 
 
 @dataclass(frozen=True)
 class ArchiveStep:
     """One unit of work: a month of one table, the granularities to archive, and whether the
-    table is dropped afterwards (else the rows are deleted)."""
+    table is dropped afterwards (else the rows are deleted). ``facts`` is the family the table
+    belongs to: ``metric_facts`` or ``breakdown_facts`` (daily only)."""
 
     month: date
     table: str
     granularities: tuple[str, ...]
     drop_partition: bool
+    facts: str = METRIC_FACTS
 
 
 def retention_days(settings: Settings) -> dict[str, int]:
@@ -81,14 +99,35 @@ def plan(session: Session, *, settings: Settings, now: datetime | None = None) -
         for month, g in repository.default_partition_months(session, horizon):
             if g in expired_granularities(settings, month, now):
                 steps.append(ArchiveStep(month, repository.DEFAULT_PARTITION, (g,), False))
+    return steps + plan_breakdowns(session, settings=settings, now=now)
+
+
+def plan_breakdowns(session: Session, *, settings: Settings, now: datetime) -> list[ArchiveStep]:
+    """Months of breakdown facts past the daily keep-time: their partitions (those with rows),
+    and the months of the default partition's rows."""
+    day = Granularity.DAY.value
+    if not settings.retention_day_days:
+        return []
+    steps = [
+        ArchiveStep(month, table, (day,), True, BREAKDOWNS)
+        for table, month in repository.breakdown_partitions(session)
+        if day in expired_granularities(settings, month, now)
+        and repository.breakdown_has_rows(session, table)
+    ]
+    horizon = (now - timedelta(days=settings.retention_day_days)).date()
+    steps += [
+        ArchiveStep(month, repository.BREAKDOWN_DEFAULT, (day,), False, BREAKDOWNS)
+        for month in repository.breakdown_default_months(session, horizon)
+        if day in expired_granularities(settings, month, now)
+    ]
     return steps
 
 
 ORPHANED = ".orphaned"
 
 
-def archive_folder(settings: Settings, g: str) -> Path:
-    return settings.archive_path / "metric_facts" / f"granularity={g}"
+def archive_folder(settings: Settings, g: str, facts: str = METRIC_FACTS) -> Path:
+    return settings.archive_path / facts / f"granularity={g}"
 
 
 def archive_prefix(step: ArchiveStep) -> str:
@@ -97,7 +136,7 @@ def archive_prefix(step: ArchiveStep) -> str:
 
 def archive_file(settings: Settings, step: ArchiveStep, g: str, now: datetime) -> Path:
     name = f"{archive_prefix(step)}{now:%Y%m%dT%H%M%SZ}.parquet"
-    return archive_folder(settings, g) / name
+    return archive_folder(settings, g, step.facts) / name
 
 
 def set_aside_orphans(session: Session, settings: Settings, step: ArchiveStep, g: str) -> None:
@@ -106,7 +145,8 @@ def set_aside_orphans(session: Session, settings: Settings, step: ArchiveStep, g
     duplicate rows still there. They are renamed ``*.parquet.orphaned`` (out of every reader's
     ``*.parquet``), not deleted: an archive directory shared by mistake loses nothing."""
     recorded = repository.archived_paths(session)
-    for path in sorted(archive_folder(settings, g).glob(f"{archive_prefix(step)}*.parquet")):
+    folder = archive_folder(settings, g, step.facts)
+    for path in sorted(folder.glob(f"{archive_prefix(step)}*.parquet")):
         if str(path) not in recorded:
             path.rename(path.with_name(path.name + ORPHANED))
             log.warning("unrecorded archive file set aside", path=str(path), table=step.table)
@@ -118,6 +158,8 @@ def apply(
     """Archive one step. Any mismatch raises before a row is removed (the caller's unit of
     work rolls back; the partial file is deleted)."""
     now = now or datetime.now(UTC)
+    if step.facts == BREAKDOWNS:
+        return apply_breakdowns(session, settings=settings, step=step, now=now)
     start, end = _utc(step.month), _utc(add_months(step.month, 1))
     repository.lock_for_archive(session, step.table)
     if step.drop_partition:
@@ -172,3 +214,58 @@ def apply(
         rows=sum(r.rows for r in done),
     )
     return done
+
+
+def apply_breakdowns(
+    session: Session, *, settings: Settings, step: ArchiveStep, now: datetime
+) -> list[FactArchive]:
+    """``apply`` for a month of breakdown facts: the same checks in the same order (file
+    written, read back and totalled against the database before a row goes; a partition
+    dropped only when the archive holds every row it has)."""
+    start, end = step.month, add_months(step.month, 1)
+    repository.lock_for_archive(session, step.table)
+    set_aside_orphans(session, settings, step, Granularity.DAY.value)
+    expected = repository.breakdown_totals(session, step.table, start, end)
+    path = archive_file(settings, step, Granularity.DAY.value, now)
+    try:
+        write_parquet(
+            path,
+            repository.stream_breakdown_rows(session, step.table, start, end),
+            BREAKDOWN_FACTS,
+        )
+        found = read_totals(path, BREAKDOWN_FACTS)
+        if found != expected:
+            raise ArchiveMismatch(f"{path} holds {found}, {step.table} holds {expected}")
+        if step.drop_partition:
+            if repository.breakdown_count(session, step.table) != expected.rows:
+                raise ArchiveMismatch(f"{step.table} has rows no archive holds; not dropped")
+            repository.drop_breakdown_partition(session, step.table)
+        else:
+            deleted = repository.delete_breakdown_rows(session, step.table, start, end)
+            if deleted != expected.rows:
+                raise ArchiveMismatch(f"deleted {deleted} rows, archived {expected.rows}")
+        repository.delete_breakdown_rollups(session, start, end)
+        row = FactArchive(
+            month=step.month,
+            granularity=Granularity.DAY.value,
+            source=step.table,
+            method="drop_partition" if step.drop_partition else "delete_rows",
+            path=str(path),
+            rows=expected.rows,
+            spend=expected.of("spend"),
+            impressions=int(expected.of("impressions")),
+            clicks=int(expected.of("clicks")),
+        )
+        session.add(row)
+        session.flush()
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    log.info(
+        "breakdown facts archived",
+        month=str(step.month),
+        table=step.table,
+        dropped=step.drop_partition,
+        rows=expected.rows,
+    )
+    return [row]

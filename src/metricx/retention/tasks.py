@@ -29,6 +29,7 @@ def run_retention(runtime: Runtime) -> dict[str, Any]:
                 rows = service.apply(session, settings=runtime.settings, step=step)
                 archived += [
                     {
+                        "facts": step.facts,
                         "month": str(r.month),
                         "granularity": r.granularity,
                         "source": r.source,
