@@ -34,6 +34,7 @@ from metricx.retention import repository
 from metricx.retention.archive import (
     BREAKDOWN_FACTS,
     ArchiveMismatch,
+    Totals,
     read_totals,
     write_parquet,
 )
@@ -183,17 +184,7 @@ def apply(
                 if deleted != expected.rows:
                     raise ArchiveMismatch(f"deleted {deleted} rows, archived {expected.rows}")
             repository.delete_rollups(session, start, end, g)
-            row = FactArchive(
-                month=step.month,
-                granularity=g,
-                source=step.table,
-                method="drop_partition" if step.drop_partition else "delete_rows",
-                path=str(path),
-                rows=expected.rows,
-                spend=expected.of("spend"),
-                impressions=int(expected.of("impressions")),
-                clicks=int(expected.of("clicks")),
-            )
+            row = _record(step, g, path, expected)
             session.add(row)
             done.append(row)
         if step.drop_partition:
@@ -214,6 +205,21 @@ def apply(
         rows=sum(r.rows for r in done),
     )
     return done
+
+
+def _record(step: ArchiveStep, granularity: str, path: Path, expected: Totals) -> FactArchive:
+    """The fact_archives row of a file written and checked."""
+    return FactArchive(
+        month=step.month,
+        granularity=granularity,
+        source=step.table,
+        method="drop_partition" if step.drop_partition else "delete_rows",
+        path=str(path),
+        rows=expected.rows,
+        spend=expected.of("spend"),
+        impressions=int(expected.of("impressions")),
+        clicks=int(expected.of("clicks")),
+    )
 
 
 def apply_breakdowns(
@@ -245,17 +251,7 @@ def apply_breakdowns(
             if deleted != expected.rows:
                 raise ArchiveMismatch(f"deleted {deleted} rows, archived {expected.rows}")
         repository.delete_breakdown_rollups(session, start, end)
-        row = FactArchive(
-            month=step.month,
-            granularity=Granularity.DAY.value,
-            source=step.table,
-            method="drop_partition" if step.drop_partition else "delete_rows",
-            path=str(path),
-            rows=expected.rows,
-            spend=expected.of("spend"),
-            impressions=int(expected.of("impressions")),
-            clicks=int(expected.of("clicks")),
-        )
+        row = _record(step, Granularity.DAY.value, path, expected)
         session.add(row)
         session.flush()
     except BaseException:
