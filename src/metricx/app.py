@@ -39,7 +39,7 @@ from metricx.errors import (
 )
 from metricx.fx import endpoints as fx_endpoints
 from metricx.ingest import endpoints as ingest_endpoints
-from metricx.kit.inputs import NUL, NUL_REASON, nul_in_query
+from metricx.kit.inputs import NUL, NUL_REASON, document_nul_free_parameters, nul_in_query
 from metricx.logging import get_logger
 from metricx.metrics import cache as answer_cache
 from metricx.metrics import endpoints as metrics_endpoints
@@ -494,8 +494,8 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 def _complete_openapi(app: FastAPI, schemas: dict[str, Any], cookie: str) -> None:
     """The OpenAPI document, completed: the schemas that hand-written request bodies refer to,
-    every error status each operation can answer (``metricx.errors.document_errors``), and the
-    credentials each operation needs."""
+    every error status each operation can answer (``metricx.errors.document_errors``), free-text
+    parameters' refusal of NUL, and the credentials each operation needs."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -510,6 +510,7 @@ def _complete_openapi(app: FastAPI, schemas: dict[str, Any], cookie: str) -> Non
                 "session": {"type": "apiKey", "in": "cookie", "name": cookie},
             }
             document_errors(document, app.routes)
+            document_nul_free_parameters(document)
             _document_security(document, app.routes)
         return app.openapi_schema  # type: ignore[return-value]
 

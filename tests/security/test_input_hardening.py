@@ -283,6 +283,24 @@ def test_every_integer_query_parameter_has_an_upper_bound(client: TestClient) ->
     assert not unbounded, unbounded
 
 
+def test_every_free_text_parameter_is_documented_without_nul(client: TestClient) -> None:
+    """The edge refuses NUL in any parameter (422): the document says so, else a schema-valid
+    request (alerts?kind=a\x00b) is refused (the long fuzz campaign's finding)."""
+    free = []
+    for path, ops in client.get("/openapi.json").json()["paths"].items():
+        for method, op in ops.items():
+            for param in op.get("parameters", []):
+                schema = param["schema"]
+                for s in [schema, *schema.get("anyOf", []), schema.get("items") or {}]:
+                    if s.get("type") == "string" and not {"enum", "format", "pattern"} & set(s):
+                        free.append(f"{method.upper()} {path} {param['name']}")
+    assert not free, free
+    ws = client.get("/openapi.json").json()["paths"]["/api/v1/workspaces/{workspace_id}/alerts"]
+    (kind,) = [p for p in ws["get"]["parameters"] if p["name"] == "kind"]
+    assert re.fullmatch(kind["schema"]["anyOf"][0]["pattern"], "stale_data")
+    assert not re.fullmatch(kind["schema"]["anyOf"][0]["pattern"], "a\x00b")
+
+
 def test_a_workspace_named_normally_still_works(client: TestClient, db: Session) -> None:
     _, headers = signed_in(client, db)
     name = f"Acme {uuid.uuid4().hex[:6]} — Ünïcode ✓"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from pydantic import (
@@ -53,7 +53,8 @@ def storable_secret(value: SecretStr) -> SecretStr:
 
 
 # What the OpenAPI document says of such text: no NUL (lone surrogates are not text at all).
-NO_NUL = Field(json_schema_extra={"pattern": "^[^\\x00]*$"})
+NUL_FREE = "^[^\\x00]*$"
+NO_NUL = Field(json_schema_extra={"pattern": NUL_FREE})
 # A string of a request body or form field (it may reach PostgreSQL).
 Text = Annotated[str, AfterValidator(storable_text), NO_NUL]
 # Length limits go before the check, so that pydantic's own string messages ("String should
@@ -103,3 +104,25 @@ def nul_in_query(query_string: bytes) -> str | None:
         if NUL in name or NUL in value:
             return name.replace(NUL, "\\x00")
     return None
+
+
+def document_nul_free_parameters(document: dict[str, Any]) -> None:
+    """Every free-text parameter of the OpenAPI document (query, path, header, cookie) says it
+    holds no NUL: the app refuses one at the edge with a 422 (``nul_in_query``), so a client
+    generator or a fuzzer must not take it for a valid value. Enumerations, formats (dates,
+    UUIDs) and patterns say more already."""
+    for item in document.get("paths", {}).values():
+        for operation in (item, *item.values()):
+            if isinstance(operation, dict):
+                for parameter in operation.get("parameters", ()):
+                    if isinstance(parameter, dict):
+                        _nul_free(parameter.get("schema", {}))
+
+
+def _nul_free(schema: dict[str, Any]) -> None:
+    if schema.get("type") == "string" and not {"enum", "const", "format", "pattern"} & set(schema):
+        schema["pattern"] = NUL_FREE
+    for sub in (*schema.get("anyOf", ()), *schema.get("oneOf", ())):
+        _nul_free(sub)
+    if isinstance(schema.get("items"), dict):
+        _nul_free(schema["items"])
