@@ -39,7 +39,7 @@ from metricx.kit.crypto import Cipher
 from metricx.migrate import upgrade
 from metricx.runtime import Runtime
 from metricx.sandbox.config import SandboxConfig
-from metricx.sandbox.server import free_port, run_in_thread
+from metricx.sandbox.server import free_port
 from metricx.workspaces.service import create_workspace
 
 BIN = Path(sys.executable).parent / "metricx"
@@ -204,7 +204,22 @@ def main() -> None:
         days=20,
         tier="standard",
     )
-    sandbox_url, stop_sandbox = run_in_thread(world)
+    # Meta is played by a sandbox process of its own: in a thread of this one, its work held
+    # the interpreter the clients time their requests with.
+    sandbox_port = free_port()
+    sandbox = subprocess.Popen(
+        [
+            str(BIN), "sandbox", "--port", str(sandbox_port), "--seed", str(world.seed),
+            "--accounts", str(world.accounts), "--campaigns", str(world.campaigns),
+            "--adsets-per-campaign", str(world.adsets_per_campaign),
+            "--ads-per-adset", str(world.ads_per_adset), "--days", str(world.days),
+            "--tier", world.tier, "--app-id", world.app_id, "--app-secret", world.app_secret,
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    wait_http(f"{sandbox_url}/_sandbox")
     admin = libpq_url(normalize_url(args.database_url))
     name = f"metricx_load_{secrets.token_hex(3)}"
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -315,7 +330,8 @@ def main() -> None:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        stop_sandbox()
+        os.killpg(sandbox.pid, signal.SIGTERM)
+        sandbox.wait(15)
         if args.keep:
             print(f"kept database {name}")
         else:

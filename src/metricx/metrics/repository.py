@@ -392,16 +392,21 @@ def daily_reach(
 ) -> dict[tuple[str, str], int]:
     """(local day, entity id) -> the reach Meta reported for that entity and day, from the
     daily facts at the entity's own level (one fact per entity and day; never a sum)."""
+    # Each entity's daily facts with reach, probed by entity (the partial index): as a filter
+    # on the range's facts, a partition not yet analyzed (a new month's, under a steady
+    # ingest) had the planner walk every hourly fact of the range (39 ms -> 4).
     rows = session.execute(
         text(
             f"SELECT {FACT_DAY} AS day, f.entity_id::text AS grp, min(f.reach) AS reach,"
             " count(*) AS n"
-            " FROM metric_facts f JOIN entities e ON e.id = f.entity_id"
+            " FROM unnest(CAST(:ids AS uuid[])) AS x(id)"
+            " JOIN entities e ON e.id = x.id"
             " LEFT JOIN connections zc ON zc.id = e.connection_id"
-            " WHERE f.workspace_id = :ws AND f.level = :level"
-            " AND f.granularity = 'day' AND f.event_at >= :start AND f.event_at < :end"
-            f" AND {scope.days_sql(FACT_DAY, FACT_ZONE)}"
-            " AND f.entity_id = ANY(CAST(:ids AS uuid[])) AND f.reach IS NOT NULL"
+            " CROSS JOIN LATERAL (SELECT f.event_at, f.entity_id, f.reach FROM metric_facts f"
+            "  WHERE f.entity_id = x.id AND f.granularity = 'day' AND f.reach IS NOT NULL"
+            "  AND f.event_at >= :start AND f.event_at < :end"
+            "  AND f.workspace_id = :ws AND f.level = :level OFFSET 0) f"
+            f" WHERE {scope.days_sql(FACT_DAY, FACT_ZONE)}"
             " GROUP BY 1, 2"
         ),
         {**scope.params(), "level": level.value, "ids": entity_ids},
