@@ -46,7 +46,7 @@ from metricx.metrics import endpoints as metrics_endpoints
 from metricx.notifications import endpoints as notification_endpoints
 from metricx.quality import endpoints as quality_endpoints
 from metricx.reports import endpoints as report_endpoints
-from metricx.runtime import Runtime
+from metricx.runtime import ACTIVITY, Runtime
 from metricx.sync import endpoints as sync_endpoints
 from metricx.web import pages_connect
 from metricx.web.error_pages import error_page
@@ -73,6 +73,7 @@ class RequestIdMiddleware:
         )
         structlog.contextvars.bind_contextvars(request_id=request_id)
         scope.setdefault("state", {})["request_id"] = request_id  # for the 500 answer
+        ACTIVITY.touch()  # the server's memory keeper trims only when requests stop
         started = time.perf_counter()
         status = 500
 
@@ -87,6 +88,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            ACTIVITY.touch()
             log.info(
                 "request",
                 method=scope["method"],

@@ -30,6 +30,7 @@ from metricx.runtime import (
     build_runtime,
     exit_on_sigterm,
     limit_malloc_arenas,
+    release_memory_when_idle,
     tune_garbage_collector,
     tune_thread_switching,
 )
@@ -219,6 +220,7 @@ def serve(
 
     from metricx import telemetry
     from metricx.app import create_app
+    from metricx.metrics.cache import ANSWERS
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
@@ -228,6 +230,7 @@ def serve(
         telemetry.serve_metrics(metrics_port, metrics_host)
     tune_garbage_collector()
     tune_thread_switching()
+    release_memory_when_idle(ANSWERS.sweep)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 

@@ -8,6 +8,8 @@ import os
 import secrets
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -126,6 +128,62 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         libc.mallopt(_M_ARENA_MAX, arenas)
     except (OSError, AttributeError):  # musl or another libc: nothing to tune
         return
+
+
+class Activity:
+    """When this process last started or finished a request (the web app's outermost
+    middleware says so)."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+    def touch(self) -> None:
+        self.last = time.monotonic()
+
+
+ACTIVITY = Activity()
+
+
+def malloc_trim() -> None:
+    """Hand glibc's free heap pages back to the system (nothing elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # musl or another libc
+        return
+
+
+def release_memory_when_idle(
+    sweep: Callable[[], object],
+    *,
+    every: float = 5.0,
+    idle: float = 5.0,
+    trim: Callable[[], None] = malloc_trim,
+    activity: Activity = ACTIVITY,
+    stop: threading.Event | None = None,
+) -> threading.Thread:
+    """For the server: every ``every`` seconds ``sweep()`` (expired cached answers leave),
+    and once no request has started or ended for ``idle`` seconds, a full collection and
+    ``trim()``, once per quiet spell; until ``stop`` is set. After a load the resident set
+    stayed at its peak (137 MB at start, 262 MB at the peak and still 10 s after): the
+    load's answers sat in the cache until the next store, and freed memory in glibc's heap."""
+
+    done = stop or threading.Event()
+
+    def run() -> None:
+        trimmed_for = None
+        while not done.wait(every):
+            sweep()
+            last = activity.last
+            if time.monotonic() - last >= idle and trimmed_for != last:
+                gc.collect()
+                trim()
+                trimmed_for = last
+
+    thread = threading.Thread(target=run, name="metricx-memory", daemon=True)
+    thread.start()
+    return thread
 
 
 def exit_on_sigterm() -> None:

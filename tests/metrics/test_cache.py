@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from metricx.metrics.cache import AnswerCache
+from metricx.runtime import Activity, release_memory_when_idle
 
 
 def test_a_new_write_version_replaces_the_questions_entry() -> None:
@@ -43,3 +47,33 @@ def test_no_ttl_means_no_cache() -> None:
     assert cache.get_or_compute(("q",), "v", lambda: 1) == 1
     assert cache.get_or_compute(("q",), "v", lambda: 2) == 2
     assert len(cache) == 0
+
+
+def test_a_sweep_drops_the_expired_entries_without_a_store() -> None:
+    cache: AnswerCache[list[int]] = AnswerCache(ttl=60, weigh=len)
+    cache.get_or_compute(("q", 1), "v1", lambda: [1, 2, 3])
+    assert cache.sweep() == 0 and len(cache) == 1  # not yet expired
+    assert cache.sweep(now=time.monotonic() + 61) == 1
+    assert len(cache) == 0 and cache.weight == 0
+
+
+def test_the_memory_keeper_sweeps_and_trims_once_per_quiet_spell() -> None:
+    """The server's keeper: a sweep every round; a trim once no request started or ended for
+    a while, and not again until one has."""
+    swept, trimmed = threading.Event(), threading.Semaphore(0)
+    activity = Activity()
+    activity.last = time.monotonic() - 3600  # quiet for an hour
+    stop = threading.Event()
+    keeper = release_memory_when_idle(
+        swept.set, every=0.01, idle=60, trim=trimmed.release, activity=activity, stop=stop
+    )
+    assert swept.wait(10)
+    assert trimmed.acquire(timeout=10)  # the quiet spell's one trim
+    swept.clear()
+    assert swept.wait(10) and swept.clear() is None and swept.wait(10)  # rounds go on...
+    assert not trimmed.acquire(blocking=False)  # ...without another trim
+    activity.last = time.monotonic() - 3600  # a request came and went, long ago
+    assert trimmed.acquire(timeout=10)
+    stop.set()
+    keeper.join(10)
+    assert not keeper.is_alive()

@@ -85,6 +85,16 @@ class AnswerCache(Generic[T]):
         if item is not None:
             self._weight -= item[2]
 
+    def sweep(self, now: float | None = None) -> int:
+        """Drop the expired entries (otherwise they leave on the next store, which after a
+        load may not come); how many went."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            old = [k for k, item in self._items.items() if item[1] <= now]
+            for key in old:
+                self._drop(key)
+        return len(old)
+
     @property
     def weight(self) -> int:
         return self._weight
