@@ -204,29 +204,30 @@ def main() -> None:
         days=20,
         tier="standard",
     )
-    # Meta is played by a sandbox process of its own: in a thread of this one, its work held
-    # the interpreter the clients time their requests with.
-    sandbox_port = free_port()
-    sandbox = subprocess.Popen(
-        [
-            str(BIN), "sandbox", "--port", str(sandbox_port), "--seed", str(world.seed),
-            "--accounts", str(world.accounts), "--campaigns", str(world.campaigns),
-            "--adsets-per-campaign", str(world.adsets_per_campaign),
-            "--ads-per-adset", str(world.ads_per_adset), "--days", str(world.days),
-            "--tier", world.tier, "--app-id", world.app_id, "--app-secret", world.app_secret,
-        ],
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    wait_http(f"{sandbox_url}/_sandbox")
     admin = libpq_url(normalize_url(args.database_url))
     name = f"metricx_load_{secrets.token_hex(3)}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     db_url = normalize_url(args.database_url.rsplit("/", 1)[0] + "/" + name)
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[subprocess.Popen[bytes]] = []  # the server first, then the worker
+    sandbox: subprocess.Popen[bytes] | None = None
     try:
+        # Meta is played by a sandbox process of its own: in a thread of this one, its work held
+        # the interpreter the clients time their requests with.
+        sandbox_port = free_port()
+        sandbox = subprocess.Popen(
+            [
+                str(BIN), "sandbox", "--port", str(sandbox_port), "--seed", str(world.seed),
+                "--accounts", str(world.accounts), "--campaigns", str(world.campaigns),
+                "--adsets-per-campaign", str(world.adsets_per_campaign),
+                "--ads-per-adset", str(world.ads_per_adset), "--days", str(world.days),
+                "--tier", world.tier, "--app-id", world.app_id, "--app-secret", world.app_secret,
+            ],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        wait_http(f"{sandbox_url}/_sandbox")
         engine = create_engine(db_url)
         upgrade(engine)
         engine.dispose()
@@ -322,16 +323,15 @@ def main() -> None:
         time.sleep(args.settle)
         rss.end = rss_mib(procs[0].pid)
     finally:
-        for proc in procs:
+        started_procs = [*procs, *([sandbox] if sandbox is not None else [])]
+        for proc in started_procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
+        for proc in started_procs:
             try:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        os.killpg(sandbox.pid, signal.SIGTERM)
-        sandbox.wait(15)
         if args.keep:
             print(f"kept database {name}")
         else:

@@ -21,6 +21,7 @@ from metricx.config import Settings
 from metricx.db import make_engine, make_sessionmaker, resolve_database_url
 from metricx.kit.crypto import Cipher
 from metricx.kit.secrets import read_or_create_secret
+from metricx.logging import get_logger
 from metricx.replicas import PRIMARY, ReadRoute
 
 
@@ -130,15 +131,20 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         return
 
 
+log = get_logger("metricx.runtime")
+
+
 class Activity:
-    """When this process last started or finished a request (the web app's outermost
-    middleware says so)."""
+    """When this process last started or finished a request, and how many it has seen (the
+    web app's outermost middleware says so)."""
 
     def __init__(self) -> None:
         self.last = time.monotonic()
+        self.requests = 0
 
     def touch(self) -> None:
         self.last = time.monotonic()
+        self.requests += 1  # two per request; a race may lose one, which nothing minds
 
 
 ACTIVITY = Activity()
@@ -162,24 +168,31 @@ def release_memory_when_idle(
     trim: Callable[[], None] = malloc_trim,
     activity: Activity = ACTIVITY,
     stop: threading.Event | None = None,
+    worth: int = 100,
 ) -> threading.Thread:
     """For the server: every ``every`` seconds ``sweep()`` (expired cached answers leave),
     and once no request has started or ended for ``idle`` seconds, a full collection and
-    ``trim()``, once per quiet spell; until ``stop`` is set. After a load the resident set
+    ``trim()``, once per quiet spell that followed ``worth`` request events (a start or an
+    end); until ``stop`` is set. After a load the resident set
     stayed at its peak (137 MB at start, 262 MB at the peak and still 10 s after): the
     load's answers sat in the cache until the next store, and freed memory in glibc's heap."""
 
     done = stop or threading.Event()
 
     def run() -> None:
-        trimmed_for = None
+        trimmed_at = activity.requests - worth  # a quiet start is worth a trim
         while not done.wait(every):
-            sweep()
-            last = activity.last
-            if time.monotonic() - last >= idle and trimmed_for != last:
-                gc.collect()
-                trim()
-                trimmed_for = last
+            try:
+                sweep()
+                # Quiet, and enough requests since the last trim (a health probe every few
+                # seconds is no reason for a collection each time).
+                quiet = time.monotonic() - activity.last >= idle
+                if quiet and activity.requests - trimmed_at >= worth:
+                    trimmed_at = activity.requests
+                    gc.collect()
+                    trim()
+            except Exception:  # the keeper outlives any one round
+                log.exception("memory keeper round failed")
 
     thread = threading.Thread(target=run, name="metricx-memory", daemon=True)
     thread.start()

@@ -59,21 +59,48 @@ def test_a_sweep_drops_the_expired_entries_without_a_store() -> None:
 
 def test_the_memory_keeper_sweeps_and_trims_once_per_quiet_spell() -> None:
     """The server's keeper: a sweep every round; a trim once no request started or ended for
-    a while, and not again until one has."""
+    a while, not again in the same quiet spell, nor after a mere health probe or two."""
     swept, trimmed = threading.Event(), threading.Semaphore(0)
     activity = Activity()
     activity.last = time.monotonic() - 3600  # quiet for an hour
     stop = threading.Event()
     keeper = release_memory_when_idle(
-        swept.set, every=0.01, idle=60, trim=trimmed.release, activity=activity, stop=stop
-    )
+        swept.set, every=0.01, idle=60, trim=trimmed.release, activity=activity, stop=stop,
+        worth=10,
+    )  # fmt: skip
     assert swept.wait(10)
     assert trimmed.acquire(timeout=10)  # the quiet spell's one trim
-    swept.clear()
-    assert swept.wait(10) and swept.clear() is None and swept.wait(10)  # rounds go on...
-    assert not trimmed.acquire(blocking=False)  # ...without another trim
-    activity.last = time.monotonic() - 3600  # a request came and went, long ago
+
+    def rounds(n: int) -> None:
+        for _ in range(n):
+            swept.clear()
+            assert swept.wait(10)
+
+    rounds(3)
+    assert not trimmed.acquire(blocking=False)  # rounds go on without another trim
+    for _ in range(2):  # a probe, long ago: not worth a collection
+        activity.touch()
+    activity.last = time.monotonic() - 3600
+    rounds(3)
+    assert not trimmed.acquire(blocking=False)
+    for _ in range(10):  # a load came and went
+        activity.touch()
+    activity.last = time.monotonic() - 3600
     assert trimmed.acquire(timeout=10)
     stop.set()
     keeper.join(10)
     assert not keeper.is_alive()
+
+
+def test_the_memory_keeper_outlives_a_failed_round() -> None:
+    calls = threading.Semaphore(0)
+
+    def sweep() -> None:
+        calls.release()
+        raise RuntimeError("a sweep that fails")
+
+    stop = threading.Event()
+    keeper = release_memory_when_idle(sweep, every=0.01, trim=lambda: None, stop=stop)
+    assert calls.acquire(timeout=10) and calls.acquire(timeout=10)  # a second round came
+    stop.set()
+    keeper.join(10)

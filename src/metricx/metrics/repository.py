@@ -399,7 +399,7 @@ def daily_reach(
         text(
             f"SELECT {FACT_DAY} AS day, f.entity_id::text AS grp, min(f.reach) AS reach,"
             " count(*) AS n"
-            " FROM unnest(CAST(:ids AS uuid[])) AS x(id)"
+            " FROM (SELECT DISTINCT unnest(CAST(:ids AS uuid[])) AS id) x"
             " JOIN entities e ON e.id = x.id"
             " LEFT JOIN connections zc ON zc.id = e.connection_id"
             " CROSS JOIN LATERAL (SELECT f.event_at, f.entity_id, f.reach FROM metric_facts f"
