@@ -35,7 +35,7 @@ from metricx.metrics.repository import (
     days_sql,
     window_params,
 )
-from metricx.metrics.rows import one_result_type, sort_key, with_result_type
+from metricx.metrics.rows import one_result_type, ordered, with_result_type
 from metricx.metrics.schemas import (
     Bucket,
     GroupBy,
@@ -360,17 +360,13 @@ def answer(
 
     groups = [made(r) for r in shown]
     if not in_sql:
-        groups.sort(
-            key=lambda g: (g["name"] or "", g["group"], g["currency"], *g["breakdown"].values())
+        groups = ordered(
+            groups,
+            query.sort,
+            query.descending,
+            query.limit,
+            lambda g: (g["name"] or "", g["group"], g["currency"], *g["breakdown"].values()),
         )
-        groups.sort(key=lambda g: sort_key(g, query.sort), reverse=query.descending)
-        if query.sort != "name" and query.descending:
-            # Nulls last whichever way: re-split.
-            groups = [g for g in groups if g.get(query.sort) is not None] + [
-                g for g in groups if g.get(query.sort) is None
-            ]
-        if query.limit is not None:
-            groups = groups[: query.limit]
     summed = sorted((r for r in found if r["part"] == 1), key=lambda r: r["currency"])
     totals = [trusted(MetricRow, {k: t[k] for k in FORMATTED} | _NONE_FIELDS) for t in summed]
     sums = {t["currency"]: {m: Decimal(t[m] or 0) for m in _CHECKED} for t in summed}

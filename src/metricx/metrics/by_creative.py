@@ -20,7 +20,7 @@ from metricx.creatives import repository as creatives
 from metricx.creatives.thumbnails import api_path
 from metricx.errors import InvalidInput
 from metricx.facts import measures as registry
-from metricx.metrics.rows import metric_row, one_result_type, sort_key, with_result_type
+from metricx.metrics.rows import metric_row, one_result_type, ordered, with_result_type
 from metricx.metrics.schemas import (
     GroupBy,
     GroupLevel,
@@ -118,14 +118,13 @@ def answer(
             row["original_currencies"] = sorted(marks[key]["original_currencies"])
         with_result_type(row, one_result_type(kinds[key]))
         groups.append(row)
-    groups.sort(key=lambda r: (r["group"], r["currency"]))
-    groups.sort(key=lambda r: sort_key(r, query.sort), reverse=query.descending)
-    if query.sort != "name" and query.descending:
-        groups = [g for g in groups if g.get(query.sort) is not None] + [
-            g for g in groups if g.get(query.sort) is None
-        ]
-    if query.limit is not None:
-        groups = groups[: query.limit]
+    groups = ordered(
+        groups,
+        query.sort,
+        query.descending,
+        query.limit,
+        lambda r: (r["group"], r["currency"]),
+    )
     series = ads.series
     if query.series is SeriesOf.GROUP:
         chosen = {g["group"] for g in groups}

@@ -5,7 +5,7 @@ breakdown value), and by the pages that format rows of their own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -109,3 +109,19 @@ def sort_key(row: dict[str, Any], sort: str) -> tuple[int, Any]:
     if v is None:
         return (1, 0)
     return (0, Decimal(v) if isinstance(v, str) and sort != "name" else v)
+
+
+def ordered(
+    rows: list[dict[str, Any]],
+    sort: str,
+    descending: bool,
+    limit: int | None,
+    tie: Callable[[dict[str, Any]], Any],
+) -> list[dict[str, Any]]:
+    """Answer rows in the order asked: by ``sort`` (``sort_key``), rows without it last
+    whichever way, ties in ``tie``'s order; the first ``limit``."""
+    out = sorted(rows, key=tie)
+    out.sort(key=lambda r: sort_key(r, sort), reverse=descending)
+    if sort != "name" and descending:
+        out = [r for r in out if r.get(sort) is not None] + [r for r in out if r.get(sort) is None]
+    return out if limit is None else out[:limit]

@@ -44,8 +44,8 @@ from metricx.metrics.repository import FactScope
 from metricx.metrics.rows import (
     metric_row,
     one_result_type,
+    ordered,
     share,
-    sort_key,
     with_result_type,
 )
 from metricx.metrics.schemas import (
@@ -425,18 +425,17 @@ class UnifiedMetricService:
             total_kind = one_result_type(kinds.get(g["group"]) for g in groups)
         for g in groups:
             with_result_type(g, kinds.get(g["group"]))
-        groups.sort(key=lambda r: (r["group"], r["currency"]))  # ties: a stable, known order
-        groups.sort(key=lambda r: sort_key(r, query.sort), reverse=query.descending)
-        if query.sort != "name" and query.descending:
-            # Nulls last whichever way: re-split.
-            groups = [g for g in groups if g.get(query.sort) is not None] + [
-                g for g in groups if g.get(query.sort) is None
-            ]
+        # Ties: a stable, known order.
+        groups = ordered(
+            groups,
+            query.sort,
+            query.descending,
+            query.limit,
+            lambda r: (r["group"], r["currency"]),
+        )
         chosen: list[str] | None = None
-        if query.limit is not None:
-            groups = groups[: query.limit]
-            if query.group_by is not GroupBy.NONE:
-                chosen = [g["group"] for g in groups]
+        if query.limit is not None and query.group_by is not GroupBy.NONE:
+            chosen = [g["group"] for g in groups]
         if use_rollups and query.granularity is Bucket.DAY and days_aligned:
             kwargs["exact"] = one_row_per_point(query, read_level, source)
         if converted is not None:
