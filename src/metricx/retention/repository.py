@@ -108,10 +108,14 @@ def delete_rows(session: Session, table: str, start: datetime, end: datetime, g:
 
 
 def drop_partition(session: Session, table: str) -> None:
-    name = fact_table(table)
-    if name == DEFAULT_PARTITION:
+    _detach_and_drop(session, "metric_facts", fact_table(table), DEFAULT_PARTITION)
+
+
+def _detach_and_drop(session: Session, parent: str, name: str, default: str) -> None:
+    """``name``, a validated monthly partition of ``parent``, detached and dropped."""
+    if name == default:
         raise ValueError("the default partition is never dropped")
-    session.execute(text(f"ALTER TABLE metric_facts DETACH PARTITION {name}"))
+    session.execute(text(f"ALTER TABLE {parent} DETACH PARTITION {name}"))
     session.execute(text(f"DROP TABLE {name}"))
 
 
@@ -225,11 +229,7 @@ def delete_breakdown_rows(session: Session, table: str, start: date, end: date) 
 
 
 def drop_breakdown_partition(session: Session, table: str) -> None:
-    name = breakdown_table(table)
-    if name == BREAKDOWN_DEFAULT:
-        raise ValueError("the default partition is never dropped")
-    session.execute(text(f"ALTER TABLE breakdown_facts DETACH PARTITION {name}"))
-    session.execute(text(f"DROP TABLE {name}"))
+    _detach_and_drop(session, "breakdown_facts", breakdown_table(table), BREAKDOWN_DEFAULT)
 
 
 _ROLLED_UP = ", ".join(BREAKDOWN_MEASURES)  # reach is never summed
