@@ -17,6 +17,7 @@ from metricx.bi.tasks import export_day_files
 from metricx.connections.tasks import check_meta_tokens
 from metricx.db import unit_of_work
 from metricx.facts.partitions import ensure_partitions_ahead
+from metricx.facts.statistics import analyze_stale_tables
 from metricx.fx.tasks import fetch_exchange_rates
 from metricx.jobs.context import current_runtime
 from metricx.jobs.stalled import release_stalled_jobs
@@ -58,6 +59,16 @@ def maintain_fact_partitions(timestamp: int) -> list[str]:
     return created
 
 
+def refresh_planner_statistics(timestamp: int) -> list[str]:
+    """Every minute: tables whose statistics lag their writes are analyzed (facts.statistics)."""
+    runtime = current_runtime()
+    with unit_of_work(runtime.sessions) as session:
+        analyzed = analyze_stale_tables(session, share=runtime.settings.stats_refresh_share)
+    if analyzed:
+        log.info("planner statistics refreshed", tables=analyzed, scheduled_at=timestamp)
+    return analyzed
+
+
 def release_dead_workers_jobs(timestamp: int) -> dict[str, int]:
     """Periodic (every 5 minutes): jobs left 'doing' by a dead worker run again, or are
     closed where something else runs them again (sync runs: the sync's own recovery)."""
@@ -84,6 +95,13 @@ TASKS: list[TaskSpec] = [
         queue="maintenance",
         cron="7 * * * *",
         options={"queueing_lock": "maintain_fact_partitions"},
+    ),
+    TaskSpec(
+        refresh_planner_statistics,
+        name="refresh_planner_statistics",
+        queue="maintenance",
+        cron="* * * * *",
+        options={"queueing_lock": "refresh_planner_statistics"},
     ),
     TaskSpec(sync_connection_entities, name="sync_connection_entities", queue="sync"),
     TaskSpec(
