@@ -1,6 +1,9 @@
 """Bounded load test on loopback: `metricx serve` and `metricx worker` processes against a
 fresh database, Meta played by the sandbox, and concurrent clients for N seconds: ingest
-batches, dashboard queries (/metrics/query, /metrics/latest) and sync requests.
+batches, dashboard queries (/metrics/query, /metrics/latest) and sync requests. A query is a
+day range (1, 7, 30 days) at campaign or ad level, totals alone or per entity; a per-entity
+question asks for the line over its rows, as the dashboard does (`--series group`: a line per
+row, the heavier API question).
 
     .venv/bin/python bench/load.py [--seconds 120] [--clients 3] [--batch 500]
                                    [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
@@ -115,6 +118,8 @@ async def client_loop(
                     "group_by": rng.choice(["none", "entity"]),
                     "level": rng.choice(["campaign", "ad"]),
                 }
+                if params["group_by"] == "entity":
+                    params["series"] = ctx["series"]
                 shape = f"{days}d {params['group_by']} {params['level']}"
                 r = await http.get(f"{base}/metrics/query", params=params)
             elif op == "latest":
@@ -188,6 +193,21 @@ def main() -> None:
         "--kinds",
         default="ingest,query,latest,sync",
         help="which kinds of client run (a subset isolates one kind's cost)",
+    )
+    parser.add_argument(
+        "--prefill",
+        type=float,
+        default=0.0,
+        help="seconds of ingest alone before the timed load (with --kinds query,latest: the "
+        "questions' cost without a write load)",
+    )
+    parser.add_argument(
+        "--series",
+        choices=["total", "group"],
+        default="total",
+        help="the series a per-entity question asks for: total (one line over the rows, as "
+        "the dashboard's table and chart ask it) or group (a line per campaign or ad: at ad "
+        "level thousands of points, MBs of JSON, which no dashboard view asks for)",
     )
     parser.add_argument(
         "--settle", type=float, default=10.0, help="quiet seconds before the server's end RSS"
@@ -293,6 +313,14 @@ def main() -> None:
             async with httpx.AsyncClient(
                 headers={"Authorization": f"Bearer {key}"}, timeout=60, limits=limits
             ) as http:
+                if args.prefill:  # facts to ask about, written before the timed load
+                    until = time.perf_counter() + args.prefill
+                    await asyncio.gather(
+                        *(
+                            client_loop("ingest", http, base, until, Tally(), n=-n, batch=500)
+                            for n in range(1, args.clients + 1)
+                        )
+                    )
                 deadline = time.perf_counter() + args.seconds
                 loops = [
                     client_loop(
@@ -304,6 +332,7 @@ def main() -> None:
                         n=n,
                         batch=args.batch,
                         connections=connections,
+                        series=args.series,
                     )
                     for op in ("ingest", "query", "latest")
                     if op in kinds
@@ -338,7 +367,10 @@ def main() -> None:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    print(f"load: {wall:.0f} s, {args.clients} clients per kind, ingest batches of {args.batch}")
+    print(
+        f"load: {wall:.0f} s, {args.clients} clients per kind, ingest batches of {args.batch}, "
+        f"per-entity questions with series={args.series}"
+    )
     print(f"{'operation':<10}{'count':>8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}  statuses")
     server_errors = 0
     unexpected = 0

@@ -40,6 +40,7 @@ from metricx.errors import (
 from metricx.fx import endpoints as fx_endpoints
 from metricx.ingest import endpoints as ingest_endpoints
 from metricx.kit.inputs import NUL, NUL_REASON, document_nul_free_parameters, nul_in_query
+from metricx.kit.priority import ReadsFirst
 from metricx.logging import get_logger
 from metricx.metrics import cache as answer_cache
 from metricx.metrics import endpoints as metrics_endpoints
@@ -196,6 +197,35 @@ class IngestLimitMiddleware:
             self._turns = asyncio.Semaphore(self.limit)
         async with self._turns:
             await self.app(scope, receive, send)
+
+
+class ReadsFirstMiddleware:
+    """Counts the questions (GET and HEAD requests) in flight, from arrival to the start of
+    their answer, for ``metricx.kit.priority.ReadsFirst``: HTTP ingests step aside for them."""
+
+    def __init__(self, app: ASGIApp, *, gate: ReadsFirst) -> None:
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        self.gate.begin()
+        counted = True
+
+        async def send_ending(message: Message) -> None:
+            nonlocal counted
+            if counted and message["type"] == "http.response.start":
+                counted = False
+                self.gate.end()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_ending)
+        finally:
+            if counted:
+                self.gate.end()
 
 
 INGEST_SUFFIX = "/metrics/ingest"
@@ -450,6 +480,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.runtime = runtime
+    app.state.reads_first = ReadsFirst()
     answer_cache.ANSWERS.ttl = runtime.settings.answer_cache_seconds
     app.add_middleware(DatabaseBudgetMiddleware, settings=runtime.settings)
     app.add_middleware(IngestLimitMiddleware, limit=runtime.settings.ingest_concurrency)
@@ -460,6 +491,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     # Pages, JSON and static files compressed (not the live-update stream: Starlette leaves
     # text/event-stream alone); below 1 KB gzip saves less than it costs.
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
+    app.add_middleware(ReadsFirstMiddleware, gate=app.state.reads_first)  # gzip counted
     app.add_middleware(RequestIdMiddleware)  # the outermost: it sees every answer
     app.add_exception_handler(MetricxError, metricx_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)

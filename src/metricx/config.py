@@ -154,6 +154,13 @@ class Settings(BaseSettings):
     partition_months_ahead: int = Field(
         default=3, description="Monthly metric_facts partitions kept ready ahead of today."
     )
+    stats_refresh_share: float = Field(
+        default=0.1,
+        ge=0,
+        description="The worker analyzes (every minute) each table whose rows changed by this "
+        "share of its size since its planner statistics were gathered, as autovacuum would "
+        "if it is on and has come round (0: leave it to autovacuum).",
+    )
     partition_months_behind: int = Field(
         default=37,
         description="Monthly partitions created behind today (Meta keeps 37 months of insights).",
@@ -491,6 +498,15 @@ class Settings(BaseSettings):
         description="HTTP ingests one server process works on at once; more wait their turn "
         "(their bodies unread) so dashboard questions keep CPU and connections under a write "
         "load.",
+    )
+    ingest_reads_first_ms: int = Field(
+        default=500,
+        ge=0,
+        le=60_000,
+        description="An HTTP ingest takes each step (parse, write, close) once no dashboard "
+        "question is in flight in its server process, or after waiting this long for one, "
+        "and waits 8 times this at most in all (0: never waits): questions keep the CPU "
+        "under a write load, and ingest slows down but never stops.",
     )
     answer_cache_seconds: float = Field(
         default=10.0,

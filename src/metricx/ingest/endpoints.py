@@ -181,6 +181,7 @@ async def ingest_metrics(
             connection_id=connection_id,
             idempotency_key=idempotency_key,
             quotas=IngestQuotas.of(runtime.engine, runtime.settings, access.workspace.id),
+            reads_first=request.app.state.reads_first,
         )
         status = _status_of(answer)
         return JSONResponse(answer, status_code=status)

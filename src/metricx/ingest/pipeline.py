@@ -21,6 +21,7 @@ from metricx.ingest.body import IngestBody
 from metricx.ingest.chunk import Chunk
 from metricx.ingest.quotas import IngestQuotas
 from metricx.ingest.records import RecordLimits, parse_items
+from metricx.kit.priority import ReadsFirst, StepAside
 
 
 def _prepared(
@@ -43,6 +44,7 @@ async def run_ingest(
     connection_id: uuid.UUID | None,
     idempotency_key: str | None,
     quotas: IngestQuotas,
+    reads_first: ReadsFirst | None = None,
 ) -> dict[str, Any]:
     """The ingest answer for this request (a stored one for a retried Idempotency-Key).
     Raises ``quotas.IngestRateLimited`` (429) before reading the body when the workspace is
@@ -69,12 +71,15 @@ async def run_ingest(
         )
     )
     limits = RecordLimits.of(settings)
+    aside = StepAside(reads_first or ReadsFirst(), settings.ingest_reads_first_ms / 1000)
     writing: asyncio.Future[None] | None = None
     try:
         async for start, raws in body.records(settings.ingest_chunk_records):
+            await aside.turn()
             chunk = await run_in_threadpool(_prepared, ingestion, raws, start, limits, quotas)
             if writing is not None:
                 await writing
+            await aside.turn()
             writing = asyncio.ensure_future(run_in_threadpool(ingestion.write, chunk))
         if writing is not None:
             await writing
@@ -82,5 +87,6 @@ async def run_ingest(
     finally:
         if writing is not None:  # never leave the session busy in a thread while unwinding
             await asyncio.gather(writing, return_exceptions=True)
+    await aside.turn()
     result = await run_in_threadpool(lambda: ingestion.finish(request_hash=body.digest()))
     return result.as_dict()
