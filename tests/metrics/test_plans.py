@@ -18,7 +18,7 @@ from metricx.config import Settings
 from metricx.ingest.records import FactInput
 from metricx.ingest.service import upsert_facts
 from metricx.metrics import cache
-from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
+from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery, SeriesOf
 from metricx.metrics.service import UnifiedMetricService
 from metricx.models import Entity, Level, Provider, Workspace
 from tests.factories import make_workspace
@@ -295,3 +295,25 @@ def test_sessions_plan_every_run_with_its_own_parameters(db: Session) -> None:
     # ...while PostgreSQL keeps caching its own plans (a foreign-key check per written row).
     assert db.execute(text("SHOW plan_cache_mode")).scalar_one() == "auto"
     assert db.execute(text("SHOW jit")).scalar_one() == "off"
+
+
+def test_the_line_over_a_grouped_questions_rows_reads_only_its_series(db: Session) -> None:
+    """series=total (the dashboard's question): the rows' totals and one line; the line's
+    second pass reads its series and nothing else, and the sources are looked up once."""
+    ws = load(db, days=3, ads_per_set=2)
+    ask = {"start": date(2026, 9, 10), "end": date(2026, 9, 12), "level": GroupLevel.AD}
+    grouped = MetricQuery(**ask, group_by=GroupBy.ENTITY, series=SeriesOf.TOTAL)
+    with captured(db) as statements:
+        out = UnifiedMetricService(db, use_cache=False).query(ws, grouped)
+    totals = [s for s, _ in statements if "sum(r.spend)" in s and "bucket" not in s]
+    series = [s for s, _ in statements if "sum(r.spend)" in s and "bucket" in s]
+    sources = [s for s, _ in statements if "array_agg(DISTINCT r.zone)" in s]
+    assert len(totals) == 1, totals  # the rows' (the totals are summed from them), no more
+    assert len(series) == 1 and len(sources) == 1
+    # The same answer as before: the line is the ungrouped question's series.
+    line = UnifiedMetricService(db, use_cache=False).query(
+        ws, MetricQuery(**ask, group_by=GroupBy.NONE)
+    )
+    assert [(p.bucket, p.spend) for p in out.series] == [(p.bucket, p.spend) for p in line.series]
+    assert out.totals == line.totals
+    assert len(out.groups) == 24

@@ -232,6 +232,8 @@ class UnifiedMetricService:
         self.use_rollups = use_rollups
         self.breakdown_tolerance = breakdown_tolerance
         self.use_cache = use_cache
+        # One question's sources, asked once (a grouped question and its line share them).
+        self._sources: dict[str, tuple[dict[str, str], set[str]]] = {}
         self.clock = clock or (lambda: datetime.now(UTC))  # what "today" is, for presets
 
     def query(self, workspace: Workspace, query: MetricQuery) -> MetricQueryResult:
@@ -287,6 +289,14 @@ class UnifiedMetricService:
             key, version, lambda: self._answer(workspace, query, cal, totals_only=totals_only)
         )
 
+    def _rollup_fact_levels(
+        self, scope: FactScope, grains: list[str]
+    ) -> tuple[dict[str, str], set[str]]:
+        key = repr((scope.params(), grains))
+        if key not in self._sources:
+            self._sources[key] = repository.rollup_fact_levels(self.session, scope, grains)
+        return self._sources[key]
+
     def _answer(
         self, workspace: Workspace, query: MetricQuery, cal: Calendar, *, totals_only: bool = False
     ) -> MetricQueryResult:
@@ -305,7 +315,9 @@ class UnifiedMetricService:
         if query.series is SeriesOf.TOTAL:
             # Over the same facts as the rows: those under an entity of the level asked.
             whole = query.model_copy(update={"group_by": GroupBy.NONE, "limit": None})
-            line = self._query(workspace, whole, cal, within_level=True)
+            line = self._query(
+                workspace, whole, cal, within_level=True, with_reach=False, series_only=True
+            )
             answer.series = line.series
         return answer
 
@@ -318,7 +330,10 @@ class UnifiedMetricService:
         with_series: bool = True,
         with_reach: bool = True,
         within_level: bool = False,
+        series_only: bool = False,
     ) -> MetricQueryResult:
+        """``series_only``: the series alone is wanted (a grouped question's line over its
+        rows): no groups or totals are read, and the answer has none."""
         tz = cal.timezone
         lo, hi = cal.instants()
         scope = FactScope(
@@ -346,7 +361,7 @@ class UnifiedMetricService:
             ):
                 read_level = GroupLevel.WORKSPACE  # totals need no hierarchy: cheapest rows
             repository.serial_reads(self.session)
-            source, zones = repository.rollup_fact_levels(self.session, scope, grains)
+            source, zones = self._rollup_fact_levels(scope, grains)
             # Day rows (daily facts', or hours summed per day: ``by_days``) are one per entity,
             # day, zone and source: one series point when one zone's days (or one entity's)
             # answer.
@@ -361,7 +376,7 @@ class UnifiedMetricService:
                 # Which levels answer, from the workspace's rollup rows (a few dozen) rather
                 # than a DISTINCT over the range's facts (0.1-0.3 s at 140k facts); the
                 # facts-only path (``use_rollups=False``) keeps asking the facts.
-                source, _ = repository.rollup_fact_levels(self.session, scope, grains)
+                source, _ = self._rollup_fact_levels(scope, grains)
             else:
                 source = repository.fact_levels(self.session, scope, grains)
             totals_of, series_of = repository.group_totals, repository.series
@@ -390,6 +405,8 @@ class UnifiedMetricService:
             groups_raw = repository.totals_of_series(
                 self.session, converted.points, by_entity=query.group_by is GroupBy.ENTITY
             )
+        elif series_only:
+            groups_raw = []
         elif not use_rollups and self.use_rollups and query.limit is None and with_series:
             # Every group's series is wanted: one read of the facts gives the series, and
             # the totals are summed from it (a second read cost as much as the first).
