@@ -14,7 +14,7 @@ import pytest
 from facebook_business.adobjects.adaccount import AdAccount
 from facebook_business.exceptions import FacebookRequestError
 
-from metricx.facts.breakdowns import BREAKDOWN_SETS
+from metricx.facts.breakdowns import BREAKDOWN_SETS, TYPE1_SETS
 from metricx.integrations.meta.breakdown_rows import BREAKDOWN_AD_FIELDS, parse_breakdown_row
 from tests.sandbox.conftest import ALL_STATUSES, Sandbox
 
@@ -69,7 +69,7 @@ def test_every_set_equals_the_truth_and_hides_small_cells(sandbox: Sandbox, name
         assert int(row["reach"]) == t["reach"] <= t["impressions"]
         actions = {a["action_type"]: int(a["value"]) for a in row.get("actions", [])}
         assert actions == t["actions"]
-        if name == "region":  # Type 1: no off-Meta actions at all
+        if name in TYPE1_SETS:  # Type 1: no off-Meta actions at all
             assert not [a for a in actions if a.startswith("offsite_conversion.")]
             assert "purchase" not in actions and "lead" not in actions
     hidden = any(t["hidden"] for t in truth["rows"])

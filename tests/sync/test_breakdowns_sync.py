@@ -271,28 +271,31 @@ def test_chosen_sets_only_and_type1_region_has_no_off_meta_measures(
     settings = settings_for(sync_sandbox, tmp_path, sync_database)
     runtime = build_runtime(settings, engine=sync_runtime.engine)
     connection = connect_account(runtime, sync_sandbox, 1)
-    choose(runtime, connection, ["region", "device_platform"])
+    chosen = ["region", "device_platform", "dma", "platform_device"]
+    choose(runtime, connection, chosen)
     done = run(runtime, sync_sandbox, request(runtime, connection, sync_sandbox))
     assert done.status is RunStatus.SUCCEEDED, done.error
     sets = {c.breakdown for c in chunks_of(runtime, done) if c.part == "breakdown"}
-    assert sets == {"region", "device_platform"}
+    assert sets == set(chosen)
     with runtime.engine.connect() as db:
         assert set(db.execute(SETS_STORED, {"cid": connection.id}).scalars()) == sets
     today = local_today(connection, sandbox_now(sync_sandbox))
     since = today - timedelta(days=5)
     objectives = objectives_of(runtime, connection)
-    region = stored(runtime, connection, "region")
-    assert region and all(
-        r[m] is None for r in region.values() for m in ("conversions", "leads", "purchases")
-    )
-    assert all(r["purchase_value"] is None for r in region.values())
-    assert any(r["link_clicks"] for r in region.values())  # on-Meta figures are there
+    for type1 in ("region", "dma"):
+        region = stored(runtime, connection, type1)
+        assert region and all(
+            r[m] is None for r in region.values() for m in ("conversions", "leads", "purchases")
+        )
+        assert all(r["purchase_value"] is None for r in region.values())
+        assert any(r["link_clicks"] for r in region.values())  # on-Meta figures are there
     for name in sets:
         truth = breakdown_truth(sync_sandbox, connection.external_account_id, name, since, today)
         assert stored(runtime, connection, name) == normalized(expected(truth, objectives))
     # device_platform (not Type 1) does report purchases where the account has any
-    device = stored(runtime, connection, "device_platform")
-    assert all(r["purchases"] is not None for r in device.values())
+    for name in ("device_platform", "platform_device"):
+        device = stored(runtime, connection, name)
+        assert all(r["purchases"] is not None for r in device.values())
 
 
 def test_a_revision_updates_and_deletes(

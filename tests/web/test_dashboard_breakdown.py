@@ -174,6 +174,7 @@ def test_one_dimension_bars_follow_the_tables_sort(client: TestClient, db: Sessi
     assert [(k, D(v)) for k, v in bars] == sorted(want.items(), key=lambda kv: -kv[1])
     assert [k for k, _ in rows(html)] == [k for k, _ in bars]
     assert re.search(r'<h2 id="bars-title">Spend by country</h2>', html)
+    assert 'data-field="country" data-value="US">United States<' in html  # named, code kept
     widths = re.findall(r'<rect class="bar-fill" x="0" y="0" width="([^"]+)"', html)
     assert widths[0] == "100.00" and all(float(w) <= 100 for w in widths)
     # the reconciliation: the countries miss 3 cents of 6.00
@@ -260,4 +261,8 @@ def test_value_labels_are_ads_managers() -> None:
     assert value_label("audience_network") == "Audience Network"
     assert value_label("mobile_app") == "Mobile app"
     assert value_label("some_new_position") == "Some new position"
-    assert value_label("18-24") == "18-24" and value_label("US") == "US"
+    assert value_label("18-24") == "18-24" and value_label("California") == "California"
+    # countries by name, as Ads Manager shows them; a code nobody knows as it is
+    assert value_label("US") == "United States" and value_label("GB") == "United Kingdom"
+    assert value_label("KR") == "South Korea" and value_label("HK") == "Hong Kong"
+    assert value_label("QQ") == "QQ"

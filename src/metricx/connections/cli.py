@@ -9,6 +9,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from metricx.console import emit, fail, in_transaction, parse_uuid
+from metricx.facts.breakdowns import BREAKDOWN_SETS
 from metricx.runtime import Runtime
 
 TOKEN_ENV = "METRICX_META_ACCESS_TOKEN"
@@ -89,9 +90,9 @@ def register(app: typer.Typer) -> None:
         sets: Annotated[
             str | None,
             typer.Option(
-                help="Comma-separated sets (age, gender, age_gender, country, region, "
-                "publisher_platform, placement, impression_device, device_platform); "
-                "'default' for the defaults, 'none' for none. Omitted: show the sets."
+                help="Comma-separated sets ("
+                + ", ".join(BREAKDOWN_SETS)
+                + "); 'default' for the defaults, 'none' for none. Omitted: show the sets."
             ),
         ] = None,
         as_json: JsonFlag = False,

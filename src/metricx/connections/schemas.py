@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from metricx.facts.breakdowns import BREAKDOWN_SETS
+from metricx.facts.breakdowns import BREAKDOWN_SETS, DEFAULT_SETS
 from metricx.kit.inputs import SecretText, Text
 
 
@@ -53,9 +53,11 @@ class BreakdownSetsUpdate(BaseModel):
     """The breakdown sets a connection syncs."""
 
     sets: list[SetName] | None = Field(
-        description="Set names (age, gender, age_gender, country, region, publisher_platform, "
-        "placement, impression_device, device_platform); null: the defaults (age_gender, "
-        "country, placement, impression_device); empty: none.",
+        description="Set names ("
+        + ", ".join(BREAKDOWN_SETS)
+        + "); null: the defaults ("
+        + ", ".join(DEFAULT_SETS)
+        + "); empty: none.",
     )
 
 

@@ -33,13 +33,15 @@ BREAKDOWN_SETS: dict[str, tuple[str, ...]] = {
     "age_gender": ("age", "gender"),
     "country": ("country",),
     "region": ("region",),
+    "dma": ("dma",),
     "publisher_platform": ("publisher_platform",),
     "placement": ("publisher_platform", "platform_position"),
+    "platform_device": ("publisher_platform", "impression_device"),
     "impression_device": ("impression_device",),
     "device_platform": ("device_platform",),
 }
 # Meta returns no off-Meta actions (pixel, app events) with these ("Type 1" breakdowns).
-TYPE1_SETS = frozenset({"region"})
+TYPE1_SETS = frozenset({"region", "dma"})
 DEFAULT_SETS = ("age_gender", "country", "placement", "impression_device")
 LEVELS = ("adset", "campaign", "account")
 

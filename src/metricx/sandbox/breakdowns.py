@@ -2,9 +2,10 @@
 rules, and each ad-day's figures split across the values.
 
 - The sets served (Meta's names, in the order the row keys are listed): age, gender,
-  age+gender, country, region, publisher_platform, publisher_platform+platform_position,
-  impression_device, device_platform. Other combinations Meta allows (publisher_platform with
-  impression_device, ...) are refused here like invalid ones: the sandbox does not serve them.
+  age+gender, country, region, dma, publisher_platform, publisher_platform+platform_position,
+  impression_device, device_platform, publisher_platform+impression_device. Other
+  combinations Meta allows (the three placement fields together, ...) are refused here like
+  invalid ones: the sandbox does not serve them.
 - An ad-day's numbers (the whole vector: spend, impressions, clicks, every action and window)
   are split across the set's values by deterministic weights (the ad's key, the set, the value
   and the day, hashed), each integer figure by cumulative floors, so the cells of a set add up
@@ -16,7 +17,8 @@ rules, and each ad-day's figures split across the values.
 - Reach per cell: the cell's own (``reach_for`` keyed by the entity and the values; never
   above its impressions). Omitted (with frequency) when the query's start date is more than 13
   months before the sandbox's today (Meta's rule since June 2025).
-- Type 1 (``region``): no off-Meta actions (pixel/app conversions, purchase, lead) in the rows.
+- Type 1 (``region``, ``dma``): no off-Meta actions (pixel/app conversions, purchase, lead)
+  in the rows.
 """
 
 from __future__ import annotations
@@ -65,6 +67,19 @@ VALUES: dict[str, tuple[tuple[str, int], ...]] = {
         ("Illinois", 6),
         ("New South Wales", 5),
     ),
+    # Nielsen's designated market areas, as Meta names them (US audiences only)
+    "dma": (
+        ("New York", 20),
+        ("Los Angeles", 14),
+        ("Chicago", 9),
+        ("Philadelphia", 8),
+        ("Dallas-Ft. Worth", 8),
+        ("San Francisco-Oakland-San Jose", 7),
+        ("Atlanta", 6),
+        ("Houston", 6),
+        ("Boston (Manchester)", 6),
+        ("Seattle-Tacoma", 5),
+    ),
     "publisher_platform": (
         ("facebook", 55),
         ("instagram", 35),
@@ -109,10 +124,12 @@ SETS: dict[frozenset[str], tuple[str, ...]] = {
         ("age", "gender"),
         ("country",),
         ("region",),
+        ("dma",),
         ("publisher_platform",),
         ("publisher_platform", "platform_position"),
         ("impression_device",),
         ("device_platform",),
+        ("publisher_platform", "impression_device"),
     )
 }
 FIELDS = frozenset({*VALUES, "platform_position"})

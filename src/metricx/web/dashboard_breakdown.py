@@ -21,6 +21,7 @@ from typing import Any
 from metricx.metrics.rows import metric_row
 from metricx.metrics.schemas import BASE_MEASURES, GroupRow, MetricQueryResult
 from metricx.web import formatting
+from metricx.web.countries import COUNTRY_NAMES
 from metricx.web.dashboard_view import ANSWERED, COLUMNS, column_value
 
 # Each breakdown field's column heading.
@@ -29,6 +30,7 @@ FIELD_LABELS: dict[str, str] = {
     "gender": "Gender",
     "country": "Country",
     "region": "Region",
+    "dma": "DMA region",
     "publisher_platform": "Platform",
     "platform_position": "Placement",
     "impression_device": "Impression device",
@@ -83,9 +85,11 @@ GENDERS = ("female", "male", "unknown")
 
 def value_label(value: str) -> str:
     """A breakdown value as Ads Manager shows it: "female" -> Female, "mobile_app" ->
-    Mobile app; ages, countries and regions as Meta gives them."""
+    Mobile app, "US" -> United States; ages and regions as Meta gives them."""
     if value in _VALUE_LABELS:
         return _VALUE_LABELS[value]
+    if len(value) == 2 and value in COUNTRY_NAMES:  # an ISO code (ages and genders never are)
+        return COUNTRY_NAMES[value]
     if value == "":
         return "(none)"
     if value.islower() and "_" in value:

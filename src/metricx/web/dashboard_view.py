@@ -205,8 +205,10 @@ BREAKDOWNS: dict[str, str] = {
     "age_gender": "Age and gender",
     "country": "Country",
     "region": "Region",
+    "dma": "DMA region",
     "publisher_platform": "Platform",
     "placement": "Placement",
+    "platform_device": "Platform and device",
     "impression_device": "Impression device",
     "device_platform": "Device platform",
 }
