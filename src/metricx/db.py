@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.errors import _WaitTimeout as WaitTimeout  # what psycopg's timed wait raises
 from psycopg.pq import TransactionStatus
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, TextClause, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -87,6 +88,14 @@ def _setting(settings: Settings | None, name: str) -> Any:
     if settings is not None:
         return getattr(settings, name)
     return Settings.model_fields[name].default
+
+
+@lru_cache(maxsize=1024)
+def sql_text(statement: str) -> TextClause:
+    """``text(statement)``, built once per distinct statement. The dashboard's statements are
+    assembled from a bounded set of templates, and finding a statement's bind parameters (a
+    regular expression over several KB of SQL) was 4% of a question's Python time."""
+    return text(statement)
 
 
 def connect_args(settings: Settings | None = None) -> dict[str, Any]:

@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from metricx.alerts import service
 from metricx.alerts.evaluation import STALE_ALERT, evaluate
 from metricx.connections.service import REAUTH_ALERT, token_invalid
 from metricx.connections.tokens import store_token
+from metricx.metrics.freshness import connection_freshness
 from metricx.models import Fetch, RunStatus
 from metricx.runtime import Runtime
 from metricx.telemetry import _families, add_freshness
@@ -125,3 +127,28 @@ def test_an_old_backfill_or_a_partial_sync_does_not_make_data_fresh(
     evaluate(db, settings=runtime.settings)
     assert service.list_alerts(db, workspace_id=conn.workspace_id, kind=STALE_ALERT)
     assert dashboard_freshness(client, db, conn.workspace_id)["state"] == "stale"
+
+
+def test_an_account_without_rollups_is_dated_by_its_facts(db: Session, runtime: Runtime) -> None:
+    """The newest hour comes from the account's rollups; where they are missing (facts
+    written before rollups existed, or a rollup rebuild in progress) the hourly facts of the
+    last 40 days answer, read for those connections only."""
+    rolled, account = connected_account(db)
+    ingest_hour(db, runtime.settings, account, hour_ago(2))
+    bare, other = connected_account(db)
+    ingest_hour(db, runtime.settings, other, hour_ago(5))
+    db.execute(
+        text("DELETE FROM metric_rollups WHERE entity_id = :id AND level = 'account'"),
+        {"id": other.id},
+    )
+    empty, _ = connected_account(db)
+
+    newest = {
+        f.connection_id: f.newest_hour
+        for ws in (rolled.workspace_id, bare.workspace_id, empty.workspace_id)
+        for f in connection_freshness(db, workspace_id=ws)
+    }
+
+    assert newest[rolled.id] == hour_ago(2)
+    assert newest[bare.id] == hour_ago(5)
+    assert newest[empty.id] is None

@@ -74,7 +74,8 @@ def captured(db: Session) -> Iterator[list[tuple[str, Any]]]:
     seen: list[tuple[str, Any]] = []
 
     def record(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and "metric_" in statement:
+        reads = statement.lstrip().upper().startswith(("SELECT", "WITH"))
+        if (reads and "metric_" in statement) or "max_parallel_workers" in statement:
             seen.append((statement, params))
 
     engine = db.get_bind()
@@ -282,6 +283,26 @@ def test_identical_questions_hit_the_cache_until_a_write(db: Session) -> None:
     assert Decimal(after.totals[0].spend or 0) > Decimal(first.totals[0].spend or 0)
 
 
+def test_a_range_reach_fetched_makes_a_new_version(db: Session) -> None:
+    """The version (read in one statement) moves with a range's reach as with an import:
+    an answer that showed "reach not fetched yet" is not served once it is."""
+    ws = load(db, days=1, ads_per_set=1)
+    before = cache.write_version(db, ws.id)
+    assert cache.write_version(db, ws.id) == before
+    account = db.scalars(
+        text("SELECT id FROM entities WHERE workspace_id = :ws AND level = 'account'"),
+        {"ws": ws.id},
+    ).one()
+    db.execute(
+        text(
+            "INSERT INTO reach_ranges (workspace_id, entity_id, since, until, level, reach,"
+            " impressions) VALUES (:ws, :id, '2026-09-01', '2026-09-07', 'account', 10, 20)"
+        ),
+        {"ws": ws.id, "id": account},
+    )
+    assert cache.write_version(db, ws.id) != before
+
+
 def test_sessions_plan_every_run_with_its_own_parameters(db: Session) -> None:
     # psycopg prepares a statement after 5 runs; PostgreSQL's generic plan for a date range
     # and an id list made the top-N series 6x slower (bench/query.py). Sessions never prepare,
@@ -301,6 +322,7 @@ def test_the_line_over_a_grouped_questions_rows_reads_only_its_series(db: Sessio
     """series=total (the dashboard's question): the rows' totals and one line; the line's
     second pass reads its series and nothing else, and the sources are looked up once."""
     ws = load(db, days=3, ads_per_set=2)
+    db.commit()  # a new transaction, which the question's reads start afresh
     ask = {"start": date(2026, 9, 10), "end": date(2026, 9, 12), "level": GroupLevel.AD}
     grouped = MetricQuery(**ask, group_by=GroupBy.ENTITY, series=SeriesOf.TOTAL)
     with captured(db) as statements:
@@ -310,6 +332,8 @@ def test_the_line_over_a_grouped_questions_rows_reads_only_its_series(db: Sessio
     sources = [s for s, _ in statements if "array_agg(DISTINCT r.zone)" in s]
     assert len(totals) == 1, totals  # the rows' (the totals are summed from them), no more
     assert len(series) == 1 and len(sources) == 1
+    serial = [s for s, _ in statements if "max_parallel_workers_per_gather" in s]
+    assert len(serial) == 1  # set once for the transaction, not once per pass
     # The same answer as before: the line is the ungrouped question's series.
     line = UnifiedMetricService(db, use_cache=False).query(
         ws, MetricQuery(**ask, group_by=GroupBy.NONE)

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from metricx.conversions.service import (
@@ -36,6 +35,7 @@ from metricx.conversions.service import (
     action_type_names,
     conversion_by_name,
 )
+from metricx.db import sql_text
 from metricx.errors import InvalidInput
 from metricx.integrations.meta.actions import (
     APP_INSTALL_TYPES,
@@ -363,7 +363,7 @@ def read(
         # The settings the rows' ad-days were under (any action type: Meta withholds a
         # mixed row's actions whatever they are).
         for r in session.execute(
-            text(
+            sql_text(
                 f"SELECT {grp} AS grp, a.currency, array_agg(DISTINCT a.attribution_setting)"
                 f' {scoped} AND a."window" = :default AND a.attribution_setting IS NOT NULL'
                 " GROUP BY 1, 2"
@@ -374,7 +374,7 @@ def read(
             view.totals.setdefault(r[1], _Sums()).settings.update(r[2])
     if windows is None and not asked:
         return view  # Meta's default figures are the metric facts' own: nothing more to read
-    rows = session.execute(text(sql), params).all()
+    rows = session.execute(sql_text(sql), params).all()
     # One ad-day at a time (rows come ordered by ad and day): its measures, then its sums.
     ad_day: list[Any] = []
     for row in rows:
@@ -472,7 +472,7 @@ def _results_delta(
 def result_action_types(session: Session, scope: FactScope) -> set[str]:
     """The action types the workspace's ad sets' results are read from."""
     kinds = session.execute(
-        text(
+        sql_text(
             "SELECT DISTINCT result_type FROM entities WHERE workspace_id = :ws"
             " AND level = 'adset' AND result_type LIKE 'actions:%'"
         ),

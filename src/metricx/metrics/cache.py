@@ -1,10 +1,10 @@
 """A short-lived, per-process cache of dashboard answers, invalidated by writes.
 
 An entry holds the workspace's write version: the newest finish time among its latest imports
-(every fact write, API or sync, is an import). A write that commits changes the version, so
-the next identical question misses and its new answer replaces the old one; entries also
-expire after ``ttl`` seconds, which bounds staleness for changes that are not imports (an
-entity renamed).
+(every fact write, API or sync, is an import) and the newest range reach fetched. A write
+that commits changes the version, so the next identical question misses and its new answer
+replaces the old one; entries also expire after ``ttl`` seconds, which bounds staleness for
+changes that are not imports (an entity renamed).
 
 The cache is bounded by what it holds, not only by its number of entries: an answer weighs
 its rows (an ad-level hourly series is ten thousand points, tens of MB as Python objects), and
@@ -28,13 +28,18 @@ from sqlalchemy.orm import Session
 T = TypeVar("T")
 
 VERSION_SQL = text(
-    "SELECT max(finished_at) FROM (SELECT finished_at FROM imports WHERE workspace_id = :ws"
-    " ORDER BY created_at DESC LIMIT 20) AS recent"
+    "SELECT (SELECT max(finished_at) FROM (SELECT finished_at FROM imports"
+    "          WHERE workspace_id = :ws ORDER BY created_at DESC LIMIT 20) AS recent),"
+    " (SELECT max(fetched_at) FROM reach_ranges WHERE workspace_id = :ws)"
 )
 
 
 def write_version(session: Session, workspace_id: uuid.UUID) -> str:
-    return str(session.execute(VERSION_SQL, {"ws": workspace_id}).scalar())
+    """What the workspace's answers were computed from: its newest import's finish (every
+    fact write, API or sync, is an import) and its newest range reach fetched, read in one
+    statement (a question's round trips are what a busy server makes it wait for)."""
+    imported, reach_fetched = session.execute(VERSION_SQL, {"ws": workspace_id}).one()
+    return f"{imported}|{reach_fetched}"
 
 
 class AnswerCache(Generic[T]):

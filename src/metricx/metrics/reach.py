@@ -143,14 +143,6 @@ def stored(
     return out
 
 
-_VERSION = text("SELECT max(fetched_at) FROM reach_ranges WHERE workspace_id = :ws")
-
-
-def version(session: Session, workspace_id: uuid.UUID) -> str:
-    """Changes whenever range reach of the workspace is written (the answer cache's key)."""
-    return str(session.execute(_VERSION, {"ws": workspace_id}).scalar())
-
-
 _QUEUED = text(
     "SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = :lock"
     " AND status IN ('todo', 'doing') LIMIT 1"

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from metricx.db import sql_text
 from metricx.facts import measures as registry
 from metricx.facts import rollups
 from metricx.facts.rollups import BLOCK_PREFIX, DAY_BLOCK, week_bounds
@@ -108,7 +108,7 @@ def formatted_rows(sums_sql: str, keep: str, order: str) -> str:
 
 def fetch_rows(session: Session, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows as dicts, fetched in one go (iterating fetches row by row: 5 µs each)."""
-    result = session.execute(text(sql), params)
+    result = session.execute(sql_text(sql), params)
     keys = tuple(result.keys())
     return [dict(zip(keys, row, strict=False)) for row in result.all()]
 
@@ -197,7 +197,7 @@ def pick_sources(rows: list[tuple[str, str, str]], granularities: list[str]) -> 
 
 def fact_levels(session: Session, scope: FactScope, granularities: list[str]) -> dict[str, str]:
     rows = session.execute(
-        text(
+        sql_text(
             "SELECT DISTINCT provider, level, granularity FROM metric_facts f"
             " WHERE f.workspace_id = :ws AND f.event_at >= :start AND f.event_at < :end"
             " AND f.granularity = ANY(:grans)"
@@ -293,13 +293,21 @@ FACTS_WORK_MEM = "32MB"
 def serial_reads(session: Session) -> None:
     """No parallel workers for this transaction's reads (``SET LOCAL``): a rollup question
     reads a few thousand rows through an index, and starting workers (tens of ms here, more
-    on a busy server) cost more than they save; the facts path keeps them."""
-    session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    on a busy server) cost more than they save; the facts path keeps them. Sent once per
+    transaction: a question with a line over its rows reads twice."""
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get(_SERIAL_IN) is transaction:
+        return
+    session.execute(sql_text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    session.info[_SERIAL_IN] = session.get_transaction()
+
+
+_SERIAL_IN = "metricx_serial_reads_in"  # in a session's info: the transaction it was set in
 
 
 def allow_fact_sorts(session: Session) -> None:
     """Lets this transaction's fact reads sort in memory (``SET LOCAL``: until it ends)."""
-    session.execute(text(f"SET LOCAL work_mem = '{FACTS_WORK_MEM}'"))
+    session.execute(sql_text(f"SET LOCAL work_mem = '{FACTS_WORK_MEM}'"))
 
 
 def series(
@@ -349,7 +357,7 @@ def group_totals(
         GROUP BY 1, 3
     """
     params = {**scope.params(), "level": level.value, "by_entity": group_by is GroupBy.ENTITY}
-    return [dict(r._mapping) for r in session.execute(text(sql), params)]
+    return [dict(r._mapping) for r in session.execute(sql_text(sql), params)]
 
 
 def totals_of_series(
@@ -378,7 +386,9 @@ def totals_of_series(
         ids = sorted({str(k[0]) for k in totals if k[0] is not None})
         names: dict[str, str | None] = dict(
             session.execute(
-                text("SELECT id::text, name FROM entities WHERE id = ANY(CAST(:ids AS uuid[]))"),
+                sql_text(
+                    "SELECT id::text, name FROM entities WHERE id = ANY(CAST(:ids AS uuid[]))"
+                ),
                 {"ids": ids},
             ).all()
         )
@@ -396,7 +406,7 @@ def daily_reach(
     # on the range's facts, a partition not yet analyzed (a new month's, under a steady
     # ingest) had the planner walk every hourly fact of the range (39 ms -> 4).
     rows = session.execute(
-        text(
+        sql_text(
             f"SELECT {FACT_DAY} AS day, f.entity_id::text AS grp, min(f.reach) AS reach,"
             " count(*) AS n"
             " FROM (SELECT DISTINCT unnest(CAST(:ids AS uuid[])) AS id) x"
@@ -420,7 +430,7 @@ def account_zones(
     """The time zones of the ad accounts in view (the chosen connections, else all), and the
     workspace's own when facts pushed without a connection are in view too."""
     rows = session.execute(
-        text(
+        sql_text(
             "SELECT DISTINCT timezone FROM connections WHERE workspace_id = :ws"
             " AND (cardinality(CAST(:connections AS uuid[])) = 0 OR id = ANY(:connections))"
             " UNION SELECT CAST(:wstz AS text) WHERE cardinality(CAST(:connections AS uuid[])) = 0"
@@ -434,7 +444,7 @@ def account_zones(
 
 def newest_fact_at(session: Session, workspace_id: uuid.UUID) -> datetime | None:
     value: datetime | None = session.execute(
-        text(
+        sql_text(
             "SELECT max(event_at) FROM metric_rollups WHERE workspace_id = :ws"
             " AND granularity = 'hour' AND level = 'workspace' AND facts <> 0"
         ),
@@ -453,7 +463,7 @@ def rollup_fact_levels(
     have. Rollup rows are one per entity, local day, zone and source: with one zone, daily
     rows are already a day series' points (``rollup_series(exact=True)``)."""
     rows = session.execute(
-        text(
+        sql_text(
             "SELECT provider, fact_level, granularity, array_agg(DISTINCT r.zone)"
             " FROM metric_rollups r"
             " WHERE r.workspace_id = :ws AND r.level = 'workspace' AND r.facts <> 0"
@@ -653,7 +663,7 @@ def adset_result_types(
     None: one group). Entities only: no facts are read."""
     grp = _ADSET_GROUP.get(group or "", "NULL::text")
     sql = _ADSETS_SQL.format(grp=grp)
-    rows = session.execute(text(sql), scope.params()).all()
+    rows = session.execute(sql_text(sql), scope.params()).all()
     return [(r[0], r[1], r[2]) for r in rows]
 
 
@@ -671,7 +681,7 @@ def delivered_adsets(
           AND {scope.days_sql("r.day", "r.zone")} AND {_source_sql("r", "fact_level", source)}
     """
     params = {**scope.params(), "ids": ids}
-    return {row[0] for row in session.execute(text(sql), params)}
+    return {row[0] for row in session.execute(sql_text(sql), params)}
 
 
 def ad_result_types(
@@ -681,7 +691,7 @@ def ad_result_types(
     if not ads:
         return {}
     rows = session.execute(
-        text(
+        sql_text(
             "SELECT ad.id::text, a.result_type FROM entities ad JOIN entities a"
             " ON a.id = ad.parent_id AND a.level = 'adset'"
             " WHERE ad.workspace_id = :ws AND ad.id = ANY(CAST(:ads AS uuid[]))"

@@ -275,10 +275,7 @@ class UnifiedMetricService:
             cal,
         )
         # A fact write, or a range's reach fetched since, makes a new version.
-        version = (
-            f"{cache.write_version(self.session, workspace.id)}"
-            f"|{reach.version(self.session, workspace.id)}"
-        )
+        version = cache.write_version(self.session, workspace.id)
         if currency.target_of(query.currency, workspace.reporting_currency):
             # A rate loaded or changed since makes a new version too.
             day = timedelta(days=1)
