@@ -75,7 +75,8 @@ def captured(db: Session) -> Iterator[list[tuple[str, Any]]]:
 
     def record(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
         reads = statement.lstrip().upper().startswith(("SELECT", "WITH"))
-        if (reads and "metric_" in statement) or "max_parallel_workers" in statement:
+        read = reads and any(t in statement for t in ("metric_", "action_facts", "result_type"))
+        if read or "max_parallel_workers" in statement:
             seen.append((statement, params))
 
     engine = db.get_bind()
@@ -328,12 +329,19 @@ def test_the_line_over_a_grouped_questions_rows_reads_only_its_series(db: Sessio
     with captured(db) as statements:
         out = UnifiedMetricService(db, use_cache=False).query(ws, grouped)
     totals = [s for s, _ in statements if "sum(r.spend)" in s and "bucket" not in s]
-    series = [s for s, _ in statements if "sum(r.spend)" in s and "bucket" in s]
+    series = [s for s, _ in statements if "bucket" in s and "metric_rollups" in s]
     sources = [s for s, _ in statements if "array_agg(DISTINCT r.zone)" in s]
     assert len(totals) == 1, totals  # the rows' (the totals are summed from them), no more
     assert len(series) == 1 and len(sources) == 1
+    # The ad rows' line from the workspace's rows: all of this workspace's facts are ads'.
+    assert "r.level = 'workspace'" in series[0]
     serial = [s for s, _ in statements if "max_parallel_workers_per_gather" in s]
     assert len(serial) == 1  # set once for the transaction, not once per pass
+    # The rows' attribution settings and result types, read once: the line's points need
+    # neither (they carry the totals' result type).
+    assert len([s for s, _ in statements if "attribution_setting" in s]) == 1
+    assert len([s for s, _ in statements if "result_type FROM entities" in s]) == 1
+    assert {p.result_type for p in out.series} == {t.result_type for t in out.totals}
     # The same answer as before: the line is the ungrouped question's series.
     line = UnifiedMetricService(db, use_cache=False).query(
         ws, MetricQuery(**ask, group_by=GroupBy.NONE)

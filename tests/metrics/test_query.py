@@ -230,6 +230,47 @@ def test_series_total_is_one_line_over_every_group(client: TestClient, db: Sessi
     assert bad.status_code == 422 and "series" in bad.text
 
 
+def test_an_ad_level_line_leaves_out_the_sources_with_no_ads(
+    client: TestClient, db: Session
+) -> None:
+    """At ad level, the line over the rows covers the facts under an ad: a source that
+    reports campaigns only (no ad rows) is in the ungrouped answer, never in that line."""
+    ws = make_keyed_workspace(db)
+    ads = tree(db, ws, ads_per_set=2, campaigns=2)
+    campaign_only = Entity(
+        workspace_id=ws.workspace.id,
+        provider=Provider.GOOGLE,
+        level=Level.CAMPAIGN,
+        external_id="g-campaign",
+        name="google campaign",
+    )
+    db.add(campaign_only)
+    db.flush()
+    days = (datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 5, 2, tzinfo=UTC))
+    records = [
+        fact(ad, day + timedelta(hours=h), spend=f"{i + 1}.{h:02d}")
+        for i, ad in enumerate(ads)
+        for day in days
+        for h in (3, 17)
+    ]
+    records += [fact(campaign_only, day, "day", spend="500.00") for day in days]
+    ingest(client, ws, records)
+    ask = {"start": "2026-05-01", "end": "2026-05-02", "level": "ad"}
+    for granularity in ("day", "hour"):
+        per_ad = query(client, ws, **ask, granularity=granularity, group_by="entity")
+        line = query(client, ws, **ask, granularity=granularity, group_by="entity", series="total")
+        ungrouped = query(client, ws, **ask, granularity=granularity)
+        summed: dict[str, Decimal] = {}
+        for p in per_ad["series"]:
+            summed[p["bucket"]] = summed.get(p["bucket"], Decimal(0)) + Decimal(p["spend"])
+        assert {p["bucket"]: Decimal(p["spend"]) for p in line["series"]} == summed
+        assert sum(summed.values()) == Decimal("41.60")
+        assert line["totals"] == per_ad["totals"]
+        everything = sum(Decimal(p["spend"]) for p in ungrouped["series"])
+        # The campaign-only source is in the ungrouped answer (it reports days, not hours).
+        assert everything == Decimal("1041.60" if granularity == "day" else "41.60")
+
+
 def test_daily_buckets_prefer_daily_facts(client: TestClient, db: Session) -> None:
     ws = make_keyed_workspace(db)
     (meta_ad,) = tree(db, ws, ads_per_set=1)

@@ -300,9 +300,11 @@ def read(
     level: GroupLevel,
     group_by: GroupBy,
     bucket: Bucket,
+    with_settings: bool = True,
 ) -> ActionsView:
     """The action facts of the question's days and filters, summed per group, series point
-    and currency."""
+    and currency. ``with_settings=False``: without the attribution settings the rows were
+    under (they mark groups and totals, not series points)."""
     asked = set(action_types) | set(conversion.action_types if conversion else ())
     wanted = set(MEASURE_TYPES) | asked
     if windows is not None:
@@ -359,7 +361,7 @@ def read(
         "by_entity": by_entity,
         "default": DEFAULT,
     }
-    if windows is None:
+    if windows is None and with_settings:
         # The settings the rows' ad-days were under (any action type: Meta withholds a
         # mixed row's actions whatever they are).
         for r in session.execute(
@@ -434,10 +436,13 @@ def view_for(
     query: MetricQuery,
     level: GroupLevel,
     settings_session: Session | None = None,
+    *,
+    series_only: bool = False,
 ) -> ActionsView:
     """The question's action figures (``level``: the level its group rows are read at). The
     conversion's definition is read through ``settings_session`` (the primary's: one just
-    made must be found even when the facts come from a read replica)."""
+    made must be found even when the facts come from a read replica). ``series_only``: for
+    series points alone (no group or total will be decorated)."""
     conversion = (
         conversion_by_name(
             settings_session or session, workspace_id=scope.workspace_id, name=query.conversion
@@ -454,6 +459,7 @@ def view_for(
         level=level,
         group_by=query.group_by,
         bucket=query.granularity,
+        with_settings=not series_only,
     )
 
 

@@ -195,6 +195,13 @@ def pick_sources(rows: list[tuple[str, str, str]], granularities: list[str]) -> 
     return out
 
 
+def sources_at(source: dict[str, str], level: GroupLevel) -> dict[str, str]:
+    """Those of the sources whose facts are at ``level`` or below it (the others have no row
+    at that level)."""
+    depth = LEVEL_DEPTH[level.value]
+    return {p: spec for p, spec in source.items() if LEVEL_DEPTH[spec.split(":")[0]] >= depth}
+
+
 def fact_levels(session: Session, scope: FactScope, granularities: list[str]) -> dict[str, str]:
     rows = session.execute(
         sql_text(

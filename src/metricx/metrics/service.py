@@ -310,10 +310,18 @@ class UnifiedMetricService:
             return self._query(workspace, query, cal)
         answer = self._query(workspace, query, cal, with_series=False)
         if query.series is SeriesOf.TOTAL:
-            # Over the same facts as the rows: those under an entity of the level asked.
+            # Over the same facts as the rows: those under an entity of the level asked; its
+            # points carry the result type of the rows' totals.
             whole = query.model_copy(update={"group_by": GroupBy.NONE, "limit": None})
+            kind = answer.totals[0].result_type if answer.totals else None
             line = self._query(
-                workspace, whole, cal, within_level=True, with_reach=False, series_only=True
+                workspace,
+                whole,
+                cal,
+                within_level=True,
+                with_reach=False,
+                series_only=True,
+                totals_kind=(kind,),
             )
             answer.series = line.series
         return answer
@@ -328,9 +336,11 @@ class UnifiedMetricService:
         with_reach: bool = True,
         within_level: bool = False,
         series_only: bool = False,
+        totals_kind: tuple[str | None] | None = None,
     ) -> MetricQueryResult:
         """``series_only``: the series alone is wanted (a grouped question's line over its
-        rows): no groups or totals are read, and the answer has none."""
+        rows): no groups or totals are read, and the answer has none. ``totals_kind``: the
+        totals' result type when the caller has it (not looked up again)."""
         tz = cal.timezone
         lo, hi = cal.instants()
         scope = FactScope(
@@ -353,12 +363,17 @@ class UnifiedMetricService:
         read_level = query.level
         series_of: Callable[..., list[dict[str, Any]]]
         if use_rollups:
-            if query.group_by is not GroupBy.ENTITY and not (
-                query.statuses or query.connection_ids or within_level
-            ):
+            scope_filtered = bool(query.statuses or query.connection_ids)
+            if query.group_by is not GroupBy.ENTITY and not (scope_filtered or within_level):
                 read_level = GroupLevel.WORKSPACE  # totals need no hierarchy: cheapest rows
             repository.serial_reads(self.session)
             source, zones = self._rollup_fact_levels(scope, grains)
+            if within_level and query.level is GroupLevel.AD and not scope_filtered:
+                # Every fact of an ad-level source is under its ad: the workspace's rows of
+                # those sources are the ad rows' sum (a twentieth of the rows to read).
+                source = repository.sources_at(source, query.level)
+                zones = zones if source else set()
+                read_level = GroupLevel.WORKSPACE
             # Day rows (daily facts', or hours summed per day: ``by_days``) are one per entity,
             # day, zone and source: one series point when one zone's days (or one entity's)
             # answer.
@@ -388,7 +403,9 @@ class UnifiedMetricService:
             "grain": grain,
         }
         points: list[dict[str, Any]] | None = None
-        acts = actions_query.view_for(self.session, scope, query, read_level, self.writes)
+        acts = actions_query.view_for(
+            self.session, scope, query, read_level, self.writes, series_only=series_only
+        )
         target = currency.target_of(query.currency, workspace.reporting_currency)
         if target is not None and (query.actions or query.conversion):
             notes.append(
@@ -433,7 +450,11 @@ class UnifiedMetricService:
                     converted.marks(r["currency"], converted.origins.get((r["grp"], r["currency"])))
                 )
         acts.decorate_groups(groups)
-        kinds, total_kind = self._result_types(scope, query, source, groups)
+        kinds: dict[str, str | None]
+        if totals_kind is not None:
+            kinds, total_kind = {}, totals_kind[0]
+        else:
+            kinds, total_kind = self._result_types(scope, query, source, groups)
         if query.statuses and query.group_by is GroupBy.ENTITY:
             # The ad sets behind the rows a status filter kept, not every ad set in view.
             total_kind = one_result_type(kinds.get(g["group"]) for g in groups)
