@@ -7,7 +7,10 @@ question over HTTP took 103 ms, 66 ms once analyzed). Autovacuum analyzes a tabl
 of it has changed, but it may be off (some servers turn it off) and its first pass waits a
 minute or more. So the worker analyzes, every minute, each table of metricx's schema whose
 rows changed since its last analysis by at least ``share`` of its size (and by at least
-``MIN_CHANGES`` rows): with autovacuum on and keeping up, it finds nothing to do.
+``MIN_CHANGES`` rows, PostgreSQL's own threshold): with autovacuum on and keeping up, it finds
+nothing to do. A floor of 500 rows left the small tables a question joins (its entities, a
+month's action facts) never analyzed: with a few hundred rows taken for one, the planner read
+an action-fact partition by its day index once per ad (12 ms instead of 1).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-MIN_CHANGES = 500
+MIN_CHANGES = 50  # autovacuum_analyze_threshold's default
 MOST_PER_RUN = 20  # the biggest changes first; the rest wait for the next minute
 
 STALE_SQL = text(
