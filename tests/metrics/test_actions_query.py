@@ -154,6 +154,9 @@ def test_default_attribution_flags_a_campaign_mixing_settings(
     assert adsets["B 1d_click"]["attribution_mixed"] is False
     ads = ask(client, w.ws, level="ad", group_by="entity")
     assert not any(g["attribution_mixed"] for g in ads["groups"])
+    assert ads["totals"][0]["attribution_mixed"] is True  # the ads' sum mixes them again
+    ungrouped = ask(client, w.ws, level="ad")
+    assert ungrouped["totals"][0]["attribution_mixed"] is True
 
 
 def test_fixed_windows_sum_those_windows_at_every_level(client: TestClient, db: Session) -> None:

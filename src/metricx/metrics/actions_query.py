@@ -288,6 +288,15 @@ def _group(group_by: GroupBy, level: GroupLevel) -> str:
 
 
 _ZONE = "coalesce(zc.timezone, :wstz)"
+AD = GroupLevel.AD
+# Action facts in the question's days, with no filter on the hierarchy above their ads.
+_AD_DAYS = """
+    FROM action_facts a
+    JOIN entities e ON e.id = a.entity_id
+    LEFT JOIN connections zc ON zc.id = e.connection_id
+    WHERE a.workspace_id = :ws AND a.day BETWEEN :dlo AND :dhi AND {days}
+      AND (cardinality(CAST(:connections AS uuid[])) = 0 OR e.connection_id = ANY(:connections))
+      {ads}"""
 
 
 def read(
@@ -364,10 +373,20 @@ def read(
     if windows is None and with_settings:
         # The settings the rows' ad-days were under (any action type: Meta withholds a
         # mixed row's actions whatever they are).
+        settings_grp, settings_from = grp, scoped
+        if not (scope.entity_ids or scope.statuses) and (grp != "g.id::text" or level is AD):
+            # No filter reads the hierarchy, and the group is the ad itself or none: the ad's
+            # own row suffices (its four ancestors joined cost more than the rest).
+            settings_grp = "e.id::text" if grp == "g.id::text" else grp
+            settings_from = _AD_DAYS.format(
+                days=scope.days_sql("a.day", _ZONE),
+                ads=" AND e.level = 'ad'" if by_entity else "",
+            )
         for r in session.execute(
             sql_text(
-                f"SELECT {grp} AS grp, a.currency, array_agg(DISTINCT a.attribution_setting)"
-                f' {scoped} AND a."window" = :default AND a.attribution_setting IS NOT NULL'
+                f"SELECT {settings_grp} AS grp, a.currency,"
+                " array_agg(DISTINCT a.attribution_setting)"
+                f' {settings_from} AND a."window" = :default AND a.attribution_setting IS NOT NULL'
                 " GROUP BY 1, 2"
             ),
             params,
