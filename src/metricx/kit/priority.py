@@ -84,8 +84,18 @@ class StepAside:
 
     def __init__(self, gate: ReadsFirst, step: float) -> None:
         self.gate = gate
-        self.step = step
-        self.left = step * self.STEPS_PER_INGEST
+        self._step_ns = round(step * 1e9)
+        self._left_ns = self._step_ns * self.STEPS_PER_INGEST  # whole: spent exactly, no drift
+
+    @property
+    def left(self) -> float:
+        """Seconds this ingest may still spend stepping aside."""
+        return self._left_ns / 1e9
 
     async def turn(self) -> None:
-        self.left -= await self.gate.turn(min(self.step, self.left))
+        allowed = min(self._step_ns, self._left_ns)
+        if allowed <= 0:
+            return
+        waited = await self.gate.turn(allowed / 1e9)
+        # A turn costs what it was allowed at most: waking late (a busy loop) is not waiting.
+        self._left_ns -= min(round(waited * 1e9), allowed)
