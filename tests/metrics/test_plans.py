@@ -349,3 +349,49 @@ def test_the_line_over_a_grouped_questions_rows_reads_only_its_series(db: Sessio
     assert [(p.bucket, p.spend) for p in out.series] == [(p.bucket, p.spend) for p in line.series]
     assert out.totals == line.totals
     assert len(out.groups) == 24
+
+
+def test_grouped_rows_and_their_totals_come_formatted_from_one_statement(db: Session) -> None:
+    """The rows of a grouped question and, per currency, their totals are summed and
+    formatted by the database in one statement; the answer is the facts' (formatted in
+    Python), in two currencies, with a measure only some rows report."""
+    ws = load(db, days=2, ads_per_set=2)
+    ads = db.query(Entity).filter_by(workspace_id=ws.id, level=Level.AD).limit(3).all()
+    extra = [
+        FactInput(
+            granularity="hour",
+            entity_id=ad.id,
+            event_at=DAY0 + timedelta(days=d, hours=5),
+            currency="EUR",
+            spend=Decimal("12.345"),  # finer than a cent: shown in full
+            impressions=1000 + n,
+            clicks=7,
+            conversions=Decimal(3 + n) if n != 1 else None,
+            purchase_value=Decimal("40.10"),
+        )
+        for n, ad in enumerate(ads)
+        for d in range(2)
+    ]
+    upsert_facts(db, settings=Settings(), workspace_id=ws.id, records=extra, source="test")
+    db.commit()
+    for level, group in (
+        (GroupLevel.AD, GroupBy.ENTITY),
+        (GroupLevel.CAMPAIGN, GroupBy.ENTITY),
+        (GroupLevel.WORKSPACE, GroupBy.PROVIDER),
+        (GroupLevel.AD, GroupBy.NONE),
+    ):
+        q = MetricQuery(start=date(2026, 9, 10), end=date(2026, 9, 11), level=level, group_by=group)
+        with captured(db) as statements:
+            rolled = UnifiedMetricService(db, use_cache=False).query(ws, q).model_dump()
+        sums = [s for s, _ in statements if "sum(r.spend)" in s and "bucket" not in s]
+        assert len(sums) == 1 and "trim_scale" in sums[0], (level, group)
+        if group is not GroupBy.NONE:
+            assert "GROUPING SETS" in sums[0]
+        raw = UnifiedMetricService(db, use_rollups=False, use_cache=False).query(ws, q)
+        facts = raw.model_dump()
+        assert rolled["groups"] == facts["groups"], (level, group)
+        assert rolled["totals"] == facts["totals"], (level, group)
+        assert [t["currency"] for t in rolled["totals"]] == ["EUR", "USD"]
+        eur = rolled["totals"][0]
+        assert eur["spend"] == "74.07" and eur["conversions"] == "16.00", eur
+        assert rolled["totals"][1]["conversions"] is None  # no USD row reports any

@@ -20,7 +20,7 @@ from metricx.ingest.service import upsert_facts
 from metricx.metrics import repository
 from metricx.metrics.calendar import DayWindow
 from metricx.metrics.repository import FactScope
-from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery
+from metricx.metrics.schemas import Bucket, GroupBy, GroupLevel, MetricQuery, SeriesOf
 from metricx.metrics.service import UnifiedMetricService
 from metricx.models import Entity, Level, Provider, Workspace
 from tests.factories import make_workspace
@@ -135,11 +135,17 @@ def test_rollups_equal_recomputation_after_random_upserts(
             (Bucket.DAY, GroupLevel.AD, GroupBy.ENTITY, "Asia/Kolkata"),
             (Bucket.WEEK, GroupLevel.AD, GroupBy.ENTITY, "UTC"),
             (Bucket.MONTH, GroupLevel.AD, GroupBy.NONE, "America/Los_Angeles"),
+            # Ads by the hour: their rows' totals from their days, the line over them from
+            # the workspace's hours (ads have no hour rows).
+            (Bucket.HOUR, GroupLevel.AD, GroupBy.ENTITY, "Asia/Kolkata", SeriesOf.TOTAL),
+            (Bucket.HOUR, GroupLevel.AD, GroupBy.NONE, "America/Los_Angeles"),
+            (Bucket.HOUR, GroupLevel.CAMPAIGN, GroupBy.ENTITY, "UTC", SeriesOf.NONE),
         ]
         for use in (True, False):
             service = UnifiedMetricService(db, use_rollups=use)
-            for n, (granularity, level, group, tz) in enumerate(questions):
+            for n, (granularity, level, group, tz, *series) in enumerate(questions):
                 q = MetricQuery(
+                    series=series[0] if series else SeriesOf.GROUP,
                     start=START.date() + timedelta(days=1),  # edges cut into weeks and days
                     end=(START + timedelta(days=19)).date(),
                     granularity=granularity,
@@ -150,6 +156,8 @@ def test_rollups_equal_recomputation_after_random_upserts(
                 out = service.query(ws, q).model_dump()
                 answers[(use, n)] = (out["totals"], out["groups"], out["series"])
                 sources[(use, n)] = out["source"]
+        # The ads' hour questions (the last three) were answered by rollups all the same.
+        assert all(sources[(True, n)]["rollups"] for n in range(len(questions) - 3, len(questions)))
         for n in range(len(questions)):
             rolled, raw = answers[(True, n)], answers[(False, n)]
             if rolled != raw:

@@ -590,19 +590,17 @@ def _spans(windows: list[DayWindow]) -> list[tuple[DayWindow, bool]]:
     return out
 
 
-def rollup_group_totals(
-    session: Session,
-    scope: FactScope,
-    *,
-    level: GroupLevel,
-    group_by: GroupBy,
-    source: dict[str, str],
-    grain: str,
-) -> list[dict[str, Any]]:
+def _rollup_groups_sql(
+    scope: FactScope, *, level: GroupLevel, group_by: GroupBy, source: dict[str, str], grain: str
+) -> tuple[str, dict[str, Any]]:
+    """The rollup rows (``grp``, currency, counters, measures) of a question's days: whole
+    Monday weeks from the week rows, the rest from the day (or finer) rows."""
     grp, _ = _rollup_group_sql(group_by)
     params: dict[str, Any] = {**scope.params(), "grain": grain}
     blocks = {p: spec.replace(":", ":" + BLOCK_PREFIX) for p, spec in source.items()}
-    finer = by_days(source, grain)
+    # Totals over whole local days, whatever the series' grain: the day rows (an hour
+    # question's too: a twenty-fourth of the rows, and ads have no hour rows at all).
+    finer = by_days(source, "day" if scope.windows else grain)
     spans = []
     for i, (span, from_blocks) in enumerate(_spans(scope.windows)):
         # Each span reads only the instants that hold its days (the index's range).
@@ -627,19 +625,68 @@ def rollup_group_totals(
     columns = f"{grp} AS grp, r.currency, r.facts, " + ", ".join(
         "r." + m for m in (*rollups.COUNTERS, *MEASURES)
     )
-    rows = " UNION ALL ".join(f"SELECT {columns} {span}" for span in spans)
-    sql = f"""
-        SELECT r.grp, r.currency, {ROLLUP_SUMS} FROM ({rows}) r
-        GROUP BY 1, 2
-    """
-    if group_by is GroupBy.ENTITY:  # names for the grouped rows only
-        sql = f"""
-        SELECT t.grp::text AS grp, g.name, t.currency, {", ".join("t." + m for m in MEASURES)}
-        FROM ({sql}) t LEFT JOIN entities g ON g.id = t.grp
+    return " UNION ALL ".join(f"SELECT {columns} {span}" for span in spans), params
+
+
+def _named(sums_sql: str, group_by: GroupBy, keep: str = "") -> str:
+    """Rows of ``sums_sql`` (grp, currency, measures and the columns ``keep`` names) with the
+    grouped entity's name (entity groups only: names for the grouped rows, not every row)."""
+    measures = ", ".join("t." + m for m in MEASURES)
+    if group_by is GroupBy.ENTITY:
+        return f"""
+        SELECT t.grp::text AS grp, g.name, {keep} t.currency, {measures}
+        FROM ({sums_sql}) t LEFT JOIN entities g ON g.id = t.grp
         """
+    return (
+        f"SELECT t.grp::text AS grp, NULL::text AS name, {keep} t.currency, {measures}"
+        f" FROM ({sums_sql}) t"
+    )
+
+
+def rollup_group_totals(
+    session: Session,
+    scope: FactScope,
+    *,
+    level: GroupLevel,
+    group_by: GroupBy,
+    source: dict[str, str],
+    grain: str,
+) -> list[dict[str, Any]]:
+    """Each group's sums per currency (raw: Decimals and integers) and its name."""
+    rows, params = _rollup_groups_sql(
+        scope, level=level, group_by=group_by, source=source, grain=grain
+    )
+    sums = f"SELECT r.grp, r.currency, {ROLLUP_SUMS} FROM ({rows}) r GROUP BY 1, 2"
+    return fetch_rows(session, _named(sums, group_by), params)
+
+
+def rollup_group_rows(
+    session: Session,
+    scope: FactScope,
+    *,
+    level: GroupLevel,
+    group_by: GroupBy,
+    source: dict[str, str],
+    grain: str,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The groups' rows and the totals' (one per currency, by currency) as API rows
+    (``FORMATTED``, with ``grp`` and ``name``), summed and formatted by the database in one
+    statement: 250 ad rows formatted in Python cost 10 ms of a question's 40."""
+    rows, params = _rollup_groups_sql(
+        scope, level=level, group_by=group_by, source=source, grain=grain
+    )
+    if group_by is GroupBy.NONE:  # one group: the totals are its rows
+        sums = f"SELECT r.grp, r.currency, 0 AS whole, {ROLLUP_SUMS} FROM ({rows}) r GROUP BY 1, 2"
     else:
-        sql = f"SELECT t.*, NULL AS name FROM ({sql}) t"
-    return fetch_rows(session, sql, params)
+        sums = f"""
+            SELECT r.grp, r.currency, GROUPING(r.grp) AS whole, {ROLLUP_SUMS} FROM ({rows}) r
+            GROUP BY GROUPING SETS ((r.grp, r.currency), (r.currency))
+        """
+    sql = formatted_rows(_named(sums, group_by, "t.whole,"), "t.grp, t.name, t.whole", "3, 4, 1")
+    found = fetch_rows(session, sql, params)
+    if group_by is GroupBy.NONE:
+        return found, [dict(r) for r in found]
+    return [r for r in found if not r["whole"]], [r for r in found if r["whole"]]
 
 
 # An ad set's ancestors by level, as columns of ``_ADSETS_SQL`` (the group a row sums it into).

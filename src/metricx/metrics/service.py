@@ -109,6 +109,26 @@ def _sum_rows(rows: list[dict[str, Any]], key: Any) -> dict[Any, dict[str, Any]]
     return out
 
 
+_ROW_KEYS = tuple(MetricRow.model_fields)
+
+
+def _row(values: dict[str, Any]) -> dict[str, Any]:
+    """A formatted row's API columns (not its group key and flags)."""
+    return {k: values[k] for k in _ROW_KEYS if k in values}
+
+
+def _group_row(values: dict[str, Any], level: str | None) -> dict[str, Any]:
+    """An answer row of a group: its API columns (``values``: a formatted row, or a metric
+    row over its raw sums), its key ("all" for no group), name and level."""
+    return _row(values) | {
+        "group": values["grp"] or "all",
+        "name": values["name"],
+        "level": level,
+        "title": None,
+        "thumbnail_url": None,
+    }
+
+
 def check_timezone(tz: str | None, field: str = "timezone") -> None:
     if tz is not None and not is_valid_timezone(tz):
         raise InvalidInput(
@@ -192,12 +212,16 @@ def validate(query: MetricQuery, cal: Calendar) -> None:
         )
 
 
-def rollups_answer(query: MetricQuery) -> bool:
+def rollups_answer(query: MetricQuery, *, with_series: bool = True) -> bool:
     """Whether pre-summed rollups can answer the question exactly (else facts do)."""
     if query.granularity is Bucket.MINUTE:
         return False
-    if query.level is GroupLevel.AD and query.granularity is Bucket.HOUR:
-        return False  # ads' rollups have days and weeks only: their facts are their hours
+    if query.level is GroupLevel.AD and query.granularity is Bucket.HOUR and with_series:
+        # Ads' rollups have days and weeks only (their facts are their hours): their rows'
+        # totals read days, and a line over every ad the workspace's hours (unfiltered).
+        per_ad = query.group_by is GroupBy.ENTITY or query.statuses or query.connection_ids
+        if per_ad:
+            return False
     if query.group_by is GroupBy.CONNECTION or query.entity_ids:
         return False
     return not (query.level is GroupLevel.WORKSPACE and (query.connection_ids or query.statuses))
@@ -359,7 +383,7 @@ class UnifiedMetricService:
         )
         grain = {Bucket.MINUTE: "minute", Bucket.HOUR: "hour"}.get(query.granularity, "day")
         grains = ["day", "hour"] if grain == "day" else [grain]
-        use_rollups = self.use_rollups and rollups_answer(query)
+        use_rollups = self.use_rollups and rollups_answer(query, with_series=with_series)
         read_level = query.level
         series_of: Callable[..., list[dict[str, Any]]]
         if use_rollups:
@@ -414,7 +438,13 @@ class UnifiedMetricService:
             )
             target = None
         converted: currency.Conversion | None = None
-        if target is not None:
+        formatted: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+        if target is None and use_rollups and not series_only and acts.windows is None:
+            # No raw sum is changed after the read (no conversion, no fixed attribution):
+            # the database sums and formats the rows and their totals.
+            formatted = repository.rollup_group_rows(self.session, scope, **kwargs)
+            groups_raw = []
+        elif target is not None:
             converted = self._convert(scope, query, target, series_of, kwargs, acts)
             groups_raw = repository.totals_of_series(
                 self.session, converted.points, by_entity=query.group_by is GroupBy.ENTITY
@@ -433,17 +463,16 @@ class UnifiedMetricService:
         if converted is None:
             acts.adjust_raw(groups_raw)  # a fixed attribution's purchases, leads...
         shown = currency.rounded if converted is not None else dict
-        groups = [
-            {
-                **metric_row(shown(r)),
-                "group": r["grp"] or "all",
-                "name": r["name"],
-                "level": level.value if query.group_by is GroupBy.ENTITY else None,
-                "title": None,
-                "thumbnail_url": None,
-            }
-            for r in groups_raw
-        ]
+        entity_level = level.value if query.group_by is GroupBy.ENTITY else None
+        if formatted is not None:
+            groups = [_group_row(r, entity_level) for r in formatted[0]]
+        else:
+            groups = [
+                _group_row(
+                    metric_row(shown(r)) | {"grp": r["grp"], "name": r["name"]}, entity_level
+                )
+                for r in groups_raw
+            ]
         if converted is not None:
             for g, r in zip(groups, groups_raw, strict=True):
                 g.update(
@@ -494,8 +523,13 @@ class UnifiedMetricService:
                 if g["result_type"] is not None and g["result_type"] != MIXED:
                     with_result_type(g, g["result_type"])
         series = trusted_all(SeriesPoint, points) if with_series else []
-        per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
-        total_rows = [acts.total(metric_row(shown(per_currency[c]))) for c in sorted(per_currency)]
+        if formatted is not None:
+            total_rows = [acts.total(_row(t)) for t in formatted[1]]  # by currency
+        else:
+            per_currency = _sum_rows(groups_raw, lambda r: r["currency"])
+            total_rows = [
+                acts.total(metric_row(shown(per_currency[c]))) for c in sorted(per_currency)
+            ]
         for t in total_rows:
             with_result_type(t, total_kind)
             if converted is not None:
