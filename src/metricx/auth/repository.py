@@ -122,7 +122,16 @@ def api_key_in(session: Session, workspace_id: uuid.UUID, key_id: uuid.UUID) -> 
 
 
 def touch_api_key(session: Session, key_id: uuid.UUID, now: datetime) -> None:
-    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+    """Mark the key used, unless another transaction holds its row: an ingest that marked it
+    holds the row until it commits (seconds), and the mark is approximate anyway (a minute),
+    so a request skips it rather than wait."""
+    free = (
+        select(ApiKey.id)
+        .where(ApiKey.id == key_id)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    session.execute(update(ApiKey).where(ApiKey.id == free).values(last_used_at=now))
 
 
 def workspace_by_id(session: Session, workspace_id: uuid.UUID) -> Workspace | None:
