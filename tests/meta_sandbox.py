@@ -113,8 +113,18 @@ class MetaSandbox:
 def start(config: SandboxConfig) -> tuple[MetaSandbox, Any]:
     port = free_port()
     app = create_sandbox_app(config)
+    # Idle connections: the server keeps them a minute, the test's client drops its own after
+    # two seconds. With both at five (their defaults) a request could reuse a connection the
+    # server was closing that instant: "connection reset by peer" (a CI failure).
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_keep_alive=60,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -123,7 +133,12 @@ def start(config: SandboxConfig) -> tuple[MetaSandbox, Any]:
         assert thread.is_alive() and time.monotonic() < deadline, "sandbox did not start"
         time.sleep(0.02)
     url = f"http://127.0.0.1:{port}"
-    box = MetaSandbox(url, httpx.Client(base_url=url, timeout=30), config, app.state.sandbox)
+    box = MetaSandbox(
+        url,
+        httpx.Client(base_url=url, timeout=30, limits=httpx.Limits(keepalive_expiry=2.0)),
+        config,
+        app.state.sandbox,
+    )
 
     def stop() -> None:
         box.http.close()

@@ -27,7 +27,15 @@ def run_in_thread(
     app = create_sandbox_app(config)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            # Longer than clients keep idle connections (httpx: 5 s, as uvicorn's default): a
+            # request must not reuse a connection the sandbox is closing that instant.
+            timeout_keep_alive=60,
         )
     )
     thread = threading.Thread(target=server.run, name=f"sandbox-{port}", daemon=True)
