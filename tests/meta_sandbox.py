@@ -4,8 +4,6 @@ an ad that vanished)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from metricx.config import Settings
 from metricx.kit.crypto import Cipher
 from metricx.sandbox.app import create_sandbox_app
 from metricx.sandbox.config import SandboxConfig
-from metricx.sandbox.server import free_port
+from metricx.sandbox.server import serve_in_thread
 from metricx.sandbox.state import SandboxState
 
 START = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
@@ -111,39 +108,16 @@ class MetaSandbox:
 
 
 def start(config: SandboxConfig) -> tuple[MetaSandbox, Any]:
-    port = free_port()
     app = create_sandbox_app(config)
-    # Idle connections: the server keeps them a minute, the test's client drops its own after
-    # two seconds. With both at five (their defaults) a request could reuse a connection the
-    # server was closing that instant: "connection reset by peer" (a CI failure).
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            timeout_keep_alive=60,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "sandbox did not start"
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
-    box = MetaSandbox(
-        url,
-        httpx.Client(base_url=url, timeout=30, limits=httpx.Limits(keepalive_expiry=2.0)),
-        config,
-        app.state.sandbox,
-    )
+    url, stop_server = serve_in_thread(app)
+    # The server keeps idle connections a minute; this client drops its own after two
+    # seconds, so it never reuses one the server is closing ("connection reset by peer").
+    http = httpx.Client(base_url=url, timeout=30, limits=httpx.Limits(keepalive_expiry=2.0))
+    box = MetaSandbox(url, http, config, app.state.sandbox)
 
     def stop() -> None:
         box.http.close()
-        server.should_exit = True
-        thread.join(timeout=10)
+        stop_server()
 
     return box, stop
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from metricx.sandbox.app import create_sandbox_app
 from metricx.sandbox.config import SandboxConfig
@@ -23,8 +24,14 @@ def run_in_thread(
     config: SandboxConfig, port: int = 0, host: str = "127.0.0.1", timeout: float = 15.0
 ) -> tuple[str, Callable[[], None]]:
     """Start the sandbox; return (base_url, stop). Blocks until it accepts connections."""
+    return serve_in_thread(create_sandbox_app(config), port, host, timeout)
+
+
+def serve_in_thread(
+    app: ASGIApp, port: int = 0, host: str = "127.0.0.1", timeout: float = 15.0
+) -> tuple[str, Callable[[], None]]:
+    """Serve a sandbox ``app`` (its state at hand to the caller); return (base_url, stop)."""
     port = port or free_port(host)
-    app = create_sandbox_app(config)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
