@@ -33,9 +33,12 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from metricx.config import Settings
 from metricx.connections.tokens import ClientFactory, default_client_factory, reveal
 from metricx.db import unit_of_work
+from metricx.facts.statistics import analyze_after_writes
 from metricx.integrations.meta.client import MetaAdsClient
 from metricx.integrations.meta.rate_limit import UsageGovernor
 from metricx.logging import get_logger
@@ -118,9 +121,24 @@ def _run_locked(
         other.transport.share_governor(governor)
     flight = _Flight(width, governor, sleep)
     try:
-        return _run_chunks(runtime, fetch_id, connection.id, clients, flight)
+        outcome = _run_chunks(runtime, fetch_id, connection.id, clients, flight)
     finally:
         flight.stop()
+    _refresh_statistics(runtime, fetch_id)
+    return outcome
+
+
+def _refresh_statistics(runtime: Runtime, fetch_id: uuid.UUID) -> None:
+    """The tables the sync filled, analyzed now rather than at the worker's next minute
+    (facts.statistics); a failure here is logged, the sync's outcome stands."""
+    try:
+        with unit_of_work(runtime.sessions) as session:
+            analyzed = analyze_after_writes(session, share=runtime.settings.stats_refresh_share)
+    except SQLAlchemyError as exc:
+        log.warning("planner statistics not refreshed", fetch_id=str(fetch_id), error=str(exc))
+        return
+    if analyzed:
+        log.info("planner statistics refreshed", fetch_id=str(fetch_id), tables=analyzed)
 
 
 # Parts that run alone: the entities first (the facts find their parents), the ranges' reach
