@@ -159,7 +159,15 @@ class Settings(BaseSettings):
         ge=0,
         description="The worker analyzes (every minute) each table whose rows changed by this "
         "share of its size since its planner statistics were gathered, as autovacuum would "
-        "if it is on and has come round (0: leave it to autovacuum).",
+        "if it is on and has come round, and each table never analyzed that holds rows; a "
+        "sync does it as it ends (0: leave it to autovacuum).",
+    )
+    job_history_days: int = Field(
+        default=14,
+        ge=0,
+        le=36500,
+        description="Finished background jobs (and their events) are deleted this many days "
+        "after they ended (0: kept for ever).",
     )
     partition_months_behind: int = Field(
         default=37,

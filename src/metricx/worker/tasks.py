@@ -19,6 +19,7 @@ from metricx.db import unit_of_work
 from metricx.facts.partitions import ensure_partitions_ahead
 from metricx.facts.statistics import analyze_after_writes
 from metricx.fx.tasks import fetch_exchange_rates
+from metricx.jobs import history
 from metricx.jobs.context import current_runtime
 from metricx.jobs.stalled import release_stalled_jobs
 from metricx.logging import get_logger
@@ -70,6 +71,23 @@ def refresh_planner_statistics(timestamp: int) -> list[str]:
     return analyzed
 
 
+def forget_finished_jobs(timestamp: int) -> int:
+    """Hourly: jobs finished more than ``job_history_days`` ago deleted (jobs.history), a
+    batch per transaction; how many."""
+    runtime = current_runtime()
+    days = runtime.settings.job_history_days
+    forgotten = 0
+    while days:
+        with unit_of_work(runtime.sessions) as session:
+            batch = history.forget_one_batch(session, days=days)
+        forgotten += batch
+        if batch < history.BATCH:
+            break
+    if forgotten:
+        log.info("finished jobs forgotten", count=forgotten, scheduled_at=timestamp)
+    return forgotten
+
+
 def release_dead_workers_jobs(timestamp: int) -> dict[str, int]:
     """Periodic (every 5 minutes): jobs left 'doing' by a dead worker run again, or are
     closed where something else runs them again (sync runs: the sync's own recovery)."""
@@ -89,6 +107,13 @@ TASKS: list[TaskSpec] = [
         queue="maintenance",
         cron="*/5 * * * *",
         options={"queueing_lock": "release_dead_workers_jobs"},
+    ),
+    TaskSpec(
+        forget_finished_jobs,
+        name="forget_finished_jobs",
+        queue="maintenance",
+        cron="37 * * * *",
+        options={"queueing_lock": "forget_finished_jobs"},
     ),
     TaskSpec(
         maintain_fact_partitions,
