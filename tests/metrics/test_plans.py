@@ -395,3 +395,35 @@ def test_grouped_rows_and_their_totals_come_formatted_from_one_statement(db: Ses
         eur = rolled["totals"][0]
         assert eur["spend"] == "74.07" and eur["conversions"] == "16.00", eur
         assert rolled["totals"][1]["conversions"] is None  # no USD row reports any
+
+
+def test_daily_reach_is_read_only_where_the_answer_shows_it(db: Session) -> None:
+    """A day's reach shows on an entity's points (a line per entity) and on its row when the
+    range is one day; the dashboard's question (rows and one line over several days) shows
+    it nowhere, and reads none (a month of 1,000 ads' reach: 125 ms for nothing)."""
+    ws = load(db, days=3, ads_per_set=2)
+    db.commit()
+    days = {"start": date(2026, 9, 10), "end": date(2026, 9, 12), "level": GroupLevel.AD}
+    one_day = {**days, "end": date(2026, 9, 10)}
+    asked = {
+        "rows and a line, three days": (
+            MetricQuery(**days, group_by=GroupBy.ENTITY, series=SeriesOf.TOTAL),
+            0,
+        ),
+        "rows alone, three days": (
+            MetricQuery(**days, group_by=GroupBy.ENTITY, series=SeriesOf.NONE),
+            0,
+        ),
+        "a line per ad, three days": (
+            MetricQuery(**days, group_by=GroupBy.ENTITY, series=SeriesOf.GROUP),
+            1,
+        ),
+        "rows and a line, one day": (
+            MetricQuery(**one_day, group_by=GroupBy.ENTITY, series=SeriesOf.TOTAL),
+            1,
+        ),
+    }
+    for name, (query, reads) in asked.items():
+        with captured(db) as statements:
+            UnifiedMetricService(db, use_cache=False).query(ws, query)
+        assert len([s for s, _ in statements if "min(f.reach)" in s]) == reads, name
