@@ -162,6 +162,13 @@ class Settings(BaseSettings):
         "if it is on and has come round, and each table never analyzed that holds rows; a "
         "sync does it as it ends (0: leave it to autovacuum).",
     )
+    dashboard_rows: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Rows the dashboard's table shows at first, and adds with each \"Show "
+        'more" (the totals, the chart and the CSV are over every row).',
+    )
     job_history_days: int = Field(
         default=14,
         ge=0,

@@ -212,3 +212,45 @@ def test_the_dashboard_fits_a_phone(browser: Browser, web: WebServer, box: MetaS
         shot(page, "47-dashboard-phone")
     finally:
         context.close()
+
+
+@pytest.fixture
+def small_pages(box: MetaSandbox, fresh_database, tmp_path: Path) -> Iterator[WebServer]:  # type: ignore[no-untyped-def]
+    """Pages of two rows (METRICX_DASHBOARD_ROWS), so the sandbox's six campaigns need three."""
+    yield from run_web_server(
+        box, fresh_database("web_rows"), tmp_path, sync_backfill_days=DAYS, dashboard_rows=2
+    )
+
+
+def test_show_more_adds_rows_in_place_and_the_url_keeps_them(
+    page: Page, small_pages: WebServer, box: MetaSandbox
+) -> None:
+    web = small_pages
+    page.add_init_script(WATCH)
+    ws_id = sign_in(page, web)
+    connect_all(web, box, ws_id)
+    wait_for_syncs(web, ws_id, count=len(box.accounts()))
+    page.goto(f"{web.base}/w/{ws_id}?range=7d&tz=UTC")
+    everything = api_rows(page, web, ws_id)  # sorted by spend, as the table
+    assert len(everything) == 6
+    rows = page.locator("#breakdown tbody tr[data-entity]")
+    expect(rows).to_have_count(2)
+    assert shown_rows(page) == everything[:2]
+    expect(page.locator("#more-rows")).to_contain_text("first 2 of 6 rows")
+    total = page.locator('#breakdown tfoot tr.total td[data-col="spend"]').first
+    whole = total.get_attribute("data-value")
+
+    page.click("#more-rows a.show-more")
+    page.wait_for_url("**rows=4**")
+    expect(rows).to_have_count(4)
+    assert shown_rows(page) == everything[:4]
+    assert total.get_attribute("data-value") == whole  # the totals were over all six already
+
+    page.click("#more-rows a.show-all")
+    page.wait_for_url("**rows=6**")
+    expect(rows).to_have_count(6)
+    expect(page.locator("#more-rows")).to_have_count(0)
+    page.reload()
+    expect(rows).to_have_count(6)
+    assert shown_rows(page) == everything
+    assert violations(page) == []

@@ -25,6 +25,7 @@ from metricx.models import (
     Role,
     SavedView,
 )
+from metricx.web.dashboard_view import ROWS_SHOWN
 from tests.factories import KeyedWorkspace, join, make_keyed_workspace, make_user
 from tests.metrics.test_query import entity, fact, ingest, query
 from tests.web.test_dashboard_columns import cells, store_reach
@@ -347,3 +348,42 @@ def test_a_viewer_opens_saved_views_but_does_not_change_them(
         answer = client.post(path, data=data, headers={"X-CSRF-Token": csrf})
         assert answer.status_code == 403, answer.text
     assert db.query(SavedView).filter_by(workspace_id=w.ws.workspace.id).count() == 1
+
+
+def test_the_table_shows_its_first_rows_and_more_on_demand(client: TestClient, db: Session) -> None:
+    """Past ROWS_SHOWN rows the table shows the first ones (in its order) and links to more
+    and to all; the totals are over every row whatever is shown."""
+    ws = make_keyed_workspace(db)
+    user = make_user(db)
+    join(db, ws.workspace, user)
+    account = entity(db, ws, Level.ACCOUNT, name="Big")
+    facts, spend = [], {}
+    for i in range(ROWS_SHOWN + 30):
+        camp = entity(db, ws, Level.CAMPAIGN, account, name=f"Campaign {i:03}")
+        ad = entity(db, ws, Level.AD, entity(db, ws, Level.ADSET, camp))
+        spend[str(camp.id)] = Decimal(i + 1)
+        facts.append(fact(ad, datetime(2026, 5, 1, tzinfo=UTC), "day", spend=f"{i + 1}.00"))
+    db.flush()
+    ingest(client, ws, facts)
+    sign_in(client, user.email)
+    w = World(ws, user.email)
+    by_spend = sorted(spend, key=lambda c: spend[c], reverse=True)
+
+    first = page(client, w)
+    assert rows(first) == by_spend[:ROWS_SHOWN]
+    assert total_spend(first) == {"USD": sum(spend.values())}
+    assert f"first {ROWS_SHOWN} of {ROWS_SHOWN + 30} rows" in first
+    more = unescape(re.search(r'href="([^"]+)"[^>]*class="show-more">Show 30 more<', first)[1])
+    assert f"rows={ROWS_SHOWN * 2}" in more and "sort=spend" in more and "start=" in more
+    shown_all = unescape(re.search(r'href="([^"]+)"[^>]*class="show-all"', first)[1])
+    assert f"rows={ROWS_SHOWN + 30}" in shown_all
+
+    whole = client.get(more).text
+    assert rows(whole) == by_spend
+    assert total_spend(whole) == total_spend(first)
+    assert 'class="show-more"' not in whole
+    # Sorting keeps the rows asked for; a bad or small count shows the first page.
+    ascending = page(client, w, sort="spend", order="asc", rows=str(ROWS_SHOWN + 30))
+    assert rows(ascending) == by_spend[::-1]
+    for bad in ("-5", "abc", "1e9", "3"):
+        assert rows(page(client, w, rows=bad)) == by_spend[:ROWS_SHOWN], bad

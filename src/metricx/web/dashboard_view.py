@@ -240,6 +240,10 @@ ANSWERED = frozenset(
 # A column set of the viewer's own picking (``cols``) rather than a preset.
 CUSTOM = "custom"
 SEARCH_MAX = 100  # characters of a campaign name search
+# The table's rows shown at first, and added by "Show more" (METRICX_DASHBOARD_ROWS): a
+# month of 1,000 ads rendered whole was a megabyte of HTML and most of the page's time (the
+# rows are sorted, the totals and the chart are over every row, the CSV has them all).
+ROWS_SHOWN = 100
 
 
 def columns_of(
@@ -301,11 +305,13 @@ class DashboardFilters:
     currency: str = ""  # "": the workspace's reporting currency; "native"; or a code
     breakdown: str = ""  # a BREAKDOWNS key; "": none
     breakdown_rows: str = "value"  # with a breakdown: a row per value, or per entity and value
+    rows: int = ROWS_SHOWN  # the table's first rows shown (the totals are over every row)
+    page_rows: int = ROWS_SHOWN  # rows shown at first, and added by "Show more"
     # What the page changed in the question to answer it with a breakdown, said on the page.
     adjusted: list[str] = field(default_factory=list)
 
     @classmethod
-    def parse(cls, params: dict[str, str]) -> DashboardFilters:
+    def parse(cls, params: dict[str, str], page_rows: int = ROWS_SHOWN) -> DashboardFilters:
         """The page's question; an unknown time zone raises ``InvalidInput`` (after the rest
         is parsed: the page shows the question without it)."""
         f = cls()
@@ -346,6 +352,8 @@ class DashboardFilters:
         if params.get("compare") in COMPARES:
             f.compare = params["compare"]
         f.overlay = params.get("overlay") in ("1", "on", "true")
+        f.page_rows = page_rows
+        f.rows = _rows(params.get("rows"), page_rows)
         f.currency = currency_choice(params.get("currency"))
         if f.range == "custom":
             f.start, f.end = _custom_dates(params)
@@ -432,6 +440,7 @@ class DashboardFilters:
             "breakdown_rows": "entity"
             if self.breakdown and self.breakdown_rows == "entity"
             else None,
+            "rows": None if self.rows == self.page_rows else self.rows,
         }
         if self.range == "custom":
             values.update(start=self.start, end=self.end)
@@ -440,6 +449,14 @@ class DashboardFilters:
 
     def url(self, base: str, **changes: Any) -> str:
         return f"{base}?{urlencode(self.params(**changes))}"
+
+
+def _rows(value: str | None, page_rows: int) -> int:
+    """The ``rows`` parameter: how many of the table's rows to show, from ``page_rows`` up
+    (anything else: ``page_rows``)."""
+    if value and value.isascii() and value.isdigit() and len(value) <= 6:
+        return max(page_rows, int(value))
+    return page_rows
 
 
 def _picked(value: str) -> tuple[str, ...]:

@@ -197,7 +197,9 @@ def ask(
     problem = None
     status = 200
     try:
-        filters = DashboardFilters.parse(page_params(request))
+        filters = DashboardFilters.parse(
+            page_params(request), page_rows=runtime.settings.dashboard_rows
+        )
     except InvalidTimezone as exc:
         filters, problem, status = exc.filters, str(exc), 400
     if filters.attribution not in attribution_choices(runtime.settings.attribution_windows):
@@ -277,6 +279,7 @@ def dashboard(
         "presets": PRESETS,
         "granularities": GRANULARITIES,
         "levels": LEVELS,
+        "rows_step": filters.page_rows,
         "metrics": METRICS,
         "columns": columns_of(filters.columns, filters.conversion, filters.picked),
         "all_columns": COLUMNS,
