@@ -48,7 +48,7 @@ from metricx.integrations.meta.actions import (
 )
 from metricx.integrations.meta.results import ACTIONS_PREFIX, result_count, source_of
 from metricx.metrics.calendar import week_start_sql
-from metricx.metrics.repository import GROUP_ENTITY, FactScope
+from metricx.metrics.repository import GROUP_ENTITY, FactScope, under_filter
 from metricx.metrics.schemas import (
     ActionColumn,
     Bucket,
@@ -341,8 +341,7 @@ def read(
         WHERE a.workspace_id = :ws AND a.day BETWEEN :dlo AND :dhi
           AND {scope.days_sql("a.day", _ZONE)}
           AND (cardinality(CAST(:connections AS uuid[])) = 0 OR e.connection_id = ANY(:connections))
-          AND (cardinality(CAST(:entities AS uuid[])) = 0 OR e.id = ANY(:entities)
-               OR p1.id = ANY(:entities) OR p2.id = ANY(:entities) OR p3.id = ANY(:entities))
+          {under_filter(scope)}
           AND (cardinality(CAST(:statuses AS text[])) = 0 OR g.effective_status = ANY(:statuses))
           AND (:by_entity = false OR g.id IS NOT NULL)
     """

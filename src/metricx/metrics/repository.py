@@ -272,6 +272,28 @@ GROUP_ENTITY = """
 """
 
 
+# The entities filtered (``:entities``) and those under them, three levels down (campaign, ad
+# set, ad), each level found by the parent index. A filter on the rows' ancestors instead
+# (``e.id``, ``p1.id``... ``= ANY(:entities)``) made the planner join the whole entities table
+# four times over to test every entity, however few are under the filter (one ad set's ads:
+# 3 ms of 3.2, and a breakdown's 4 ms of 9).
+ENTITIES_UNDER = (
+    "SELECT d.id FROM entities d WHERE d.id = ANY(:entities)"
+    " UNION ALL SELECT d.id FROM entities d WHERE d.parent_id = ANY(:entities)"
+    " UNION ALL SELECT d2.id FROM entities d1 JOIN entities d2 ON d2.parent_id = d1.id"
+    " WHERE d1.parent_id = ANY(:entities)"
+    " UNION ALL SELECT d3.id FROM entities d1 JOIN entities d2 ON d2.parent_id = d1.id"
+    " JOIN entities d3 ON d3.parent_id = d2.id WHERE d1.parent_id = ANY(:entities)"
+)
+
+
+def under_filter(scope: FactScope) -> str:
+    """The scope's entity filter on a row's entity ``e`` (an ``AND`` clause, or nothing). A
+    condition of its own, not ORed with "nothing filtered": PostgreSQL turns only a plain
+    ``IN`` into a join that starts from the few entities (ORed, it tested every fact)."""
+    return f"AND e.id IN ({ENTITIES_UNDER})" if scope.entity_ids else ""
+
+
 def _facts_in(source: dict[str, str], scope: FactScope) -> str:
     """The FROM/WHERE that scopes facts to the workspace, days, filters and sources."""
     return f"""
@@ -284,8 +306,7 @@ def _facts_in(source: dict[str, str], scope: FactScope) -> str:
       AND {_source_sql("f", "level", source)}
       AND (cardinality(CAST(:connections AS uuid[])) = 0 OR e.connection_id = ANY(:connections))
       AND (cardinality(CAST(:providers AS text[])) = 0 OR f.provider = ANY(:providers))
-      AND (cardinality(CAST(:entities AS uuid[])) = 0 OR e.id = ANY(:entities)
-           OR p1.id = ANY(:entities) OR p2.id = ANY(:entities) OR p3.id = ANY(:entities))
+      {under_filter(scope)}
       AND (cardinality(CAST(:statuses AS text[])) = 0
            OR g.effective_status = ANY(:statuses))
       AND (:by_entity = false OR g.id IS NOT NULL)
