@@ -4,6 +4,7 @@ every chunk its own transaction, as in production)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,17 @@ from metricx.sandbox.config import SandboxConfig
 from tests.factories import make_workspace
 from tests.meta_sandbox import MetaSandbox, sandbox_fixture
 
-NOW = datetime.now(UTC).replace(minute=40, second=0, microsecond=0) - timedelta(hours=1)
+
+def _now() -> datetime:
+    """The sandbox's frozen clock: 40 minutes past the last hour, so the numbers depend on the
+    hour the suite runs; METRICX_TEST_SANDBOX_NOW (ISO 8601, UTC) replays a given hour."""
+    fixed = os.environ.get("METRICX_TEST_SANDBOX_NOW")
+    if fixed:
+        return datetime.fromisoformat(fixed).astimezone(UTC)
+    return datetime.now(UTC).replace(minute=40, second=0, microsecond=0) - timedelta(hours=1)
+
+
+NOW = _now()
 
 
 def small_config() -> SandboxConfig:

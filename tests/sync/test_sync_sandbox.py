@@ -26,7 +26,7 @@ from metricx.models import (
     RunStatus,
 )
 from metricx.runtime import Runtime
-from metricx.sync import repository, runner, scheduler, service
+from metricx.sync import checkpoints, repository, runner, scheduler, service
 from metricx.sync.service import local_today
 from tests.meta_sandbox import MetaSandbox
 from tests.sync.conftest import connect_account, sandbox_clients, set_sync_jobs, sync_jobs
@@ -81,6 +81,27 @@ def test_backfill_then_incremental_equals_truth(
     incremental = run(sync_runtime, sync_sandbox, request(sync_runtime, connection, sync_sandbox))
     assert incremental.kind == "sync" and incremental.status is RunStatus.SUCCEEDED
     assert incremental.revised > 0
+    # An hourly sync re-reads the days of the hourly lookback: those are exact now. An older
+    # day whose last conversions arrived since the backfill (the account's day rolled over in
+    # the 7 hours) waits for the daily pass.
+    assert checkpoints.sync_of(incremental).lookback == "short"
+    _, until = history(sync_runtime, connection, sync_sandbox)
+    recent = until - timedelta(days=sync_runtime.settings.sync_lookback_days_hourly)
+    assert_matches_truth(sync_runtime, sync_sandbox, connection, recent, until)
+
+    # A day later the daily pass is due. It is timed from the backfill's created_at, which the
+    # database's clock wrote, not the sandbox's: that moves back the day the sandbox moves on.
+    sync_sandbox.advance(24 * 3600)
+    with sync_runtime.engine.begin() as db:
+        db.execute(
+            text(
+                "UPDATE fetches SET created_at = created_at - interval '1 day'"
+                " WHERE connection_id = :c"
+            ),
+            {"c": connection.id},
+        )
+    daily = run(sync_runtime, sync_sandbox, request(sync_runtime, connection, sync_sandbox))
+    assert daily.status is RunStatus.SUCCEEDED and checkpoints.sync_of(daily).lookback == "full"
     _, until = history(sync_runtime, connection, sync_sandbox)
     assert_matches_truth(sync_runtime, sync_sandbox, connection, since, until)
 

@@ -123,7 +123,7 @@ def assert_matches_truth(
                     m.leads,
                     m.purchases,
                     m.purchase_value,
-                ), key
+                ), (key, tuple(got), t["actions"], t["action_values"])
             compared += len(expected)
         for level in ("adset", "campaign", "account"):
             stored_level = {

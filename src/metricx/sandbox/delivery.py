@@ -3,7 +3,8 @@
 Everything Meta reports is derived from `ad_hour` by summing, so hourly rows add up exactly
 to daily rows, days to ranges, ads to ad sets, campaigns and accounts. Conversions mature
 over three days after the hour they belong to (late attribution), so recent numbers change
-as the sandbox clock moves, and nothing exists at or after "now".
+as the sandbox clock moves, and nothing exists at or after "now". Like Meta's, the numbers
+are those of the last refresh: they move every quarter hour, not every second.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ WIDTH = 38
 BASE_WIDTH = 15
 
 MATURITY_SECONDS = 72 * 3600
+# Meta refreshes insights every 15 minutes [guess]: the running hour's delivery and the late
+# conversions of earlier hours move only at these marks, so a few seconds' wait (a report job's
+# polling) never straddles a change unless it crosses one
+REFRESH_SECONDS = 900
 # local-hour delivery rhythm: quiet nights, evening peak
 RHYTHM = (
     0.22,
@@ -94,8 +99,8 @@ def ad_hour(ad: Ad, t: int, local_hour: int, now: int, full: bool = True) -> lis
     u3 = ((h >> 32) & 0xFFFF) / 65536.0
     u4 = (h >> 48) / 65536.0
     impressions = int(ad.base_impressions * RHYTHM[local_hour] * (0.55 + 0.9 * u1))
-    if t + 3600 > now:  # the running hour: Meta refreshes every 15 minutes
-        impressions = impressions * int((now - t) // 900) // 4
+    if t + 3600 > now:  # the running hour, as of the last refresh
+        impressions = impressions * int((now - t) // REFRESH_SECONDS) // 4
     if impressions <= 0:
         return None
     clicks = min(impressions, int(impressions * ad.ctr * (0.5 + u2) + u3))
@@ -110,7 +115,7 @@ def ad_hour(ad: Ad, t: int, local_hour: int, now: int, full: bool = True) -> lis
     v[SPEND] = int(impressions * cpm * (0.8 + 0.4 * u4) / 1000 + 0.5)
     profile = ad.adset.profile
     fam = profile.family
-    age = max(0, now - (t + 3600))
+    age = max(0, now - now % REFRESH_SECONDS - (t + 3600))  # as of the last refresh
     g = 0
     if fam in CONVERTING:
         g = mix(h, 7)

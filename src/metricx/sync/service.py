@@ -17,7 +17,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -115,26 +115,20 @@ def request_sync(
             )
         window = plan.Window(since, until)
         breakdowns = sets_for(settings, connection)
-        kind, chunks = (
-            "backfill",
-            plan.backfill_plan(settings, window, breakdowns=breakdowns, today=today),
-        )
-    else:
-        open_fetch = repository.open_sync(session, connection)
-        if open_fetch is not None and open_fetch.kind == "sync":
-            return open_fetch
-        last_full = repository.last_full_lookback(session, connection)
-        full = last_full is None or now - last_full >= timedelta(hours=DAILY_PASS_EVERY_HOURS)
-        window, chunks = plan.incremental_plan(
-            settings, today, full=full, breakdowns=sets_for(settings, connection)
-        )
-        kind = "sync"
-        fetch = queue_fetch(session, settings, connection, kind, window, chunks, now)
-        checkpoint = checkpoints.sync_of(fetch)
-        checkpoint.lookback = "full" if full else "short"
-        checkpoints.store(fetch, checkpoint)
-        return fetch
-    return queue_fetch(session, settings, connection, kind, window, chunks, now)
+        chunks = plan.backfill_plan(settings, window, breakdowns=breakdowns, today=today)
+        return queue_fetch(session, settings, connection, "backfill", window, chunks, now)
+    open_fetch = repository.open_sync(session, connection)
+    if open_fetch is not None and open_fetch.kind == "sync":
+        return open_fetch
+    last_full = repository.last_full_lookback(session, connection)
+    full = last_full is None or now - last_full >= timedelta(hours=DAILY_PASS_EVERY_HOURS)
+    window, chunks = plan.incremental_plan(
+        settings, today, full=full, breakdowns=sets_for(settings, connection)
+    )
+    lookback: Literal["full", "short"] = "full" if full else "short"
+    return queue_fetch(
+        session, settings, connection, "sync", window, chunks, now, lookback=lookback
+    )
 
 
 # The daily lookback pass: once a day a sync re-reads the whole daily lookback window.
@@ -149,7 +143,10 @@ def queue_fetch(
     window: plan.Window,
     chunks: list[ChunkState],
     now: datetime,
+    *,
+    lookback: Literal["full", "short"] | None = None,
 ) -> Fetch:
+    """A new fetch, queued, with its whole plan in its checkpoint as it is inserted."""
     last = repository.last_entities_sync(session, connection)
     if last is None or now - last > timedelta(minutes=settings.sync_entities_max_age_minutes):
         chunks = [plan.chunk("entities", None), *chunks]
@@ -161,7 +158,7 @@ def queue_fetch(
         status=RunStatus.QUEUED,
         window_start=day_start_utc(window.since, tz),
         window_end=day_start_utc(window.until + timedelta(days=1), tz),
-        checkpoint=checkpoints.dump(SyncCheckpoint(kind=kind, chunks=chunks)),
+        checkpoint=checkpoints.dump(SyncCheckpoint(kind=kind, chunks=chunks, lookback=lookback)),
     )
     session.add(fetch)
     session.flush()
