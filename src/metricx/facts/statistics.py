@@ -56,18 +56,8 @@ def stale_tables(session: Session, *, share: float) -> list[str]:
 
 
 def analyze_stale_tables(session: Session, *, share: float) -> list[str]:
-    """ANALYZE each stale table (``stale_tables``); the names analyzed. ``share`` 0: none."""
-    if share <= 0:
-        return []
-    analyzed = stale_tables(session, share=share)
-    for name in analyzed:
-        session.execute(text(f"ANALYZE {name}"))  # a name quoted by format('%I.%I')
-    return analyzed
-
-
-def analyze_after_writes(session: Session, *, share: float) -> list[str]:
-    """After a writer (a sync) is done: ANALYZE each stale table and each table holding rows
-    that was never analyzed. ``share`` 0: none (statistics are left to autovacuum)."""
+    """ANALYZE each stale table (``stale_tables``) and each table holding rows that was never
+    analyzed; the names analyzed. ``share`` 0: none (statistics are left to autovacuum)."""
     if share <= 0:
         return []
     never = session.execute(NEVER_ANALYZED_SQL).scalars()

@@ -38,7 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from metricx.config import Settings
 from metricx.connections.tokens import ClientFactory, default_client_factory, reveal
 from metricx.db import unit_of_work
-from metricx.facts.statistics import analyze_after_writes
+from metricx.facts.statistics import analyze_stale_tables
 from metricx.integrations.meta.client import MetaAdsClient
 from metricx.integrations.meta.rate_limit import UsageGovernor
 from metricx.logging import get_logger
@@ -133,7 +133,7 @@ def _refresh_statistics(runtime: Runtime, fetch_id: uuid.UUID) -> None:
     (facts.statistics); a failure here is logged, the sync's outcome stands."""
     try:
         with unit_of_work(runtime.sessions) as session:
-            analyzed = analyze_after_writes(session, share=runtime.settings.stats_refresh_share)
+            analyzed = analyze_stale_tables(session, share=runtime.settings.stats_refresh_share)
     except SQLAlchemyError as exc:
         log.warning("planner statistics not refreshed", fetch_id=str(fetch_id), error=str(exc))
         return

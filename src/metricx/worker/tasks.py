@@ -17,7 +17,7 @@ from metricx.bi.tasks import export_day_files
 from metricx.connections.tasks import check_meta_tokens
 from metricx.db import unit_of_work
 from metricx.facts.partitions import ensure_partitions_ahead
-from metricx.facts.statistics import analyze_after_writes
+from metricx.facts.statistics import analyze_stale_tables
 from metricx.fx.tasks import fetch_exchange_rates
 from metricx.jobs import history
 from metricx.jobs.context import current_runtime
@@ -65,7 +65,7 @@ def refresh_planner_statistics(timestamp: int) -> list[str]:
     analyzed (facts.statistics)."""
     runtime = current_runtime()
     with unit_of_work(runtime.sessions) as session:
-        analyzed = analyze_after_writes(session, share=runtime.settings.stats_refresh_share)
+        analyzed = analyze_stale_tables(session, share=runtime.settings.stats_refresh_share)
     if analyzed:
         log.info("planner statistics refreshed", tables=analyzed, scheduled_at=timestamp)
     return analyzed
