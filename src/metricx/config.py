@@ -258,6 +258,12 @@ class Settings(BaseSettings):
         "device by default: `metricx connections breakdowns`); false turns every breakdown "
         "chunk off.",
     )
+    sync_breakdown_reach_jobs: int = Field(
+        default=10,
+        description="Report jobs the daily pass may spend re-reading breakdown windows that "
+        "start over 13 months back and were stored without reach (Meta gives such reach to "
+        "10 report jobs per ad account per day, and leaves it out past that); 0: never.",
+    )
     sync_chunk_days_daily: int = Field(
         default=31, description="Days of daily figures per backfill chunk (one checkpoint each)."
     )

@@ -1,8 +1,8 @@
 """Breakdowns (issue 17) through the real SDK: every set's rows equal the truth's shown cells
 (synchronous and report job alike), small cells are hidden so a set sums below the unbroken
-total, a cell's reach never exceeds its impressions and is left out past 13 months, region
-rows carry no off-Meta actions, and Meta's errors for unknown breakdowns, invalid
-combinations and breakdowns asked as fields."""
+total, a cell's reach never exceeds its impressions and is left out past 13 months (but for
+report jobs within the account's daily allowance), region rows carry no off-Meta actions, and
+Meta's errors for unknown breakdowns, invalid combinations and breakdowns asked as fields."""
 
 from __future__ import annotations
 
@@ -120,6 +120,38 @@ def test_reach_is_left_out_past_13_months(sandbox: Sandbox) -> None:
     assert rows and all("reach" not in r for r in rows)
     plain = list(account.get_insights(fields=FIELDS, params=_params(())))
     assert plain and all("reach" in r for r in plain)  # without breakdowns reach stays
+
+
+def _job_rows(account: AdAccount, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    run = account.get_insights(fields=FIELDS, params=_params(fields), is_async=True)
+    for _ in range(10):
+        if run.api_get(fields=["async_status"])["async_status"] == "Job Completed":
+            break
+    return [dict(r) for r in run.get_result(params={"limit": 500})]
+
+
+def test_report_jobs_get_reach_past_13_months_within_the_daily_allowance(
+    sandbox: Sandbox,
+) -> None:
+    act = sandbox.account("EUR")
+    sandbox.http.post(
+        "/_sandbox/clock", json={"now": "2027-05-01T12:00:00+00:00"}
+    ).raise_for_status()
+    sandbox.faults(reach_jobs_per_day=2)
+    account = AdAccount(act, api=sandbox.api(sandbox.http.post("/_sandbox/token").json()["token"]))
+    truth = _truth(sandbox, act, ("gender",))
+    reach = {(t["ad_id"], t["date"], t["key1"]): t["reach"] for t in truth["rows"]}
+    for _ in range(2):  # the day's allowance: reach, the truth's
+        rows = _job_rows(account, ("gender",))
+        assert rows and all(int(r["reach"]) == reach[_key(r, ("gender",))[:3]] for r in rows)
+    spent = _job_rows(account, ("gender",))  # past it: left out, the rest of the row kept
+    assert spent and all("reach" not in r and "impressions" in r for r in spent)
+    synchronous = list(account.get_insights(fields=FIELDS, params=_params(("gender",))))
+    assert synchronous and all("reach" not in r for r in synchronous)
+    sandbox.http.post(
+        "/_sandbox/clock", json={"now": "2027-05-02T12:00:00+00:00"}
+    ).raise_for_status()  # a new day, a new allowance
+    assert all("reach" in r for r in _job_rows(account, ("gender",)))
 
 
 def test_meta_errors_for_bad_breakdowns(sandbox: Sandbox) -> None:

@@ -1,9 +1,10 @@
 """Breakdown sets synced from the sandbox through the real SDK into breakdown_facts: every
 ad/day/value equals the sandbox truth, the ad set, campaign and account rollups equal the
 truth summed, Type 1 (region) off-Meta measures are NULL (never 0), reach is NULL for a window
-starting more than 13 months back, a revision updates and deletes, a connection's chosen sets
-are the only ones fetched, METRICX_SYNC_BREAKDOWNS=false fetches none, and an unknown set name
-is refused by the API (422) and the CLI."""
+starting more than 13 months back until a daily pass re-reads it within Meta's allowance of
+report jobs, a revision updates and deletes, a connection's chosen sets are the only ones
+fetched, METRICX_SYNC_BREAKDOWNS=false fetches none, and an unknown set name is refused by the
+API (422) and the CLI."""
 
 from __future__ import annotations
 
@@ -329,7 +330,7 @@ def test_a_revision_updates_and_deletes(
     assert after == normalized(expected(truth, objectives_of(runtime, connection)))
 
 
-def test_reach_is_null_for_a_window_starting_over_13_months_back(
+def test_reach_past_13_months_is_null_until_a_daily_pass_has_report_jobs_for_it(
     sync_runtime: Runtime, sync_sandbox: MetaSandbox, tmp_path: Path, sync_database: str
 ) -> None:
     settings = settings_for(sync_sandbox, tmp_path, sync_database, sync_chunk_days_daily=31)
@@ -341,27 +342,63 @@ def test_reach_is_null_for_a_window_starting_over_13_months_back(
     choose(runtime, connection, ["gender"])
     today = local_today(connection, sandbox_now(sync_sandbox))
     cutoff = plan.reach_cutoff(today)
-    since, until = cutoff - timedelta(days=2), cutoff + timedelta(days=1)
+    day = timedelta(days=1)
+    since, until = cutoff - 40 * day, cutoff + day
+    newer_old, older_old = (cutoff - 9 * day, cutoff - day), (since, cutoff - 10 * day)
+    objectives: dict[str, str | None] = {}
+
+    def check(with_reach: list[tuple[date, date]]) -> None:
+        """The stored rows of [since, until] equal the truth: with reach from the cutoff on
+        and in the old windows ``with_reach``, without it in the other old ones."""
+        rows = stored(runtime, connection, "gender")
+        rows = {k: r for k, r in rows.items() if k[1] <= until.isoformat()}
+        account = connection.external_account_id
+        truth = breakdown_truth(sync_sandbox, account, "gender", since, until)
+        full, bare = expected(truth, objectives), expected(truth, objectives, reach=False)
+
+        def reached(day: str) -> bool:
+            d = date.fromisoformat(day)
+            return d >= cutoff or any(a <= d <= b for a, b in with_reach)
+
+        assert rows == normalized({k: full[k] if reached(k[1]) else bare[k] for k in full})
+
+    def old_windows(fetch: Fetch) -> list[tuple[date | None, date | None]]:
+        """The fetch's breakdown windows that end before the cutoff."""
+        chunks = chunks_of(runtime, fetch)
+        return [(c.since, c.until) for c in chunks if c.part == "breakdown" and c.until < cutoff]
+
+    sync_sandbox.faults(reach_jobs_per_day=0)  # the account's allowance is spent today
     done = run(
         runtime, sync_sandbox, request(runtime, connection, sync_sandbox, since=since, until=until)
     )
     assert done.status is RunStatus.SUCCEEDED, done.error
     windows = [(c.since, c.until) for c in chunks_of(runtime, done) if c.part == "breakdown"]
-    assert windows == [(since, cutoff - timedelta(days=1)), (cutoff, until)]  # cut at it
+    assert windows == [older_old, newer_old, (cutoff, until)]  # 31 days, then cut at the cutoff
+    objectives.update(objectives_of(runtime, connection))
     rows = stored(runtime, connection, "gender")
-    old = {k: r for k, r in rows.items() if k[1] < cutoff.isoformat()}
-    recent = {k: r for k, r in rows.items() if k[1] >= cutoff.isoformat()}
-    assert old and recent and all(r["reach"] is None for r in old.values())
-    assert all(r["reach"] is not None and r["impressions"] > 0 for r in recent.values())
-    objectives = objectives_of(runtime, connection)
+    assert all(r["reach"] is None for k, r in rows.items() if k[1] < cutoff.isoformat())
+    assert all(r["reach"] is not None for k, r in rows.items() if k[1] >= cutoff.isoformat())
     truth = breakdown_truth(sync_sandbox, connection.external_account_id, "gender", since, until)
     assert truth["reach_cutoff"] == cutoff.isoformat()
-    want_old = expected(truth, objectives, reach=False)
-    want_recent = expected(truth, objectives)
-    assert old == normalized({k: v for k, v in want_old.items() if k[1] < cutoff.isoformat()})
-    assert recent == normalized(
-        {k: v for k, v in want_recent.items() if k[1] >= cutoff.isoformat()}
-    )
+    check(with_reach=[])
+
+    # The daily pass plans a report job for each old window stored without reach (newest
+    # first); Meta's allowance gives reach to one of them today, and refuses the other's (the
+    # backfill saw the other documented answer: rows without reach). Refused, the window is
+    # read without reach and the sync still succeeds.
+    sync_sandbox.faults(reach_jobs_per_day=1, reach_limit_refuses=True)
+    first = run(runtime, sync_sandbox, request(runtime, connection, sync_sandbox))
+    assert first.status is RunStatus.SUCCEEDED, first.error
+    assert checkpoints.sync_of(first).lookback == "full"
+    assert old_windows(first) == [newer_old, older_old]
+    check(with_reach=[newer_old])
+
+    # The next day's pass re-reads the window still without reach, and only that one.
+    sync_sandbox.advance(24 * 3600)
+    second = run(runtime, sync_sandbox, request(runtime, connection, sync_sandbox))
+    assert second.status is RunStatus.SUCCEEDED, second.error
+    assert old_windows(second) == [older_old]
+    check(with_reach=[newer_old, older_old])
 
 
 def test_breakdowns_turned_off_plan_no_breakdown_chunks(

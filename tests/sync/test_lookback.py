@@ -56,3 +56,24 @@ def test_daily_pass_comes_once_a_day(db: Session) -> None:
     assert second.checkpoint and second.checkpoint["lookback"] == "short"
     assert second.window_start and first.window_start
     assert second.window_start > first.window_start
+
+
+def test_the_daily_pass_re_reads_old_breakdown_days_without_reach_newest_first() -> None:
+    d = date(2025, 1, 1)
+    days = {
+        # two runs of consecutive days: 1-40 (two windows of at most 31 days) and 50
+        "age": [d + timedelta(days=n) for n in (*range(40), 49)],
+        "country": [d + timedelta(days=n) for n in (10, 11, 12)],
+    }
+    chunks = plan.reach_revisits(days, chunk_days=31, most=10)
+    got = [(c.breakdown, c.since, c.until) for c in chunks]
+    assert got == [
+        ("age", d + timedelta(days=49), d + timedelta(days=49)),
+        ("age", d + timedelta(days=31), d + timedelta(days=39)),
+        ("age", d, d + timedelta(days=30)),
+        ("country", d + timedelta(days=10), d + timedelta(days=12)),
+    ]
+    assert all(c.part == "breakdown" for c in chunks)
+    assert plan.reach_revisits(days, chunk_days=31, most=2) == chunks[:2]
+    assert plan.reach_revisits(days, chunk_days=31, most=0) == []
+    assert plan.reach_revisits({}, chunk_days=31, most=10) == []

@@ -252,6 +252,15 @@ class BreakdownFact(Base):
         CheckConstraint(
             "spend >= 0 AND impressions >= 0 AND clicks >= 0", name="measures_not_negative"
         ),
+        # The days a daily pass re-reads for their reach (sync/plan.py, reach_revisits): only
+        # rows Meta gave no reach, so it is empty unless a backfill reached past 13 months.
+        Index(
+            "ix_breakdown_facts_without_reach",
+            "workspace_id",
+            "breakdown",
+            "day",
+            postgresql_where=text("reach IS NULL AND impressions > 0"),
+        ),
         {"postgresql_partition_by": "RANGE (day)"},
     )
 

@@ -4,6 +4,10 @@ Progress is driven by status polls, not wall time, so tests are fast and determi
 "Job Started" 0% -> "Job Running" ... -> "Job Running" 100% (at least one poll: Meta's
 quirk) -> "Job Completed" 100%. Reading results before completion gives 2601/1815107.
 
+A job with breakdowns whose window starts over 13 months back gets reach only while its
+account's daily allowance for such jobs lasts (``take_reach``: Meta's 10 a day); the
+registry counts what each account used per day.
+
 Per ad account the registry counts the jobs running (created, not yet completed or failed) and
 the most that ever ran at once, which tests read (``/_sandbox/reports``) to see a sync keep
 several jobs of one account in flight. With ``hold`` (the report_hold_concurrency fault) a job
@@ -16,6 +20,7 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from metricx.sandbox import errors
@@ -54,11 +59,22 @@ class ReportRegistry:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._accounts: dict[str, AccountJobs] = {}
+        self._reach_used: dict[tuple[str, date], int] = {}
 
     def reset(self) -> None:
         with self._lock:
             self._runs.clear()
             self._accounts.clear()
+            self._reach_used.clear()
+
+    def take_reach(self, account_id: str, day: date, allowance: int) -> bool:
+        """One of the account's reach jobs of ``day``, if any are left of ``allowance``."""
+        with self._lock:
+            used = self._reach_used.get((account_id, day), 0)
+            if used >= allowance:
+                return False
+            self._reach_used[(account_id, day)] = used + 1
+            return True
 
     def _jobs(self, account_id: str) -> AccountJobs:
         return self._accounts.setdefault(account_id, AccountJobs())

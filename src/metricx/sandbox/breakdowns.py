@@ -207,7 +207,8 @@ def months_back(today: date, months: int) -> date:
 
 
 def reach_cutoff(today: date) -> date:
-    """The oldest start date whose breakdown queries still return reach."""
+    """The oldest start date whose breakdown queries still return reach (older ones: report
+    jobs within the account's daily allowance, the ``reach_jobs_per_day`` fault)."""
     return months_back(today, REACH_MONTHS)
 
 

@@ -55,6 +55,15 @@ class FaultConfig:
     # impressions than this are hidden, as Meta withholds small cells: a set's rows can sum
     # below the unbroken total. Not a failure, but changeable at run time like one.
     breakdown_hidden_below: int = 5
+    # Report jobs with breakdowns whose window starts over 13 months back carry reach only
+    # while their account has allowance left: Meta's 10 such jobs per ad account per day (the
+    # day here is the UTC one [guess]); past it the rows leave reach out, as a synchronous
+    # query's always do. Meta's own limit, changeable at run time like a fault.
+    reach_jobs_per_day: int = 10
+    # Past the allowance, refuse the report job with Meta's "Reach-related metric breakdowns
+    # are unavailable due to rate limit threshold" instead of leaving reach out (Meta's page
+    # names both outcomes).
+    reach_limit_refuses: bool = False
 
     def update(self, changes: dict[str, Any]) -> None:
         names = {f.name for f in dataclasses.fields(self)}

@@ -110,6 +110,14 @@ def invalid_param(message: str, subcode: int | None = None) -> GraphError:
     return GraphError(100, f"(#100) {message}", subcode=subcode, is_transient=False)
 
 
+def reach_limit() -> GraphError:
+    """A report job asking breakdown reach over 13 months back, the day's allowance spent
+    ([guess] code 100: Meta documents only the message)."""
+    return invalid_param(
+        "Reach-related metric breakdowns are unavailable due to rate limit threshold."
+    )
+
+
 def data_per_call_limit() -> GraphError:
     return GraphError(
         100,

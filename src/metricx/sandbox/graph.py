@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -308,6 +308,12 @@ def _dispatch(
             raise errors.unsupported_get(node.id, "post")
         query = insights.parse_query(node, req.params, now)
         query.hidden_below = state.faults.config.breakdown_hidden_below
+        if query.reach_withheld and "reach" in query.fields:
+            allowance = state.faults.config.reach_jobs_per_day
+            day = now.astimezone(UTC).date()
+            query.reach_withheld = not state.reports.take_reach(query.account.id, day, allowance)
+            if query.reach_withheld and state.faults.config.reach_limit_refuses:
+                raise errors.reach_limit()
         limit = state.faults.config.report_max_rows
         fails = state.faults.async_fails() or bool(limit and query.size > limit)
         run = state.reports.create(query, int(now.timestamp()), fails)

@@ -4,8 +4,9 @@ parked on disk between Meta and the write.
 A connection syncs its own choice of sets (``connections.breakdown_sets``: None means
 ``DEFAULT_SETS``, an empty list none); ``METRICX_SYNC_BREAKDOWNS=false`` turns the breakdown
 chunks off for every connection. Each set is one chunk per daily window (backfill and gap
-fill: ``sync_chunk_days_daily``; the daily lookback pass: the daily lookback), fetched through
-a report job (integrations/meta/fetcher.py) and written through
+fill: ``sync_chunk_days_daily``; the daily lookback pass: the daily lookback, and up to
+``sync_breakdown_reach_jobs`` older windows stored without reach: plan.reach_revisits),
+fetched through a report job (integrations/meta/fetcher.py) and written through
 ``metricx.facts.breakdowns.write_breakdowns``, which makes the chunk's scope (the connection's
 ads, or the campaigns of a split chunk, over its days) exactly Meta's rows and refreshes the
 ad set, campaign and account sums in the same transaction as the chunk's checkpoint.

@@ -13,7 +13,7 @@ the chunk: sync/breakdowns.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Final
@@ -67,6 +67,26 @@ def at_cutoff(window: Window, cutoff: date | None) -> list[Window]:
     if cutoff is None or not window.since < cutoff <= window.until:
         return [window]
     return [Window(window.since, cutoff - timedelta(days=1)), Window(cutoff, window.until)]
+
+
+def reach_revisits(
+    days_by_set: Mapping[str, Sequence[date]], *, chunk_days: int, most: int
+) -> list[ChunkState]:
+    """Breakdown chunks re-reading the days stored without reach (each set's runs of
+    consecutive days, in windows of at most ``chunk_days``), the newest ``most`` of them:
+    Meta answers a report job over such old days with reach while the account's daily
+    allowance lasts, so a daily pass spends at most that many and the next takes the rest."""
+    found: list[tuple[Window, str]] = []
+    for name, days in days_by_set.items():
+        runs: list[Window] = []
+        for day in sorted(set(days)):
+            if runs and runs[-1].until + timedelta(days=1) == day:
+                runs[-1] = Window(runs[-1].since, day)
+            else:
+                runs.append(Window(day, day))
+        found += [(w, name) for run in runs for w in split(run, chunk_days)]
+    found.sort(key=lambda f: (f[0].until, f[1]), reverse=True)
+    return [chunk("breakdown", w, name) for w, name in found[: max(0, most)]]
 
 
 def chunk(part: str, window: Window | None, breakdown: str | None = None) -> ChunkState:

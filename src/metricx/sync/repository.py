@@ -252,6 +252,31 @@ def fact_days(
     return {r[0] for r in rows}
 
 
+def breakdown_days_without_reach(
+    session: Session, connection: Connection, *, sets: Sequence[str], before: date
+) -> dict[str, list[date]]:
+    """Per breakdown set, the days before ``before`` some of whose rows with impressions were
+    stored without reach (Meta left it out: a query starting over 13 months back)."""
+    if not sets:
+        return {}
+    rows = session.execute(
+        text(
+            """
+            SELECT DISTINCT f.breakdown, f.day FROM breakdown_facts f
+            WHERE f.workspace_id = :ws AND f.breakdown = ANY(:sets) AND f.day < :before
+              AND f.reach IS NULL AND f.impressions > 0
+              AND f.entity_id IN (SELECT e.id FROM entities e WHERE e.workspace_id = :ws
+                                  AND e.connection_id = :cid AND e.level = 'ad')
+            """
+        ),
+        {"ws": connection.workspace_id, "cid": connection.id, "sets": list(sets), "before": before},
+    )
+    out: dict[str, list[date]] = {}
+    for name, day in rows:
+        out.setdefault(name, []).append(day)
+    return out
+
+
 def gap_fill_windows(session: Session, connection: Connection) -> list[tuple[datetime, datetime]]:
     """The windows earlier gap fills covered (so a day Meta has no data for is asked once)."""
     rows = session.execute(

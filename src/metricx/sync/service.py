@@ -122,9 +122,17 @@ def request_sync(
         return open_fetch
     last_full = repository.last_full_lookback(session, connection)
     full = last_full is None or now - last_full >= timedelta(hours=DAILY_PASS_EVERY_HOURS)
-    window, chunks = plan.incremental_plan(
-        settings, today, full=full, breakdowns=sets_for(settings, connection)
-    )
+    sets = sets_for(settings, connection)
+    window, chunks = plan.incremental_plan(settings, today, full=full, breakdowns=sets)
+    if full and settings.sync_breakdown_reach_jobs > 0:
+        missing = repository.breakdown_days_without_reach(
+            session, connection, sets=sets, before=plan.reach_cutoff(today)
+        )
+        chunks += plan.reach_revisits(
+            missing,
+            chunk_days=settings.sync_chunk_days_daily,
+            most=settings.sync_breakdown_reach_jobs,
+        )
     lookback: Literal["full", "short"] = "full" if full else "short"
     return queue_fetch(
         session, settings, connection, "sync", window, chunks, now, lookback=lookback

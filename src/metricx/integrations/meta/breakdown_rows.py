@@ -38,6 +38,8 @@ from metricx.integrations.meta.results import ACTIONS_PREFIX, result_count, sour
 BREAKDOWN_AD_FIELDS = tuple(
     f for f in DAILY_AD_FIELDS if f not in VIDEO_FIELDS and f != VIDEO_AVG_TIME
 )
+# Asked when Meta refuses breakdown reach for old days (its daily allowance is spent).
+BREAKDOWN_FIELDS_WITHOUT_REACH = tuple(f for f in BREAKDOWN_AD_FIELDS if f != "reach")
 ACTION_BREAKDOWNS = ("action_type",)
 OFF_META_PREFIXES = ("offsite_conversion.", "app_custom_event.", "onsite_web_")
 OFF_META_TYPES = frozenset({"purchase", "omni_purchase", "lead"})

@@ -148,6 +148,16 @@ REVOKED_SUBCODES = frozenset({458, 460})
 TOO_MUCH_DATA = frozenset({(100, 1487534), (100, 1504018), (2, 1504038)})
 
 
+# Meta's answer to a report job asking breakdown reach over 13 months back once the account's
+# allowance of such jobs for the day is spent (its page also says such requests just omit it).
+REACH_ALLOWANCE_SPENT = "Reach-related metric breakdowns are unavailable"
+
+
+def is_reach_allowance_spent(err: MetaError) -> bool:
+    """Meta refused breakdown reach for old days today: the same request without reach works."""
+    return REACH_ALLOWANCE_SPENT.lower() in err.message.lower()
+
+
 def is_token_invalid(err: MetaError) -> bool:
     """Only a re-consent fixes it: the connection needs reauth."""
     return isinstance(err, TokenInvalidError)

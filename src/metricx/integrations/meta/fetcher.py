@@ -28,10 +28,11 @@ from metricx.integrations.meta.action_rows import ACTION_FIELDS, AdDayActions, p
 from metricx.integrations.meta.breakdown_rows import (
     ACTION_BREAKDOWNS,
     BREAKDOWN_AD_FIELDS,
+    BREAKDOWN_FIELDS_WITHOUT_REACH,
     parse_breakdown_row,
 )
 from metricx.integrations.meta.client import ALL_EFFECTIVE_STATUSES, MetaAdsClient, act_id
-from metricx.integrations.meta.errors import MetaError, is_too_much_data
+from metricx.integrations.meta.errors import MetaError, is_reach_allowance_spent, is_too_much_data
 from metricx.integrations.meta.insights_rows import (
     DAILY_AD_FIELDS,
     HOURLY,
@@ -126,18 +127,40 @@ class MetaInsightsFetcher:
     ) -> Iterator[BreakdownRow]:
         """Every ad's daily rows of the window for one breakdown set (a name of
         BREAKDOWN_SETS), always through a report job (each row becomes several: the sync
-        endpoint's data-per-call limit comes fast); only the ads of ``campaigns`` when given."""
-        for row in self.raw_rows(
+        endpoint's data-per-call limit comes fast); only the ads of ``campaigns`` when given.
+        When Meta refuses reach for old days (its daily allowance of such jobs is spent), the
+        rows without reach: a later daily pass asks again (sync/plan.py, reach_revisits)."""
+        read = 0
+        try:
+            for row in self._breakdown_rows(breakdown, since, until, campaigns, reach=True):
+                read += 1
+                yield parse_breakdown_row(row, breakdown, result_types)
+        except MetaError as err:
+            if read or not is_reach_allowance_spent(err):
+                raise
+            for row in self._breakdown_rows(breakdown, since, until, campaigns, reach=False):
+                yield parse_breakdown_row(row, breakdown, result_types)
+
+    def _breakdown_rows(
+        self,
+        breakdown: str,
+        since: date,
+        until: date,
+        campaigns: Sequence[str] | None,
+        *,
+        reach: bool,
+    ) -> Iterator[dict[str, Any]]:
+        fields = BREAKDOWN_AD_FIELDS if reach else BREAKDOWN_FIELDS_WITHOUT_REACH
+        return self.raw_rows(
             "ad",
-            BREAKDOWN_AD_FIELDS,
+            fields,
             since,
             until,
             hourly=False,
             expected=self.options.async_min_rows + 1,
             campaigns=campaigns,
             breakdowns=BREAKDOWN_SETS[breakdown],
-        ):
-            yield parse_breakdown_row(row, breakdown, result_types)
+        )
 
     def reach_rows(self, since: date, until: date) -> Iterator[ReachRow]:
         """Daily reach of the account, its campaigns and ad sets."""
