@@ -171,24 +171,19 @@ def _sql(
     status_of = "e" if own else "g"
     needs_g = not own and (grouped or by_status)
     by_ancestor = bool(query.entity_ids) and not own_ids
-    ancestors = needs_g
-    needs_e = ancestors or zoned or by_status or bool(query.connection_ids or query.providers)
+    needs_e = needs_g or zoned or by_status or bool(query.connection_ids or query.providers)
     joins, where = [], []
     if needs_e:
         joins.append("JOIN entities e ON e.id = r.entity_id")
     if zoned:
         joins.append("LEFT JOIN connections zc ON zc.id = e.connection_id")
-    if ancestors:
+    if needs_g:
         joins += [
             "LEFT JOIN entities p1 ON p1.id = e.parent_id",
             "LEFT JOIN entities p2 ON p2.id = p1.parent_id",
-            "LEFT JOIN entities p3 ON p3.id = p2.parent_id",
-        ]
-    if needs_g:
-        joins.append(
             "LEFT JOIN entities g ON g.id = CASE WHEN e.level = :glevel THEN e.id"
-            " WHEN p1.level = :glevel THEN p1.id WHEN p2.level = :glevel THEN p2.id END"
-        )
+            " WHEN p1.level = :glevel THEN p1.id WHEN p2.level = :glevel THEN p2.id END",
+        ]
     if query.connection_ids:
         where.append("e.connection_id = ANY(:connections)")
     if query.providers:
