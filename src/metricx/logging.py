@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -52,12 +53,28 @@ def redact_processor(
     return {k: redact(v, k) for k, v in event_dict.items()}
 
 
+# One lock for every writer of stderr (structlog's and the stdlib handler's), and each record
+# written in one call with its newline: `print` writes the text and the newline separately,
+# so two threads logging at once (a worker's sync threads) produced `{...}{...}` lines.
+_WRITE_LOCK = threading.RLock()
+
+
+class _StderrHandler(logging.StreamHandler):
+    """The stdlib's stream handler, sharing the structlog writer's lock."""
+
+    def createLock(self) -> None:
+        self.lock = _WRITE_LOCK
+
+
 class _StderrLogger:
     """Writes each line to the ``sys.stderr`` of the moment: a stream bound once may be
     closed or replaced later (a test runner's capture), and logging must never raise."""
 
     def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        with _WRITE_LOCK:
+            stream = sys.stderr
+            stream.write(message + "\n")
+            stream.flush()
 
     log = debug = info = warn = warning = error = err = critical = exception = fatal = msg
 
@@ -91,7 +108,7 @@ def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
         cache_logger_on_first_use=False,
     )
     # Libraries' stdlib logging goes through the same redaction and format.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
