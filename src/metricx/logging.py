@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -57,6 +58,9 @@ def redact_processor(
 # written in one call with its newline: `print` writes the text and the newline separately,
 # so two threads logging at once (a worker's sync threads) produced `{...}{...}` lines.
 _WRITE_LOCK = threading.RLock()
+# A child forked while another thread held the lock starts with it free (as the stdlib does
+# for its handlers' own locks).
+os.register_at_fork(after_in_child=_WRITE_LOCK._at_fork_reinit)  # type: ignore[attr-defined]
 
 
 class _StderrHandler(logging.StreamHandler):
