@@ -423,3 +423,50 @@ def test_a_new_revision_gets_the_next_number(fresh_database, tmp_path: Path) -> 
         engine.dispose()
     after = chain_file_names(copy)
     assert after == [*before, f"{len(before) + 1:04d}_add_a_thing.py"]
+
+
+BREAKDOWN_MONTHS = "5c6d1f4b8e32"
+
+
+def test_breakdown_month_rows_are_built_for_the_day_rows_already_there(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    """Breakdown rollups stored before months had rows: the upgrade sums them from the day
+    rows exactly as the write path now keeps them."""
+    from datetime import date
+
+    from sqlalchemy.orm import Session
+
+    from tests.facts.test_breakdowns import Account, assert_rollups_match_facts, row
+
+    before = ScriptDirectory.from_config(_config()).get_revision(BREAKDOWN_MONTHS).down_revision
+    engine = create_engine(fresh_database("bdmonths"))
+    try:
+        upgrade(engine)
+        with Session(engine) as db:
+            a = Account(db)
+            rng = Random(27)
+            first = date(2026, 1, 20)
+            days = [first + timedelta(days=d) for d in range(45)]  # January into March
+            rows = [
+                row(ad, day, age, gender, spend=Decimal(rng.randrange(1, 900)) / 100)
+                for ad in a.ads
+                for day in days
+                for age, gender in (("18-24", "female"), ("25-34", "male"))
+                if rng.random() < 0.6
+            ]
+            a.write(db, rows, since=days[0], until=days[-1])
+            assert assert_rollups_match_facts(db, a.ws.workspace.id) > 0
+            db.commit()
+        rows_sql = "SELECT * FROM breakdown_rollups"
+        rows_sql += " ORDER BY level, span, day, entity_id, key1, key2"
+        with engine.connect() as c:
+            kept = [tuple(r) for r in c.execute(text(rows_sql))]
+            assert {r[3] for r in kept} == {1, 7, 31}
+        downgrade(engine, str(before))
+        with engine.connect() as c:
+            months = "SELECT count(*) FROM breakdown_rollups WHERE span = 31"
+            assert c.execute(text(months)).scalar_one() == 0
+        upgrade(engine)
+        with engine.connect() as c:
+            assert [tuple(r) for r in c.execute(text(rows_sql))] == kept
+    finally:
+        engine.dispose()

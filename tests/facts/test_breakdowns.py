@@ -105,11 +105,12 @@ def assert_rollups_match_facts(db: Session, ws: uuid.UUID) -> int:
             " , x AS (SELECT 'adset' lvl, adset e, * FROM f"
             " UNION ALL SELECT 'campaign', campaign, * FROM f"
             " UNION ALL SELECT 'account', account, * FROM f)"
-            # Each day, and each Monday-to-Sunday week on its Monday.
+            # Each day, each Monday-to-Sunday week on its Monday, each month on its first.
             " SELECT lvl, e, span, breakdown, start, key1, key2, sum(spend), sum(impressions),"
             " sum(clicks), coalesce(sum(conversions), 0), count(conversions), count(*) FROM ("
             " SELECT 1 AS span, day AS start, * FROM x"
-            " UNION ALL SELECT 7, date_trunc('week', day)::date, * FROM x) y"
+            " UNION ALL SELECT 7, date_trunc('week', day)::date, * FROM x"
+            " UNION ALL SELECT 31, date_trunc('month', day)::date, * FROM x) y"
             " GROUP BY lvl, e, span, breakdown, start, key1, key2"
         ),
         {"ws": ws},

@@ -16,7 +16,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from metricx.facts import rollups
-from metricx.facts.partitions import existing_partitions
+from metricx.facts.breakdowns import MONTH, WEEK
+from metricx.facts.partitions import existing_partitions, month_start
 from metricx.facts.tables import BREAKDOWN_MEASURES
 from metricx.models import FactArchive
 from metricx.retention.archive import BREAKDOWN_FACTS, CHECKED, COLUMNS, Totals
@@ -239,31 +240,48 @@ _ROLLED_UP_SUMS = ", ".join(f"sum({m})" for m in BREAKDOWN_MEASURES)
 def delete_breakdown_rollups(session: Session, start: date, end: date) -> int:
     """The days' rollup rows (``span`` 1), every workspace, as ``delete_rollups`` does for
     metric facts: archived days read as empty at every level, as they do at ad level, rather
-    than as totals no fact supports. The week rows (``span`` 7) of the weeks the days touch
-    are summed again from the day rows that remain (a week across the month's edge keeps its
-    other month's days; a week wholly inside goes)."""
+    than as totals no fact supports. The week and month rows the days touch are summed again
+    from the day rows that remain (a week across the month's edge keeps its other month's
+    days; a week or month wholly inside goes)."""
     result = session.execute(
         text(f"DELETE FROM breakdown_rollups WHERE span = 1 AND {_DAYS}"),
         {"start": start, "end": end},
     )
     last = end - timedelta(days=1)
-    # The Mondays of the first and the last day's weeks.
-    weeks = {"lo": start - timedelta(days=start.weekday()), "hi": last - timedelta(last.weekday())}
-    session.execute(
-        text("DELETE FROM breakdown_rollups WHERE span = 7 AND day BETWEEN :lo AND :hi"), weeks
-    )
-    session.execute(
-        text(
-            "INSERT INTO breakdown_rollups (workspace_id, breakdown, level, span, day,"
-            " entity_id, key1, key2, currency, facts, link_n, conversions_n, results_n,"
-            f" {_ROLLED_UP})"
-            " SELECT workspace_id, breakdown, level, 7, date_trunc('week', day)::date,"
-            " entity_id, key1, key2, currency, sum(facts), sum(link_n), sum(conversions_n),"
-            f" sum(results_n), {_ROLLED_UP_SUMS} FROM breakdown_rollups"
-            " WHERE span = 1 AND day BETWEEN :lo AND CAST(:hi AS date) + 6"
-            " GROUP BY workspace_id, breakdown, level, date_trunc('week', day), entity_id,"
-            " key1, key2, currency"
+    # The Mondays of the first and the last day's weeks; the firsts of their months.
+    for span, lo, hi, trunc, through in (
+        (
+            WEEK,
+            start - timedelta(days=start.weekday()),
+            last - timedelta(last.weekday()),
+            "week",
+            "CAST(:hi AS date) + 6",
         ),
-        weeks,
-    )
+        (
+            MONTH,
+            month_start(start),
+            month_start(last),
+            "month",
+            "CAST(CAST(:hi AS date) + interval '1 month - 1 day' AS date)",
+        ),
+    ):
+        bounds = {"lo": lo, "hi": hi}
+        session.execute(
+            text(f"DELETE FROM breakdown_rollups WHERE span = {span} AND day BETWEEN :lo AND :hi"),
+            bounds,
+        )
+        session.execute(
+            text(
+                "INSERT INTO breakdown_rollups (workspace_id, breakdown, level, span, day,"
+                " entity_id, key1, key2, currency, facts, link_n, conversions_n, results_n,"
+                f" {_ROLLED_UP})"
+                f" SELECT workspace_id, breakdown, level, {span}, date_trunc('{trunc}', day)::date,"
+                " entity_id, key1, key2, currency, sum(facts), sum(link_n), sum(conversions_n),"
+                f" sum(results_n), {_ROLLED_UP_SUMS} FROM breakdown_rollups"
+                f" WHERE span = 1 AND day BETWEEN :lo AND {through}"
+                f" GROUP BY workspace_id, breakdown, level, date_trunc('{trunc}', day), entity_id,"
+                " key1, key2, currency"
+            ),
+            bounds,
+        )
     return int(result.rowcount)  # type: ignore[attr-defined]
