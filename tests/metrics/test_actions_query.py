@@ -157,6 +157,13 @@ def test_default_attribution_flags_a_campaign_mixing_settings(
     assert ads["totals"][0]["attribution_mixed"] is True  # the ads' sum mixes them again
     ungrouped = ask(client, w.ws, level="ad")
     assert ungrouped["totals"][0]["attribution_mixed"] is True
+    # Filtered to entities: the settings of the ads under them only.
+    one_set = ask(client, w.ws, level="ad", entity_id=str(w.set_a.id))
+    assert one_set["attribution_mixed"] is False
+    assert one_set["totals"][0]["purchases"] == adsets["A 7d_click_1d_view"]["purchases"]
+    assert ask(client, w.ws, entity_id=str(w.campaign.id))["attribution_mixed"] is True
+    two = ask(client, w.ws, level="adset", group_by="entity", entity_id=str(w.campaign.id))
+    assert not any(g["attribution_mixed"] for g in two["groups"])
 
 
 def test_fixed_windows_sum_those_windows_at_every_level(client: TestClient, db: Session) -> None:

@@ -210,6 +210,18 @@ def test_a_campaign_mixing_result_types_shows_no_result(db: Session, use_rollups
     per_ad = ask(db, ws, level=GroupLevel.AD, group_by=GroupBy.ENTITY, use_rollups=use_rollups)
     got = {g["group"]: (g["result_type"], g["results"]) for g in per_ad["groups"]}
     assert got == {str(buy_ad.id): (PURCHASE, "3.00"), str(click_ad.id): (CLICKS, "40.00")}
+    # Filtered: the ad sets of the filter decide (those under it, or over a filtered ad).
+    camp = db.get(Entity, buys.parent_id)
+    assert camp is not None
+    for filtered, kind in (
+        ([camp.parent_id], "mixed"),
+        ([camp.id], "mixed"),
+        ([buys.id], PURCHASE),
+        ([click_ad.id], CLICKS),
+        ([buys.id, click_ad.id], "mixed"),
+    ):
+        out = ask(db, ws, entity_ids=filtered, use_rollups=use_rollups)
+        assert out["totals"][0]["result_type"] == kind, filtered
 
 
 def test_only_ad_sets_that_delivered_decide_the_result_type(db: Session) -> None:

@@ -111,6 +111,10 @@ def test_rollups_equal_recomputation_after_random_upserts(
     try:
         ws = make_workspace(db)
         ads = build_tree(db, ws)
+        adset = db.get(Entity, ads[0].parent_id)
+        campaign = db.get(Entity, adset.parent_id) if adset else None
+        account = db.get(Entity, campaign.parent_id) if campaign else None
+        assert adset and campaign and account
         cfg = Settings()
         for batch in batches:  # later batches revise earlier facts (same keys, new values)
             result = upsert_facts(
@@ -140,12 +144,23 @@ def test_rollups_equal_recomputation_after_random_upserts(
             (Bucket.HOUR, GroupLevel.AD, GroupBy.ENTITY, "Asia/Kolkata", SeriesOf.TOTAL),
             (Bucket.HOUR, GroupLevel.AD, GroupBy.NONE, "America/Los_Angeles"),
             (Bucket.HOUR, GroupLevel.CAMPAIGN, GroupBy.ENTITY, "UTC", SeriesOf.NONE),
+            # Filtered to entities of one level, ungrouped: their own rollup rows answer.
+            (Bucket.HOUR, GroupLevel.WORKSPACE, GroupBy.NONE, "Asia/Kolkata", None, [campaign]),
+            (Bucket.DAY, GroupLevel.AD, GroupBy.NONE, "UTC", SeriesOf.NONE, [adset]),
+            (Bucket.WEEK, GroupLevel.WORKSPACE, GroupBy.NONE, "UTC", None, ads[2:4]),
+            (Bucket.DAY, GroupLevel.WORKSPACE, GroupBy.NONE, "UTC", None, [account]),
+            # Of two levels (a campaign and an ad set under it): the facts under either.
+            (Bucket.DAY, GroupLevel.WORKSPACE, GroupBy.NONE, "UTC", None, [campaign, adset]),
         ]
+        filtered = range(len(questions) - 5, len(questions) - 1)
         for use in (True, False):
             service = UnifiedMetricService(db, use_rollups=use)
-            for n, (granularity, level, group, tz, *series) in enumerate(questions):
+            for n, (granularity, level, group, tz, *rest) in enumerate(questions):
+                series = rest[0] if rest else None
+                under = rest[1] if len(rest) > 1 else []
                 q = MetricQuery(
-                    series=series[0] if series else SeriesOf.GROUP,
+                    series=series or SeriesOf.GROUP,
+                    entity_ids=[e.id for e in under],
                     start=START.date() + timedelta(days=1),  # edges cut into weeks and days
                     end=(START + timedelta(days=19)).date(),
                     granularity=granularity,
@@ -156,8 +171,10 @@ def test_rollups_equal_recomputation_after_random_upserts(
                 out = service.query(ws, q).model_dump()
                 answers[(use, n)] = (out["totals"], out["groups"], out["series"])
                 sources[(use, n)] = out["source"]
-        # The ads' hour questions (the last three) were answered by rollups all the same.
-        assert all(sources[(True, n)]["rollups"] for n in range(len(questions) - 3, len(questions)))
+        # The ads' hour questions, and those filtered to one level's entities, were answered
+        # by rollups all the same; a filter over two levels by the facts.
+        assert all(sources[(True, n)]["rollups"] for n in (8, 9, 10, *filtered))
+        assert not sources[(True, len(questions) - 1)]["rollups"]
         for n in range(len(questions)):
             rolled, raw = answers[(True, n)], answers[(False, n)]
             if rolled != raw:

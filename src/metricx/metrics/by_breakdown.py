@@ -17,14 +17,14 @@ the values' sum can differ from the unbroken total. The answer carries both per 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from metricx.errors import InvalidInput
-from metricx.facts.breakdowns import BREAKDOWN_SETS, TYPE1_SETS
+from metricx.facts.breakdowns import BREAKDOWN_SETS, DAY, MONTH, TYPE1_SETS, WEEK
 from metricx.facts.tables import BREAKDOWN_MEASURES
 from metricx.metrics import repository
 from metricx.metrics.calendar import DayWindow
@@ -49,10 +49,12 @@ from metricx.metrics.schemas import (
     SeriesOf,
     trusted,
 )
+from metricx.metrics.span_cover import Piece, cover
 from metricx.models import Level, Workspace
 
 _LEVEL_ORDER = (GroupLevel.ACCOUNT, GroupLevel.CAMPAIGN, GroupLevel.ADSET, GroupLevel.AD)
 _CHECKED = ("spend", "impressions", "clicks")  # what reconciliation compares
+_ABSENT = frozenset(MEASURES) - frozenset(BREAKDOWN_MEASURES)  # never in a breakdown row
 # What stays null when no summed fact reported it (the rollups count them).
 _COUNTED = {
     "link_clicks": "link_n",
@@ -101,12 +103,11 @@ def check(query: MetricQuery) -> str:
 
 
 def _read_level(
-    session: Session, workspace: Workspace, query: MetricQuery
-) -> tuple[GroupLevel, bool]:
+    query: MetricQuery, levels_of: Callable[[], list[str]]
+) -> tuple[GroupLevel, set[GroupLevel]]:
     """The rows that answer: the account's when nothing narrower is asked, else the level asked
     or the level of the deepest filtered entity (a filtered ad set read at campaign level
-    would bring its siblings); and whether every filtered entity is of that level (the rows
-    are then picked by their own id, no ancestor looked up)."""
+    would bring its siblings); and the levels of the filtered entities."""
     level: GroupLevel = query.level
     if level is GroupLevel.WORKSPACE:
         level = GroupLevel.ACCOUNT
@@ -114,35 +115,80 @@ def _read_level(
         level = GroupLevel.ACCOUNT
     levels: set[GroupLevel] = set()
     if query.entity_ids:
-        found = repository.fetch_rows(
-            session,
-            "SELECT DISTINCT level FROM entities WHERE workspace_id = :ws AND id = ANY(:ids)",
-            {"ws": workspace.id, "ids": query.entity_ids},
-        )
-        levels = {GroupLevel(Level(row["level"]).value) for row in found}
+        levels = {GroupLevel(Level(found).value) for found in levels_of()}
         for filtered in levels:
             if _LEVEL_ORDER.index(filtered) > _LEVEL_ORDER.index(level):
                 level = filtered
-    return level, levels == {level}
+    return level, levels
 
 
-def whole_weeks(windows: list[DayWindow]) -> tuple[date, date] | None:
-    """The Mondays of the first and last Monday-to-Sunday weeks inside a question's one range
-    (every account on the same dates), if it holds any."""
+def _under_sql(depth: int) -> str:
+    """The ids of the entities ``depth`` levels under the filtered ones (``:entities``), each
+    level found by the parent index (Meta's trees have every level)."""
+    joins = "".join(
+        f" JOIN entities d{i} ON d{i}.parent_id = d{i - 1}.id" for i in range(2, depth + 1)
+    )
+    return f"SELECT d{depth}.id FROM entities d1{joins} WHERE d1.parent_id = ANY(:entities)"
+
+
+def range_cover(windows: list[DayWindow]) -> list[Piece] | None:
+    """The signed day, week and month rows that sum to a question's one range (every account
+    on the same dates), else None (the accounts' own days are read day by day)."""
     if len(windows) != 1 or windows[0].zones is not None:
         return None
-    w = windows[0]
-    first = w.start + timedelta(days=(7 - w.start.weekday()) % 7)
-    last = w.end - timedelta(days=w.end.weekday())  # the Monday of the end's week
-    if w.end.weekday() != 6:
-        last -= timedelta(days=7)
-    return (first, last) if first <= last else None
+    return cover(windows[0].start, windows[0].end)
+
+
+def cover_sql(pieces: list[Piece]) -> tuple[str, str | None, dict[str, list[date]]]:
+    """The rows a cover adds and those it subtracts (conditions on ``r``; None when nothing
+    is subtracted), and their parameters."""
+    params: dict[str, list[date]] = {}
+    conditions: list[str | None] = []
+    for sign, tag in ((1, "plus"), (-1, "minus")):
+        read = []
+        for span in (DAY, WEEK, MONTH):
+            days = [p.day for p in pieces if p.span == span and p.sign == sign]
+            if days:
+                params[f"{tag}_{span}"] = days
+                read.append(f"(r.span = {span} AND r.day = ANY(:{tag}_{span}))")
+        conditions.append(f"({' OR '.join(read)})" if read else None)
+    plus, minus = conditions
+    assert plus is not None
+    return plus, minus, params
+
+
+_ROLLUP_KEYS = "r.workspace_id, r.breakdown, r.level, r.entity_id, r.key1, r.key2, r.currency"
+_ROLLUP_SUMMED = (*BREAKDOWN_MEASURES, "facts", "link_n", "conversions_n", "results_n")
 
 
 def _sql(
-    level: GroupLevel, query: MetricQuery, windows: list[DayWindow], own_ids: bool = False
+    level: GroupLevel,
+    query: MetricQuery,
+    windows: list[DayWindow],
+    filtered: set[GroupLevel],
+    pieces: list[Piece] | None = None,
 ) -> str:
+    """The sums per value (and entity); at a rollup level over ``pieces`` when given (a range
+    of the same dates everywhere), else day by day."""
     grouped = query.group_by is GroupBy.ENTITY
+    days = "r.day BETWEEN :lo AND :hi AND " + days_sql(windows, "r.day", "zc.timezone", "w")
+    source = "breakdown_rollups r"
+    minus: str | None = None
+    if level is not GroupLevel.AD:
+        if pieces is None:
+            days = f"r.span = {DAY} AND {days}"
+        else:
+            days, minus, _ = cover_sql(pieces)
+        if minus is not None:
+            # Subtracted rows come negated (a product per measure and row hashed 2x slower).
+            kept = ", ".join(f"r.{m}" for m in _ROLLUP_SUMMED)
+            negated = ", ".join(f"-r.{m} AS {m}" for m in _ROLLUP_SUMMED)
+            source = (
+                f"(SELECT {_ROLLUP_KEYS}, {kept} FROM breakdown_rollups r WHERE {days}"
+                f" UNION ALL SELECT {_ROLLUP_KEYS}, {negated} FROM breakdown_rollups r"
+                f" WHERE {minus}) r"
+            )
+            days = "true"
     sums = ", ".join(f"sum(r.{m}) AS {m}" for m in BREAKDOWN_MEASURES)
     if level is GroupLevel.AD:
         source = "breakdown_facts r"
@@ -153,7 +199,6 @@ def _sql(
         )
         at_level = "true"
     else:
-        source = "breakdown_rollups r"
         counts = (
             "sum(r.facts) AS facts, sum(r.link_n) AS link_n,"
             " sum(r.conversions_n) AS conversions_n, sum(r.results_n) AS results_n,"
@@ -170,7 +215,7 @@ def _sql(
     own = level is query.level or query.level is GroupLevel.WORKSPACE
     status_of = "e" if own else "g"
     needs_g = not own and (grouped or by_status)
-    by_ancestor = bool(query.entity_ids) and not own_ids
+    by_ancestor = bool(query.entity_ids) and filtered != {level}
     needs_e = needs_g or zoned or by_status or bool(query.connection_ids or query.providers)
     joins, where = [], []
     if needs_e:
@@ -189,36 +234,29 @@ def _sql(
     if query.providers:
         where.append("e.provider = ANY(:providers)")
     if by_ancestor:
-        where.append(f"r.entity_id IN ({ENTITIES_UNDER})")
+        # The rows' entities under the filtered ones: at one known depth when the filtered
+        # entities are of one level (one branch to plan and run instead of four).
+        (one,) = filtered if len(filtered) == 1 else (None,)
+        depth = _LEVEL_ORDER.index(level) - _LEVEL_ORDER.index(one) if one else 0
+        under = _under_sql(depth) if depth > 0 else ENTITIES_UNDER
+        where.append(f"r.entity_id IN ({under})")
     elif query.entity_ids:
         where.append("r.entity_id = ANY(:entities)")
     if by_status:
         where.append(f"{status_of}.effective_status = ANY(:statuses)")
     if grouped and not own:
         where.append("g.id IS NOT NULL")
-    days = days_sql(windows, "r.day", "zc.timezone", "w")
-    if level is not GroupLevel.AD:
-        if whole_weeks(windows) is None:
-            days = f"r.span = 1 AND {days}"
-        else:
-            # The range's whole weeks from their week rows, the days around them from theirs.
-            days = (
-                "((r.span = 1 AND NOT r.day BETWEEN :wk_lo AND :wk_hi + 6)"
-                " OR (r.span = 7 AND r.day BETWEEN :wk_lo AND :wk_hi))"
-            )
     # Summed per entity id first, named after: grouping by the name too sorted 60,000 rows on
     # disk for 400 ad sets x 5 devices (320 ms; 40 ms hashed by id).
     key = ("r.entity_id" if own else "g.id") if grouped else "NULL::uuid"
     return f"""
-    SELECT x.*, {"n.name" if grouped else "NULL::text"} AS name FROM (
     SELECT r.key1, r.key2, r.currency, {key} AS id, {sums}, {counts}
     FROM {source}
     {" ".join(joins)}
-    WHERE r.workspace_id = :ws AND r.breakdown = :set AND {at_level}
-      AND r.day BETWEEN :lo AND :hi AND {days}
+    WHERE r.workspace_id = :ws AND r.breakdown = :set AND {at_level} AND {days}
       {"".join(" AND " + w for w in where)}
-    GROUP BY r.key1, r.key2, r.currency{f", {key}" if grouped else ""}) x
-    {"JOIN entities n ON n.id = x.id" if grouped else ""}
+    GROUP BY r.key1, r.key2, r.currency{f", {key}" if grouped else ""}
+    {"HAVING sum(r.facts) > 0" if minus else ""}
     """
 
 
@@ -231,14 +269,24 @@ _NONE_FIELDS: dict[str, Any] = dict.fromkeys(
 _NONE_GROUP_FIELDS: dict[str, Any] = {**_NONE_FIELDS, "title": None, "thumbnail_url": None}
 
 
-def _shown_sql(sums: str, grouped: bool, two_keys: bool, order: str | None, limited: bool) -> str:
+# A group's name, looked up by id for each row shown: a hash join read every entity of
+# the database to name 105 rows (estimated 2,345).
+_NAME = "(SELECT n.name FROM entities n WHERE n.id = {0}.id)"
+
+
+def _shown_sql(
+    sums: str, grouped: bool, two_keys: bool, sort: tuple[str, bool] | None, limited: bool
+) -> str:
     """The answer's rows (``part`` 0) and its totals per currency (``part`` 1) from the sums
     per value (and entity), formatted by the database as series points are: 2,000 rows
     formatted in Python cost 60 ms. A measure reported by no summed fact is null (the rollups
-    count them). With ``order``, the rows come sorted and, when ``limited``, only the first
-    ``:limit``: a top 20 of 2,000 fetches 20."""
+    count them). With ``sort`` (a summed measure, descending or not), the rows come sorted
+    and, when ``limited``, only the first ``:limit``: a top 20 of 2,000 fetches 20, and only
+    the rows that can be in it (those fewer than ``:limit`` rows outrank on the measure
+    alone, ties included) are named and ordered in full."""
+    deferred = grouped and limited and sort is not None
     if grouped:
-        name, grp = "x.name", "x.id::text"
+        name, grp = ("NULL::text" if deferred else _NAME.format("x")), "x.id::text"
     elif two_keys:
         name, grp = "x.key1 || ', ' || x.key2", "x.key1 || '|' || x.key2"
     else:
@@ -252,13 +300,26 @@ def _shown_sql(sums: str, grouped: bool, two_keys: bool, order: str | None, limi
 
     values = ", ".join(value(m) for m in MEASURES)
     summed = ", ".join(f"sum(v.{m})" for m in MEASURES)
-    ordinal = f"row_number() OVER (ORDER BY {order})" if order else "NULL::bigint"
+    rows = "v"
+    ordinal = "NULL::bigint"
+    if sort is not None:
+        ordinal = f"row_number() OVER (ORDER BY {_order_sql('w' if deferred else 'v', *sort)})"
+    candidates = ""
+    if deferred and sort is not None:
+        measure, descending = sort
+        rank = f"(v.{measure} IS NULL), v.{measure} {'DESC' if descending else 'ASC'}"
+        candidates = f"""
+        c AS (SELECT v.*, rank() OVER (ORDER BY {rank}) AS rk FROM v),
+        w AS (SELECT c.key1, c.key2, c.id, {_NAME.format("c")} AS name, c.grp, c.currency,
+                     c.own_reach, {", ".join(f"c.{m}" for m in MEASURES)}
+              FROM c WHERE c.rk <= :limit),"""
+        rows = "w"
     return repository.formatted_rows(
         f"""
         WITH x AS ({sums}),
         v AS (SELECT x.key1, x.key2, x.id, {name} AS name, {grp} AS grp, x.currency,
-                     x.reach AS own_reach, {values} FROM x),
-        r AS (SELECT 0 AS part, v.*, {ordinal} AS ord FROM v)
+                     x.reach AS own_reach, {values} FROM x),{candidates}
+        r AS (SELECT 0 AS part, {rows}.*, {ordinal} AS ord FROM {rows})
         SELECT * FROM r {"WHERE r.ord <= :limit" if limited else ""}
         UNION ALL
         SELECT 1, NULL, NULL, NULL::uuid, NULL, NULL, v.currency, NULL::bigint, {summed}, NULL
@@ -266,16 +327,18 @@ def _shown_sql(sums: str, grouped: bool, two_keys: bool, order: str | None, limi
         """,
         "t.part, t.key1, t.key2, t.id, t.name, t.grp, t.own_reach",
         "t.part, t.ord, t.grp, t.currency",
+        _ABSENT,
     )
 
 
-def _order_sql(sort: str, descending: bool) -> str:
+def _order_sql(alias: str, sort: str, descending: bool) -> str:
     """A summed measure's order as the answer sorts (nulls last either way; ties by name,
     group, currency and the values, compared as Python compares strings)."""
+    a = alias
     return (
-        f"(v.{sort} IS NULL), v.{sort} {'DESC' if descending else 'ASC'},"
-        ' coalesce(v.name, \'\') COLLATE "C", v.grp COLLATE "C", v.currency COLLATE "C",'
-        ' v.key1 COLLATE "C", v.key2 COLLATE "C"'
+        f"({a}.{sort} IS NULL), {a}.{sort} {'DESC' if descending else 'ASC'},"
+        f' coalesce({a}.name, \'\') COLLATE "C", {a}.grp COLLATE "C", {a}.currency COLLATE "C",'
+        f' {a}.key1 COLLATE "C", {a}.key2 COLLATE "C"'
     )
 
 
@@ -286,7 +349,10 @@ def answer(
     windows: list[DayWindow],
     ask: Callable[[MetricQuery], MetricQueryResult],
     tolerance: float,
+    levels_of: Callable[[], list[str]],
 ) -> MetricQueryResult:
+    """``ask``: the unbroken question's answer; ``levels_of``: the levels of the entities
+    the question is filtered to."""
     name = check(query)
     fields = BREAKDOWN_SETS[name]
     # The unbroken question: its totals to reconcile with, and the answer's frame (days, zones).
@@ -301,8 +367,9 @@ def answer(
             }
         )
     )
-    level, own_ids = _read_level(session, workspace, query)
+    level, filtered = _read_level(query, levels_of)
     tagged = list(windows)
+    pieces = range_cover(tagged) if level is not GroupLevel.AD else None
     # A summed measure sorts in the database; a ratio, the name or results (set per result
     # type below) sort the formatted rows.
     in_sql = query.sort in BREAKDOWN_MEASURES and query.sort != "results"
@@ -311,7 +378,7 @@ def answer(
         "set": name,
         "lo": min(w.start for w in tagged),
         "hi": max(w.end for w in tagged),
-        **dict(zip(("wk_lo", "wk_hi"), whole_weeks(tagged) or (), strict=False)),
+        **(cover_sql(pieces)[2] if pieces else {}),
         "glevel": query.level.value,
         "connections": query.connection_ids,
         "providers": query.providers,
@@ -321,10 +388,10 @@ def answer(
         **window_params(tagged, "w"),
     }
     sql = _shown_sql(
-        _sql(level, query, tagged, own_ids),
+        _sql(level, query, tagged, filtered, pieces),
         grouped=query.group_by is GroupBy.ENTITY,
         two_keys=len(fields) == 2,
-        order=_order_sql(query.sort, query.descending) if in_sql else None,
+        sort=(query.sort, query.descending) if in_sql else None,
         limited=in_sql and query.limit is not None,
     )
     allow_fact_sorts(session)  # the sums hash in memory, never spill
@@ -332,24 +399,25 @@ def answer(
     kinds = [t.result_type for t in whole.totals]
     result_kind = one_result_type(kinds) if kinds else None
     shown = [r for r in found if r["part"] == 0]
+    summed = sorted((r for r in found if r["part"] == 1), key=lambda r: r["currency"])
+
+    level_shown = query.level.value
 
     def made(row: dict[str, Any]) -> dict[str, Any]:
-        out = {k: row[k] for k in FORMATTED}
-        out["reach"] = reach = row["own_reach"]
+        # The fetched row becomes the answer's (a copy per row cost 800 rows 2 ms): its
+        # formatted columns are FORMATTED's, the rest are taken out.
+        del row["part"]
+        keys = (row.pop("key1"), row.pop("key2"))
+        grouped = row.pop("id") is not None
+        row["group"] = row.pop("grp")
+        row["reach"] = reach = row.pop("own_reach")
         if reach:
-            out["frequency"] = out["impressions"] / reach
-        with_result_type(out, result_kind)
-        grouped = row["id"] is not None
-        out.update(
-            {
-                **_NONE_GROUP_FIELDS,
-                "group": row["grp"],
-                "name": row["name"],
-                "level": query.level.value if grouped else None,
-                "breakdown": dict(zip(fields, (row["key1"], row["key2"]), strict=False)),
-            }
-        )
-        return out
+            row["frequency"] = row["impressions"] / reach
+        with_result_type(row, result_kind)
+        row.update(_NONE_GROUP_FIELDS)
+        row["level"] = level_shown if grouped else None
+        row["breakdown"] = dict(zip(fields, keys, strict=False))
+        return row
 
     groups = [made(r) for r in shown]
     if not in_sql:
@@ -360,7 +428,6 @@ def answer(
             query.limit,
             lambda g: (g["name"] or "", g["group"], g["currency"], *g["breakdown"].values()),
         )
-    summed = sorted((r for r in found if r["part"] == 1), key=lambda r: r["currency"])
     totals = [trusted(MetricRow, {k: t[k] for k in FORMATTED} | _NONE_FIELDS) for t in summed]
     sums = {t["currency"]: {m: Decimal(t[m] or 0) for m in _CHECKED} for t in summed}
     checks = _reconcile(sums, whole, tolerance)

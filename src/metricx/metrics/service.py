@@ -18,6 +18,7 @@ Rules the numbers follow:
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -258,6 +259,7 @@ class UnifiedMetricService:
         self.use_cache = use_cache
         # One question's sources, asked once (a grouped question and its line share them).
         self._sources: dict[str, tuple[dict[str, str], set[str]]] = {}
+        self._levels: dict[tuple[uuid.UUID, tuple[uuid.UUID, ...]], list[str]] = {}
         self.clock = clock or (lambda: datetime.now(UTC))  # what "today" is, for presets
 
     def query(self, workspace: Workspace, query: MetricQuery) -> MetricQueryResult:
@@ -276,6 +278,7 @@ class UnifiedMetricService:
                 list(cal.windows),
                 lambda q: self._cached(workspace, q, cal, totals_only=True),
                 self.breakdown_tolerance,
+                lambda: self._entity_levels(workspace, query.entity_ids),
             )
         return self._cached(workspace, query, cal)
 
@@ -317,6 +320,32 @@ class UnifiedMetricService:
         if key not in self._sources:
             self._sources[key] = repository.rollup_fact_levels(self.session, scope, grains)
         return self._sources[key]
+
+    def _entity_levels(self, workspace: Workspace, ids: list[uuid.UUID]) -> list[str]:
+        """The distinct levels of the entities ``ids``, looked up once per question (a
+        breakdown and the unbroken question it reconciles with share them)."""
+        key = (workspace.id, tuple(ids))
+        if key not in self._levels:
+            self._levels[key] = repository.entity_levels(self.session, workspace.id, ids)
+        return self._levels[key]
+
+    def _filtered_level(
+        self, workspace: Workspace, query: MetricQuery, with_series: bool
+    ) -> GroupLevel | None:
+        """The one level of the entities an ungrouped question is filtered to, when their
+        rollup rows answer it exactly (no status filter: it is the question level's, the
+        rows' entities are not; an ad has no hour rows)."""
+        if not query.entity_ids or query.group_by is not GroupBy.NONE or query.statuses:
+            return None
+        if not rollups_answer(query.model_copy(update={"entity_ids": []}), with_series=with_series):
+            return None
+        levels = self._entity_levels(workspace, query.entity_ids)
+        if len(levels) != 1:
+            return None
+        level = GroupLevel(levels[0])
+        if level is GroupLevel.AD and query.granularity is Bucket.HOUR and with_series:
+            return None
+        return level
 
     def _answer(
         self, workspace: Workspace, query: MetricQuery, cal: Calendar, *, totals_only: bool = False
@@ -384,11 +413,21 @@ class UnifiedMetricService:
         grain = {Bucket.MINUTE: "minute", Bucket.HOUR: "hour"}.get(query.granularity, "day")
         grains = ["day", "hour"] if grain == "day" else [grain]
         use_rollups = self.use_rollups and rollups_answer(query, with_series=with_series)
+        # Ungrouped and filtered to entities of one level: their own rollup rows answer (the
+        # facts under an entity are those its rows sum), not every fact under them.
+        filtered_level = (
+            self._filtered_level(workspace, query, with_series)
+            if self.use_rollups and not use_rollups and not within_level
+            else None
+        )
+        use_rollups = use_rollups or filtered_level is not None
         read_level = query.level
         series_of: Callable[..., list[dict[str, Any]]]
         if use_rollups:
             scope_filtered = bool(query.statuses or query.connection_ids)
-            if query.group_by is not GroupBy.ENTITY and not (scope_filtered or within_level):
+            if filtered_level is not None:
+                read_level = filtered_level
+            elif query.group_by is not GroupBy.ENTITY and not (scope_filtered or within_level):
                 read_level = GroupLevel.WORKSPACE  # totals need no hierarchy: cheapest rows
             repository.serial_reads(self.session)
             source, zones = self._rollup_fact_levels(scope, grains)
@@ -689,6 +728,10 @@ class UnifiedMetricService:
             GroupBy.PROVIDER: "provider",
             GroupBy.CONNECTION: "connection",
         }.get(query.group_by)
+        if by is None:
+            shared = repository.adset_result_kinds(self.session, scope)
+            if len(shared) <= 1:
+                return ({"all": shared[0]} if shared else {}), next(iter(shared), None)
         adsets = repository.adset_result_types(self.session, scope, by)
         if len({kind for _, _, kind in adsets}) > 1:
             # Types differ somewhere: count only the ad sets that delivered (an index probe
