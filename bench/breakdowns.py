@@ -277,6 +277,15 @@ def questions(factory: Any) -> dict[str, MetricQuery]:
             group_by=GroupBy.ENTITY,
             limit=20,
         ),
+        # Not a calendar month: 20 September to 19 October (whole weeks and two odd days).
+        "device per ad set, top 20, 20 Sep-19 Oct": MetricQuery(
+            start=END - timedelta(days=42),
+            end=END - timedelta(days=13),
+            breakdown="impression_device",
+            level=GroupLevel.ADSET,
+            group_by=GroupBy.ENTITY,
+            limit=20,
+        ),
         "age x gender by ad, one ad set, 7 days": MetricQuery(
             start=END - timedelta(days=7),
             end=END - timedelta(days=1),
@@ -417,8 +426,10 @@ def duckdb_baseline(url: str, asked: dict[str, MetricQuery]) -> Callable[[str], 
                 f" AND c.id = '{qs[2].entity_ids[0]}' AND {days(qs[2])} GROUP BY 1, 2",
                 f"SELECT s.id, key1, {sums} {tree} WHERE breakdown = 'impression_device'"
                 f" AND {days(qs[3])} GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 20",
+                f"SELECT s.id, key1, {sums} {tree} WHERE breakdown = 'impression_device'"
+                f" AND {days(qs[4])} GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 20",
                 f"SELECT ad.id, key1, key2, {sums} {tree} WHERE breakdown = 'age_gender'"
-                f" AND s.id = '{qs[4].entity_ids[0]}' AND {days(qs[4])} GROUP BY 1, 2, 3",
+                f" AND s.id = '{qs[5].entity_ids[0]}' AND {days(qs[5])} GROUP BY 1, 2, 3",
             ],
             strict=True,
         )

@@ -223,7 +223,10 @@ def test_rows_sort_nulls_last_and_ties_by_name_then_values(
     )
     valued = sorted((g for g in by_tie if value(g) is not None), key=value, reverse=order == "desc")
     assert every == valued + [g for g in by_tie if value(g) is None]
-    assert w.ask(client, **ask, order=order, limit=3)["groups"] == every[:3]
+    top = w.ask(client, **ask, order=order, limit=3)
+    assert top["groups"] == every[:3]
+    # A top N's totals are every row's (summed apart from the few rows named).
+    assert top["totals"] == w.ask(client, **ask, order=order)["totals"]
 
 
 def test_type1_breakdowns_leave_off_meta_actions_null(client: TestClient, db: Session) -> None:
@@ -424,13 +427,22 @@ def test_month_rows_minus_days_equal_the_facts_on_any_range(
             client, w.ws, start=start.isoformat(), end=end.isoformat(), breakdown="country",
             level=level, **({"group_by": "entity"} if grouped else {}),
         )  # fmt: skip
-        return {
+        rows = {
             (g["name"] if grouped else None, g["breakdown"]["country"]): (
                 D(g["spend"]),
                 None if g["conversions"] is None else D(str(g["conversions"])),
             )
             for g in got["groups"]
         }
+        # The totals are the rows' sums (grouped, they are read from the accounts' rows).
+        (total,) = got["totals"] or [{"spend": "0", "conversions": None}]
+        assert D(total["spend"]) == sum((s for s, _ in rows.values()), D(0))
+        reported = [c for _, c in rows.values() if c is not None]
+        conversions = total["conversions"]
+        assert (None if conversions is None else D(str(conversions))) == (
+            sum(reported, D(0)) if reported else None
+        )
+        return rows
 
     ranges = [
         (date(2026, 2, 2), date(2026, 2, 28)),  # February minus its 1st
