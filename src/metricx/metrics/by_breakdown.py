@@ -284,16 +284,17 @@ _NAME = "(SELECT n.name FROM entities n WHERE n.id = {0}.id)"
 
 
 def _value(m: str, alias: str = "x", summed: bool = False) -> str:
-    """A measure's value as shown: null when no summed fact reported it (the rollups count
-    them), always null when a breakdown never has it; ``summed``: over the rows ``alias``."""
+    """A measure's value as shown (an expression, unnamed): null when no summed fact reported
+    it (the rollups count them), always null when a breakdown never has it; ``summed``: over
+    the rows ``alias``."""
     if m not in BREAKDOWN_MEASURES:
-        return f"NULL::numeric AS {m}"
+        return "NULL::numeric"
     total = f"sum({alias}.{m})" if summed else f"{alias}.{m}"
     counter = _COUNTED.get(m)
     if counter is None:
-        return f"{total} AS {m}"
+        return total
     reported = f"sum({alias}.{counter})" if summed else f"{alias}.{counter}"
-    return f"CASE WHEN {reported} > 0 THEN {total} END AS {m}"
+    return f"CASE WHEN {reported} > 0 THEN {total} END"
 
 
 def _shown_sql(
@@ -319,14 +320,13 @@ def _shown_sql(
         name, grp = "x.key1 || ', ' || x.key2", "x.key1 || '|' || x.key2"
     else:
         name, grp = "x.key1", "x.key1"
-    values = ", ".join(_value(m) for m in MEASURES)
+    values = ", ".join(f"{_value(m)} AS {m}" for m in MEASURES)
     ordinal = f"row_number() OVER (ORDER BY {_order_sql('v', *sort)})" if sort else "NULL::bigint"
     if deferred and sort is not None:
         measure, descending = sort
-        ranked = _value(measure, "q", summed=True).replace(f" AS {measure}", "")
         sums = f"""
         q AS NOT MATERIALIZED ({rows}),
-        k AS (SELECT q.key1, q.key2, q.currency, q.id, {ranked} AS m FROM q
+        k AS (SELECT q.key1, q.key2, q.currency, q.id, {_value(measure, "q", True)} AS m FROM q
               GROUP BY q.key1, q.key2, q.currency, q.id HAVING sum(q.facts) > 0),
         top AS (SELECT k.key1, k.key2, k.currency, k.id FROM (
                   SELECT k.*, rank() OVER (ORDER BY (k.m IS NULL),
@@ -361,7 +361,7 @@ def _totals_sql(rows: str) -> str:
     """The totals row per currency of ``rows`` summed (a value's nulls as the groups')."""
     return f"""
         SELECT 1, NULL, NULL, NULL::uuid, NULL, NULL, q.currency, NULL::bigint,
-               {", ".join(_value(m, "q", summed=True) for m in MEASURES)}, NULL
+               {", ".join(f"{_value(m, 'q', summed=True)} AS {m}" for m in MEASURES)}, NULL
         FROM {rows} q GROUP BY q.currency"""
 
 
