@@ -1,7 +1,8 @@
 """``breakdown=``: the question's figures per value of a breakdown set (Ads Manager's Breakdown
 menu: age, gender, country, placement, device...), issue 17.
 
-Rows come from ``breakdown_rollups`` (per account, campaign or ad set and day) or, at ad level,
+Rows come from ``breakdown_rollups`` (per account, campaign or ad set, and day, week or month:
+a range is read as the fewest of them added or subtracted, ``span_cover``) or, at ad level,
 from ``breakdown_facts``; each account's rows are kept by its own local days, as the rest of the
 query layer does. Grouped by entity, a row is one entity and one value; ungrouped, one value
 over the selection. Ratios are computed from the sums. A measure nobody reported (off-Meta
