@@ -18,7 +18,9 @@ Target: every question p95 < 50 ms, and faster than DuckDB on the same rows.
 from __future__ import annotations
 
 import argparse
+import atexit
 import secrets
+import shutil
 import tempfile
 import time
 import uuid
@@ -373,6 +375,7 @@ def duckdb_baseline(url: str, asked: dict[str, MetricQuery]) -> Callable[[str], 
     import duckdb
 
     folder = Path(tempfile.mkdtemp(prefix="metricx-bdbench-"))
+    atexit.register(shutil.rmtree, folder, True)  # DuckDB reads the Parquet until the end
     con = duckdb.connect()
     with psycopg.connect(url) as c, c.cursor() as cur:
         cur.execute("SELECT id, parent_id, level FROM entities")
