@@ -192,20 +192,27 @@ def _spans_sql(span: int, unit: str, last_day: str) -> tuple[str, str]:
         "DELETE FROM breakdown_rollups r WHERE r.workspace_id = %(ws)s AND r.breakdown = %(set)s"
         f" AND r.span = {span}" + within + _AFFECTED
     )
-    summed = (
+    summed = summed_spans_sql(
+        span,
+        unit,
+        "r.workspace_id = %(ws)s AND r.breakdown = %(set)s" + within + _AFFECTED,
+    )
+    return clear, summed
+
+
+def summed_spans_sql(span: int, unit: str, where: str) -> str:
+    """Inserting the rows of ``span`` (the ``unit``: week or month) as the sums of the day
+    rows ``r`` that ``where`` picks (a write's scope, or what retention left)."""
+    return (
         f"INSERT INTO breakdown_rollups ({_ROLLUP_COLUMNS})"
         f" SELECT r.workspace_id, r.breakdown, r.level, {span}, date_trunc('{unit}', r.day)::date,"
         " r.entity_id, r.key1, r.key2, r.currency, "
         + ", ".join(f"sum(r.{c})" for c in BREAKDOWN_MEASURES)
         + ", sum(r.facts), sum(r.link_n), sum(r.conversions_n), sum(r.results_n)"
-        " FROM breakdown_rollups r WHERE r.workspace_id = %(ws)s AND r.breakdown = %(set)s"
-        " AND r.span = 1"
-        + within
-        + _AFFECTED
-        + f" GROUP BY r.workspace_id, r.breakdown, r.level, date_trunc('{unit}', r.day),"
+        f" FROM breakdown_rollups r WHERE r.span = {DAY} AND {where}"
+        f" GROUP BY r.workspace_id, r.breakdown, r.level, date_trunc('{unit}', r.day),"
         " r.entity_id, r.key1, r.key2, r.currency" + _IN_READ_ORDER
     )
-    return clear, summed
 
 
 # Rows go in as a question reads them (a level's rows of a day together): 4,000 rows of a

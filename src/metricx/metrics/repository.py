@@ -773,10 +773,7 @@ _ADSETS_SQL = """
 # over a filtered ad. An IN of its own, as ``under_filter``'s: ORed with "nothing filtered",
 # every ad set of the workspace was tested against each (1.3 ms of a breakdown's 11).
 _ADSETS_FILTERED = (
-    "AND a.id IN (SELECT d.id FROM entities d WHERE d.id = ANY(:entities)"
-    " UNION ALL SELECT d.id FROM entities d WHERE d.parent_id = ANY(:entities)"
-    " UNION ALL SELECT d2.id FROM entities d1 JOIN entities d2 ON d2.parent_id = d1.id"
-    " WHERE d1.parent_id = ANY(:entities)"
+    f"AND a.id IN ({ENTITIES_UNDER}"
     " UNION ALL SELECT d.parent_id FROM entities d WHERE d.id = ANY(:entities))"
 )
 

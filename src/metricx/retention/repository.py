@@ -16,9 +16,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from metricx.facts import rollups
-from metricx.facts.breakdowns import MONTH, WEEK
+from metricx.facts.breakdowns import MONTH, WEEK, summed_spans_sql
 from metricx.facts.partitions import existing_partitions, month_start
-from metricx.facts.tables import BREAKDOWN_MEASURES
 from metricx.models import FactArchive
 from metricx.retention.archive import BREAKDOWN_FACTS, CHECKED, COLUMNS, Totals
 
@@ -233,10 +232,6 @@ def drop_breakdown_partition(session: Session, table: str) -> None:
     _detach_and_drop(session, "breakdown_facts", breakdown_table(table), BREAKDOWN_DEFAULT)
 
 
-_ROLLED_UP = ", ".join(BREAKDOWN_MEASURES)  # reach is never summed
-_ROLLED_UP_SUMS = ", ".join(f"sum({m})" for m in BREAKDOWN_MEASURES)
-
-
 def delete_breakdown_rollups(session: Session, start: date, end: date) -> int:
     """The days' rollup rows (``span`` 1), every workspace, as ``delete_rollups`` does for
     metric facts: archived days read as empty at every level, as they do at ad level, rather
@@ -271,17 +266,6 @@ def delete_breakdown_rollups(session: Session, start: date, end: date) -> int:
             bounds,
         )
         session.execute(
-            text(
-                "INSERT INTO breakdown_rollups (workspace_id, breakdown, level, span, day,"
-                " entity_id, key1, key2, currency, facts, link_n, conversions_n, results_n,"
-                f" {_ROLLED_UP})"
-                f" SELECT workspace_id, breakdown, level, {span}, date_trunc('{trunc}', day)::date,"
-                " entity_id, key1, key2, currency, sum(facts), sum(link_n), sum(conversions_n),"
-                f" sum(results_n), {_ROLLED_UP_SUMS} FROM breakdown_rollups"
-                f" WHERE span = 1 AND day BETWEEN :lo AND {through}"
-                f" GROUP BY workspace_id, breakdown, level, date_trunc('{trunc}', day), entity_id,"
-                " key1, key2, currency"
-            ),
-            bounds,
+            text(summed_spans_sql(span, trunc, f"r.day BETWEEN :lo AND {through}")), bounds
         )
     return int(result.rowcount)  # type: ignore[attr-defined]
