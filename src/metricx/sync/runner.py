@@ -23,6 +23,11 @@ deferral, a lost token) drops the chunks still being fetched: they are pending i
 checkpoint, and the next run fetches them. A retry wait up to
 ``sync_inline_wait_max_seconds`` is slept here; a longer one (Meta's regain-access estimate)
 re-schedules the job at that time and frees the worker.
+
+A worker that is stopping (SIGTERM, Ctrl+C: ``metricx.jobs.context.PROCESS_STOP``) does not
+wait for the run: the chunks being fetched are dropped at their next call to Meta or their
+next wait, the chunks already written stay written, and the fetch is queued again at once,
+for the next worker to resume from its checkpoint.
 """
 
 from __future__ import annotations
@@ -34,13 +39,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from metricx.config import Settings
 from metricx.connections.tokens import ClientFactory, default_client_factory, reveal
 from metricx.db import unit_of_work
 from metricx.facts.statistics import analyze_stale_tables
 from metricx.integrations.meta.client import MetaAdsClient
-from metricx.integrations.meta.rate_limit import UsageGovernor
+from metricx.integrations.meta.rate_limit import Cancelled, UsageGovernor
+from metricx.jobs.context import PROCESS_STOP, StopSignal
 from metricx.logging import get_logger
 from metricx.models import Connection, Fetch, RunStatus, Token
 from metricx.runtime import Runtime
@@ -56,9 +63,11 @@ def run_fetch(
     client_factory: ClientFactory = default_client_factory,
     sleep: Callable[[float], None] = time.sleep,
     lock_busy_delay: timedelta | None = None,
+    stop: StopSignal = PROCESS_STOP,
 ) -> str | None:
     """Run the sync fetch ``fetch_id`` until done, failed or re-scheduled; its final status
-    ("deferred" when it was put back for later), or None when there was nothing to do."""
+    ("deferred" when it was put back for later, ``stop`` requested included), or None when
+    there was nothing to do."""
     with unit_of_work(runtime.sessions) as session:
         fetch = session.get(Fetch, fetch_id)
         if fetch is None or fetch.status not in repository.OPEN or fetch.connection_id is None:
@@ -77,7 +86,7 @@ def run_fetch(
             return "deferred"
         lock_conn.commit()  # the advisory lock is session-level: it outlives this transaction
         try:
-            return _run_locked(runtime, fetch_id, client_factory, sleep)
+            return _run_locked(runtime, fetch_id, client_factory, sleep, stop)
         finally:
             repository.release_session_lock(lock_conn, connection_id)
             lock_conn.commit()
@@ -96,6 +105,7 @@ def _run_locked(
     fetch_id: uuid.UUID,
     client_factory: ClientFactory,
     sleep: Callable[[float], None],
+    stop: StopSignal,
 ) -> str | None:
     settings = runtime.settings
     with unit_of_work(runtime.sessions) as session:
@@ -121,7 +131,8 @@ def _run_locked(
         other.transport.share_governor(governor)
     flight = _Flight(width, governor, sleep)
     try:
-        outcome = _run_chunks(runtime, fetch_id, connection.id, clients, flight)
+        with stop.on_stop(governor.cancel):  # a chunk in flight drops its next call or wait
+            outcome = _run_chunks(runtime, fetch_id, connection.id, clients, flight, stop)
     finally:
         flight.stop()
     _refresh_statistics(runtime, fetch_id)
@@ -195,7 +206,7 @@ class _Flight:
             self.governor.job_started()
             try:
                 if wait > 0:
-                    self.sleep(wait)
+                    self.governor.rest(wait, self.sleep)
                 return service.pull_chunk(settings, client, work)
             finally:
                 self.governor.job_finished()
@@ -242,12 +253,15 @@ def _run_chunks(
     connection_id: uuid.UUID,
     clients: list[MetaAdsClient],
     flight: _Flight,
+    stop: StopSignal,
 ) -> str | None:
     """Up to ``sync_report_concurrency`` chunks fetched at once; each written, with its
     checkpoint, as soon as it is fetched, one at a time (the writes are this thread's)."""
     settings = runtime.settings
     waits: dict[service.ChunkKey, float] = {}  # a chunk to retry: how long to wait first
     while True:
+        if stop.requested:
+            return _put_back(runtime, fetch_id)
         # 1. The chunks to start, each read in a short transaction.
         while not flight.full:
             with unit_of_work(runtime.sessions) as session:
@@ -281,7 +295,13 @@ def _run_chunks(
             wait_first = waits.pop(work.key, 0.0) if work.key is not None else 0.0
             flight.start(settings, clients, work, wait_first)
         # 3. A fetched chunk's facts and checkpoint, in a second short transaction.
-        work, pull = flight.next_done()
+        try:
+            work, pull = flight.next_done()
+        except Cancelled:
+            if stop.requested:
+                return _put_back(runtime, fetch_id)
+            raise
+        # Written even when a stop came meanwhile: a fetched chunk is not asked for again.
         with unit_of_work(runtime.sessions) as session:
             fetch = repository.fetch_for_update(session, fetch_id)
             connection = session.get(Connection, connection_id)
@@ -302,10 +322,26 @@ def _run_chunks(
                 return fetch.status.value
             if outcome.status == "retry" and outcome.wait > settings.sync_inline_wait_max_seconds:
                 at = datetime.now(UTC) + timedelta(seconds=outcome.wait)
-                fetch.status = RunStatus.QUEUED
-                service.reschedule(session, fetch, at)
+                _requeue(session, fetch, at)
                 log.info("sync re-scheduled", fetch_id=str(fetch_id), at=at.isoformat())
                 return "deferred"
             session.expunge(connection)
         if outcome.status == "retry" and work.key is not None:
             waits[work.key] = outcome.wait
+
+
+def _requeue(session: Session, fetch: Fetch, at: datetime) -> None:
+    fetch.status = RunStatus.QUEUED
+    service.reschedule(session, fetch, at)
+
+
+def _put_back(runtime: Runtime, fetch_id: uuid.UUID) -> str | None:
+    """The worker is stopping: the fetch queued again now, for the next worker to resume
+    (its pending chunks are pending in the checkpoint)."""
+    with unit_of_work(runtime.sessions) as session:
+        fetch = repository.fetch_for_update(session, fetch_id)
+        if fetch is None or fetch.status not in repository.OPEN:
+            return None
+        _requeue(session, fetch, datetime.now(UTC))
+    log.info("sync put back: the worker is stopping", fetch_id=str(fetch_id))
+    return "deferred"

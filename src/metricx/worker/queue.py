@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+
 import procrastinate
 
 from metricx.config import Settings
 from metricx.db import libpq_url, queue_connector_args
+from metricx.jobs.context import PROCESS_STOP
 from metricx.worker.tasks import TASKS
 
 
@@ -33,9 +37,39 @@ async def run_worker(
     name: str | None = None,
     settings: Settings | None = None,
 ) -> None:
-    """Run a worker until it is stopped (SIGINT/SIGTERM); it also defers periodic tasks."""
+    """Run a worker until it is stopped (SIGINT/SIGTERM); it also defers periodic tasks.
+
+    The first signal asks the running jobs to stop (``PROCESS_STOP``: a sync puts its fetch
+    back, to resume from its checkpoint) and the worker to end once they have; a second
+    signal has its default effect (the process ends at once)."""
     queue = build_queue(database_url, settings)
     async with queue.open_async():
-        await queue.run_worker_async(
-            concurrency=concurrency, name=name or "worker", install_signal_handlers=True
+        worker = asyncio.create_task(
+            queue.run_worker_async(
+                concurrency=concurrency, name=name or "worker", install_signal_handlers=False
+            )
         )
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            stop_worker(worker)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        try:
+            await worker
+        except asyncio.CancelledError:
+            if not PROCESS_STOP.requested:
+                raise
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
+def stop_worker(worker: asyncio.Task[None]) -> None:
+    """End a worker started with ``run_worker_async``: its long jobs are asked to stop first
+    (``PROCESS_STOP``), then Procrastinate's own stop waits for every running job to end."""
+    PROCESS_STOP.request()
+    worker.cancel()

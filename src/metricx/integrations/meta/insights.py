@@ -96,6 +96,6 @@ def wait_for_report(
             raise ReportFailedError(
                 f"Meta's report job did not finish within {int(timeout)} s (last: {state})"
             )
-        transport.sleep(interval)
+        transport.governor.rest(interval, transport.sleep)  # ends early when the run stops
         waited += interval
         interval = min(max_poll, interval * 2)

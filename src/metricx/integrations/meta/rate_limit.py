@@ -142,7 +142,7 @@ class UsageGovernor:
             self._holders += 1
             self._cond.notify_all()
         try:
-            self._sleep(seconds)
+            self.rest(seconds)
         finally:
             with self._cond:
                 self._holders -= 1
@@ -174,13 +174,17 @@ class UsageGovernor:
         if pause > 0:
             with self._cond:
                 self.paused_seconds += pause
-            self._sleep(pause)
+            self.rest(pause)
 
-    def _sleep(self, seconds: float) -> None:
-        if self.sleep is time.sleep:
-            self._cancelled.wait(seconds)  # a real wait ends early when the run stops
+    def rest(self, seconds: float, sleep: Callable[[float], None] | None = None) -> None:
+        """Wait ``seconds`` with ``sleep`` (this governor's when None); a real wait
+        (``time.sleep``) ends early when the run stops, and the job's next call raises
+        Cancelled."""
+        sleep = sleep or self.sleep
+        if sleep is time.sleep:
+            self._cancelled.wait(seconds)
         else:
-            self.sleep(seconds)
+            sleep(seconds)
 
     # ---- the runner's side ----------------------------------------------------------------
 

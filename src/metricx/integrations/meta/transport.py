@@ -177,7 +177,7 @@ class GraphTransport:
                     attempt=attempt,
                     delay_seconds=round(delay, 2),
                 )
-                self.sleep(delay)
+                self.governor.rest(delay, self.sleep)
 
     @staticmethod
     def _where(path: Path) -> str:
