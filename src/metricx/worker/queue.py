@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 
 import procrastinate
+from procrastinate.exceptions import ConnectorException
 
 from metricx.config import Settings
 from metricx.db import libpq_url, queue_connector_args
 from metricx.jobs.context import PROCESS_STOP
+from metricx.logging import get_logger
 from metricx.worker.tasks import TASKS
+
+log = get_logger("metricx.worker")
+RESTART_SECONDS = 1.0
 
 
 def build_queue(database_url: str, settings: Settings | None = None) -> procrastinate.App:
@@ -41,31 +47,53 @@ async def run_worker(
 
     The first signal asks the running jobs to stop (``PROCESS_STOP``: a sync puts its fetch
     back, to resume from its checkpoint) and the worker to end once they have; a second
-    signal has its default effect (the process ends at once)."""
+    signal has its default effect (the process ends at once).
+
+    Procrastinate also stops a worker by itself when one of its side tasks (the periodic
+    deferrer, the job listener) meets a database error: one cut session stopped every
+    worker it hit for good. Such a worker, or one that could not start for the database, is
+    started again after ``RESTART_SECONDS``, until a signal comes."""
     queue = build_queue(database_url, settings)
-    async with queue.open_async():
-        worker = asyncio.create_task(
-            queue.run_worker_async(
-                concurrency=concurrency, name=name or "worker", install_signal_handlers=False
-            )
-        )
-        loop = asyncio.get_running_loop()
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    current: list[asyncio.Task[None]] = []
 
-        def stop() -> None:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-            stop_worker(worker)
-
+    def stop() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop)
-        try:
-            await worker
-        except asyncio.CancelledError:
-            if not PROCESS_STOP.requested:
-                raise
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+            loop.remove_signal_handler(sig)
+        stopping.set()
+        PROCESS_STOP.request()
+        for task in current:
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        async with queue.open_async():
+            while not stopping.is_set():
+                worker = asyncio.create_task(
+                    queue.run_worker_async(
+                        concurrency=concurrency,
+                        name=name or "worker",
+                        install_signal_handlers=False,
+                    )
+                )
+                current[:] = [worker]
+                try:
+                    await worker
+                except asyncio.CancelledError:
+                    if not stopping.is_set():
+                        raise
+                except ConnectorException as exc:
+                    log.warning("worker could not run: database error", error=str(exc))
+                if stopping.is_set():
+                    break
+                log.warning("worker stopped by itself; starting it again", name=name)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), RESTART_SECONDS)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def stop_worker(worker: asyncio.Task[None]) -> None:
