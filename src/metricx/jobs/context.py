@@ -34,7 +34,7 @@ class StopSignal:
     def __init__(self) -> None:
         self._set = threading.Event()
         self._lock = threading.Lock()
-        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._callbacks: dict[object, Callable[[], None]] = {}
 
     @property
     def requested(self) -> bool:
@@ -53,7 +53,7 @@ class StopSignal:
     def on_stop(self, callback: Callable[[], None]) -> Iterator[None]:
         """While inside, ``callback`` is called when a stop is requested (at once, if it was
         already)."""
-        key = id(callback)
+        key = object()  # each registration its own, the same callback registered twice too
         with self._lock:
             already = self._set.is_set()
             if not already:

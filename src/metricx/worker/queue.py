@@ -17,6 +17,7 @@ from metricx.worker.tasks import TASKS
 
 log = get_logger("metricx.worker")
 RESTART_SECONDS = 1.0
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_queue(database_url: str, settings: Settings | None = None) -> procrastinate.App:
@@ -59,14 +60,14 @@ async def run_worker(
     current: list[asyncio.Task[None]] = []
 
     def stop() -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in SIGNALS:
             loop.remove_signal_handler(sig)
         stopping.set()
-        PROCESS_STOP.request()
+        PROCESS_STOP.request()  # (also when no loop runs yet)
         for task in current:
-            task.cancel()
+            stop_worker(task)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in SIGNALS:
         loop.add_signal_handler(sig, stop)
     try:
         async with queue.open_async():
@@ -92,7 +93,7 @@ async def run_worker(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), RESTART_SECONDS)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in SIGNALS:
             loop.remove_signal_handler(sig)
 
 
