@@ -24,8 +24,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One Chromium for the browser tests in a row. Package-scoped, not session-scoped:
+    Playwright's sync API leaves its event loop marked as running on this thread while it is
+    open, so any later test in the same process that calls asyncio.run() would fail."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"no Chromium at {CHROMIUM}: run 'make browser' (the test command does)")
     with sync_playwright() as pw:
