@@ -40,9 +40,11 @@ class Account:
     adsets: list[Entity]
     ads: list[Entity]
     meta_overrides: dict[tuple[str, str, date], dict[str, Any]] = field(default_factory=dict)
+    through_today: bool = False
 
     def days(self) -> list[date]:
-        return [TODAY - timedelta(days=i) for i in range(DAYS, 0, -1)]
+        last = 0 if self.through_today else 1
+        return [TODAY - timedelta(days=i) for i in range(DAYS, last - 1, -1)]
 
     def meta_totals(self, level: str, since: date, until: date) -> Iterable[LevelTotalsRow]:
         """Daily totals of ``level`` as a consistent Meta reports them (plus overrides), read
@@ -94,7 +96,12 @@ def _entity(db: Session, conn: Connection, level: Level, parent: Entity | None) 
     return row
 
 
-def build_account(db: Session, settings: Settings, ads: int = 2) -> Account:
+def build_account(
+    db: Session, settings: Settings, ads: int = 2, through_today: bool = False
+) -> Account:
+    """The account's facts cover the ``DAYS`` complete days before ``TODAY``, and ``TODAY``
+    too with ``through_today``: for a test whose validation reads the real clock, which is a
+    day past ``TODAY`` when the suite has run across midnight since this module was imported."""
     ws = make_workspace(db)
     conn = make_connection(db, ws.id)
     conn.last_success_at = NOW
@@ -102,7 +109,7 @@ def build_account(db: Session, settings: Settings, ads: int = 2) -> Account:
     campaign = _entity(db, conn, Level.CAMPAIGN, account)
     adsets = [_entity(db, conn, Level.ADSET, campaign) for _ in range(2)]
     ad_rows = [_entity(db, conn, Level.AD, adsets[0]) for _ in range(ads)]
-    acct = Account(conn, account, campaign, adsets, ad_rows)
+    acct = Account(conn, account, campaign, adsets, ad_rows, through_today=through_today)
     records = []
     for i, ad in enumerate(ad_rows):
         for day in acct.days():

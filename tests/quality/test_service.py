@@ -58,7 +58,7 @@ def test_finding_is_kept_once_alerted_and_resolved_when_fixed(
 
 
 def test_findings_api_and_validate_now(db: Session, settings: Settings, client: Client) -> None:
-    acct = build_account(db, settings)
+    acct = build_account(db, settings, through_today=True)  # the API validates as of the clock
     _bad_hour(acct, settings, db, "70")
     key = create_api_key(db, workspace_id=acct.connection.workspace_id).key
     headers = {"Authorization": f"Bearer {key}"}
