@@ -106,9 +106,18 @@ def wait_for_syncs(web: WebServer, ws_id: str, count: int, timeout: float = 90) 
             ).all()
             done = [f for f in rows if f.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL)]
             if len(done) >= count and len(done) == len(rows):
+                pin_today(web)
                 return
         time.sleep(0.5)
     raise AssertionError(f"syncs did not finish: {[(f.kind, f.status) for f in rows]}")
+
+
+def pin_today(web: WebServer) -> None:
+    """Stop the dashboard's clock at this moment: a test compares pages and API answers for
+    "last 7 days" asked at different moments, and an account's midnight (UTC's, Berlin's,
+    Los Angeles') passing between them would move the range under the test."""
+    at = datetime.now(UTC)
+    web.runtime.clock = lambda: at
 
 
 def truth_spend(box: MetaSandbox, account: str, since: str, until: str) -> tuple[str, Decimal]:
