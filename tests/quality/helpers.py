@@ -43,8 +43,8 @@ class Account:
     through_today: bool = False
 
     def days(self) -> list[date]:
-        last = 0 if self.through_today else 1
-        return [TODAY - timedelta(days=i) for i in range(DAYS, last - 1, -1)]
+        first_after = -1 if self.through_today else 0  # days back: range() stops before it
+        return [TODAY - timedelta(days=i) for i in range(DAYS, first_after, -1)]
 
     def meta_totals(self, level: str, since: date, until: date) -> Iterable[LevelTotalsRow]:
         """Daily totals of ``level`` as a consistent Meta reports them (plus overrides), read
